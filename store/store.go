@@ -19,6 +19,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Index names a secondary index. Every index maps an id (a user tag, a
@@ -93,8 +94,8 @@ type Fact struct {
 	// secret in plaintext.
 	Body json.RawMessage `json:"body,omitempty"`
 
-	// Prev is the hex SHA-256 of the previous fact's stored encoding, so
-	// that changing any fact breaks every link after it.
+	// Prev is the hex SHA-256 of the previous fact's stored encoding ("" for
+	// the first fact), so that changing any fact breaks every link after it.
 	Prev string `json:"prev"`
 }
 
@@ -114,9 +115,11 @@ func (f *Fact) Validate() error {
 		return fmt.Errorf("%w: kind %q must have 1 to %d bytes", ErrInvalidFact, f.Kind, MaxKindLen)
 	}
 	for _, ix := range Indexes {
+		// Ids travel through JSON and index keys; text that is not UTF-8
+		// would come back altered and disagree with its key.
 		id := f.ID(ix)
-		if len(id) > MaxIDLen || strings.IndexByte(id, 0) >= 0 {
-			return fmt.Errorf("%w: %s id must have at most %d bytes and no NUL", ErrInvalidFact, ix, MaxIDLen)
+		if len(id) > MaxIDLen || strings.IndexByte(id, 0) >= 0 || !utf8.ValidString(id) {
+			return fmt.Errorf("%w: %s id must be UTF-8 with at most %d bytes and no NUL", ErrInvalidFact, ix, MaxIDLen)
 		}
 	}
 	if len(f.Body) > MaxBodyLen {
@@ -127,6 +130,10 @@ func (f *Fact) Validate() error {
 	}
 	if f.Time.IsZero() {
 		return fmt.Errorf("%w: time is not set", ErrInvalidFact)
+	}
+	// Index values hold times as int64 nanoseconds.
+	if ns := f.Time.UnixNano(); !time.Unix(0, ns).Equal(f.Time) {
+		return fmt.Errorf("%w: time %s is outside the years 1678 to 2262", ErrInvalidFact, f.Time)
 	}
 	return nil
 }
@@ -198,8 +205,8 @@ type Reader interface {
 	Entries(ix Index, id string, w Window, fn func(Entry) bool) error
 	// Facts is Entries with each fact decoded.
 	Facts(ix Index, id string, w Window, fn func(Fact) bool) error
-	// Count returns how many entries for id fall inside w. It reads only
-	// the index.
+	// Count returns how many entries for id fall inside w, at most w.Limit
+	// when it is set. It reads only the index.
 	Count(ix Index, id string, w Window) (int, error)
 	// All calls fn with every fact from sequence number from onwards, in
 	// order, until fn returns false.
@@ -224,7 +231,8 @@ type Ledger interface {
 	// is kept). Concurrent updates share commits. fn may run more than
 	// once, so it must have no effect outside the transaction: mint random
 	// ids and read clocks before calling Update, and treat variables it
-	// sets as valid only after Update returns.
+	// sets as valid only after Update returns. fn must not call the Ledger
+	// itself (it may run on the ledger's writer).
 	Update(fn func(Tx) error) error
 	// Close waits for pending updates and releases the ledger.
 	Close() error
@@ -270,6 +278,7 @@ var (
 	// ErrLocked is returned (wrapped) by Open when another process holds
 	// the ledger, typically a running attest server.
 	ErrLocked = errors.New("ledger is in use by another process")
-	// ErrClosed is returned by View and Update after Close.
+	// ErrClosed is returned by View, Update and the Maintainer methods
+	// after Close.
 	ErrClosed = errors.New("ledger is closed")
 )

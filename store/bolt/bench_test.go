@@ -1,0 +1,226 @@
+package bolt
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// hexID is a random-looking tag, as user and device tags are, so that
+// index inserts land all over the bucket instead of at its end.
+func hexID(prefix string, n uint64) string {
+	return fmt.Sprintf("%s%016x", prefix, n*0x9e3779b97f4a7c15)
+}
+
+func benchFact(rng *rand.Rand, at time.Time) store.Fact {
+	return store.Fact{
+		Time:    at,
+		Kind:    "address.code_sent",
+		User:    hexID("u", rng.Uint64N(1_000_000)),
+		Device:  hexID("d", rng.Uint64N(1_000_000)),
+		Address: hexID("a", rng.Uint64N(1_000_000)),
+		Body:    json.RawMessage(`{"channel":"email","digits":6}`),
+	}
+}
+
+// percentile returns the p-th percentile (0 to 100) of ds, sorting ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	slices.Sort(ds)
+	return ds[int(float64(len(ds)-1)*p/100)]
+}
+
+func BenchmarkAppendConcurrent64(b *testing.B) {
+	l := newLedger(b)
+	b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	var seed sync.Mutex
+	var seeds uint64
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		seed.Lock()
+		seeds++
+		rng := rand.New(rand.NewPCG(seeds, 0))
+		seed.Unlock()
+		for pb.Next() {
+			f := benchFact(rng, t0)
+			err := l.Update(func(tx store.Tx) error {
+				_, err := tx.Append(f)
+				return err
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	st := l.Stats()
+	b.ReportMetric(float64(st.Facts)/elapsed.Seconds(), "facts/s")
+	b.ReportMetric(float64(st.Facts)/float64(max(st.Commits, 1)), "facts/commit")
+}
+
+func BenchmarkAppendSingle(b *testing.B) {
+	l := newLedger(b)
+	rng := rand.New(rand.NewPCG(1, 0))
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		f := benchFact(rng, t0)
+		start := time.Now()
+		err := l.Update(func(tx store.Tx) error {
+			_, err := tx.Append(f)
+			return err
+		})
+		lat = append(lat, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(percentile(lat, 99).Microseconds())/1000, "p99-ms")
+}
+
+// benchLedgers are ledger files shared by the benchmarks of one run,
+// built once per size and removed by TestMain.
+var benchLedgers = struct {
+	sync.Mutex
+	dir   string
+	paths map[int]string
+}{paths: map[int]string{}}
+
+// countFixture describes a ledger of n facts: ten per address over n/10
+// addresses, one every `every` from t0, so that 1M facts span ten days.
+type countFixture struct {
+	path      string
+	addresses int
+	end       time.Time // the newest fact's time
+}
+
+const every = 864 * time.Millisecond
+
+// sharedLedger returns the path of a closed ledger of n facts, building
+// it on first use. Facts go in through Update like any other, in updates
+// of 10,000 facts to keep the build quick.
+func sharedLedger(b *testing.B, n int) countFixture {
+	b.Helper()
+	fx := countFixture{addresses: n / 10, end: t0.Add(time.Duration(n-1) * every)}
+	benchLedgers.Lock()
+	defer benchLedgers.Unlock()
+	if p, ok := benchLedgers.paths[n]; ok {
+		fx.path = p
+		return fx
+	}
+	if benchLedgers.dir == "" {
+		dir, err := os.MkdirTemp("", "attest-bolt-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchLedgers.dir = dir
+	}
+	fx.path = filepath.Join(benchLedgers.dir, fmt.Sprintf("%d.db", n))
+	l, err := Open(fx.path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(uint64(n), 0))
+	kinds := []string{"address.code_sent", "address.code_entered", "address.confirmed", "session.started"}
+	const perUpdate = 10_000
+	for done := 0; done < n; done += perUpdate {
+		err := l.Update(func(tx store.Tx) error {
+			for i := done; i < min(done+perUpdate, n); i++ {
+				_, err := tx.Append(store.Fact{
+					Time:    t0.Add(time.Duration(i) * every),
+					Kind:    kinds[rng.IntN(len(kinds))],
+					User:    hexID("u", rng.Uint64N(uint64(n/20+1))),
+					Address: hexID("a", rng.Uint64N(uint64(fx.addresses))),
+					Body:    json.RawMessage(`{"channel":"email"}`),
+				})
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchLedgers.paths[n] = fx.path
+	return fx
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchLedgers.dir != "" {
+		os.RemoveAll(benchLedgers.dir)
+	}
+	os.Exit(code)
+}
+
+func BenchmarkCountLastHour(b *testing.B) {
+	for _, n := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			if n > 1_000 && testing.Short() {
+				b.Skip("1M-fact ledger skipped in -short mode")
+			}
+			fx := sharedLedger(b, n)
+			l, err := Open(fx.path, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			rng := rand.New(rand.NewPCG(2, 0))
+			w := store.Window{Since: fx.end.Add(-time.Hour), Kinds: []string{"address.code_sent", "address.code_entered"}}
+			lat := make([]time.Duration, 0, b.N)
+			total := 0
+			b.ResetTimer()
+			for range b.N {
+				id := hexID("a", rng.Uint64N(uint64(fx.addresses)))
+				start := time.Now()
+				err := l.View(func(r store.Reader) error {
+					n, err := r.Count(store.ByAddress, id, w)
+					total += n
+					return err
+				})
+				lat = append(lat, time.Since(start))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(percentile(lat, 50).Nanoseconds())/1000, "p50-µs")
+			b.ReportMetric(float64(percentile(lat, 99).Nanoseconds())/1000, "p99-µs")
+		})
+	}
+}
+
+func BenchmarkOpen1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1M-fact ledger skipped in -short mode")
+	}
+	fx := sharedLedger(b, 1_000_000)
+	b.ResetTimer()
+	for range b.N {
+		l, err := Open(fx.path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

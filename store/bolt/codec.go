@@ -1,0 +1,195 @@
+package bolt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// Bucket names. Index buckets are named after store.Index.String so that
+// `bbolt buckets` on a ledger file reads naturally.
+var (
+	factsBucket = []byte("facts")
+	metaBucket  = []byte("meta")
+
+	headKey   = []byte("head")
+	formatKey = []byte("format")
+)
+
+// format is the on-disk layout version written into a new ledger; Open
+// refuses any other so that a future layout change cannot be misread.
+const format = "1"
+
+// indexBuckets maps a store.Index to its bucket name; it is indexed by the
+// Index value itself so lookups on the hot path are array reads.
+var indexBuckets = func() [store.ByKind + 1][]byte {
+	var names [store.ByKind + 1][]byte
+	for _, ix := range store.Indexes {
+		names[ix] = []byte(ix.String())
+	}
+	return names
+}()
+
+func validIndex(ix store.Index) bool {
+	return ix >= store.ByUser && int(ix) < len(indexBuckets)
+}
+
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
+}
+
+// seqOf reads a facts key; 0, which no fact has, for a malformed one.
+func seqOf(k []byte) uint64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+// indexKey appends id, a NUL and the big-endian seq to dst: entries of one
+// id are contiguous and in sequence order, and the NUL (which Validate
+// keeps out of ids) stops "ab" and "abc" from interleaving.
+func indexKey(dst []byte, id string, seq uint64) []byte {
+	dst = append(dst, id...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, seq)
+}
+
+// parseIndexKey splits an index key into id and seq; ok is false for a
+// key that no fact could have produced.
+func parseIndexKey(k []byte) (id []byte, seq uint64, ok bool) {
+	if len(k) < 10 || k[len(k)-9] != 0 {
+		return nil, 0, false
+	}
+	return k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), true
+}
+
+// indexValue holds what Count and Entries need (time and kind) so that
+// they never touch the facts bucket. One value serves every index of a
+// fact; bbolt keeps a reference to it until commit, so it is never reused.
+func indexValue(unixNano int64, kind string) []byte {
+	v := make([]byte, 8, 8+len(kind))
+	binary.BigEndian.PutUint64(v, uint64(unixNano))
+	return append(v, kind...)
+}
+
+func parseIndexValue(v []byte) (unixNano int64, kind []byte, ok bool) {
+	if len(v) < 8 {
+		return 0, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[8:], true
+}
+
+// head is the ledger's newest fact, kept in the meta bucket so that Open
+// reads it instead of replaying the chain.
+type head struct {
+	seq  uint64
+	time int64    // unix nanoseconds, UTC
+	hash [32]byte // SHA-256 of the newest fact's stored bytes; zero when empty
+}
+
+const headLen = 8 + 8 + sha256.Size
+
+func (h head) encode() []byte {
+	b := make([]byte, 0, headLen)
+	b = binary.BigEndian.AppendUint64(b, h.seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(h.time))
+	return append(b, h.hash[:]...)
+}
+
+func decodeHead(b []byte) (head, error) {
+	if len(b) != headLen {
+		return head{}, fmt.Errorf("head record has %d bytes, want %d", len(b), headLen)
+	}
+	h := head{seq: binary.BigEndian.Uint64(b), time: int64(binary.BigEndian.Uint64(b[8:]))}
+	copy(h.hash[:], b[16:])
+	return h, nil
+}
+
+// prev is the Prev value of the fact that follows h. The first fact's Prev
+// is "": there is no genesis value to agree on.
+func (h head) prev() string {
+	if h.seq == 0 {
+		return ""
+	}
+	return hex.EncodeToString(h.hash[:])
+}
+
+// canonicalBody returns body as encoding/json stores a RawMessage
+// (compacted, with <, >, &, U+2028 and U+2029 escaped), so that the fact
+// Append returns is the fact Fact later reads back.
+func canonicalBody(body json.RawMessage) (json.RawMessage, error) {
+	if len(body) == 0 {
+		return nil, nil
+	}
+	if bytes.IndexAny(body, " \t\r\n<>&\u2028\u2029") < 0 {
+		return bytes.Clone(body), nil
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		return nil, fmt.Errorf("%w: body: %v", store.ErrInvalidFact, err)
+	}
+	var escaped bytes.Buffer
+	json.HTMLEscape(&escaped, compact.Bytes())
+	return escaped.Bytes(), nil
+}
+
+func encodeFact(f *store.Fact) ([]byte, error) {
+	return json.Marshal(f)
+}
+
+func decodeFact(b []byte) (store.Fact, error) {
+	var f store.Fact
+	if err := json.Unmarshal(b, &f); err != nil {
+		return store.Fact{}, err
+	}
+	return f, nil
+}
+
+// timeBounds turns a window's Since and Until into inclusive unix
+// nanosecond bounds, clamping times that int64 nanoseconds cannot hold
+// (UnixNano is undefined for them).
+func timeBounds(w *store.Window) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !w.Since.IsZero() {
+		lo = clampNano(w.Since)
+	}
+	if !w.Until.IsZero() {
+		hi = clampNano(w.Until)
+	}
+	return lo, hi
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+func clampNano(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+func kindMatches(kinds []string, kind []byte) bool {
+	if len(kinds) == 0 {
+		return true
+	}
+	for _, k := range kinds {
+		if string(kind) == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,272 @@
+package bolt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// reader implements store.Reader on a bbolt transaction. Buckets are looked
+// up lazily and remembered: a read transaction does not cache them itself
+// and Count usually needs one index only.
+type reader struct {
+	tx      *bbolt.Tx
+	facts   *bbolt.Bucket
+	indexes [len(indexBuckets)]*bbolt.Bucket
+}
+
+var errNoBucket = errors.New("bucket missing")
+
+func (r *reader) factsBucket() (*bbolt.Bucket, error) {
+	if r.facts == nil {
+		if r.facts = r.tx.Bucket(factsBucket); r.facts == nil {
+			return nil, fmt.Errorf("facts: %w", errNoBucket)
+		}
+	}
+	return r.facts, nil
+}
+
+func (r *reader) index(ix store.Index) (*bbolt.Bucket, error) {
+	if !validIndex(ix) {
+		return nil, fmt.Errorf("unknown index %s", ix)
+	}
+	if r.indexes[ix] == nil {
+		if r.indexes[ix] = r.tx.Bucket(indexBuckets[ix]); r.indexes[ix] == nil {
+			return nil, fmt.Errorf("%s index: %w", ix, errNoBucket)
+		}
+	}
+	return r.indexes[ix], nil
+}
+
+func (r *reader) head() (head, error) {
+	meta := r.tx.Bucket(metaBucket)
+	if meta == nil {
+		return head{}, fmt.Errorf("meta: %w", errNoBucket)
+	}
+	v := meta.Get(headKey)
+	if v == nil {
+		return head{}, nil
+	}
+	return decodeHead(v)
+}
+
+func (r *reader) Head() (uint64, time.Time, error) {
+	h, err := r.head()
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read head: %w", err)
+	}
+	return h.seq, headTime(h), nil
+}
+
+func headTime(h head) time.Time {
+	if h.seq == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, h.time).UTC()
+}
+
+func (r *reader) Fact(seq uint64) (store.Fact, error) {
+	facts, err := r.factsBucket()
+	if err != nil {
+		return store.Fact{}, err
+	}
+	v := facts.Get(seqKey(seq))
+	if v == nil {
+		return store.Fact{}, fmt.Errorf("fact %d: %w", seq, store.ErrNotFound)
+	}
+	f, err := decodeFact(v)
+	if err != nil {
+		return store.Fact{}, fmt.Errorf("decode fact %d: %w", seq, err)
+	}
+	return f, nil
+}
+
+func (r *reader) All(from uint64, fn func(store.Fact) bool) error {
+	_, err := r.all(from, fn)
+	return err
+}
+
+// all is All that also says whether fn stopped the walk, so that the
+// overlay knows whether to go on with staged facts.
+func (r *reader) all(from uint64, fn func(store.Fact) bool) (more bool, err error) {
+	facts, err := r.factsBucket()
+	if err != nil {
+		return false, err
+	}
+	c := facts.Cursor()
+	for k, v := c.Seek(seqKey(from)); k != nil; k, v = c.Next() {
+		f, err := decodeFact(v)
+		if err != nil {
+			return false, fmt.Errorf("decode fact %x: %w", k, err)
+		}
+		if !fn(f) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (r *reader) Entries(ix store.Index, id string, w store.Window, fn func(store.Entry) bool) error {
+	return entries(r, ix, id, w, fn)
+}
+
+func (r *reader) Facts(ix store.Index, id string, w store.Window, fn func(store.Fact) bool) error {
+	return facts(r, ix, id, w, fn)
+}
+
+func (r *reader) Count(ix store.Index, id string, w store.Window) (int, error) {
+	return count(r, ix, id, w)
+}
+
+// indexSource is what Entries, Facts and Count are built on; both the read
+// transaction and the overlay of an update implement it.
+type indexSource interface {
+	scan(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error)
+	Fact(seq uint64) (store.Fact, error)
+}
+
+func entries(s indexSource, ix store.Index, id string, w store.Window, fn func(store.Entry) bool) error {
+	_, err := s.scan(ix, id, &w, limited(&w, func(seq uint64, t int64, kind []byte) bool {
+		return fn(store.Entry{Seq: seq, Time: time.Unix(0, t).UTC(), Kind: string(kind)})
+	}))
+	return err
+}
+
+func facts(s indexSource, ix store.Index, id string, w store.Window, fn func(store.Fact) bool) error {
+	var ferr error
+	_, err := s.scan(ix, id, &w, limited(&w, func(seq uint64, _ int64, _ []byte) bool {
+		f, err := s.Fact(seq)
+		if err != nil {
+			ferr = fmt.Errorf("%s index entry for %q: %w", ix, id, err)
+			return false
+		}
+		return fn(f)
+	}))
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
+func count(s indexSource, ix store.Index, id string, w store.Window) (int, error) {
+	// Order does not change a count, and from the newest end a walk with
+	// Since stops as soon as it leaves the window.
+	w.Reverse = !w.Since.IsZero()
+	n := 0
+	_, err := s.scan(ix, id, &w, limited(&w, func(uint64, int64, []byte) bool {
+		n++
+		return true
+	}))
+	return n, err
+}
+
+// visit receives one index entry; kind is only valid during the call.
+type visit func(seq uint64, unixNano int64, kind []byte) bool
+
+// limited stops fn after w.Limit matches. The overlay shares one limited
+// visitor between the committed and the staged entries so that the limit
+// spans both.
+func limited(w *store.Window, fn visit) visit {
+	if w.Limit <= 0 {
+		return fn
+	}
+	n := 0
+	return func(seq uint64, t int64, kind []byte) bool {
+		n++
+		return fn(seq, t, kind) && n < w.Limit
+	}
+}
+
+// scan calls fn with id's entries in ix that match w's times and kinds, in
+// w's order, ignoring w.Limit. It returns more=false when fn stopped it.
+//
+// Times never decrease along the chain, so an id's entries are in time
+// order too: a walk stops at the first entry beyond the window instead of
+// filtering the id's whole history. With Since set the walk starts from the
+// newest end, which makes "how many in the last hour" cost what the last
+// hour holds, however long the id's history.
+func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error) {
+	b, err := r.index(ix)
+	if err != nil {
+		return false, err
+	}
+	if id == "" {
+		return true, nil
+	}
+	since, until := timeBounds(w)
+	if since > until {
+		return true, nil
+	}
+	end := indexKey(nil, id, ^uint64(0)) // past the id's last entry
+	prefix := end[:len(id)+1]
+	c := b.Cursor()
+	// entry decodes the cursor's position; ok is false past the id's range.
+	entry := func(k, v []byte) (seq uint64, t int64, kind []byte, ok bool, err error) {
+		if k == nil || len(k) != len(prefix)+8 || !bytes.HasPrefix(k, prefix) {
+			return 0, 0, nil, false, nil
+		}
+		t, kind, ok = parseIndexValue(v)
+		if !ok {
+			return 0, 0, nil, false, fmt.Errorf("%s index: corrupt entry %x", ix, k)
+		}
+		_, seq, _ = parseIndexKey(k)
+		return seq, t, kind, true, nil
+	}
+
+	if !w.Reverse && w.Since.IsZero() {
+		for k, v := c.Seek(prefix); ; k, v = c.Next() {
+			seq, t, kind, ok, err := entry(k, v)
+			if err != nil || !ok || t > until {
+				return true, err
+			}
+			if kindMatches(w.Kinds, kind) && !fn(seq, t, kind) {
+				return false, nil
+			}
+		}
+	}
+
+	// Walk back from the id's newest entry.
+	var k, v []byte
+	if k, _ = c.Seek(end); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	var first []byte // oldest entry inside the window, for the forward walk
+	for ; ; k, v = c.Prev() {
+		seq, t, kind, ok, err := entry(k, v)
+		if err != nil {
+			return false, err
+		}
+		if !ok || t < since {
+			break
+		}
+		if t > until {
+			continue
+		}
+		if !w.Reverse {
+			first = k
+			continue
+		}
+		if kindMatches(w.Kinds, kind) && !fn(seq, t, kind) {
+			return false, nil
+		}
+	}
+	if w.Reverse || first == nil {
+		return true, nil
+	}
+	for k, v = c.Seek(first); ; k, v = c.Next() {
+		seq, t, kind, ok, err := entry(k, v)
+		if err != nil || !ok || t > until {
+			return true, err
+		}
+		if kindMatches(w.Kinds, kind) && !fn(seq, t, kind) {
+			return false, nil
+		}
+	}
+}
