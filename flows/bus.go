@@ -1,0 +1,84 @@
+package flows
+
+import (
+	"slices"
+	"sync"
+)
+
+// bus tells live sessions that something about their device or user
+// changed (a sign-out elsewhere, say), so a screen can re-read its state
+// at once instead of on its next poll. It carries no data: a poke means
+// "ask the ledger again", which keeps the ledger the only source of truth.
+type bus struct {
+	mu       sync.Mutex
+	watchers map[*Watcher]struct{}
+}
+
+func newBus() *bus { return &bus{watchers: map[*Watcher]struct{}{}} }
+
+// Watcher receives pokes for one device and the user it acts as.
+type Watcher struct {
+	// C receives a value when the device's or user's state may have
+	// changed. It has room for one poke: several changes before the reader
+	// looks coalesce into one.
+	C      <-chan struct{}
+	c      chan struct{}
+	bus    *bus
+	device string
+	mu     sync.Mutex
+	user   string
+}
+
+// Watch starts watching device. Call Stop when done.
+func (s *Service) Watch(device string) *Watcher {
+	c := make(chan struct{}, 1)
+	w := &Watcher{C: c, c: c, bus: s.bus, device: device}
+	s.bus.mu.Lock()
+	s.bus.watchers[w] = struct{}{}
+	s.bus.mu.Unlock()
+	return w
+}
+
+// SetUser tells the watcher which user the device acts as now, so changes
+// to that user (sign-out everywhere) reach it.
+func (w *Watcher) SetUser(user string) {
+	w.mu.Lock()
+	w.user = user
+	w.mu.Unlock()
+}
+
+// Stop ends the watch.
+func (w *Watcher) Stop() {
+	w.bus.mu.Lock()
+	delete(w.bus.watchers, w)
+	w.bus.mu.Unlock()
+}
+
+func (w *Watcher) poke() {
+	select {
+	case w.c <- struct{}{}:
+	default: // a poke is already waiting
+	}
+}
+
+// publish pokes the watchers of the given devices and users. It is called
+// after the commit that made the change, never inside a transaction.
+func (b *bus) publish(users, devices []string) {
+	if len(users) == 0 && len(devices) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for w := range b.watchers {
+		if slices.Contains(devices, w.device) {
+			w.poke()
+			continue
+		}
+		w.mu.Lock()
+		u := w.user
+		w.mu.Unlock()
+		if u != "" && slices.Contains(users, u) {
+			w.poke()
+		}
+	}
+}

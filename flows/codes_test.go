@@ -1,0 +1,299 @@
+package flows_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+// "the second code they get is code B; the third code they get is 6
+// digits, not 4" (with three addresses, so the governor stays out of it).
+func TestCodesAreLetteredAndLengthen(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	want := []struct {
+		letter string
+		digits int
+	}{{"A", 4}, {"B", 4}, {"C", 6}, {"D", 6}}
+	for i, w := range want {
+		iss, code := h.request(dev, fmt.Sprintf("user%d@example.com", i))
+		if iss.Letter != w.letter || iss.Digits != w.digits || len(code) != w.digits {
+			t.Fatalf("code %d: letter %s, %d digits (%q); want %s, %d", i+1, iss.Letter, iss.Digits, code, w.letter, w.digits)
+		}
+	}
+	// The lettering restarts a day later.
+	h.clock.Advance(24*time.Hour + time.Second)
+	if iss, _ := h.request(dev, "later@example.com"); iss.Letter != "A" || iss.Digits != 4 {
+		t.Fatalf("next day: %+v", iss)
+	}
+}
+
+func TestLetters(t *testing.T) {
+	for n, want := range map[int]string{0: "A", 1: "B", 25: "Z", 26: "AA", 27: "AB", 51: "AZ", 52: "BA"} {
+		if got := flows.Letter(n); got != want {
+			t.Errorf("Letter(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+// At most one code to an address in a day is 4 digits, however many
+// devices ask (security check 4).
+func TestOnlyFirstCodeToAnAddressIsShort(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	short := 0
+	for i := range 5 {
+		iss, _ := h.request(device(fmt.Sprintf("d%d", i)), "victim@example.com")
+		if iss.Digits == 4 {
+			short++
+		}
+		h.clock.Advance(time.Hour) // past the governor's hourly limits
+	}
+	if short != 1 {
+		t.Fatalf("%d of 5 codes to one address were 4 digits, want 1", short)
+	}
+}
+
+func TestStrictPolicyMakesEveryCodeSixDigits(t *testing.T) {
+	h := newHarness(t, flows.Policy{Strict: true})
+	iss, code := h.request(device("d"), "grace@example.com")
+	if iss.Digits != 6 || len(code) != 6 || iss.Tries != 5 {
+		t.Fatalf("strict: %+v %q", iss, code)
+	}
+}
+
+// Security check 2: K wrong guesses, then the right code, is rejected and
+// the code is used up.
+func TestWrongTriesUseUpACode(t *testing.T) {
+	for _, c := range []struct {
+		strict bool
+		tries  int
+	}{{false, 3}, {true, 5}} {
+		t.Run(fmt.Sprintf("%d-tries", c.tries), func(t *testing.T) {
+			h := newHarness(t, flows.Policy{Strict: c.strict})
+			dev := device("d")
+			iss, code := h.request(dev, "grace@example.com")
+			for i := range c.tries {
+				_, err := h.svc.EnterCode(ctx, dev, "", wrong(code))
+				p := wantProblem(t, err, flows.ProblemWrongCode)
+				left := c.tries - i - 1
+				if left > 0 && !strings.Contains(p.Msg, fmt.Sprintf("%d ", left)) {
+					t.Fatalf("try %d: %q does not say %d left", i+1, p.Msg, left)
+				}
+			}
+			_, err := h.svc.EnterCode(ctx, dev, iss.Letter, code)
+			wantProblem(t, err, flows.ProblemCodeUsed)
+			if h.visit(dev).Account {
+				t.Fatal("a used-up code signed in")
+			}
+		})
+	}
+}
+
+// A malformed code changes nothing and costs no try.
+func TestMalformedCodeCostsNothing(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("d")
+	iss, code := h.request(dev, "grace@example.com")
+	before := h.head()
+	for _, in := range []string{"", "12a4", "1234567", "Z 1234", "\x1b[2J"} {
+		_, err := h.svc.EnterCode(ctx, dev, "", in)
+		if err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+	}
+	// Right length matters too, but a person who typed 6 digits for a
+	// 4-digit code just gets told.
+	_, err := h.svc.EnterCode(ctx, dev, "", "123456")
+	p := wantProblem(t, err, flows.ProblemInput)
+	if !strings.Contains(p.Msg, "4 digits") {
+		t.Fatalf("message %q", p.Msg)
+	}
+	if h.head() != before {
+		t.Fatal("malformed input was recorded")
+	}
+	// The letter can be given in front of the code, in any case.
+	if _, err := h.svc.EnterCode(ctx, dev, "", strings.ToLower(iss.Letter)+"-"+code); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Security check 3: ten wrong guesses spread over new codes, and the
+// eleventh attempt waits, even with a brand-new code; only a success
+// clears the count.
+func TestCumulativeFailuresBackOff(t *testing.T) {
+	// A short governor gap, so a brand-new code can be asked for while
+	// the back-off runs.
+	h := newHarness(t, flows.Policy{Strict: true, Governor: flows.Governor{AddressGap: time.Second}})
+	dev := device("d")
+	addr := "grace@example.com"
+	fails := 0
+	var code string
+	for fails < 10 {
+		h.clock.Advance(time.Hour) // the governor allows a new code
+		_, code = h.request(dev, addr)
+		for range 2 { // two wrong per code, spread over five codes
+			_, err := h.svc.EnterCode(ctx, dev, "", wrong(code))
+			wantProblem(t, err, flows.ProblemWrongCode)
+			fails++
+		}
+	}
+	// Even the right code of a brand-new code waits now.
+	lastFailure := h.clock.Now()
+	h.clock.Advance(time.Second)
+	_, code = h.request(dev, addr)
+	_, err := h.svc.EnterCode(ctx, dev, "", code)
+	p := wantProblem(t, err, flows.ProblemBackoff)
+	if wait := p.RetryAt.Sub(lastFailure); wait != 30*time.Second {
+		t.Fatalf("back-off of %s after the tenth failure, want 30s", wait)
+	}
+	// After the wait, the right code works and clears the count.
+	h.clock.Set(p.RetryAt)
+	if _, err := h.svc.EnterCode(ctx, dev, "", code); err != nil {
+		t.Fatalf("after the back-off: %v", err)
+	}
+}
+
+func TestBackOffDoublesUpToAnHour(t *testing.T) {
+	h := newHarness(t, flows.Policy{Strict: true, Governor: flows.Governor{AddressPerDay: -1}})
+	dev := device("d")
+	addr := "grace@example.com"
+	var waits []time.Duration
+	for i := range 30 {
+		h.clock.Advance(2 * time.Hour) // past any back-off and the governor
+		_, code := h.request(dev, addr)
+		_, err := h.svc.EnterCode(ctx, dev, "", wrong(code))
+		p := wantProblem(t, err, flows.ProblemWrongCode)
+		if i+1 >= 10 {
+			// The failure that reaches the threshold says when to return.
+			if !strings.Contains(p.Msg, "Too many wrong codes") {
+				t.Fatalf("failure %d: %q", i+1, p.Msg)
+			}
+			_, err := h.svc.EnterCode(ctx, dev, "", wrong(code))
+			bp := wantProblem(t, err, flows.ProblemBackoff)
+			waits = append(waits, bp.RetryAt.Sub(h.clock.Now()))
+		}
+	}
+	if waits[0] != 30*time.Second || waits[1] != time.Minute || waits[2] != 2*time.Minute {
+		t.Fatalf("waits start %v", waits[:3])
+	}
+	for _, w := range waits {
+		if w > time.Hour {
+			t.Fatalf("a wait of %s exceeds the hour", w)
+		}
+	}
+	if waits[len(waits)-1] != time.Hour {
+		t.Fatalf("waits end at %s, want 1h", waits[len(waits)-1])
+	}
+}
+
+// Security check 5: a code at 10:00 + 1 s is refused; at 10:00 - 1 s it
+// works.
+func TestCodeExpiry(t *testing.T) {
+	for _, c := range []struct {
+		after time.Duration
+		ok    bool
+	}{{10*time.Minute - time.Second, true}, {10*time.Minute + time.Second, false}, {10 * time.Minute, false}} {
+		h := newHarness(t, flows.Policy{})
+		dev := device("d")
+		_, code := h.request(dev, "grace@example.com")
+		h.clock.Advance(c.after)
+		_, err := h.svc.EnterCode(ctx, dev, "", code)
+		if c.ok && err != nil {
+			t.Errorf("at +%s: %v", c.after, err)
+		}
+		if !c.ok {
+			p := wantProblem(t, err, flows.ProblemCodeUsed)
+			if !strings.Contains(p.Msg, "expired") {
+				t.Errorf("at +%s: %q", c.after, p.Msg)
+			}
+		}
+	}
+}
+
+// Security check 6: 50 parallel submissions of the right code give
+// exactly one success, and a replay after it fails.
+func TestCodeIsSingleUseUnderARace(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("d")
+	_, code := h.request(dev, "grace@example.com")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, used := 0, 0
+	for range 50 {
+		wg.Go(func() {
+			_, err := h.svc.EnterCode(ctx, dev, "", code)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				ok++
+			} else if p, isP := flows.AsProblem(err); isP && p.Code == flows.ProblemCodeUsed {
+				used++
+			} else {
+				t.Errorf("unexpected: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 1 || used != 49 {
+		t.Fatalf("%d successes and %d refusals, want 1 and 49", ok, used)
+	}
+	if n := len(h.facts(flows.KindCodeAccepted)); n != 1 {
+		t.Fatalf("%d acceptances recorded", n)
+	}
+	_, err := h.svc.EnterCode(ctx, dev, "", code)
+	wantProblem(t, err, flows.ProblemCodeUsed)
+}
+
+// "Only the newest live code for an address and device is accepted."
+func TestOnlyNewestCodeCounts(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("d")
+	first, code1 := h.request(dev, "grace@example.com")
+	h.clock.Advance(time.Minute)
+	second, code2 := h.request(dev, "grace@example.com")
+	if first.Letter != "A" || second.Letter != "B" {
+		t.Fatalf("letters %s %s", first.Letter, second.Letter)
+	}
+	_, err := h.svc.EnterCode(ctx, dev, "A", code1)
+	p := wantProblem(t, err, flows.ProblemCodeUsed)
+	if !strings.Contains(p.Msg, "newer") {
+		t.Fatalf("message %q", p.Msg)
+	}
+	if _, err := h.svc.EnterCode(ctx, dev, "B", code2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A code is bound to the device that asked: another device cannot use it.
+func TestCodeIsBoundToItsDevice(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	_, code := h.request(device("asker"), "grace@example.com")
+	_, err := h.svc.EnterCode(ctx, device("thief"), "A", code)
+	wantProblem(t, err, flows.ProblemNoCode)
+	if h.visit(device("thief")).Account {
+		t.Fatal("a code worked on another device")
+	}
+}
+
+// A failed delivery is recorded with its reason, and a new code can be
+// asked for once the governor allows.
+func TestFailedDeliveryIsRecorded(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	h.bag.fail = fmt.Errorf("mailbox unavailable")
+	iss, err := h.svc.RequestSignIn(ctx, device("d"), "grace@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	d, err := h.svc.DeliveryOf(iss.Ticket)
+	if err != nil || d.State != "failed" || d.Reason != "mailbox unavailable" {
+		t.Fatalf("delivery %+v, %v", d, err)
+	}
+	if len(h.facts(flows.KindMessageFailed)) != 1 {
+		t.Fatal("no failure fact")
+	}
+}

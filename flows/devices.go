@@ -1,0 +1,198 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// DeviceInfo is one signed-in device of an account.
+type DeviceInfo struct {
+	Tag       string
+	Current   bool      // the device asking
+	Method    string    // how it signed in
+	SignedIn  time.Time // when it signed in
+	FirstSeen time.Time // its first sign-in to this account
+	LastSeen  time.Time // its latest connection or sign-in
+}
+
+// Devices lists the devices signed in to the account dev acts as, oldest
+// sign-in first.
+func (s *Service) Devices(ctx context.Context, dev Device) ([]DeviceInfo, error) {
+	var out []DeviceInfo
+	err := s.ledger.View(func(r store.Reader) error {
+		b, ok, err := deviceBinding(r, dev.Tag)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return problem(ProblemSignedOut, "This device is not signed in.")
+		}
+		out, err = devicesOf(r, b.User, dev.Tag)
+		return err
+	})
+	return out, err
+}
+
+func devicesOf(r store.Reader, user, current string) ([]DeviceInfo, error) {
+	type state struct {
+		DeviceInfo
+		in bool
+	}
+	devices := map[string]*state{}
+	var order []string
+	var ferr error
+	err := r.Facts(store.ByUser, user, store.Window{
+		Kinds: []string{KindDeviceSignedIn, KindDeviceSignedOut, KindDeviceSeen, KindSignedOutAll},
+	}, func(f store.Fact) bool {
+		if f.Kind == KindSignedOutAll {
+			for _, d := range devices {
+				d.in = false
+			}
+			return true
+		}
+		d, ok := devices[f.Device]
+		if !ok {
+			d = &state{DeviceInfo: DeviceInfo{Tag: f.Device, FirstSeen: f.Time}}
+			devices[f.Device] = d
+			order = append(order, f.Device)
+		}
+		switch f.Kind {
+		case KindDeviceSignedIn:
+			var b signedInBody
+			if ferr = f.Decode(&b); ferr != nil {
+				return false
+			}
+			d.in, d.Method, d.SignedIn = true, b.Method, f.Time
+		case KindDeviceSignedOut:
+			d.in = false
+		}
+		d.LastSeen = f.Time
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read devices of %s: %w", user, err)
+	}
+	var out []DeviceInfo
+	for _, tag := range order {
+		d := devices[tag]
+		if !d.in {
+			continue
+		}
+		d.Current = tag == current
+		out = append(out, d.DeviceInfo)
+	}
+	slices.SortStableFunc(out, func(a, b DeviceInfo) int { return a.SignedIn.Compare(b.SignedIn) })
+	return out, nil
+}
+
+// Touch records that a signed-in device connected, for the devices list's
+// "last seen". Anonymous visitors leave no trace by connecting.
+func (s *Service) Touch(ctx context.Context, dev Device) error {
+	now := s.clock.Now()
+	return s.ledger.Update(func(tx store.Tx) error {
+		b, ok, err := deviceBinding(tx, dev.Tag)
+		if err != nil || !ok {
+			return err
+		}
+		if account, err := isAccount(tx, b.User); err != nil || !account {
+			return err
+		}
+		_, err = tx.Append(store.Fact{Time: now, Kind: KindDeviceSeen, User: b.User, Device: dev.Tag})
+		return err
+	})
+}
+
+// SignOut signs this device out. What it stored as an account stays with
+// the account; the device starts afresh as an anonymous visitor.
+func (s *Service) SignOut(ctx context.Context, dev Device) error {
+	now := s.clock.Now()
+	var user string
+	err := s.ledger.Update(func(tx store.Tx) error {
+		user = ""
+		b, ok, err := deviceBinding(tx, dev.Tag)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return problem(ProblemSignedOut, "This device is not signed in.")
+		}
+		user = b.User
+		return signOut(tx, now, dev.Tag, b.User, "signout")
+	})
+	if err != nil {
+		return err
+	}
+	s.bus.publish([]string{user}, []string{dev.Tag})
+	return nil
+}
+
+// SignOutEverywhere signs out every device of the account dev acts as,
+// this one included. Live sessions on other devices are told at once.
+func (s *Service) SignOutEverywhere(ctx context.Context, dev Device) error {
+	now := s.clock.Now()
+	var user string
+	err := s.ledger.Update(func(tx store.Tx) error {
+		user = ""
+		b, ok, err := deviceBinding(tx, dev.Tag)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return problem(ProblemSignedOut, "This device is not signed in.")
+		}
+		user = b.User
+		_, err = tx.Append(store.Fact{Time: now, Kind: KindSignedOutAll, User: b.User, Device: dev.Tag})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.bus.publish([]string{user}, []string{dev.Tag})
+	return nil
+}
+
+// OwnFacts returns the facts about the device and the user it acts as, in
+// ledger order: what the system recorded about this visitor.
+func (s *Service) OwnFacts(ctx context.Context, dev Device) ([]store.Fact, error) {
+	var out []store.Fact
+	err := s.ledger.View(func(r store.Reader) error {
+		seen := map[uint64]bool{}
+		collect := func(f store.Fact) bool {
+			if !seen[f.Seq] {
+				seen[f.Seq] = true
+				out = append(out, f)
+			}
+			return true
+		}
+		if err := r.Facts(store.ByDevice, dev.Tag, store.Window{}, collect); err != nil {
+			return err
+		}
+		b, ok, err := deviceBinding(r, dev.Tag)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := r.Facts(store.ByUser, b.User, store.Window{}, collect); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b store.Fact) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	return out, err
+}

@@ -1,0 +1,163 @@
+package flows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/store"
+)
+
+// The governor answers "the system messaged this address hash this long
+// ago, this many times" (the notes' words), and from that, when the next
+// message may go. It looks only at hashes and at facts of messages sent:
+// never at whether an account exists, so its answer (and the time it takes
+// to give it) cannot reveal one.
+
+// channelKinds are the facts that count against each channel's global cap.
+var channelKinds = map[message.Channel][]string{
+	message.Email: {KindCodeEmailed},
+	message.SMS:   {KindCodeTexted},
+}
+
+// nextAllowed returns the earliest time a message may go to the address
+// hash, caused by device, over ch. A time not after now means "now".
+func (s *Service) nextAllowed(r store.Reader, now time.Time, hash, device string, ch message.Channel) (time.Time, error) {
+	g := s.policy.Governor
+	next := now
+
+	// Newest first, over the longest window any address rule looks at.
+	var times []time.Time
+	err := r.Entries(store.ByAddress, hash, store.Window{Since: now.Add(-24 * time.Hour), Kinds: governedKinds, Reverse: true},
+		func(e store.Entry) bool { times = append(times, e.Time); return true })
+	if err != nil {
+		return time.Time{}, fmt.Errorf("governor: read address: %w", err)
+	}
+	if len(times) > 0 && g.AddressGap > 0 {
+		next = later(next, times[0].Add(g.AddressGap))
+	}
+	if n := g.AddressPerHour; n > 0 {
+		inHour := 0
+		for _, t := range times {
+			if t.After(now.Add(-time.Hour)) {
+				inHour++
+			}
+		}
+		if inHour >= n {
+			// The n-th newest message must leave the hour before another fits.
+			next = later(next, times[n-1].Add(time.Hour))
+		}
+	}
+	if n := g.AddressPerDay; n > 0 && len(times) >= n {
+		next = later(next, times[n-1].Add(24*time.Hour))
+	}
+
+	if n := g.DevicePerHour; n > 0 {
+		t, err := nthNewest(r, store.ByDevice, device, governedKinds, now.Add(-time.Hour), n)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("governor: read device: %w", err)
+		}
+		if !t.IsZero() {
+			next = later(next, t.Add(time.Hour))
+		}
+	}
+
+	limit := g.EmailPerHour
+	if ch == message.SMS {
+		limit = g.SMSPerHour
+	}
+	if limit > 0 {
+		// The global cap reads the kind index; each channel's kinds are
+		// scanned separately and their newest entries merged.
+		var all []time.Time
+		for _, k := range channelKinds[ch] {
+			err := r.Entries(store.ByKind, k, store.Window{Since: now.Add(-time.Hour), Reverse: true, Limit: limit},
+				func(e store.Entry) bool { all = append(all, e.Time); return true })
+			if err != nil {
+				return time.Time{}, fmt.Errorf("governor: read %s: %w", k, err)
+			}
+		}
+		if len(all) >= limit {
+			sortNewestFirst(all)
+			next = later(next, all[limit-1].Add(time.Hour))
+		}
+	}
+	return next, nil
+}
+
+// nthNewest returns the time of the n-th newest entry of id since since,
+// or the zero time when there are fewer than n.
+func nthNewest(r store.Reader, ix store.Index, id string, kinds []string, since time.Time, n int) (time.Time, error) {
+	var t time.Time
+	i := 0
+	err := r.Entries(ix, id, store.Window{Since: since, Kinds: kinds, Reverse: true, Limit: n},
+		func(e store.Entry) bool {
+			i++
+			if i == n {
+				t = e.Time
+			}
+			return true
+		})
+	return t, err
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func sortNewestFirst(ts []time.Time) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && ts[j].After(ts[j-1]); j-- {
+			ts[j], ts[j-1] = ts[j-1], ts[j]
+		}
+	}
+}
+
+// throttled is the governor's answer to someone who asked too soon. It is
+// the same for every address, known or not, and says when to come back.
+func (s *Service) throttled(now, next time.Time) *Problem {
+	g := s.policy.Governor
+	return &Problem{
+		Code:    ProblemThrottled,
+		RetryAt: next,
+		Msg: fmt.Sprintf("Next code at %s. To keep inboxes quiet, one address gets at most one code every %s, %d an hour and %d a day, and one device asks for at most %d an hour.",
+			When(next, now), shortDuration(g.AddressGap), g.AddressPerHour, g.AddressPerDay, g.DevicePerHour),
+	}
+}
+
+// When renders a time for a person: the clock time in UTC and how far
+// away it is ("12:04:31 UTC (in 45s)").
+func When(t, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	switch {
+	case d > 0:
+		return fmt.Sprintf("%s UTC (in %s)", t.UTC().Format("15:04:05"), shortDuration(d))
+	case d < 0:
+		return fmt.Sprintf("%s UTC (%s ago)", t.UTC().Format("15:04:05"), shortDuration(-d))
+	}
+	return t.UTC().Format("15:04:05") + " UTC (now)"
+}
+
+// shortDuration renders a duration the way people write it: "45s",
+// "4m30s", "1h", "1h5m".
+func shortDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	out := ""
+	if h > 0 {
+		out += fmt.Sprintf("%dh", h)
+	}
+	if m > 0 {
+		out += fmt.Sprintf("%dm", m)
+	}
+	if sec > 0 && h == 0 {
+		out += fmt.Sprintf("%ds", sec)
+	}
+	if out == "" {
+		out = "0s"
+	}
+	return out
+}

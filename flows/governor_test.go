@@ -1,0 +1,221 @@
+package flows_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+func throttledAt(t *testing.T, h *harness, dev flows.Device, addr string) *flows.Problem {
+	t.Helper()
+	_, err := h.svc.RequestSignIn(ctx, dev, addr)
+	return wantProblem(t, err, flows.ProblemThrottled)
+}
+
+func TestGovernorGapBetweenCodes(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("d")
+	iss, _ := h.request(dev, "grace@example.com")
+	if !iss.NextAt.Equal(start.Add(time.Minute)) {
+		t.Fatalf("next code at %s", iss.NextAt)
+	}
+	h.clock.Advance(30 * time.Second)
+	p := throttledAt(t, h, dev, "grace@example.com")
+	if !p.RetryAt.Equal(start.Add(time.Minute)) {
+		t.Fatalf("retry at %s", p.RetryAt)
+	}
+	if !strings.HasPrefix(p.Msg, "Next code at 09:01:00 UTC (in 30s).") {
+		t.Fatalf("message %q", p.Msg)
+	}
+	h.clock.Set(p.RetryAt)
+	h.request(dev, "grace@example.com")
+}
+
+func TestGovernorHourlyAndDailyLimits(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	addr := "grace@example.com"
+	// Five codes a minute apart, from five devices, then the hour is full.
+	for i := range 5 {
+		h.request(device(fmt.Sprint("h", i)), addr)
+		h.clock.Advance(time.Minute)
+	}
+	p := throttledAt(t, h, device("h5"), addr)
+	if !p.RetryAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("hourly limit lifts at %s, want %s", p.RetryAt, start.Add(time.Hour))
+	}
+	// Five more in the next hour make ten; the day is full until the
+	// first of them is a day old.
+	h.clock.Set(start.Add(time.Hour))
+	for i := range 5 {
+		h.request(device(fmt.Sprint("k", i)), addr)
+		h.clock.Advance(time.Minute)
+	}
+	h.clock.Set(start.Add(3 * time.Hour))
+	p = throttledAt(t, h, device("k5"), addr)
+	if !p.RetryAt.Equal(start.Add(24 * time.Hour)) {
+		t.Fatalf("daily limit lifts at %s", p.RetryAt)
+	}
+}
+
+func TestGovernorDeviceLimit(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("spammer")
+	for i := range 10 {
+		h.request(dev, fmt.Sprintf("v%d@example.com", i))
+	}
+	p := throttledAt(t, h, dev, "v10@example.com")
+	if !p.RetryAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("device limit lifts at %s", p.RetryAt)
+	}
+	// Another device is not held back.
+	h.request(device("other"), "v10@example.com")
+}
+
+func TestGovernorGlobalChannelCap(t *testing.T) {
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{EmailPerHour: 3}})
+	for i := range 3 {
+		h.request(device(fmt.Sprint("d", i)), fmt.Sprintf("u%d@example.com", i))
+	}
+	p := throttledAt(t, h, device("d3"), "u3@example.com")
+	if !p.RetryAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("global cap lifts at %s", p.RetryAt)
+	}
+}
+
+// Variants of one address share one governor bucket.
+func TestGovernorBucketsVariantsTogether(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	h.request(device("a"), "grace@example.com")
+	for i, v := range []string{" Grace@Example.COM ", "GRACE@EXAMPLE.COM", "ｇｒａｃｅ@example.com", "grace@EXAMPLE.com\t"} {
+		throttledAt(t, h, device(fmt.Sprint("v", i)), v)
+	}
+}
+
+// "an attacker enters a victim's email address many times to get the
+// victim to be sent codes they don't need": 1,000 requests over a day
+// from many devices deliver at most 10 messages, and the attacker sees
+// the same answers whether or not the victim has an account.
+func TestAttackerCannotFloodVictim(t *testing.T) {
+	run := func(t *testing.T, hasAccount bool) []string {
+		h := newHarness(t, flows.Policy{})
+		victim := "victim@example.com"
+		if hasAccount {
+			h.signIn(device("victim"), victim)
+			h.bag.mu.Lock()
+			h.bag.msgs = nil
+			h.bag.mu.Unlock()
+			// Two days later, so the clock reads the same and the victim's own
+			// code has left the governor's windows.
+			h.clock.Set(start.Add(48 * time.Hour))
+		}
+		from := h.clock.Now()
+		var answers []string
+		for i := range 1000 {
+			h.clock.Set(from.Add(time.Duration(i) * 24 * time.Hour / 1000))
+			iss, err := h.svc.RequestSignIn(ctx, device(fmt.Sprint("attacker", i%50)), victim)
+			if err != nil {
+				p := wantProblem(t, err, flows.ProblemThrottled)
+				answers = append(answers, p.Msg)
+			} else {
+				answers = append(answers, fmt.Sprintf("sent %d digits, next at %s", iss.Digits, iss.NextAt.Sub(h.clock.Now())))
+			}
+		}
+		h.svc.Wait()
+		if n := len(h.bag.to(victim)); n > 10 {
+			t.Fatalf("the victim got %d messages in a day", n)
+		}
+		return answers
+	}
+	var withAccount, without []string
+	t.Run("account", func(t *testing.T) { withAccount = run(t, true) })
+	t.Run("no-account", func(t *testing.T) { without = run(t, false) })
+	if !slices.Equal(withAccount, without) {
+		for i := range withAccount {
+			if withAccount[i] != without[i] {
+				t.Fatalf("answer %d differs:\n account: %s\n none:    %s", i, withAccount[i], without[i])
+			}
+		}
+	}
+}
+
+// Enumeration: identical text for a known and an unknown address, and
+// median latencies that differ by less than 5 ms over 1,000 tries each.
+func TestSignInDoesNotRevealAccounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 sign-ups")
+	}
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Nanosecond, AddressPerHour: -1, AddressPerDay: -1, DevicePerHour: -1, EmailPerHour: -1}})
+	const n = 1000
+	// The owners sign up 32 at a time: the ledger groups their commits.
+	var g errgroup.Group
+	g.SetLimit(32)
+	for i := range n {
+		g.Go(func() error {
+			dev := device(fmt.Sprint("owner", i))
+			iss, err := h.svc.RequestSignIn(ctx, dev, fmt.Sprintf("known%d@example.com", i))
+			if err != nil {
+				return err
+			}
+			code, err := codeIn(h.bag.waitFor(iss.Ticket), iss.Letter)
+			if err != nil {
+				return err
+			}
+			_, err = h.svc.EnterCode(ctx, dev, iss.Letter, code)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(48 * time.Hour) // the owners' codes are old news
+	measure := func(prefix string) ([]time.Duration, []string) {
+		var lat []time.Duration
+		var texts []string
+		for i := range n {
+			dev := device(fmt.Sprint(prefix, "-asker", i))
+			t0 := time.Now()
+			iss, err := h.svc.RequestSignIn(ctx, dev, fmt.Sprintf("%s%d@example.com", prefix, i))
+			lat = append(lat, time.Since(t0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts = append(texts, fmt.Sprintf("%s %d %s", iss.Letter, iss.Digits, iss.Expires.Sub(h.clock.Now())))
+		}
+		slices.Sort(lat)
+		return lat, texts
+	}
+	known, knownTexts := measure("known")
+	unknown, unknownTexts := measure("unknown")
+	if !slices.Equal(knownTexts, unknownTexts) {
+		t.Fatal("the answers differ for known and unknown addresses")
+	}
+	h.svc.Wait()
+	msgs := h.bag.to("known7@example.com")
+	other := h.bag.to("unknown7@example.com")
+	if len(msgs) != 2 || len(other) != 1 {
+		t.Fatalf("messages: %d and %d", len(msgs), len(other))
+	}
+	if strip(msgs[1].Text) != strip(other[0].Text) || msgs[1].Subject != other[0].Subject {
+		t.Fatalf("the messages differ:\n%s\n%s", msgs[1].Text, other[0].Text)
+	}
+	mk, mu := known[n/2], unknown[n/2]
+	diff := mk - mu
+	if diff < 0 {
+		diff = -diff
+	}
+	t.Logf("median latency: known %s, unknown %s", mk, mu)
+	if diff >= 5*time.Millisecond {
+		t.Fatalf("median latencies differ by %s", diff)
+	}
+}
+
+// strip removes the code digits from a message.
+func strip(s string) string {
+	return codeRE.ReplaceAllString(s, "Code X: NNNN")
+}

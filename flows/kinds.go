@@ -1,0 +1,152 @@
+package flows
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The kinds of fact the flows record. Each is one atomic thing that
+// happened; anything like "verified" or "signed in now" is derived by
+// reading them. Names are noun.verb-in-past-tense so that a ledger reads
+// as a diary.
+const (
+	// Users and devices.
+	KindUserCreated     = "user.created"               // User, Device: a user tag came to be (anonymous until an address is confirmed)
+	KindUserMerged      = "user.merged"                // User: this (anonymous) user was merged into another; body.into
+	KindUserAbsorbed    = "user.absorbed"              // User: this account took in a merged user's data; body lists what moved
+	KindDeviceSignedIn  = "device.signed_in"           // User, Device: the device now acts as the user
+	KindDeviceSignedOut = "device.signed_out"          // User, Device: the device stopped acting as the user
+	KindDeviceSeen      = "device.seen"                // User, Device: a signed-in device connected
+	KindSignedOutAll    = "user.signed_out_everywhere" // User, Device (who asked): every device of the user signed out
+	KindNicknameSet     = "nickname.set"               // User, Device
+	KindStarAdded       = "star.added"                 // User, Device
+	KindStarRemoved     = "star.removed"               // User, Device
+
+	// Addresses: a claim is added, may be confirmed, and may end. At any
+	// instant at most one user holds a confirmed, unended claim on an
+	// address hash: that user owns it.
+	KindAddressAdded     = "address.added"     // User, Address
+	KindAddressConfirmed = "address.confirmed" // User, Address
+	KindAddressEnded     = "address.ended"     // User, Address
+
+	// Codes. The kind says how the code went out, so the governor can
+	// count per channel from the index alone.
+	KindCodeEmailed  = "code.emailed"  // Device, Address, Ticket (User when signed in)
+	KindCodeTexted   = "code.texted"   // Device, Address, Ticket
+	KindCodeFailed   = "code.failed"   // Device, Address, Ticket: a wrong code was entered
+	KindCodeAccepted = "code.accepted" // Device, Address, Ticket: the right code was entered
+
+	// Delivery outcomes, recorded after the commit that decided a message.
+	KindMessageSent   = "message.sent"   // Ticket
+	KindMessageFailed = "message.failed" // Ticket; body.reason
+)
+
+// codeKinds are the facts that put a code in someone's inbox.
+var codeKinds = []string{KindCodeEmailed, KindCodeTexted}
+
+// governedKinds are the messages the governor counts and limits.
+var governedKinds = codeKinds
+
+// Bodies. Every field is something a reader of the ledger may see: no
+// secret is ever stored in plaintext (codes are MACs, addresses sealed).
+
+type userCreatedBody struct {
+	Anonymous bool `json:"anonymous"`
+	// Via says how the user came to be: "visit" (first write of an
+	// anonymous visitor), "signup", "admin".
+	Via string `json:"via"`
+}
+
+type userMergedBody struct {
+	Into string `json:"into"`
+}
+
+type userAbsorbedBody struct {
+	From string `json:"from"`
+	// Stars that moved (the account did not have them yet).
+	Stars []string `json:"stars,omitempty"`
+	// VisitorNickname is the merged user's nickname, kept even when the
+	// account's own nickname won.
+	VisitorNickname string `json:"visitor_nickname,omitempty"`
+	// NicknameTaken is true when the account had none and took the
+	// visitor's.
+	NicknameTaken bool `json:"nickname_taken,omitempty"`
+}
+
+type signedInBody struct {
+	// Method is how the device proved it may act as the user: "visit"
+	// (an anonymous visitor's own device), "code", "ssh", "link",
+	// "password", "admin".
+	Method string `json:"method"`
+	// Via is the ticket or key that carried the proof, if any.
+	Via string `json:"via,omitempty"`
+}
+
+type signedOutBody struct {
+	// Reason is "signout" (the device asked) or "switch" (the device
+	// signed in as someone else).
+	Reason string `json:"reason"`
+}
+
+type nicknameBody struct {
+	Nickname string `json:"nickname"`
+	// From is set when the nickname came with a merged user.
+	From string `json:"from,omitempty"`
+}
+
+type starBody struct {
+	Item string `json:"item"`
+	From string `json:"from,omitempty"`
+}
+
+type addressAddedBody struct {
+	Kind string `json:"kind"`
+	// Sealed is the address encrypted under the server's sealing key, so
+	// that the account can be shown its addresses and notified, while the
+	// ledger holds no address in plaintext.
+	Sealed string `json:"sealed"`
+	// Masked is a redacted form for people reading the ledger.
+	Masked string `json:"masked"`
+}
+
+type addressConfirmedBody struct {
+	// Method is how control was proven: "code", "link", "ssh", "admin".
+	Method string `json:"method"`
+	Ticket string `json:"ticket,omitempty"`
+}
+
+type addressEndedBody struct {
+	// Reason: "unlinked", "replaced" (a new claim by the same user),
+	// "superseded" (another user confirmed it), "edited", "split".
+	Reason string `json:"reason"`
+}
+
+type codeIssuedBody struct {
+	// Purpose is what the code is for: "signin", "confirm", "stepup".
+	Purpose string `json:"purpose"`
+	Letter  string `json:"letter"`
+	Digits  int    `json:"digits"`
+	// MAC is HMAC(code key, ticket, code): enough to check a guess, useless
+	// to recover the code.
+	MAC     string    `json:"mac"`
+	Expires time.Time `json:"expires"`
+	// Kind, Sealed and Masked describe the address the code went to, as
+	// in addressAddedBody: the right code turns them into a claim.
+	Kind   string `json:"kind"`
+	Sealed string `json:"sealed"`
+	Masked string `json:"masked"`
+}
+
+type messageFailedBody struct {
+	Reason string `json:"reason"`
+}
+
+// mustJSON encodes a body. The bodies above cannot fail to encode, so a
+// failure is a programming error.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("flows: encode fact body: " + err.Error())
+	}
+	return b
+}

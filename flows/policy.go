@@ -1,0 +1,116 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Policy holds every number the flows enforce. Zero fields take the
+// defaults of DefaultPolicy, which follow the design notes, NIST SP 800-63B
+// and OWASP ASVS (see shared/reference/security.md).
+type Policy struct {
+	// Strict makes every code 6 digits (NIST SP 800-63B), dropping the
+	// notes' friendlier 4-digit first codes.
+	Strict bool
+
+	CodeTTL time.Duration // how long a code can be entered (10 min)
+	Tries4  int           // wrong tries a 4-digit code survives (3)
+	Tries6  int           // wrong tries a 6-digit code survives (5)
+
+	// After BackoffAfter consecutive wrong codes for one address, entering
+	// codes for it waits BackoffStart, doubling per further failure up to
+	// BackoffMax. Only a right code clears the count.
+	BackoffAfter int           // 10
+	BackoffStart time.Duration // 30 s
+	BackoffMax   time.Duration // 1 h
+
+	Governor Governor
+
+	// DefaultRegion is the region phone numbers without a country code
+	// are read in (ISO 3166 code such as "US"); empty requires a +.
+	DefaultRegion string
+}
+
+// Governor limits how often the system messages anyone. A zero count
+// means the default; a negative count means no limit (for benchmarks and
+// private deployments).
+type Governor struct {
+	AddressGap     time.Duration // at most one message per gap to one address (60 s)
+	AddressPerHour int           // (5)
+	AddressPerDay  int           // (10)
+	DevicePerHour  int           // messages one device may cause (10)
+	EmailPerHour   int           // all emails, the whole server (1000)
+	SMSPerHour     int           // all SMS, the whole server (200): each costs money
+}
+
+// DefaultPolicy is the policy when none is configured.
+var DefaultPolicy = Policy{
+	CodeTTL:      10 * time.Minute,
+	Tries4:       3,
+	Tries6:       5,
+	BackoffAfter: 10,
+	BackoffStart: 30 * time.Second,
+	BackoffMax:   time.Hour,
+	Governor: Governor{
+		AddressGap:     time.Minute,
+		AddressPerHour: 5,
+		AddressPerDay:  10,
+		DevicePerHour:  10,
+		EmailPerHour:   1000,
+		SMSPerHour:     200,
+	},
+}
+
+func (p Policy) withDefaults() Policy {
+	d := DefaultPolicy
+	dur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	num := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	dur(&p.CodeTTL, d.CodeTTL)
+	num(&p.Tries4, d.Tries4)
+	num(&p.Tries6, d.Tries6)
+	num(&p.BackoffAfter, d.BackoffAfter)
+	dur(&p.BackoffStart, d.BackoffStart)
+	dur(&p.BackoffMax, d.BackoffMax)
+	g, dg := &p.Governor, d.Governor
+	dur(&g.AddressGap, dg.AddressGap)
+	num(&g.AddressPerHour, dg.AddressPerHour)
+	num(&g.AddressPerDay, dg.AddressPerDay)
+	num(&g.DevicePerHour, dg.DevicePerHour)
+	num(&g.EmailPerHour, dg.EmailPerHour)
+	num(&g.SMSPerHour, dg.SMSPerHour)
+	return p
+}
+
+// Validate refuses policies weaker than the security minimums the project
+// holds itself to.
+func (p Policy) Validate() error {
+	var errs []error
+	if p.CodeTTL > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("codes may live at most 10 minutes, not %s", p.CodeTTL))
+	}
+	if p.Tries4 > 3 {
+		errs = append(errs, fmt.Errorf("a 4-digit code may survive at most 3 wrong tries, not %d", p.Tries4))
+	}
+	if p.Tries6 > 5 {
+		errs = append(errs, fmt.Errorf("a 6-digit code may survive at most 5 wrong tries, not %d", p.Tries6))
+	}
+	if p.BackoffAfter > 10 {
+		errs = append(errs, fmt.Errorf("back-off must start after at most 10 failures, not %d", p.BackoffAfter))
+	}
+	if p.BackoffStart < 30*time.Second || p.BackoffMax < p.BackoffStart {
+		errs = append(errs, fmt.Errorf("back-off must start at 30s or more and not shrink (%s to %s)", p.BackoffStart, p.BackoffMax))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+// Package flows is attest's sign-in engine: every flow of the design notes
+// as a plain Go function over a ledger, a clock, a source of randomness, a
+// sender and a policy. It knows nothing of terminals, SSH or databases, so
+// tests can run an hour of flows in a microsecond and other programs can
+// embed it.
+//
+// Every flow follows the same shape: mint what needs randomness, then read,
+// decide and append in one ledger transaction, then, after the commit, send
+// what the transaction decided and record how that went.
+package flows
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/store"
+)
+
+// Config is what a Service is built from. Ledger and Secret are required;
+// everything else has a default.
+type Config struct {
+	Ledger store.Ledger
+	// Secret is the server's long-term secret (at least 32 bytes). The keys
+	// for address hashes, code MACs and sealed addresses derive from it, so
+	// losing it makes existing codes unverifiable and addresses unreadable.
+	Secret []byte
+	Clock  clock.Clock    // default: the system clock
+	Rand   io.Reader      // default: crypto/rand
+	Sender message.Sender // default: a sender that fails every message
+	Policy Policy         // zero fields take DefaultPolicy's values
+	Logger *slog.Logger   // default: discard
+	// Catalogue is what visitors can star; default: DefaultCatalogue.
+	Catalogue []Item
+}
+
+// Service runs the flows. It is safe for concurrent use.
+type Service struct {
+	ledger    store.Ledger
+	clock     clock.Clock
+	rand      io.Reader
+	sender    message.Sender
+	policy    Policy
+	log       *slog.Logger
+	catalogue []Item
+
+	hasher  *address.Hasher
+	codeKey []byte
+	sealer  *sealer
+
+	// outbox tracks messages handed to the sender after their commit, so
+	// Close (and tests) can wait for every outcome to be recorded.
+	outbox sync.WaitGroup
+	// sendSlots bounds concurrent sends so a burst of sign-ins cannot open
+	// a thousand SMTP connections at once.
+	sendSlots chan struct{}
+
+	bus *bus
+}
+
+// New builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Ledger == nil {
+		return nil, errors.New("flows: no ledger")
+	}
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("flows: the secret must have at least 32 bytes")
+	}
+	s := &Service{
+		ledger:    cfg.Ledger,
+		clock:     cfg.Clock,
+		rand:      cfg.Rand,
+		sender:    cfg.Sender,
+		policy:    cfg.Policy.withDefaults(),
+		log:       cfg.Logger,
+		catalogue: cfg.Catalogue,
+		sendSlots: make(chan struct{}, 16),
+		bus:       newBus(),
+	}
+	if s.clock == nil {
+		s.clock = clock.System{}
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	} else {
+		// An injected source (a seeded generator in tests) is rarely safe
+		// for concurrent use; the service is.
+		s.rand = &lockedReader{r: s.rand}
+	}
+	if s.sender == nil {
+		s.sender = message.SenderFunc(func(context.Context, message.Message) error {
+			return errors.New("no delivery is configured")
+		})
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.catalogue == nil {
+		s.catalogue = DefaultCatalogue
+	}
+	if err := s.policy.Validate(); err != nil {
+		return nil, err
+	}
+	addrKey, err := deriveKey(cfg.Secret, "attest address hash v1")
+	if err != nil {
+		return nil, err
+	}
+	if s.hasher, err = address.NewHasher(addrKey); err != nil {
+		return nil, fmt.Errorf("flows: address hasher: %w", err)
+	}
+	if s.codeKey, err = deriveKey(cfg.Secret, "attest code mac v1"); err != nil {
+		return nil, err
+	}
+	sealKey, err := deriveKey(cfg.Secret, "attest address seal v1")
+	if err != nil {
+		return nil, err
+	}
+	if s.sealer, err = newSealer(sealKey); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// deriveKey gives each use of the secret its own key, so that a MAC of one
+// kind can never be replayed as another.
+func deriveKey(secret []byte, label string) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, label, 32)
+	if err != nil {
+		return nil, fmt.Errorf("flows: derive %s key: %w", label, err)
+	}
+	return k, nil
+}
+
+// Policy returns the policy in force.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Now is the service's clock reading; screens use it for countdowns so
+// that a test clock moves them too.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Catalogue is what visitors can star.
+func (s *Service) Catalogue() []Item { return s.catalogue }
+
+// Wait blocks until every message handed to the sender so far has been
+// sent or has failed, and its outcome recorded.
+func (s *Service) Wait() { s.outbox.Wait() }
+
+// Close waits for outstanding deliveries. It does not close the ledger,
+// which the caller owns.
+func (s *Service) Close() error {
+	s.Wait()
+	return nil
+}
+
+// token returns a fresh random identifier with the given prefix: 16 bytes
+// (128 bits) in lower-case base32, so it is safe in index keys and URLs.
+func (s *Service) token(prefix string) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", fmt.Errorf("read randomness: %w", err)
+	}
+	return prefix + b32.EncodeToString(b[:]), nil
+}
+
+// lockedReader serializes reads from a source of randomness.
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
+}
+
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
+}
