@@ -1,0 +1,151 @@
+package server
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/server/config"
+	"github.com/attest-dev/attest/server/delivery"
+	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/store/bolt"
+)
+
+// App is everything built from a configuration: the ledger, the flows
+// service and delivery. The serve command and the operator commands that
+// run without a server share it.
+type App struct {
+	Config  config.Config
+	Ledger  *bolt.Ledger
+	Service *flows.Service
+	Inbox   *delivery.Inbox // nil unless in demo mode
+	Clock   clock.Clock
+	Logger  *slog.Logger
+}
+
+// Open builds an App: it creates the data directory and the server
+// secret on first use, opens the ledger (failing fast with store.ErrLocked
+// when a running server holds it) and wires delivery.
+func Open(cfg config.Config, clk clock.Clock, logger *slog.Logger) (*App, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if clk == nil {
+		clk = clock.System{}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	secret, err := loadSecret(cfg.SecretPath())
+	if err != nil {
+		return nil, err
+	}
+	led, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	app := &App{Config: cfg, Ledger: led, Clock: clk, Logger: logger}
+	sender, err := app.sender()
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	app.Service, err = flows.New(flows.Config{
+		Ledger: led,
+		Secret: secret,
+		Clock:  clk,
+		Sender: sender,
+		Policy: cfg.Policy.Flows(),
+		Logger: logger,
+	})
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+// sender wires delivery: real SMTP and SMS when configured, otherwise the
+// demo inbox.
+func (a *App) sender() (message.Sender, error) {
+	d := a.Config.Delivery
+	if d.Demo() {
+		a.Inbox = delivery.NewInbox(500)
+		a.Logger.Info("demo delivery: messages go to the built-in inbox (ssh inbox@host), not to real addresses")
+		return a.Inbox, nil
+	}
+	var email, sms message.Sender
+	if d.SMTPURL != "" {
+		s, err := delivery.NewSMTP(d.SMTPURL, d.SMTPFrom)
+		if err != nil {
+			return nil, fmt.Errorf("smtp delivery: %w", err)
+		}
+		email = s
+	}
+	if d.SMSURL != "" {
+		sc, err := delivery.ParseSMSURL(d.SMSURL)
+		if err != nil {
+			return nil, fmt.Errorf("sms delivery: %w", err)
+		}
+		s, err := delivery.NewSMS(sc)
+		if err != nil {
+			return nil, fmt.Errorf("sms delivery: %w", err)
+		}
+		sms = s
+	}
+	return &delivery.Router{Email: email, SMS: sms}, nil
+}
+
+// Close waits for deliveries in flight and closes the ledger.
+func (a *App) Close() error {
+	a.Service.Close()
+	return a.Ledger.Close()
+}
+
+// loadSecret reads the server secret, creating it (32 random bytes, mode
+// 0600) on first use. A secret others can read is refused: with it,
+// anyone could forge code MACs and read sealed addresses.
+func loadSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("create server secret: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create server secret: %w", err)
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("write server secret: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("write server secret: %w", err)
+		}
+		return b, f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read server secret: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("server secret %s is readable by others (mode %v); run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("server secret %s is %d bytes; it must be at least 32", path, len(b))
+	}
+	return b, nil
+}
+
+var _ store.Ledger = (*bolt.Ledger)(nil)

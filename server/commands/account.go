@@ -1,0 +1,273 @@
+package commands
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// visitorJSON is a flows.Visitor for scripts: `whoami --json`, and the
+// visitor in `code --json`.
+type visitorJSON struct {
+	Device    deviceJSON    `json:"device"`
+	User      string        `json:"user"`    // "" until the first write
+	Account   bool          `json:"account"` // false: an anonymous visitor
+	Method    string        `json:"method"`  // how the device signed in; "" when it acts as nobody
+	Since     *time.Time    `json:"since"`
+	Nickname  string        `json:"nickname"`
+	Stars     []string      `json:"stars"`
+	Addresses []addressJSON `json:"addresses"`
+}
+
+type deviceJSON struct {
+	Tag       string `json:"tag"`
+	Ephemeral bool   `json:"ephemeral"` // this connection only: no SSH key
+}
+
+type addressJSON struct {
+	Kind        string     `json:"kind"`
+	Address     string     `json:"address"`
+	Confirmed   bool       `json:"confirmed"`
+	Method      string     `json:"method"`
+	Added       *time.Time `json:"added"`
+	ConfirmedAt *time.Time `json:"confirmed_at"`
+}
+
+func toVisitorJSON(v flows.Visitor) visitorJSON {
+	out := visitorJSON{
+		Device: deviceJSON{Tag: v.Device.Tag, Ephemeral: v.Device.Ephemeral},
+		User:   v.User, Account: v.Account, Method: v.Method, Since: stamp(v.Since),
+		Nickname: v.Nickname, Stars: nonNil(v.Stars), Addresses: []addressJSON{},
+	}
+	for _, a := range v.Addresses {
+		out.Addresses = append(out.Addresses, addressJSON{Kind: string(a.Kind), Address: a.Display,
+			Confirmed: a.Confirmed, Method: a.Method, Added: stamp(a.Added), ConfirmedAt: stamp(a.ConfirmedAt)})
+	}
+	return out
+}
+
+func runWhoami(c *call) error {
+	v, err := c.svc().Visit(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("read who you are: %w", err)
+	}
+	if c.json {
+		return c.emit(toVisitorJSON(v))
+	}
+	now := c.svc().Now()
+	var rows [][]string
+	line := func(label, value string) { rows = append(rows, []string{label, value}) }
+
+	if v.Device.Ephemeral {
+		line("device:", "this connection only (no SSH key)")
+	} else {
+		line("device:", inert.String(v.Device.Tag))
+	}
+	line("user:", orNone(inert.String(v.User), "(none yet)"))
+	switch {
+	case v.Account:
+		line("account:", "yes")
+	case v.User != "":
+		line("account:", "no, an anonymous visitor")
+	default:
+		line("account:", "no, an anonymous visitor (nothing stored yet)")
+	}
+	line("nickname:", orNone(inert.String(v.Nickname), "(none)"))
+	line("stars:", orNone(starNames(c.svc(), v.Stars), "(none)"))
+	if len(v.Addresses) == 0 {
+		line("addresses:", "(none)")
+	}
+	for i, a := range v.Addresses {
+		label := ""
+		if i == 0 {
+			label = "addresses:"
+		}
+		state := "confirmed"
+		if !a.Confirmed {
+			state = "not confirmed"
+		}
+		line(label, fmt.Sprintf("%s (%s)", inert.String(a.Display), state))
+	}
+	switch {
+	case v.User == "":
+		line("signed in:", "no")
+	case v.Method == "visit":
+		line("signed in:", "as an anonymous visitor since "+when(v.Since, now))
+	default:
+		line("signed in:", fmt.Sprintf("%s, since %s", method(v.Method), when(v.Since, now)))
+	}
+	return columns(c.env.Stdout, rows)
+}
+
+// method says how a device signed in, for a person.
+func method(m string) string {
+	switch m {
+	case "code":
+		return "with a code"
+	case "visit":
+		return "as a visitor"
+	case "":
+		return "-"
+	}
+	return "by " + inert.String(m)
+}
+
+// starNames lists starred items by their catalogue names.
+func starNames(svc *flows.Service, ids []string) string {
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		name := id
+		for _, it := range svc.Catalogue() {
+			if it.ID == id {
+				name = it.Name
+			}
+		}
+		names = append(names, inert.String(name))
+	}
+	return strings.Join(names, ", ")
+}
+
+// runFacts prints the visitor's own facts, always as JSON lines: the
+// ledger's own encoding is the most honest answer to "what do you know
+// about me".
+func runFacts(c *call) error {
+	facts, err := c.svc().OwnFacts(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("read your facts: %w", err)
+	}
+	for _, f := range facts {
+		if err := c.emit(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sessionJSON is one line of `sessions --json`.
+type sessionJSON struct {
+	Tag        string     `json:"tag"`
+	Current    bool       `json:"current"` // the device asking
+	Method     string     `json:"method"`
+	SignedInAt *time.Time `json:"signed_in_at"`
+	FirstSeen  *time.Time `json:"first_seen"`
+	LastSeen   *time.Time `json:"last_seen"`
+}
+
+func runSessions(c *call) error {
+	list, err := c.svc().Devices(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("list your devices: %w", err)
+	}
+	if c.json {
+		for _, d := range list {
+			if err := c.emit(sessionJSON{Tag: d.Tag, Current: d.Current, Method: d.Method,
+				SignedInAt: stamp(d.SignedIn), FirstSeen: stamp(d.FirstSeen), LastSeen: stamp(d.LastSeen)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	now := c.svc().Now()
+	rows := [][]string{{"DEVICE", "SIGNED IN", "FIRST SEEN", "LAST SEEN", ""}}
+	for _, d := range list {
+		mark := ""
+		if d.Current {
+			mark = "← this device"
+		}
+		rows = append(rows, []string{inert.String(d.Tag), method(d.Method), when(d.FirstSeen, now), when(d.LastSeen, now), mark})
+	}
+	return columns(c.env.Stdout, rows)
+}
+
+// signoutJSON is what `signout --json` prints.
+type signoutJSON struct {
+	SignedOut string `json:"signed_out"` // "device" or "everywhere"
+	Devices   int    `json:"devices"`    // how many devices were signed out
+}
+
+func bindSignout(fs *flag.FlagSet) func(*call) error {
+	everywhere := fs.Bool("everywhere", false, "sign out every device of the account, this one included")
+	return func(c *call) error {
+		if *everywhere {
+			return signOutEverywhere(c)
+		}
+		return signOut(c)
+	}
+}
+
+func signOut(c *call) error {
+	// Read first only to say what the sign-out meant; SignOut decides.
+	v, err := c.svc().Visit(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("read who you are: %w", err)
+	}
+	if err := c.svc().SignOut(c.ctx, c.dev()); err != nil {
+		return fmt.Errorf("sign out: %w", err)
+	}
+	if c.json {
+		return c.emit(signoutJSON{SignedOut: "device", Devices: 1})
+	}
+	if v.Account {
+		c.printf("Signed out of %s on this device. What you saved stays with the account: sign in again to see it.\n",
+			orNone(inert.String(v.Nickname), "your account"))
+	} else {
+		c.printf("Signed out on this device. It starts afresh as a new anonymous visitor; what it saved is left behind.\n")
+	}
+	return nil
+}
+
+func signOutEverywhere(c *call) error {
+	// Count first only to say what happened; SignOutEverywhere decides.
+	list, err := c.svc().Devices(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("list your devices: %w", err)
+	}
+	if err := c.svc().SignOutEverywhere(c.ctx, c.dev()); err != nil {
+		return fmt.Errorf("sign out everywhere: %w", err)
+	}
+	if c.json {
+		return c.emit(signoutJSON{SignedOut: "everywhere", Devices: len(list)})
+	}
+	if len(list) <= 1 {
+		c.printf("Signed out everywhere: this device was the only one signed in.\n")
+	} else {
+		c.printf("Signed out everywhere: %d devices, this one included. Each must sign in again.\n", len(list))
+	}
+	return nil
+}
+
+// nicknameJSON is what `nickname --json` prints.
+type nicknameJSON struct {
+	Nickname string `json:"nickname"` // "" when there is none
+}
+
+func runNickname(c *call) error {
+	if len(c.args) == 0 {
+		v, err := c.svc().Visit(c.ctx, c.dev())
+		if err != nil {
+			return fmt.Errorf("read your nickname: %w", err)
+		}
+		if c.json {
+			return c.emit(nicknameJSON{v.Nickname})
+		}
+		if v.Nickname == "" {
+			c.printf("You have no nickname yet. Set one with: nickname NAME\n")
+		} else {
+			c.printf("%s\n", inert.String(v.Nickname))
+		}
+		return nil
+	}
+	v, err := c.svc().SetNickname(c.ctx, c.dev(), strings.Join(c.args, " "))
+	if err != nil {
+		return fmt.Errorf("set your nickname: %w", err)
+	}
+	if c.json {
+		return c.emit(nicknameJSON{v.Nickname})
+	}
+	c.printf("Nickname set to %s.\n", inert.String(v.Nickname))
+	return nil
+}

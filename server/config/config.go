@@ -1,0 +1,313 @@
+// Package config is attest's configuration: one struct with defaults, then
+// an optional YAML file, then ATTEST_* environment variables, then
+// command-line flags, then Validate. Each layer overrides the one before.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+// Config is everything an attest server needs to know.
+type Config struct {
+	// DataDir holds the ledger, the host key, the server secret and the
+	// control socket. Everything the server must keep lives here, so a
+	// redeploy that keeps this directory keeps the server's identity.
+	DataDir string `yaml:"data_dir"`
+
+	SSH      SSH      `yaml:"ssh"`
+	HTTP     HTTP     `yaml:"http"`
+	Delivery Delivery `yaml:"delivery"`
+	Policy   Policy   `yaml:"policy"`
+
+	// Admins are SSH public keys (authorized_keys lines) whose devices may
+	// run administrator commands.
+	Admins []string `yaml:"admins"`
+
+	Log Log `yaml:"log"`
+}
+
+// SSH configures the SSH listener and its hardening.
+type SSH struct {
+	Listen string `yaml:"listen"`
+	// PublicHost is how people reach the server ("ssh.example.com:22"),
+	// for the text the server shows; defaults to Listen.
+	PublicHost string `yaml:"public_host"`
+
+	MaxAuthTries     int           `yaml:"max_auth_tries"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	MaxTimeout       time.Duration `yaml:"max_timeout"`
+	// Caps on connections that have not finished authenticating, in
+	// total and per source address, so a flood of half-open handshakes
+	// cannot starve real users.
+	MaxUnauthenticated      int `yaml:"max_unauthenticated"`
+	MaxUnauthenticatedPerIP int `yaml:"max_unauthenticated_per_ip"`
+	// MaxConnectionsPerIP caps authenticated connections per source.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxSessionsPerConnection caps session channels on one connection.
+	MaxSessionsPerConnection int `yaml:"max_sessions_per_connection"`
+}
+
+// HTTP configures the small HTTP listener (magic links, health, metrics).
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// PublicURL is the base of links in messages; defaults to
+	// http://<Listen>.
+	PublicURL string `yaml:"public_url"`
+	Metrics   bool   `yaml:"metrics"`
+}
+
+// Delivery says how messages leave the server. With neither SMTP nor SMS
+// configured the server runs in demo mode: messages land in a built-in
+// inbox that `ssh inbox@host` shows. Demo mode is off as soon as any real
+// delivery is configured, so a production server never shows codes to
+// whoever connects.
+type Delivery struct {
+	SMTPURL  string `yaml:"smtp_url"`  // smtp://user:pass@host:587 (STARTTLS) or smtps://...:465
+	SMTPFrom string `yaml:"smtp_from"` // the From address
+	SMSURL   string `yaml:"sms_url"`   // https://SID:TOKEN@api.twilio.com?from=%2B15005550006
+}
+
+// Demo reports whether messages go to the built-in inbox.
+func (d Delivery) Demo() bool { return d.SMTPURL == "" && d.SMSURL == "" }
+
+// Policy holds the flows' numbers an operator may change. Zero values
+// take the flows' defaults.
+type Policy struct {
+	Strict        bool   `yaml:"strict"`
+	DefaultRegion string `yaml:"default_region"`
+
+	AddressGap     time.Duration `yaml:"governor_address_gap"`
+	AddressPerHour int           `yaml:"governor_address_per_hour"`
+	AddressPerDay  int           `yaml:"governor_address_per_day"`
+	DevicePerHour  int           `yaml:"governor_device_per_hour"`
+	EmailPerHour   int           `yaml:"governor_email_per_hour"`
+	SMSPerHour     int           `yaml:"governor_sms_per_hour"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default returns the configuration used when nothing is set: everything
+// on localhost, data in ./attest-data, demo delivery.
+func Default() Config {
+	return Config{
+		DataDir: "attest-data",
+		SSH: SSH{
+			Listen:                   "127.0.0.1:23234",
+			MaxAuthTries:             4,
+			HandshakeTimeout:         30 * time.Second,
+			IdleTimeout:              30 * time.Minute,
+			MaxTimeout:               12 * time.Hour,
+			MaxUnauthenticated:       60,
+			MaxUnauthenticatedPerIP:  10,
+			MaxConnectionsPerIP:      20,
+			MaxSessionsPerConnection: 2,
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:23235"},
+		Log:  Log{Level: "info", Format: "text"},
+	}
+}
+
+// FileName is the configuration file looked for in the data directory.
+const FileName = "config.yaml"
+
+// Load builds the configuration: defaults, then the file (path, or
+// DataDir/config.yaml if it exists), then the environment.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	env := envMap(environ)
+	if d, ok := env["ATTEST_DATA_DIR"]; ok {
+		cfg.DataDir = d // the file may live inside it
+	}
+	if path == "" {
+		if p := env["ATTEST_CONFIG"]; p != "" {
+			path = p
+		} else if p := filepath.Join(cfg.DataDir, FileName); fileExists(p) {
+			path = p
+		}
+	}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file sets nothing
+			return cfg, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	if err := cfg.applyEnv(env); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func envMap(environ []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "ATTEST_") {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// Env lists the environment variables Load reads, with what each sets.
+var Env = []struct{ Name, Sets string }{
+	{"ATTEST_CONFIG", "path of the YAML configuration file"},
+	{"ATTEST_DATA_DIR", "data directory (ledger, host key, secret)"},
+	{"ATTEST_SSH_LISTEN", "SSH listen address"},
+	{"ATTEST_SSH_PUBLIC_HOST", "host[:port] people use to reach the SSH server"},
+	{"ATTEST_HTTP_LISTEN", "HTTP listen address"},
+	{"ATTEST_PUBLIC_URL", "base URL of links in messages"},
+	{"ATTEST_METRICS", "serve /metrics on the HTTP listener (true/false)"},
+	{"ATTEST_SMTP_URL", "SMTP delivery, smtp://user:pass@host:587 or smtps://...:465"},
+	{"ATTEST_SMTP_FROM", "From address of emails"},
+	{"ATTEST_SMS_URL", "SMS delivery, https://SID:TOKEN@api.twilio.com?from=%2B1..."},
+	{"ATTEST_STRICT", "every code 6 digits (true/false)"},
+	{"ATTEST_DEFAULT_REGION", "region for phone numbers without a country code (US, GB, ...)"},
+	{"ATTEST_ADMIN_KEYS", "administrator SSH public keys, separated by newlines or ';'"},
+	{"ATTEST_LOG_LEVEL", "debug, info, warn or error"},
+	{"ATTEST_LOG_FORMAT", "text or json"},
+}
+
+func (c *Config) applyEnv(env map[string]string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v, ok := env[name]; ok {
+			*dst = v
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v, ok := env[name]; ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want true or false", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	str("ATTEST_SSH_LISTEN", &c.SSH.Listen)
+	str("ATTEST_SSH_PUBLIC_HOST", &c.SSH.PublicHost)
+	str("ATTEST_HTTP_LISTEN", &c.HTTP.Listen)
+	str("ATTEST_PUBLIC_URL", &c.HTTP.PublicURL)
+	boolean("ATTEST_METRICS", &c.HTTP.Metrics)
+	str("ATTEST_SMTP_URL", &c.Delivery.SMTPURL)
+	str("ATTEST_SMTP_FROM", &c.Delivery.SMTPFrom)
+	str("ATTEST_SMS_URL", &c.Delivery.SMSURL)
+	boolean("ATTEST_STRICT", &c.Policy.Strict)
+	str("ATTEST_DEFAULT_REGION", &c.Policy.DefaultRegion)
+	str("ATTEST_LOG_LEVEL", &c.Log.Level)
+	str("ATTEST_LOG_FORMAT", &c.Log.Format)
+	if v, ok := env["ATTEST_ADMIN_KEYS"]; ok {
+		c.Admins = nil
+		for _, line := range strings.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == ';' }) {
+			if line = strings.TrimSpace(line); line != "" {
+				c.Admins = append(c.Admins, line)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports every setting that cannot work, all at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	for name, addr := range map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
+		}
+	}
+	if c.HTTP.PublicURL != "" {
+		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("http.public_url %q: want an http or https URL", c.HTTP.PublicURL))
+		}
+	}
+	if c.SSH.MaxAuthTries < 1 || c.SSH.MaxAuthTries > 6 {
+		errs = append(errs, fmt.Errorf("ssh.max_auth_tries %d: want 1 to 6", c.SSH.MaxAuthTries))
+	}
+	if c.SSH.HandshakeTimeout <= 0 || c.SSH.HandshakeTimeout > 2*time.Minute {
+		errs = append(errs, fmt.Errorf("ssh.handshake_timeout %s: want more than 0 and at most 2m", c.SSH.HandshakeTimeout))
+	}
+	if c.SSH.MaxUnauthenticated < 1 || c.SSH.MaxUnauthenticatedPerIP < 1 || c.SSH.MaxUnauthenticatedPerIP > c.SSH.MaxUnauthenticated {
+		errs = append(errs, fmt.Errorf("ssh.max_unauthenticated %d / per_ip %d: want 1 <= per_ip <= total",
+			c.SSH.MaxUnauthenticated, c.SSH.MaxUnauthenticatedPerIP))
+	}
+	if c.SSH.MaxConnectionsPerIP < 1 || c.SSH.MaxSessionsPerConnection < 1 {
+		errs = append(errs, errors.New("ssh.max_connections_per_ip and ssh.max_sessions_per_connection must be at least 1"))
+	}
+	if c.Delivery.SMTPURL != "" && c.Delivery.SMTPFrom == "" {
+		errs = append(errs, errors.New("delivery.smtp_from is needed with delivery.smtp_url"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+// Paths of what lives in the data directory.
+func (c *Config) LedgerPath() string  { return filepath.Join(c.DataDir, "attest.db") }
+func (c *Config) HostKeyPath() string { return filepath.Join(c.DataDir, "ssh_host_ed25519_key") }
+func (c *Config) SecretPath() string  { return filepath.Join(c.DataDir, "secret") }
+func (c *Config) SocketPath() string  { return filepath.Join(c.DataDir, "attest.sock") }
+
+// PublicURL is the base of links in messages.
+func (c *Config) PublicURL() string {
+	if c.HTTP.PublicURL != "" {
+		return strings.TrimRight(c.HTTP.PublicURL, "/")
+	}
+	return "http://" + c.HTTP.Listen
+}
+
+// Flows turns the operator's policy into the flows' policy.
+func (p Policy) Flows() flows.Policy {
+	return flows.Policy{
+		Strict:        p.Strict,
+		DefaultRegion: p.DefaultRegion,
+		Governor: flows.Governor{
+			AddressGap:     p.AddressGap,
+			AddressPerHour: p.AddressPerHour,
+			AddressPerDay:  p.AddressPerDay,
+			DevicePerHour:  p.DevicePerHour,
+			EmailPerHour:   p.EmailPerHour,
+			SMSPerHour:     p.SMSPerHour,
+		},
+	}
+}

@@ -1,0 +1,248 @@
+// Package operator holds the commands an operator runs against a ledger:
+// verify, reindex, backup, facts. They run the same way in a process of
+// their own (when no server is running) and inside a running server
+// (reached through its control socket), so there is one implementation of
+// each.
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/store"
+)
+
+// Env is what an operator command runs against.
+type Env struct {
+	Ledger  store.Ledger
+	Service *flows.Service
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string
+	run     func(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error
+}
+
+// Commands lists the operator commands, for the binary's help.
+func Commands() [][2]string {
+	out := make([][2]string, len(commands))
+	for i, c := range commands {
+		out[i] = [2]string{c.name, c.summary}
+	}
+	return out
+}
+
+var commands = []command{
+	{"verify", "check the hash chain and every index; report the first discrepancy", "verify", runVerify},
+	{"reindex", "rebuild every index from the facts", "reindex", runReindex},
+	{"backup", "write a consistent copy of the ledger (the binary writes it to FILE)", "backup", runBackup},
+	{"facts", "print facts as JSON lines", "facts [--user TAG] [--device TAG] [--address ADDRESS] [--ticket ID] [--kind KIND[,KIND]] [--since TIME] [--until TIME]", runFacts},
+}
+
+// usageError is a mistake in how a command was called (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Run runs one operator command and returns its exit status: 0 on
+// success, 1 on failure, 2 on a usage mistake.
+func Run(ctx context.Context, env Env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(env.Stderr, "attest: no operator command given")
+		return 2
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		fs.SetOutput(env.Stderr)
+		fs.Usage = func() { fmt.Fprintf(env.Stderr, "usage: attest %s\n  %s\n", c.usage, c.summary) }
+		err := c.run(ctx, env, fs, args[1:])
+		var ue usageError
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(env.Stderr, "attest %s: %s\n", c.name, ue.msg)
+			fs.Usage()
+			return 2
+		default:
+			if p, ok := flows.AsProblem(err); ok {
+				fmt.Fprintf(env.Stderr, "attest %s: %s\n", c.name, p.Msg)
+			} else {
+				fmt.Fprintf(env.Stderr, "attest %s: %v\n", c.name, err)
+			}
+			return 1
+		}
+	}
+	fmt.Fprintf(env.Stderr, "attest: unknown operator command %q\n", args[0])
+	return 2
+}
+
+func parse(fs *flag.FlagSet, args []string, positional int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != positional {
+		return usageError{fmt.Sprintf("takes %d arguments, got %d", positional, fs.NArg())}
+	}
+	return nil
+}
+
+func maintainer(env Env) (store.Maintainer, error) {
+	m, ok := env.Ledger.(store.Maintainer)
+	if !ok {
+		return nil, errors.New("this ledger cannot be checked or rebuilt")
+	}
+	return m, nil
+}
+
+func runVerify(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	m, err := maintainer(env)
+	if err != nil {
+		return err
+	}
+	var head uint64
+	if err := env.Ledger.View(func(r store.Reader) error {
+		head, _, err = r.Head()
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := m.Verify(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "ok: %d facts; the hash chain and every index agree\n", head)
+	return nil
+}
+
+func runReindex(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	m, err := maintainer(env)
+	if err != nil {
+		return err
+	}
+	if err := m.Reindex(); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "ok: every index rebuilt from the facts")
+	return nil
+}
+
+func runBackup(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	m, err := maintainer(env)
+	if err != nil {
+		return err
+	}
+	_, err = m.Backup(env.Stdout)
+	return err
+}
+
+func runFacts(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	var user, device, addr, ticket, kinds, since, until string
+	fs.StringVar(&user, "user", "", "only facts about this user tag")
+	fs.StringVar(&device, "device", "", "only facts about this device tag")
+	fs.StringVar(&addr, "address", "", "only facts about this email address or phone number")
+	fs.StringVar(&ticket, "ticket", "", "only facts about this ticket")
+	fs.StringVar(&kinds, "kind", "", "only facts of these kinds (comma-separated)")
+	fs.StringVar(&since, "since", "", "only facts at or after this time (RFC 3339 or YYYY-MM-DD)")
+	fs.StringVar(&until, "until", "", "only facts at or before this time (RFC 3339 or YYYY-MM-DD)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	var w store.Window
+	var err error
+	if w.Since, err = parseTime(since); err != nil {
+		return usageError{"--since: " + err.Error()}
+	}
+	if w.Until, err = parseTime(until); err != nil {
+		return usageError{"--until: " + err.Error()}
+	}
+	if kinds != "" {
+		w.Kinds = strings.Split(kinds, ",")
+	}
+	var ix store.Index
+	var id string
+	set := 0
+	for _, f := range []struct {
+		v  string
+		ix store.Index
+	}{{user, store.ByUser}, {device, store.ByDevice}, {ticket, store.ByTicket}, {addr, store.ByAddress}} {
+		if f.v != "" {
+			ix, id = f.ix, f.v
+			set++
+		}
+	}
+	if set > 1 {
+		return usageError{"give at most one of --user, --device, --address and --ticket"}
+	}
+	if addr != "" {
+		if env.Service == nil {
+			return errors.New("--address needs the server secret to find the address's facts")
+		}
+		if id, err = env.Service.AddressHash(addr); err != nil {
+			return err
+		}
+	}
+	if set == 0 && len(w.Kinds) == 1 {
+		ix, id = store.ByKind, w.Kinds[0]
+	}
+	enc := json.NewEncoder(env.Stdout)
+	var werr error
+	emit := func(f store.Fact) bool {
+		werr = enc.Encode(f)
+		return werr == nil
+	}
+	err = env.Ledger.View(func(r store.Reader) error {
+		if id != "" {
+			return r.Facts(ix, id, w, emit)
+		}
+		return r.All(1, func(f store.Fact) bool {
+			if !w.Matches(store.Entry{Seq: f.Seq, Time: f.Time, Kind: f.Kind}) {
+				return true
+			}
+			return emit(f)
+		})
+	})
+	if err == nil {
+		err = werr
+	}
+	return err
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)", s)
+}

@@ -1,0 +1,265 @@
+// Package server runs attest's listeners: the SSH server that shows the
+// screens and runs commands, and the operator's control socket. It owns
+// connection hardening, identity (which device a session is), delivery
+// wiring and graceful shutdown, and hands each session to tui or to the
+// command mode.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+	"charm.land/wish/v2"
+	bm "charm.land/wish/v2/bubbletea"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/server/config"
+	"github.com/attest-dev/attest/server/delivery"
+	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/tui"
+)
+
+// Deps are what the server serves.
+type Deps struct {
+	Service *flows.Service
+	Ledger  store.Ledger
+	// Inbox is the demo inbox; nil unless the server runs in demo mode.
+	Inbox  *delivery.Inbox
+	Logger *slog.Logger
+}
+
+// Server is a running attest server.
+type Server struct {
+	cfg   config.Config
+	svc   *flows.Service
+	led   store.Ledger
+	inbox *delivery.Inbox
+	log   *slog.Logger
+
+	ssh *ssh.Server
+	lim *limiter
+
+	// programs are the live screens, so shutdown can tell each one.
+	mu       sync.Mutex
+	programs map[*tea.Program]struct{}
+	stopping atomic.Bool
+}
+
+// Context keys for what the server learns about a connection.
+type ctxKey string
+
+const (
+	ctxConn   ctxKey = "attest.conn"   // *limitedConn
+	ctxDevice ctxKey = "attest.device" // flows.Device
+)
+
+// New builds a server from a validated configuration.
+func New(cfg config.Config, d Deps) (*Server, error) {
+	if d.Service == nil || d.Ledger == nil {
+		return nil, errors.New("server: a service and a ledger are required")
+	}
+	s := &Server{
+		cfg:      cfg,
+		svc:      d.Service,
+		led:      d.Ledger,
+		inbox:    d.Inbox,
+		log:      d.Logger,
+		lim:      newLimiter(cfg.SSH.MaxUnauthenticated, cfg.SSH.MaxUnauthenticatedPerIP, cfg.SSH.MaxConnectionsPerIP),
+		programs: map[*tea.Program]struct{}{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	// The session middleware, in the order it runs. (Wish composes its
+	// list so that the last one listed runs first; reversed() below keeps
+	// this list readable top to bottom.)
+	chain := []wish.Middleware{
+		s.recoverPanics, // 1. a panic ends this session, never the server
+		s.logSession,    // 2. one line per session: device, what ran, how long
+		s.identify,      // 3. the device is the key that signed, nothing else
+		s.route,         // 4. the inbox, a command, or the screens
+	}
+	srv, err := wish.NewServer(
+		wish.WithAddress(cfg.SSH.Listen),
+		wish.WithHostKeyPath(cfg.HostKeyPath()),
+		wish.WithVersion("attest"),
+		// Authentication callbacks decide; they remember nothing. A key
+		// that is merely offered reaches acceptKey too, so identity is
+		// taken later, from the key that actually signed.
+		wish.WithPublicKeyAuth(acceptKey),
+		wish.WithKeyboardInteractiveAuth(acceptKeyless),
+		wish.WithMiddleware(reversed(chain)...),
+		s.harden,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("server: build ssh server: %w", err)
+	}
+	s.ssh = srv
+	return s, nil
+}
+
+func reversed(mw []wish.Middleware) []wish.Middleware {
+	out := slices.Clone(mw)
+	slices.Reverse(out)
+	return out
+}
+
+// The algorithms offered, modern only: no SHA-1, no CBC, no NIST-only
+// key exchange. OpenSSH 8.5 and later, and every maintained client
+// library, support them.
+var (
+	kexAlgorithms = []string{gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519}
+	ciphers       = []string{gossh.CipherAES128GCM, gossh.CipherAES256GCM, gossh.CipherChaCha20Poly1305}
+	macs          = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
+)
+
+// harden sets the limits that make the server safe to expose: timeouts,
+// algorithms, authentication tries, connection and session caps.
+func (s *Server) harden(srv *ssh.Server) error {
+	c := s.cfg.SSH
+	srv.HandshakeTimeout = c.HandshakeTimeout
+	srv.IdleTimeout = c.IdleTimeout
+	srv.MaxTimeout = c.MaxTimeout
+	srv.ServerConfigCallback = func(ctx ssh.Context) *gossh.ServerConfig {
+		return &gossh.ServerConfig{
+			Config:       gossh.Config{KeyExchanges: kexAlgorithms, Ciphers: ciphers, MACs: macs},
+			MaxAuthTries: c.MaxAuthTries,
+			// Called after each real attempt (queries for an offered key
+			// do not count). The first success frees the connection's
+			// unauthenticated slot.
+			AuthLogCallback: func(_ gossh.ConnMetadata, _ string, err error) {
+				if err == nil {
+					if lc, ok := ctx.Value(ctxConn).(*limitedConn); ok {
+						lc.markAuthenticated()
+					}
+				}
+			},
+		}
+	}
+	srv.ConnCallback = func(ctx ssh.Context, conn net.Conn) net.Conn {
+		if s.stopping.Load() {
+			return nil
+		}
+		ip := sourceIP(conn.RemoteAddr())
+		if ok, why := s.lim.admit(ip); !ok {
+			s.log.Warn("connection refused", "remote", ip, "reason", why)
+			return nil
+		}
+		lc := &limitedConn{Conn: conn, lim: s.lim, ip: ip}
+		ctx.SetValue(ctxConn, lc)
+		return lc
+	}
+	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
+		s.log.Debug("connection failed", "remote", sourceIP(conn.RemoteAddr()), "err", err)
+	}
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.capSessions(ssh.DefaultSessionHandler)}
+	return nil
+}
+
+// capSessions refuses session channels beyond the per-connection cap: a
+// screen needs one, and a connection multiplexing dozens is abuse.
+func (s *Server) capSessions(next ssh.ChannelHandler) ssh.ChannelHandler {
+	type counter struct{ n atomic.Int32 }
+	const key ctxKey = "attest.sessions"
+	return func(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+		c, _ := ctx.Value(key).(*counter)
+		if c == nil {
+			c = &counter{}
+			ctx.SetValue(key, c)
+		}
+		if c.n.Add(1) > int32(s.cfg.SSH.MaxSessionsPerConnection) {
+			c.n.Add(-1)
+			_ = ch.Reject(gossh.ResourceShortage, "too many sessions on one connection")
+			return
+		}
+		defer c.n.Add(-1)
+		next(srv, conn, ch, ctx)
+	}
+}
+
+// acceptKey answers whether a key type is acceptable. It sees keys that
+// are only offered, so it must not record anything about them.
+func acceptKey(_ ssh.Context, key ssh.PublicKey) bool {
+	switch key.Type() {
+	case gossh.KeyAlgoED25519, gossh.KeyAlgoECDSA256, gossh.KeyAlgoECDSA384, gossh.KeyAlgoECDSA521,
+		gossh.KeyAlgoSKED25519, gossh.KeyAlgoSKECDSA256:
+		return true
+	case gossh.KeyAlgoRSA:
+		ck, ok := key.(gossh.CryptoPublicKey)
+		if !ok {
+			return false
+		}
+		type sized interface{ Size() int }
+		rsa, ok := ck.CryptoPublicKey().(sized)
+		return ok && rsa.Size()*8 >= 2048
+	}
+	return false // DSA, certificates, anything unknown
+}
+
+// acceptKeyless lets a client without a key in, asking nothing: it gets a
+// device for this connection only, and the screen tells it so.
+func acceptKeyless(ssh.Context, gossh.KeyboardInteractiveChallenge) bool { return true }
+
+// Serve runs the SSH listener until ctx ends, then shuts down gracefully:
+// live screens are told, new connections refused, sessions given a few
+// seconds to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.ssh.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ssh server: %w", err)
+	case <-ctx.Done():
+	}
+	s.stopping.Store(true)
+	s.mu.Lock()
+	for p := range s.programs {
+		p.Quit() // the session then prints a notice and ends
+	}
+	s.mu.Unlock()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.ssh.Shutdown(shutdownCtx); err != nil {
+		s.log.Warn("sessions did not end in time; closing them", "err", err)
+		_ = s.ssh.Close()
+	}
+	<-errc
+	return nil
+}
+
+// Listen opens the configured SSH address.
+func (s *Server) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.SSH.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.SSH.Listen, err)
+	}
+	return ln, nil
+}
+
+// newProgram builds the screens for one session.
+func (s *Server) newProgram(sess ssh.Session) *tea.Program {
+	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User()})
+	p := tea.NewProgram(m, bm.MakeOptions(sess)...)
+	s.mu.Lock()
+	s.programs[p] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-sess.Context().Done()
+		s.mu.Lock()
+		delete(s.programs, p)
+		s.mu.Unlock()
+	}()
+	return p
+}

@@ -1,0 +1,517 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/server"
+	"github.com/attest-dev/attest/server/config"
+)
+
+// testServer is a real attest server on 127.0.0.1:0 over a real ledger.
+type testServer struct {
+	t    *testing.T
+	cfg  config.Config
+	addr string
+	app  *server.App
+	stop func()
+	done chan error
+}
+
+func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.SSH.Listen = "127.0.0.1:0"
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{t: t, cfg: cfg}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	return ts
+}
+
+func (ts *testServer) start() {
+	t := ts.t
+	app, err := server.Open(ts.cfg, clock.NewFake(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(ts.cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", ts.cfg.SSH.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.app, ts.addr, ts.stop, ts.done = app, ln.Addr().String(), cancel, make(chan error, 1)
+	go func() { ts.done <- srv.Serve(ctx, ln) }()
+}
+
+func (ts *testServer) shutdown() {
+	if ts.stop == nil {
+		return
+	}
+	ts.stop()
+	if err := <-ts.done; err != nil {
+		ts.t.Errorf("serve: %v", err)
+	}
+	if err := ts.app.Close(); err != nil {
+		ts.t.Errorf("close: %v", err)
+	}
+	ts.stop = nil
+}
+
+func newKey(t *testing.T) gossh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func dial(t *testing.T, addr, user string, auth ...gossh.AuthMethod) (*gossh.Client, error) {
+	t.Helper()
+	return gossh.Dial("tcp", addr, &gossh.ClientConfig{
+		User:            user,
+		Auth:            auth,
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         5 * time.Second,
+	})
+}
+
+// run runs one command over a fresh connection and returns its output.
+func run(t *testing.T, addr string, signer gossh.Signer, cmd string) (stdout, stderr string, code int) {
+	t.Helper()
+	auth := []gossh.AuthMethod{gossh.PublicKeys(signer)}
+	if signer == nil {
+		auth = []gossh.AuthMethod{gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return nil, nil })}
+	}
+	c, err := dial(t, addr, "visitor", auth...)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	return runOn(t, c, cmd)
+}
+
+func runOn(t *testing.T, c *gossh.Client, cmd string) (string, string, int) {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	defer s.Close()
+	var out, errb bytes.Buffer
+	s.Stdout, s.Stderr = &out, &errb
+	err = s.Run(cmd)
+	code := 0
+	var exit *gossh.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitStatus()
+	} else if err != nil {
+		t.Fatalf("run %q: %v", cmd, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+type whoami struct {
+	Device struct {
+		Tag       string `json:"tag"`
+		Ephemeral bool   `json:"ephemeral"`
+	} `json:"device"`
+	User     string `json:"user"`
+	Nickname string `json:"nickname"`
+}
+
+func whoamiOf(t *testing.T, out string) whoami {
+	t.Helper()
+	var w whoami
+	if err := json.Unmarshal([]byte(out), &w); err != nil {
+		t.Fatalf("whoami --json: %v in %q", err, out)
+	}
+	return w
+}
+
+func TestWhoamiOverSSH(t *testing.T) {
+	ts := startServer(t, nil)
+	key := newKey(t)
+	out, errOut, code := run(t, ts.addr, key, "whoami --json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	w := whoamiOf(t, out)
+	if w.Device.Tag != gossh.FingerprintSHA256(key.PublicKey()) || w.Device.Ephemeral || w.User != "" {
+		t.Fatalf("whoami: %+v", w)
+	}
+	// Unknown commands fail on stderr with a status.
+	_, errOut, code = run(t, ts.addr, key, "frobnicate")
+	if code != 1 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("unknown command: exit %d, %q", code, errOut)
+	}
+}
+
+// badSigner claims the victim's public key but cannot produce the
+// victim's signature: it signs with the attacker's own key instead.
+type badSigner struct {
+	victim   gossh.PublicKey
+	attacker gossh.Signer
+}
+
+func (b badSigner) PublicKey() gossh.PublicKey { return b.victim }
+func (b badSigner) Sign(r io.Reader, data []byte) (*gossh.Signature, error) {
+	return b.attacker.Sign(r, data)
+}
+
+// refusingAgent is an ssh-agent that lists the victim's public key next
+// to the attacker's own, and refuses to sign with the victim's: the
+// position of a client that knows a public key but not its private key.
+type refusingAgent struct {
+	agent.ExtendedAgent // holds the attacker's key
+	victim              gossh.PublicKey
+}
+
+func (a refusingAgent) List() ([]*agent.Key, error) {
+	own, err := a.ExtendedAgent.List()
+	victim := &agent.Key{Format: a.victim.Type(), Blob: a.victim.Marshal(), Comment: "victim"}
+	return append([]*agent.Key{victim}, own...), err
+}
+
+func (a refusingAgent) Sign(key gossh.PublicKey, data []byte) (*gossh.Signature, error) {
+	if bytes.Equal(key.Marshal(), a.victim.Marshal()) {
+		return nil, errors.New("cannot sign: no private key")
+	}
+	return a.ExtendedAgent.Sign(key, data)
+}
+
+func (a refusingAgent) SignWithFlags(key gossh.PublicKey, data []byte, flags agent.SignatureFlags) (*gossh.Signature, error) {
+	if bytes.Equal(key.Marshal(), a.victim.Marshal()) {
+		return nil, errors.New("cannot sign: no private key")
+	}
+	return a.ExtendedAgent.SignWithFlags(key, data, flags)
+}
+
+// The Soft Serve lesson, with the real OpenSSH client: it offers the
+// victim's public key (the server's callback sees it and says the key
+// would do), cannot sign with it, then authenticates with its own key.
+// The session must be the attacker's own device, never the victim's.
+func TestOfferedKeyIsNeverIdentity(t *testing.T) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Fatal("the OpenSSH client is needed (apt-get install openssh-client; .ci/run installs it)")
+	}
+	ts := startServer(t, nil)
+	_, victimKey, _ := ed25519.GenerateKey(rand.Reader)
+	_, attackerKey, _ := ed25519.GenerateKey(rand.Reader)
+	victim, _ := gossh.NewSignerFromKey(victimKey)
+	attacker, _ := gossh.NewSignerFromKey(attackerKey)
+	if _, errOut, code := run(t, ts.addr, victim, "nickname Victim"); code != 0 {
+		t.Fatalf("victim: %s", errOut)
+	}
+
+	keyring := agent.NewKeyring()
+	if err := keyring.Add(agent.AddedKey{PrivateKey: attackerKey}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go agent.ServeAgent(refusingAgent{ExtendedAgent: keyring.(agent.ExtendedAgent), victim: victim.PublicKey()}, c)
+		}
+	}()
+
+	host, port, _ := net.SplitHostPort(ts.addr)
+	cmd := exec.Command(sshBin, "-F", "/dev/null", "-v",
+		"-o", "IdentityAgent="+sock, "-o", "IdentitiesOnly=no", "-o", "BatchMode=yes",
+		"-o", "PreferredAuthentications=publickey",
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-p", port, "victim@"+host, "whoami", "--json")
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ssh: %v\n%s", err, errb.String())
+	}
+	// The client did offer the victim's key first, and the server said it
+	// would do: this is the situation the test is about.
+	if !strings.Contains(errb.String(), "Server accepts key") || !strings.Contains(errb.String(), "victim") {
+		t.Fatalf("the victim's key was not offered and accepted first:\n%s", errb.String())
+	}
+	w := whoamiOf(t, out.String())
+	if w.Device.Tag != gossh.FingerprintSHA256(attacker.PublicKey()) {
+		t.Fatalf("the session is device %s, want the attacker's own %s", w.Device.Tag, gossh.FingerprintSHA256(attacker.PublicKey()))
+	}
+	if w.Nickname == "Victim" {
+		t.Fatal("the attacker sees the victim's nickname")
+	}
+}
+
+// A wrong signature for an offered key ends the connection: it never
+// falls through to another identity.
+func TestBadSignatureEndsTheConnection(t *testing.T) {
+	ts := startServer(t, nil)
+	victim, attacker := newKey(t), newKey(t)
+	_, err := dial(t, ts.addr, "x", gossh.PublicKeys(badSigner{victim: victim.PublicKey(), attacker: attacker}, attacker))
+	if err == nil {
+		t.Fatal("a connection with a forged signature got in")
+	}
+}
+
+// A client with no key gets a device for its connection only.
+func TestKeylessConnectionIsEphemeral(t *testing.T) {
+	ts := startServer(t, nil)
+	out, _, code := run(t, ts.addr, nil, "whoami --json")
+	w := whoamiOf(t, out)
+	if code != 0 || !w.Device.Ephemeral || !strings.HasPrefix(w.Device.Tag, "conn:") {
+		t.Fatalf("keyless whoami: %+v", w)
+	}
+	out2, _, _ := run(t, ts.addr, nil, "whoami --json")
+	if whoamiOf(t, out2).Device.Tag == w.Device.Tag {
+		t.Fatal("two keyless connections share a device")
+	}
+	human, _, _ := run(t, ts.addr, nil, "whoami")
+	if !strings.Contains(human, "this connection only") {
+		t.Fatalf("whoami does not say the device is for this connection only: %q", human)
+	}
+}
+
+// Half-open connections from one source are capped, and a legitimate
+// client from another source still gets in.
+func TestUnauthenticatedConnectionsAreCapped(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		c.SSH.MaxUnauthenticatedPerIP = 3
+		c.SSH.MaxUnauthenticated = 5
+	})
+	var stalled []net.Conn
+	defer func() {
+		for _, c := range stalled {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, c)
+		readBanner(t, c) // the server has accepted it and holds a slot
+	}
+	// The fourth from the same address is closed at once.
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("a fourth half-open connection was served (%d bytes)", n)
+	}
+	c.Close()
+	// Another source address (127.0.0.2 is loopback too) still logs in.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	raw, err := d.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2: %v", err)
+	}
+	conn, chans, reqs, err := gossh.NewClientConn(raw, ts.addr, &gossh.ClientConfig{
+		User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(newKey(t))}, HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		t.Fatalf("a client from another address was refused: %v", err)
+	}
+	client := gossh.NewClient(conn, chans, reqs)
+	defer client.Close()
+	if _, _, code := runOn(t, client, "whoami"); code != 0 {
+		t.Fatal("whoami failed")
+	}
+}
+
+func readBanner(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "SSH-2.0-") {
+		t.Fatalf("no SSH banner: %q, %v", buf[:n], err)
+	}
+	c.SetReadDeadline(time.Time{})
+}
+
+// A stalled handshake is cut at the handshake timeout.
+func TestHandshakeTimeout(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.SSH.HandshakeTimeout = 300 * time.Millisecond })
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	readBanner(t, c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, c) // returns when the server hangs up
+	if err != nil {
+		t.Fatalf("the server did not close the stalled connection: %v", err)
+	}
+}
+
+// Failed authentication attempts end the connection after MaxAuthTries:
+// keys the server refuses (here 1024-bit RSA) count as failures.
+func TestMaxAuthTries(t *testing.T) {
+	ts := startServer(t, nil) // 4 tries
+	var signers []gossh.Signer
+	for range 6 {
+		k, err := rsa.GenerateKey(rand.Reader, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := gossh.NewSignerFromKey(k)
+		signers = append(signers, s)
+	}
+	if _, err := dial(t, ts.addr, "x", gossh.PublicKeys(append(signers, newKey(t))...)); err == nil {
+		t.Fatal("a good key after six refused ones got in on the same connection")
+	}
+	// The same good key after three refused ones is fine.
+	c, err := dial(t, ts.addr, "x", gossh.PublicKeys(append(signers[:3], newKey(t))...))
+	if err != nil {
+		t.Fatalf("within the limit: %v", err)
+	}
+	c.Close()
+}
+
+// Only modern algorithms are offered: SHA-1 key exchange and MACs fail.
+func TestModernAlgorithmsOnly(t *testing.T) {
+	ts := startServer(t, nil)
+	for name, cfg := range map[string]gossh.Config{
+		"sha1 kex": {KeyExchanges: []string{gossh.InsecureKeyExchangeDH14SHA1}},
+		"sha1 mac": {MACs: []string{gossh.HMACSHA1}, Ciphers: []string{gossh.CipherAES128CTR}},
+		"nist kex": {KeyExchanges: []string{gossh.KeyExchangeECDHP256}},
+	} {
+		_, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{
+			Config: cfg, User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(newKey(t))},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+		})
+		if err == nil {
+			t.Errorf("%s: handshake succeeded", name)
+		}
+	}
+}
+
+// One connection may not open more than the session cap.
+func TestSessionsPerConnectionCapped(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.SSH.MaxSessionsPerConnection = 2 })
+	c, err := dial(t, ts.addr, "x", gossh.PublicKeys(newKey(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var open []*gossh.Session
+	for range 2 {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatalf("session within the cap refused: %v", err)
+		}
+		open = append(open, s)
+	}
+	if _, err := c.NewSession(); err == nil {
+		t.Fatal("a third session was accepted")
+	}
+	for _, s := range open {
+		s.Close()
+	}
+}
+
+// The host key is made once, kept private, and reused after a restart.
+func TestHostKeyIsKept(t *testing.T) {
+	ts := startServer(t, nil)
+	fingerprint := func() string {
+		var fp string
+		c, err := gossh.Dial("tcp", ts.addr, &gossh.ClientConfig{
+			User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(newKey(t))}, Timeout: 5 * time.Second,
+			HostKeyCallback: func(_ string, _ net.Addr, k gossh.PublicKey) error {
+				fp = gossh.FingerprintSHA256(k)
+				if k.Type() != gossh.KeyAlgoED25519 {
+					t.Errorf("host key type %s", k.Type())
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		return fp
+	}
+	first := fingerprint()
+	st, err := os.Stat(filepath.Join(ts.cfg.DataDir, "ssh_host_ed25519_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("host key mode %v, want 0600", st.Mode().Perm())
+	}
+	ts.shutdown()
+	ts.start()
+	if fingerprint() != first {
+		t.Fatal("the host key changed across a restart")
+	}
+}
+
+// The demo inbox prints every message as JSON lines; it does not exist
+// when real delivery is configured.
+func TestDemoInbox(t *testing.T) {
+	ts := startServer(t, nil)
+	key := newKey(t)
+	if _, errOut, code := run(t, ts.addr, key, "signin grace@example.com"); code != 0 {
+		t.Fatalf("signin: %s", errOut)
+	}
+	ts.app.Service.Wait()
+	c, err := dial(t, ts.addr, "inbox", gossh.PublicKeys(newKey(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out, _, code := runOn(t, c, "")
+	var line struct{ To, Subject, Text string }
+	if code != 0 || json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &line) != nil {
+		t.Fatalf("inbox: exit %d, %q", code, out)
+	}
+	if line.To != "grace@example.com" || !strings.Contains(line.Text, "Code A: ") {
+		t.Fatalf("inbox line %+v", line)
+	}
+}

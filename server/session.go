@@ -1,0 +1,213 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"charm.land/ssh"
+	bm "charm.land/wish/v2/bubbletea"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/server/commands"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// recoverPanics keeps a panic in one session from taking the server (and
+// every other session) down.
+func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("session panicked", "panic", r, "stack", string(debug.Stack()))
+				fmt.Fprintln(sess.Stderr(), "attest: internal error; the session has ended")
+				_ = sess.Exit(70)
+			}
+		}()
+		next(sess)
+	}
+}
+
+// logSession logs one line per session. It names the device, never the
+// SSH user name (which the client chooses freely) or any address.
+func (s *Server) logSession(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		t0 := time.Now()
+		next(sess)
+		dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
+		_, _, pty := sess.Pty()
+		what := "screens"
+		if !pty || len(sess.Command()) > 0 {
+			what = "command"
+			if c := sess.Command(); len(c) > 0 {
+				what = "command " + inertWord(c[0])
+			}
+		}
+		s.log.Info("session", "remote", sourceIP(sess.RemoteAddr()), "device", dev.Tag, "ran", what,
+			"took", time.Since(t0).Round(time.Millisecond))
+	}
+}
+
+// identify works out which device the session is. Only the key that
+// actually signed the handshake counts (s.PublicKey()); keys a client
+// merely offered never reach here. A client without a key gets a device
+// for this connection only, shared by the connection's sessions.
+func (s *Server) identify(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		ctx := sess.Context()
+		if _, ok := ctx.Value(ctxDevice).(flows.Device); !ok {
+			var dev flows.Device
+			if pk := sess.PublicKey(); pk != nil {
+				dev = flows.KeyDevice(gossh.FingerprintSHA256(pk))
+			} else {
+				var err error
+				if dev, err = s.svc.EphemeralDevice(); err != nil {
+					s.log.Error("mint a device for a keyless connection", "err", err)
+					fmt.Fprintln(sess.Stderr(), "attest: cannot start a session right now")
+					_ = sess.Exit(1)
+					return
+				}
+			}
+			ctx.SetValue(ctxDevice, dev)
+		}
+		next(sess)
+	}
+}
+
+// route sends the session where it asked to go: `inbox@` to the demo
+// inbox, a command line to the command mode, a terminal to the screens.
+// The SSH user name is only a route hint here, never identity.
+func (s *Server) route(next ssh.Handler) ssh.Handler {
+	screens := bm.MiddlewareWithProgramHandler(s.newProgram)(func(ssh.Session) {})
+	return func(sess ssh.Session) {
+		dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
+		_, _, pty := sess.Pty()
+		switch {
+		case sess.User() == "inbox":
+			s.serveInbox(sess, pty)
+		case len(sess.Command()) > 0 || !pty:
+			args := sess.Command()
+			if len(args) == 0 {
+				args = []string{"help"}
+			}
+			code := commands.Run(sess.Context(), commands.Env{
+				Service: s.svc, Device: dev, Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
+			}, args)
+			_ = sess.Exit(code)
+		default:
+			if err := s.svc.Touch(sess.Context(), dev); err != nil {
+				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
+			}
+			screens(sess)
+			if s.stopping.Load() {
+				fmt.Fprint(sess, "\r\nattest is shutting down; reconnect in a moment.\r\n")
+			}
+			_ = sess.Exit(0)
+		}
+		next(sess)
+	}
+}
+
+// serveInbox shows the demo inbox: every message to every address. It
+// exists only in demo mode, where no real message ever leaves the
+// machine. Without a terminal it prints the inbox as JSON lines (and with
+// --follow keeps printing new ones); with one it shows messages live.
+func (s *Server) serveInbox(sess ssh.Session, pty bool) {
+	if s.inbox == nil {
+		fmt.Fprintln(sess.Stderr(), "attest: there is no demo inbox: this server delivers real email and SMS")
+		_ = sess.Exit(1)
+		return
+	}
+	follow := pty
+	for _, a := range sess.Command() {
+		switch a {
+		case "-f", "--follow":
+			follow = true
+		case "-h", "--help", "help":
+			fmt.Fprintln(sess, "inbox: the demo inbox. Without a terminal: JSON lines of every message; --follow keeps printing new ones.")
+			_ = sess.Exit(0)
+			return
+		default:
+			fmt.Fprintf(sess.Stderr(), "attest: inbox takes only --follow, not %s\n", inertWord(a))
+			_ = sess.Exit(2)
+			return
+		}
+	}
+	ctx := sess.Context()
+	// Subscribing returns what is already there in the same step, so no
+	// message falls between the backlog and the live feed.
+	live, backlog := s.inbox.Subscribe(ctx)
+	show := func(m message.Message) error { return writeJSONLine(sess, m) }
+	if pty {
+		fmt.Fprint(sess, "\x1b[1mattest demo inbox\x1b[0m: every message to every address, live. Ctrl+C to leave.\r\n\r\n")
+		show = func(m message.Message) error { return writeInboxBlock(sess, m) }
+		go func() { // ctrl+c arrives as a byte on a terminal
+			buf := make([]byte, 64)
+			for {
+				n, err := sess.Read(buf)
+				if err != nil || strings.ContainsAny(string(buf[:n]), "\x03\x04q") {
+					_ = sess.Exit(0)
+					_ = sess.Close()
+					return
+				}
+			}
+		}()
+	}
+	for _, m := range backlog {
+		if show(m) != nil {
+			return
+		}
+	}
+	if !follow {
+		_ = sess.Exit(0)
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-live:
+			if !ok || show(m) != nil {
+				return
+			}
+		}
+	}
+}
+
+// inboxLine is the JSON form of a demo message.
+type inboxLine struct {
+	ID      string    `json:"id"`
+	Channel string    `json:"channel"`
+	To      string    `json:"to"`
+	Subject string    `json:"subject,omitempty"`
+	Text    string    `json:"text"`
+	Created time.Time `json:"created"`
+}
+
+func writeJSONLine(w io.Writer, m message.Message) error {
+	return json.NewEncoder(w).Encode(inboxLine{ID: m.ID, Channel: string(m.Channel), To: m.To,
+		Subject: m.Subject, Text: m.Text, Created: m.Created})
+}
+
+func writeInboxBlock(w io.Writer, m message.Message) error {
+	head := fmt.Sprintf("%s  %s to %s", m.Created.UTC().Format("15:04:05"), strings.ToUpper(string(m.Channel)), inert.String(m.To))
+	if m.Subject != "" {
+		head += "  · " + inert.String(m.Subject)
+	}
+	body := strings.ReplaceAll(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n", "\r\n    ")
+	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n    %s\r\n\r\n", head, body)
+	return err
+}
+
+// inertWord is inert for one short token in a log or error line.
+func inertWord(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return inert.String(s)
+}

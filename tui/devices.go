@@ -1,0 +1,249 @@
+package tui
+
+import (
+	"context"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// devices lists the devices signed in to the account, and signs out this
+// one or, after asking, all of them.
+type devices struct {
+	c       *common
+	list    []flows.DeviceInfo
+	loaded  bool
+	problem string
+	confirm bool // asking "sign out every device?"
+	busy    bool
+	offset  int
+
+	width, height int
+}
+
+// Messages of the devices screen.
+type (
+	devicesMsg struct {
+		list []flows.DeviceInfo
+		err  error
+	}
+	signedOutMsg struct {
+		everywhere bool
+		v          flows.Visitor
+		err        error
+	}
+)
+
+func (m signedOutMsg) result() (flows.Visitor, bool) { return m.v, m.err == nil }
+
+// notice is the news on the signed-out home.
+func (m signedOutMsg) notice() string {
+	if m.everywhere {
+		return "You signed out everywhere: every device of the account, this one included."
+	}
+	return "You signed out of this device. What you stored stays with the account."
+}
+
+// signOut signs this device, or every device of the account, out; the
+// root takes the session home when it is done.
+func signOut(c *common, everywhere bool) tea.Cmd {
+	return c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		var err error
+		if everywhere {
+			err = svc.SignOutEverywhere(ctx, dev)
+		} else {
+			err = svc.SignOut(ctx, dev)
+		}
+		if err != nil {
+			return signedOutMsg{everywhere: everywhere, err: err}
+		}
+		v, err := svc.Visit(ctx, dev)
+		return signedOutMsg{everywhere: everywhere, v: v, err: err}
+	})
+}
+
+func newDevices(c *common) *devices { return &devices{c: c} }
+
+func (d *devices) Init() tea.Cmd             { return d.load() }
+func (d *devices) SetSize(width, height int) { d.width, d.height = width, height }
+func (d *devices) Title() string             { return "devices" }
+func (d *devices) Focused() bool             { return d.confirm }
+
+func (d *devices) Keys() helpKeys {
+	k := d.c.keys
+	if d.confirm {
+		no := key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no"))
+		b := []key.Binding{k.Yes, no}
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
+	b := []key.Binding{with(k.SignOut, "o", "sign out this device"), k.Everywhere}
+	return helpKeys{short: b, full: [][]key.Binding{{k.Up, k.Down}, b}}
+}
+
+func (d *devices) load() tea.Cmd {
+	ctx, svc, dev := d.c.ctx, d.c.svc, d.c.dev
+	return func() tea.Msg {
+		list, err := svc.Devices(ctx, dev)
+		return devicesMsg{list: list, err: err}
+	}
+}
+
+func (d *devices) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case refreshMsg:
+		if !d.busy {
+			return d.load()
+		}
+	case devicesMsg:
+		d.loaded = true
+		if msg.err != nil {
+			d.problem = problemText(msg.err)
+			return nil
+		}
+		d.list = msg.list
+	case signedOutMsg:
+		d.busy = false
+		if msg.err != nil {
+			d.problem = problemText(msg.err)
+		}
+	case tea.KeyPressMsg:
+		k := d.c.keys
+		if d.confirm {
+			d.confirm = false
+			if key.Matches(msg, k.Yes) {
+				d.busy = true
+				return signOut(d.c, true)
+			}
+			return nil
+		}
+		switch {
+		case d.busy:
+		case key.Matches(msg, k.Up):
+			d.offset = max(d.offset-1, 0)
+		case key.Matches(msg, k.Down):
+			d.offset = min(d.offset+1, max(len(d.list)-1, 0))
+		case key.Matches(msg, k.SignOut):
+			d.busy = true
+			return signOut(d.c, false)
+		case key.Matches(msg, k.Everywhere):
+			d.confirm, d.problem = true, ""
+		}
+	}
+	return nil
+}
+
+func (d *devices) View() string {
+	st := d.c.st
+	head := st.heading.Render("Devices signed in to this account")
+	var foot string
+	switch {
+	case d.confirm:
+		foot = st.warn.Render("Sign out every device of this account? y/N")
+	case d.busy:
+		foot = st.faint.Render("signing out…")
+	case d.problem != "":
+		foot = st.bad.Render(wrap("✗ "+d.problem, d.width))
+	}
+	if !d.loaded {
+		return head + "\n\n" + st.faint.Render("reading…")
+	}
+	rows := max(d.height-lipgloss.Height(head)-2-lipgloss.Height(foot)-2, 1)
+	body := d.table(rows)
+	if foot != "" {
+		body += "\n\n" + foot
+	}
+	return head + "\n\n" + body
+}
+
+// table renders the devices, one per row, dropping the less useful columns
+// when the window is narrow.
+func (d *devices) table(rows int) string {
+	st := d.c.st
+	now := d.c.svc.Now()
+	type col struct {
+		head  string
+		cells []string
+		drop  int // the order columns go in when space runs out; 0 stays
+	}
+	cols := []col{
+		{head: "DEVICE"},
+		{head: "VIA", drop: 2},
+		{head: "FIRST SEEN", drop: 1},
+		{head: "LAST SEEN"},
+		{head: ""},
+	}
+	for _, dv := range d.list {
+		mark := ""
+		if dv.Current {
+			mark = "this device"
+		}
+		for i, cell := range []string{shortTag(dv.Tag), inert.String(dv.Method), ago(dv.FirstSeen, now), ago(dv.LastSeen, now), mark} {
+			cols[i].cells = append(cols[i].cells, cell)
+		}
+	}
+	widths := func() (ws []int, total int) {
+		for _, c := range cols {
+			w := lipgloss.Width(c.head)
+			for _, cell := range c.cells {
+				w = max(w, lipgloss.Width(cell))
+			}
+			ws = append(ws, w)
+			total += w + 2
+		}
+		return ws, total
+	}
+	ws, total := widths()
+	for drop := 1; total > d.width+2 && drop <= 2; drop++ {
+		for i := range cols {
+			if cols[i].drop == drop {
+				cols = append(cols[:i], cols[i+1:]...)
+				break
+			}
+		}
+		ws, total = widths()
+	}
+	line := func(cells []string, style func(i int, s string) string) string {
+		var b strings.Builder
+		for i, c := range cells {
+			pad := ""
+			if i < len(cells)-1 {
+				pad = strings.Repeat(" ", ws[i]-lipgloss.Width(c)+2)
+			}
+			b.WriteString(style(i, c) + pad)
+		}
+		return strings.TrimRight(b.String(), " ")
+	}
+	var heads []string
+	for _, c := range cols {
+		heads = append(heads, c.head)
+	}
+	out := []string{line(heads, func(_ int, s string) string { return st.columnHead.Render(s) })}
+	if len(d.list) == 0 {
+		out = append(out, st.faint.Render("none"))
+	}
+	d.offset = min(d.offset, max(len(d.list)-(rows-1), 0))
+	for r := d.offset; r < len(d.list) && r < d.offset+rows-1; r++ {
+		var cells []string
+		for _, c := range cols {
+			cells = append(cells, c.cells[r])
+		}
+		current := d.list[r].Current
+		out = append(out, line(cells, func(i int, s string) string {
+			switch {
+			case current && i == len(cells)-1:
+				return st.ok.Render(s)
+			case current && i == 0:
+				return st.selected.Render(s)
+			case i > 0:
+				return st.faint.Render(s)
+			}
+			return s
+		}))
+	}
+	return strings.Join(out, "\n")
+}

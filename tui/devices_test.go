@@ -1,0 +1,123 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+// twoDevices signs the laptop in, then, five minutes later, the phone.
+func twoDevices(e *env) {
+	e.signIn(laptop, grace)
+	e.clock.Advance(5 * time.Minute)
+	e.signIn(phone, grace)
+	e.clock.Advance(2 * time.Minute)
+}
+
+func TestDevicesTwo(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(laptop, "")
+	tr.waitFor("signed in as grace@example.com")
+	tr.typeText("d")
+	screen := tr.waitFor("this device", "SHA256:Zx81kLmN…kH2Q")
+	tr.golden("devices", screen)
+}
+
+func TestSignOutEverywhereConfirmation(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(laptop, "")
+	tr.typeText("d")
+	tr.waitFor("this device")
+	tr.typeText("e")
+	screen := tr.waitFor("Sign out every device of this account? y/N")
+	tr.golden("confirm", screen)
+
+	// Anything but y says no, even q: the question has the keyboard.
+	tr.typeText("q")
+	tr.waitGone("y/N")
+	if v, _ := e.svc.Visit(ctx, phone); !v.Account {
+		t.Fatal("saying no signed the phone out")
+	}
+
+	tr.typeText("e")
+	tr.waitFor("y/N")
+	tr.typeText("y")
+	screen = tr.waitFor("You signed out everywhere", "anonymous visitor")
+	tr.golden("home", screen)
+	for _, dev := range []flows.Device{laptop, phone} {
+		if v, _ := e.svc.Visit(ctx, dev); v.Account {
+			t.Fatalf("%s is still signed in", dev.Tag)
+		}
+	}
+}
+
+func TestSignOutThisDevice(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(laptop, "")
+	tr.typeText("d")
+	tr.waitFor("this device")
+	tr.typeText("o")
+	tr.waitFor("You signed out of this device.", "anonymous visitor")
+	if v, _ := e.svc.Visit(ctx, phone); !v.Account {
+		t.Fatal("signing out the laptop signed out the phone")
+	}
+}
+
+// Another device signs out everywhere: the poke reaches this session and
+// it drops to the signed-out home with no key pressed.
+func TestLiveDropOnSignOutEverywhere(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(laptop, "")
+	tr.typeText("a") // wherever it is, it goes home
+	tr.waitFor("Addresses", "grace@example.com")
+
+	if err := e.svc.SignOutEverywhere(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	screen := tr.waitFor("You were signed out (sign-out everywhere)", "anonymous visitor")
+	tr.golden("home", screen)
+}
+
+// Without a poke (the watch has lapsed), the periodic check finds the
+// sign-out all the same.
+func TestLiveDropFallbackCheck(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(laptop, "")
+	tr.waitFor("signed in as")
+	tr.root.live.stop() // safe from here: it only closes channels, once
+	if err := e.svc.SignOutEverywhere(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	tr.send(checkMsg{n: -1})
+	tr.waitFor("You were signed out (sign-out everywhere)")
+}
+
+func TestAccount(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	if _, err := e.svc.SetNickname(ctx, laptop, "Grace"); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range []string{"vega", "sirius"} {
+		if _, err := e.svc.Star(ctx, laptop, it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := e.open(laptop, "")
+	tr.typeText("a")
+	screen := tr.waitFor("Addresses", "confirmed by code")
+	tr.golden("account", screen)
+	tr.press(tea.KeyEscape)
+	if s := tr.waitFor("signed in as Grace · via code"); strings.Contains(s, "Addresses") {
+		t.Fatal("esc did not go back")
+	}
+}

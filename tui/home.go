@@ -1,0 +1,325 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// home is who you are, your nickname and the catalogue to star, and the
+// way to everything else.
+type home struct {
+	c     *common
+	items []flows.Item
+
+	cursor, offset int
+	pending        map[string]bool // stars being written: the state asked for
+	starErr        string
+
+	editing bool // the nickname field has focus
+	saving  bool
+	input   textinput.Model
+	nickErr string
+
+	width, height int
+}
+
+// Results of home's writes.
+type (
+	nicknameMsg struct {
+		v   flows.Visitor
+		err error
+	}
+	starMsg struct {
+		item string
+		v    flows.Visitor
+		err  error
+	}
+)
+
+func (m nicknameMsg) result() (flows.Visitor, bool) { return m.v, m.err == nil }
+func (m starMsg) result() (flows.Visitor, bool)     { return m.v, m.err == nil }
+
+func newHome(c *common) *home {
+	h := &home{c: c, items: c.svc.Catalogue(), pending: map[string]bool{}}
+	h.input = textinput.New()
+	h.input.Prompt = "> "
+	h.input.Placeholder = "the name others see"
+	h.input.CharLimit = 2 * flows.MaxNicknameLen // the flows say how long is too long
+	h.restyle()
+	return h
+}
+
+func (h *home) restyle()      { h.input.SetStyles(h.c.st.input) }
+func (h *home) Init() tea.Cmd { return nil }
+func (h *home) SetSize(width, height int) {
+	h.width, h.height = width, height
+	h.input.SetWidth(max(width-16, 10))
+}
+func (h *home) Title() string { return "home" }
+func (h *home) Focused() bool { return h.editing }
+
+func (h *home) Keys() helpKeys {
+	k := h.c.keys
+	if h.editing {
+		b := []key.Binding{k.Save, k.Cancel}
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
+	short := []key.Binding{k.Star, with(k.Nickname, "n", "name")}
+	acts := []key.Binding{k.Nickname}
+	if h.c.signedIn() {
+		short = append(short, k.Account, k.Devices, k.SignOut)
+		acts = append(acts, k.Account, k.Devices, k.SignOut)
+	} else {
+		short = append(short, k.SignIn)
+		acts = append(acts, k.SignIn)
+	}
+	return helpKeys{short: short, full: [][]key.Binding{{k.Up, k.Down, k.Star}, acts}}
+}
+
+func (h *home) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if h.editing {
+			return h.editKey(msg)
+		}
+		return h.key(msg)
+	case nicknameMsg:
+		h.saving = false
+		if msg.err != nil {
+			h.nickErr = problemText(msg.err)
+			return nil
+		}
+		h.editing, h.nickErr = false, ""
+		h.input.Blur()
+	case starMsg:
+		delete(h.pending, msg.item)
+		h.starErr = ""
+		if msg.err != nil {
+			h.starErr = problemText(msg.err)
+		}
+	case signedOutMsg:
+		if msg.err != nil {
+			h.starErr = problemText(msg.err)
+		}
+	default:
+		if h.editing {
+			if m := typedOnly(msg); m != nil {
+				var cmd tea.Cmd
+				h.input, cmd = h.input.Update(m)
+				return cmd
+			}
+		}
+	}
+	return nil
+}
+
+func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := h.c.keys
+	in := h.c.signedIn()
+	switch {
+	case key.Matches(msg, k.Up):
+		h.cursor = max(h.cursor-1, 0)
+	case key.Matches(msg, k.Down):
+		h.cursor = min(h.cursor+1, len(h.items)-1)
+	case key.Matches(msg, k.Star):
+		return h.toggle()
+	case key.Matches(msg, k.Nickname):
+		h.editing, h.nickErr = true, ""
+		h.input.SetValue(h.c.visitor.Nickname)
+		h.input.CursorEnd()
+		return h.input.Focus()
+	case key.Matches(msg, k.SignIn) && !in:
+		h.c.push(newSignIn(h.c))
+	case key.Matches(msg, k.Account) && in:
+		h.c.push(newAccount(h.c))
+	case key.Matches(msg, k.Devices) && in:
+		h.c.push(newDevices(h.c))
+	case key.Matches(msg, k.SignOut) && in:
+		return signOut(h.c, false)
+	}
+	return nil
+}
+
+// toggle stars or unstars the item under the cursor. While one write for
+// an item is on its way, further presses on it wait for it.
+func (h *home) toggle() tea.Cmd {
+	if len(h.items) == 0 {
+		return nil
+	}
+	id := h.items[h.cursor].ID
+	if _, busy := h.pending[id]; busy {
+		return nil
+	}
+	on := !h.starred(id)
+	h.pending[id] = on
+	return h.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		var v flows.Visitor
+		var err error
+		if on {
+			v, err = svc.Star(ctx, dev, id)
+		} else {
+			v, err = svc.Unstar(ctx, dev, id)
+		}
+		return starMsg{item: id, v: v, err: err}
+	})
+}
+
+func (h *home) starred(id string) bool {
+	if on, ok := h.pending[id]; ok {
+		return on
+	}
+	return slices.Contains(h.c.visitor.Stars, id)
+}
+
+func (h *home) editKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := h.c.keys
+	switch {
+	case key.Matches(msg, k.Cancel):
+		h.editing, h.nickErr = false, ""
+		h.input.Blur()
+		return nil
+	case key.Matches(msg, k.Save):
+		if h.saving {
+			return nil
+		}
+		name, err := flows.NormalizeNickname(h.input.Value())
+		if err != nil {
+			h.nickErr = problemText(err)
+			return nil
+		}
+		h.saving, h.nickErr = true, ""
+		return h.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+			v, err := svc.SetNickname(ctx, dev, name)
+			return nicknameMsg{v: v, err: err}
+		})
+	}
+	m := typedOnly(msg)
+	if m == nil {
+		return nil
+	}
+	var cmd tea.Cmd
+	h.input, cmd = h.input.Update(m)
+	// Say what is wrong while typing, but not that an empty field is
+	// empty: that is only wrong on enter.
+	h.nickErr = ""
+	if strings.TrimSpace(h.input.Value()) != "" {
+		if _, err := flows.NormalizeNickname(h.input.Value()); err != nil {
+			h.nickErr = problemText(err)
+		}
+	}
+	return cmd
+}
+
+func (h *home) View() string {
+	st := h.c.st
+	v := h.c.visitor
+	f := fields{st: st, width: h.width}
+
+	if h.c.dev.Ephemeral {
+		f.add("Device", st.warn.Render("this connection only")+": you connected without an SSH key, so nothing you do here can be found again after you disconnect")
+	} else {
+		f.add("Device", "key "+shortTag(h.c.dev.Tag))
+	}
+	if v.Account {
+		f.add("Status", fmt.Sprintf("signed in as %s · via %s", displayName(v), inert.String(v.Method)))
+	} else {
+		f.add("Status", "anonymous visitor")
+	}
+	switch {
+	case h.editing:
+		f.add("Nickname", h.input.View())
+		switch {
+		case h.nickErr != "":
+			f.add("", st.bad.Render("✗ "+h.nickErr))
+		case h.saving:
+			f.add("", st.faint.Render("saving…"))
+		default:
+			f.add("", st.faint.Render(fmt.Sprintf("1 to %d characters, shown to others as typed", flows.MaxNicknameLen)))
+		}
+	case v.Nickname != "":
+		f.add("Nickname", inert.String(v.Nickname))
+	default:
+		f.add("Nickname", st.faint.Render("none yet"))
+	}
+	if h.c.sshUser != "" {
+		f.add("SSH user", inert.String(h.c.sshUser)+st.faint.Render(" · the name you typed, a hint and not an identity"))
+	}
+
+	count := fmt.Sprintf("%d of %d starred", h.countStarred(), len(h.items))
+	if len(h.pending) > 0 {
+		count += " · saving…"
+	}
+	head := f.String() + "\n\n" + st.heading.Render("Stars") + "  " + st.faint.Render(count)
+	if h.starErr != "" {
+		head += "\n" + st.bad.Render(wrap("✗ "+h.starErr, h.width))
+	}
+	rows := max(h.height-lipgloss.Height(head), 1)
+	return head + "\n" + h.list(rows)
+}
+
+func (h *home) countStarred() int {
+	n := 0
+	for _, it := range h.items {
+		if h.starred(it.ID) {
+			n++
+		}
+	}
+	return n
+}
+
+// list renders the catalogue in rows lines, scrolled to keep the cursor in
+// sight (the window is remembered so it moves only when it must).
+func (h *home) list(rows int) string {
+	st := h.c.st
+	if h.cursor < h.offset {
+		h.offset = h.cursor
+	}
+	if h.cursor >= h.offset+rows {
+		h.offset = h.cursor - rows + 1
+	}
+	h.offset = max(min(h.offset, len(h.items)-rows), 0)
+
+	nameW := 0
+	for _, it := range h.items {
+		nameW = max(nameW, lipgloss.Width(inert.String(it.Name)))
+	}
+	var out []string
+	for i := h.offset; i < len(h.items) && i < h.offset+rows; i++ {
+		it := h.items[i]
+		cur, name := "  ", inert.String(it.Name)
+		pad := strings.Repeat(" ", nameW-lipgloss.Width(name))
+		if i == h.cursor && !h.editing {
+			cur, name = st.cursor.Render("› "), st.selected.Render(name)
+		}
+		star := st.starOff.Render("☆")
+		if h.starred(it.ID) {
+			star = st.starOn.Render("★")
+		}
+		out = append(out, fit(cur+star+" "+name+pad+"  "+st.faint.Render(inert.String(it.Note)), h.width))
+	}
+	return strings.Join(out, "\n")
+}
+
+// displayName is how a signed-in visitor is named: the nickname, else the
+// first confirmed address, made inert.
+func displayName(v flows.Visitor) string {
+	if v.Nickname != "" {
+		return inert.String(v.Nickname)
+	}
+	for _, a := range v.Addresses {
+		if a.Confirmed {
+			return inert.String(a.Display)
+		}
+	}
+	return "your account"
+}

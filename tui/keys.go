@@ -1,0 +1,69 @@
+package tui
+
+import "charm.land/bubbles/v2/key"
+
+// keyMap is every key the screens answer to, with its help text. Screens
+// pick the bindings they use for the help bar; the root owns the global
+// ones (help, back, quit).
+type keyMap struct {
+	Up, Down   key.Binding
+	Star       key.Binding
+	Nickname   key.Binding
+	SignIn     key.Binding
+	Account    key.Binding
+	Devices    key.Binding
+	SignOut    key.Binding
+	Everywhere key.Binding
+
+	Submit key.Binding
+	Save   key.Binding
+	Cancel key.Binding
+	Resend key.Binding
+	Yes    key.Binding
+
+	Back      key.Binding
+	Help      key.Binding
+	Quit      key.Binding
+	ForceQuit key.Binding
+}
+
+func newKeyMap() keyMap {
+	return keyMap{
+		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		Star:       key.NewBinding(key.WithKeys("space", "enter"), key.WithHelp("space", "star")),
+		Nickname:   key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "nickname")),
+		SignIn:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sign in / sign up")),
+		Account:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "account")),
+		Devices:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "devices")),
+		SignOut:    key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sign out")),
+		Everywhere: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "sign out everywhere")),
+
+		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+		Save:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "save")),
+		Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Resend: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "new code")),
+		Yes:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
+
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more")),
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),
+	}
+}
+
+// with returns b with other help text, for a screen whose use of a key
+// reads differently ("enter" sends on one screen and checks on another).
+func with(b key.Binding, keyText, desc string) key.Binding {
+	b.SetHelp(keyText, desc)
+	return b
+}
+
+// helpKeys is what a help bar shows: a short line and, with ?, columns.
+type helpKeys struct {
+	short []key.Binding
+	full  [][]key.Binding
+}
+
+func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
+func (h helpKeys) FullHelp() [][]key.Binding { return h.full }

@@ -1,0 +1,241 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+const (
+	// Below this the screens cannot be laid out; the root says so instead.
+	minWidth, minHeight = 50, 15
+	// margin is the blank columns left and right of everything.
+	margin = 2
+
+	tickEvery  = time.Second     // countdowns
+	checkEvery = 2 * time.Second // re-read the visitor, in case a poke was missed
+	leaseTTL   = 30 * time.Second
+)
+
+// root is the session's model: it owns the screen stack, the title and
+// help bars, the live watch and the periodic checks, and routes every
+// message to the screen on top.
+type root struct {
+	c      *common
+	cancel context.CancelFunc
+	live   *live
+	help   help.Model
+	stack  []screen
+	notice string // news shown above the screen until the next move
+
+	width, height int
+	dark          bool
+	profile       colorprofile.Profile
+
+	tickN, checkN int // the current tick and check; others are not re-armed
+	quitting      bool
+}
+
+func (r *root) Init() tea.Cmd {
+	return tea.Batch(
+		tea.RequestBackgroundColor,
+		r.live.wait(),
+		r.scheduleTick(),
+		r.scheduleCheck(),
+		r.top().Init(),
+	)
+}
+
+func (r *root) top() screen { return r.stack[len(r.stack)-1] }
+
+func (r *root) scheduleTick() tea.Cmd {
+	n := r.tickN
+	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{n: n} })
+}
+
+func (r *root) scheduleCheck() tea.Cmd {
+	n := r.checkN
+	return tea.Tick(checkEvery, func(time.Time) tea.Msg { return checkMsg{n: n} })
+}
+
+func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if r.quitting {
+		return r, nil
+	}
+	var cmds []tea.Cmd
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		r.width, r.height = msg.Width, msg.Height
+	case tea.BackgroundColorMsg:
+		r.dark = msg.IsDark()
+		r.restyle()
+	case tea.ColorProfileMsg:
+		r.profile = msg.Profile
+		r.restyle()
+	case tea.KeyPressMsg:
+		cmds = append(cmds, r.key(msg))
+	case pokeMsg:
+		cmds = append(cmds, r.live.wait(), r.c.read(), r.top().Update(refreshMsg{}))
+	case checkMsg:
+		if msg.n == r.checkN {
+			r.checkN++
+			cmds = append(cmds, r.scheduleCheck())
+			if !r.live.renew() {
+				r.live = watch(r.c.svc, r.c.dev.Tag, leaseTTL)
+				r.live.setUser(r.c.visitor.User)
+				cmds = append(cmds, r.live.wait())
+			}
+		}
+		cmds = append(cmds, r.c.read(), r.top().Update(refreshMsg{}))
+	case tickMsg:
+		if msg.n == r.tickN {
+			r.tickN++
+			cmds = append(cmds, r.scheduleTick())
+		}
+		cmds = append(cmds, r.top().Update(msg))
+	case visitedMsg:
+		r.visited(msg)
+	case wroteMsg:
+		cmds = append(cmds, r.wrote(msg.msg))
+	default:
+		cmds = append(cmds, r.top().Update(msg))
+	}
+	if r.quitting {
+		return r, tea.Quit
+	}
+	cmds = append(cmds, r.route())
+	r.layout()
+	return r, tea.Batch(cmds...)
+}
+
+// key handles the keys every screen shares, then hands the rest to the top
+// screen. A focused text field gets every key but ctrl+c.
+func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
+	k := r.c.keys
+	if key.Matches(msg, k.ForceQuit) {
+		r.quit()
+		return nil
+	}
+	top := r.top()
+	if r.tooSmall() { // nothing to act on in sight: only q, as ever
+		if key.Matches(msg, k.Quit) && !top.Focused() {
+			r.quit()
+		}
+		return nil
+	}
+	if top.Focused() {
+		return top.Update(msg)
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		r.quit()
+		return nil
+	case key.Matches(msg, k.Help):
+		r.help.ShowAll = !r.help.ShowAll
+		return nil
+	case key.Matches(msg, k.Back) && len(r.stack) > 1:
+		r.c.back()
+		return nil
+	case key.Matches(msg, k.Back) && r.notice != "":
+		r.notice = ""
+		return nil
+	}
+	return top.Update(msg)
+}
+
+// quit ends the session: the watch stops and the waiting command returns.
+func (r *root) quit() {
+	r.quitting = true
+	r.live.stop()
+	r.cancel()
+}
+
+// visited applies a re-read of the visitor. A device that was signed in to
+// an account and no longer is was signed out from elsewhere: it drops to
+// the signed-out home and says so.
+func (r *root) visited(msg visitedMsg) {
+	if msg.err != nil || !msg.clean || msg.seq != r.c.writeSeq || r.c.writes > 0 {
+		return // stale: a write started since, and its own read follows
+	}
+	was := r.c.visitor
+	r.setVisitor(msg.v)
+	if was.Account && !msg.v.Account {
+		r.c.home("You were signed out (sign-out everywhere)")
+	}
+}
+
+// wrote applies the result of a write, then lets the top screen see it.
+// Signing in and signing out change the whole session, so the root moves
+// to home for them whichever screen is on top.
+func (r *root) wrote(msg tea.Msg) tea.Cmd {
+	r.c.writes--
+	if res, ok := msg.(visitorResult); ok {
+		if v, ok := res.result(); ok {
+			r.setVisitor(v)
+		}
+	}
+	switch m := msg.(type) {
+	case enteredMsg:
+		if m.err == nil {
+			r.c.home(welcome(m.entered))
+		}
+	case signedOutMsg:
+		if m.err == nil {
+			r.c.home(m.notice())
+		}
+	}
+	cmd := r.top().Update(msg)
+	if r.c.writes == 0 {
+		return tea.Batch(cmd, r.c.read())
+	}
+	return cmd
+}
+
+func (r *root) setVisitor(v flows.Visitor) {
+	if v.User != r.c.visitor.User {
+		r.live.setUser(v.User)
+	}
+	r.c.visitor = v
+}
+
+// route carries out the stack changes the screens asked for.
+func (r *root) route() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, rt := range r.c.routes {
+		switch {
+		case rt.push != nil:
+			r.stack = append(r.stack, rt.push)
+			r.notice = ""
+			cmds = append(cmds, rt.push.Init())
+		case rt.back:
+			if len(r.stack) > 1 {
+				r.stack = r.stack[:len(r.stack)-1]
+			}
+			r.notice = ""
+			cmds = append(cmds, r.top().Update(refreshMsg{}))
+		case rt.home:
+			h := newHome(r.c)
+			r.stack = []screen{h}
+			r.notice = rt.notice
+			cmds = append(cmds, h.Init())
+		}
+	}
+	r.c.routes = r.c.routes[:0]
+	return tea.Batch(cmds...)
+}
+
+func (r *root) restyle() {
+	r.c.st = newStyles(r.dark, r.profile)
+	r.help.Styles = r.c.st.help
+	for _, s := range r.stack {
+		if rs, ok := s.(interface{ restyle() }); ok {
+			rs.restyle()
+		}
+	}
+}

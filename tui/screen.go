@@ -1,0 +1,122 @@
+package tui
+
+import (
+	"context"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// screen is one page of the session: home, sign in, code, account,
+// devices. Screens are pointers and change in place; the root holds them
+// in a stack and sends each message to the one on top.
+type screen interface {
+	Init() tea.Cmd
+	Update(msg tea.Msg) tea.Cmd
+	// View renders the screen into the body's size, as set by SetSize.
+	View() string
+	SetSize(width, height int)
+	// Title names the screen in the title bar.
+	Title() string
+	// Keys lists the screen's own keys for the help bar; the root adds
+	// help, back and quit.
+	Keys() helpKeys
+	// Focused reports that a text field or a question has the keyboard:
+	// every key but ctrl+c goes to the screen, so q types a q.
+	Focused() bool
+}
+
+// common is what every screen of one session shares. It belongs to the
+// event loop: commands run on other goroutines, so a command copies what it
+// needs (the service, the device, strings) and never touches common.
+type common struct {
+	ctx     context.Context
+	svc     *flows.Service
+	dev     flows.Device
+	sshUser string
+	keys    keyMap
+	st      *styles
+
+	// visitor is what the device is, as last read or written.
+	visitor flows.Visitor
+
+	// Writes in flight, and how many were ever started: a read started
+	// before a write landed may show the state before it, so the root only
+	// applies reads that began with no write in flight and no write since.
+	writes, writeSeq int
+
+	routes []route
+}
+
+// route is a change to the screen stack, asked for by a screen during its
+// Update and carried out by the root right after it.
+type route struct {
+	push   screen // push this screen
+	back   bool   // pop the top screen
+	home   bool   // drop everything and show home
+	notice string // with home: the news to show on it
+}
+
+func (c *common) push(s screen)      { c.routes = append(c.routes, route{push: s}) }
+func (c *common) back()              { c.routes = append(c.routes, route{back: true}) }
+func (c *common) home(notice string) { c.routes = append(c.routes, route{home: true, notice: notice}) }
+
+// write runs a flow that changes the ledger and returns its result as a
+// message; the root counts it as a write in flight until it lands.
+func (c *common) write(fn func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg) tea.Cmd {
+	c.writes++
+	c.writeSeq++
+	ctx, svc, dev := c.ctx, c.svc, c.dev
+	return func() tea.Msg { return wroteMsg{msg: fn(ctx, svc, dev)} }
+}
+
+// read re-reads what the device is.
+func (c *common) read() tea.Cmd {
+	ctx, svc, dev := c.ctx, c.svc, c.dev
+	msg := visitedMsg{seq: c.writeSeq, clean: c.writes == 0}
+	return func() tea.Msg {
+		msg.v, msg.err = svc.Visit(ctx, dev)
+		return msg
+	}
+}
+
+// signedIn reports whether the device acts as an account.
+func (c *common) signedIn() bool { return c.visitor.Account }
+
+// Messages the root handles for every screen.
+type (
+	// pokeMsg: the flows' bus says this device or its user changed.
+	pokeMsg struct{}
+	// checkMsg is the periodic re-read, the fallback for a missed poke.
+	checkMsg struct{ n int }
+	// tickMsg moves countdowns, once a second.
+	tickMsg struct{ n int }
+	// visitedMsg is a re-read of the visitor.
+	visitedMsg struct {
+		v     flows.Visitor
+		err   error
+		seq   int
+		clean bool
+	}
+	// wroteMsg wraps the result of a write (see common.write).
+	wroteMsg struct{ msg tea.Msg }
+	// refreshMsg asks the top screen to read its own data again.
+	refreshMsg struct{}
+)
+
+// visitorResult is a write result that says what the device is now.
+type visitorResult interface {
+	result() (flows.Visitor, bool)
+}
+
+// problemText is what a screen shows for a failed flow: a Problem's
+// message, written to be shown, or the error for anything else. Both are
+// made inert.
+func problemText(err error) string {
+	if p, ok := flows.AsProblem(err); ok {
+		return inert.String(p.Msg)
+	}
+	return "Something went wrong: " + inert.String(err.Error())
+}

@@ -1,0 +1,110 @@
+package tui
+
+import (
+	"image/color"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
+)
+
+// styles is every look the screens use, built once per session and again
+// when the terminal reports its background or colour profile. Views take
+// their colours from here and nowhere else.
+type styles struct {
+	// Title bar.
+	logo, crumb, identity lipgloss.Style
+
+	heading lipgloss.Style // a screen's first line
+	label   lipgloss.Style // the left column of a field list
+	value   lipgloss.Style
+	faint   lipgloss.Style // secondary text: notes, hints, times
+	key     lipgloss.Style // a key named in running text
+
+	ok, warn, bad lipgloss.Style // states: done, waiting, refused
+	notice        lipgloss.Style // the root's one-line news
+
+	cursor          lipgloss.Style // the › of the selected row
+	selected        lipgloss.Style // the selected row's name
+	starOn, starOff lipgloss.Style
+	columnHead      lipgloss.Style
+
+	help  help.Styles
+	input textinput.Styles
+}
+
+// newStyles builds the styles for a dark or light background. Without
+// colour (NO_COLOR, TERM=dumb, a pipe) it uses no colour at all and relies
+// on bold, reverse and glyphs, so nothing is only told by colour.
+func newStyles(dark bool, profile colorprofile.Profile) *styles {
+	useColor := profile > colorprofile.ASCII
+	lightDark := lipgloss.LightDark(dark)
+	c := func(light, dark string) color.Color {
+		if !useColor {
+			return lipgloss.NoColor{}
+		}
+		return lightDark(lipgloss.Color(light), lipgloss.Color(dark))
+	}
+	var (
+		accent = c("#5A3FD9", "#9C8CFF")
+		dim    = c("#8A8A8A", "#6E6E6E")
+		mid    = c("#5F5F5F", "#A8A8A8")
+		green  = c("#0F7B3E", "#5FD68A")
+		amber  = c("#8A5A00", "#E5B84B")
+		red    = c("#C0262D", "#FF6B6B")
+		gold   = c("#A8700A", "#FFD166")
+	)
+	plain := lipgloss.NewStyle()
+	s := &styles{
+		logo:     plain.Bold(true).Padding(0, 1).Foreground(c("#FFFDF5", "#FFFDF5")).Background(accent),
+		crumb:    plain.Foreground(mid),
+		identity: plain.Foreground(dim),
+
+		heading: plain.Bold(true),
+		label:   plain.Foreground(mid),
+		value:   plain,
+		faint:   plain.Foreground(dim),
+		key:     plain.Foreground(accent).Bold(true),
+
+		ok:     plain.Foreground(green),
+		warn:   plain.Foreground(amber),
+		bad:    plain.Foreground(red),
+		notice: plain.Foreground(accent).Bold(true),
+
+		cursor:     plain.Foreground(accent).Bold(true),
+		selected:   plain.Bold(true),
+		starOn:     plain.Foreground(gold),
+		starOff:    plain.Foreground(dim),
+		columnHead: plain.Foreground(dim).Bold(true),
+	}
+	if !useColor {
+		s.logo = s.logo.Reverse(true)
+	}
+
+	s.help = help.Styles{
+		ShortKey:       plain.Foreground(mid),
+		ShortDesc:      plain.Foreground(dim),
+		ShortSeparator: plain.Foreground(dim),
+		Ellipsis:       plain.Foreground(dim),
+		FullKey:        plain.Foreground(mid),
+		FullDesc:       plain.Foreground(dim),
+		FullSeparator:  plain.Foreground(dim),
+	}
+
+	state := textinput.StyleState{
+		Text:        plain,
+		Placeholder: plain.Foreground(dim),
+		Suggestion:  plain.Foreground(dim),
+		Prompt:      plain.Foreground(accent),
+	}
+	s.input = textinput.Styles{
+		Focused: state,
+		Blurred: state,
+		// A steady cursor: a blinking one would redraw every half second
+		// for every session on the server.
+		Cursor: textinput.CursorStyle{Color: accent, Shape: tea.CursorBlock},
+	}
+	return s
+}

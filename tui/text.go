@@ -1,0 +1,109 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// shortTag shortens a device tag for a row: an SSH key's fingerprint keeps
+// its head and tail ("SHA256:q8XkP2mV…UvB"), enough to tell keys apart.
+// The tag is passed through inert.
+func shortTag(tag string) string {
+	tag = inert.String(tag)
+	const head, tail = 15, 4
+	r := []rune(tag)
+	if len(r) <= head+tail+1 {
+		return tag
+	}
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
+}
+
+// ago is a short relative time for table cells ("just now", "4m ago",
+// "in 30s"); full times use flows.When.
+func ago(t, now time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		s = fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		s = fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%dh", int(d/time.Hour))
+	default:
+		s = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// wrap breaks text into lines no wider than width, at spaces when it can.
+func wrap(s string, width int) string {
+	if width < 1 {
+		return s
+	}
+	return ansi.Wrap(s, width, "")
+}
+
+// fit cuts a (possibly styled) line to width, ending it with … when cut.
+func fit(s string, width int) string {
+	if width < 1 {
+		return ""
+	}
+	return ansi.Truncate(s, width, "…")
+}
+
+// fields lays out label/value rows with the labels in one column. A value
+// that does not fit wraps under itself, never under the labels.
+type fields struct {
+	st    *styles
+	width int
+	rows  [][2]string
+}
+
+func (f *fields) add(label, value string) { f.rows = append(f.rows, [2]string{label, value}) }
+
+func (f *fields) String() string {
+	lw := 0
+	for _, r := range f.rows {
+		lw = max(lw, lipgloss.Width(r[0]))
+	}
+	lw += 2
+	var b strings.Builder
+	for i, r := range f.rows {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		label := f.st.label.Render(r[0] + strings.Repeat(" ", lw-lipgloss.Width(r[0])))
+		lines := strings.Split(wrap(r[1], f.width-lw), "\n")
+		for j, l := range lines {
+			if j > 0 {
+				b.WriteByte('\n')
+				label = strings.Repeat(" ", lw)
+			}
+			b.WriteString(label + l)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,52 @@
+// Package tui is attest's terminal screens: one Bubble Tea model per SSH
+// session, with a home screen, sign-in by a one-time code, the account and
+// its devices. It calls the flows and nothing else; it reads no
+// environment, terminal or global state of its own, because in a server
+// those would be the server's, not the visitor's.
+package tui
+
+import (
+	"context"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// Session is what the server knows about one SSH session.
+type Session struct {
+	Service *flows.Service
+	Device  flows.Device // Device.Ephemeral: the client offered no key
+	User    string       // the SSH user name, a display hint only, never identity; may be empty
+}
+
+// New returns the root model for one session. Run it with tea.NewProgram
+// and the session's input, output, environment and window size; the model
+// takes its colours from the messages Bubble Tea sends it.
+func New(s Session) tea.Model {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &root{
+		cancel:  cancel,
+		dark:    true,
+		profile: colorprofile.TrueColor,
+		width:   80,
+		height:  24,
+		help:    help.New(),
+	}
+	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, keys: newKeyMap()}
+	r.restyle()
+	v, err := s.Service.Visit(ctx, s.Device)
+	if err != nil {
+		r.notice = "Could not read what this device is: " + inert.String(err.Error())
+		v = flows.Visitor{Device: s.Device}
+	}
+	r.c.visitor = v
+	r.live = watch(s.Service, s.Device.Tag, leaseTTL)
+	r.live.setUser(v.User)
+	r.stack = []screen{newHome(r.c)}
+	r.layout()
+	return r
+}
