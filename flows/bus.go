@@ -82,3 +82,16 @@ func (b *bus) publish(users, devices []string) {
 		}
 	}
 }
+
+// watching reports whether a live session watches the device: a magic
+// link signs in a waiting session, so without one it has nothing to do.
+func (b *bus) watching(device string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for w := range b.watchers {
+		if w.device == device {
+			return true
+		}
+	}
+	return false
+}

@@ -27,6 +27,7 @@ type Issued struct {
 	Purpose string
 	Channel message.Channel
 	To      string    // the address as its owner typed it, normalized
+	Masked  string    // the address redacted, for showing to anyone else
 	Expires time.Time // when the code stops working
 	NextAt  time.Time // when another code can be asked for
 	Tries   int       // wrong tries the code survives
@@ -73,7 +74,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		return Issued{}, nil, err
 	}
 	if next.After(now) {
-		return Issued{}, nil, s.throttled(now, next)
+		return Issued{}, nil, s.throttled(now, next, "code")
 	}
 
 	day := store.Window{Since: now.Add(-24 * time.Hour), Kinds: codeKinds}
@@ -100,6 +101,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		Purpose: req.purpose,
 		Channel: ch,
 		To:      req.addr.Display(),
+		Masked:  req.addr.Masked(),
 		Expires: now.Add(s.policy.CodeTTL),
 		Tries:   s.tries(digits),
 	}
@@ -121,7 +123,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 	if iss.NextAt, err = s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch); err != nil {
 		return Issued{}, nil, err
 	}
-	m := codeMessage(iss, code, now)
+	m := codeMessage(iss, req.addr.Value, code, now)
 	return iss, &m, nil
 }
 
@@ -141,13 +143,15 @@ func channelOf(a address.Address) message.Channel {
 
 // codeMessage writes the message: the letter first, so a person with
 // several codes in their inbox can tell which is which.
-func codeMessage(iss Issued, code string, now time.Time) message.Message {
+// to is the address in the form delivery needs (E.164 for phones); iss.To
+// is the form people read.
+func codeMessage(iss Issued, to, code string, now time.Time) message.Message {
 	what := map[string]string{
 		PurposeSignIn:  "sign in to attest",
 		PurposeConfirm: "confirm this address on your attest account",
 		PurposeStepUp:  "approve a protected change on your attest account",
 	}[iss.Purpose]
-	m := message.Message{ID: iss.Ticket, Channel: iss.Channel, To: iss.To, Created: now}
+	m := message.Message{ID: iss.Ticket, Channel: iss.Channel, To: to, Created: now}
 	expires := iss.Expires.UTC().Format("15:04 UTC")
 	if iss.Channel == message.SMS {
 		m.Text = fmt.Sprintf("attest code %s: %s to %s. Expires %s. Never share it.", iss.Letter, code, what, expires)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -134,27 +136,56 @@ func (s *Service) SignOut(ctx context.Context, dev Device) error {
 }
 
 // SignOutEverywhere signs out every device of the account dev acts as,
-// this one included. Live sessions on other devices are told at once.
-func (s *Service) SignOutEverywhere(ctx context.Context, dev Device) error {
+// this one included; with forgetKeys, every remembered SSH key of the
+// account is forgotten too, so no device can sign back in with one
+// keystroke. Live sessions on other devices are told at once. It is a
+// protected action: whoever holds a signed-in device must prove a second
+// factor before throwing everyone else out.
+func (s *Service) SignOutEverywhere(ctx context.Context, dev Device, forgetKeys bool) error {
 	now := s.clock.Now()
 	var user string
+	var msgs []message.Message
+	var refusal error
 	err := s.ledger.Update(func(tx store.Tx) error {
-		user = ""
-		b, ok, err := deviceBinding(tx, dev.Tag)
+		user, msgs, refusal = "", nil, nil
+		u, err := s.requireStepUp(tx, dev, now, "sign out everywhere")
+		if err != nil {
+			refusal = err
+			return nil
+		}
+		user = u
+		if forgetKeys {
+			order, claims, err := userClaims(tx, user, time.Time{})
+			if err != nil {
+				return err
+			}
+			for _, h := range order {
+				if c := claims[h]; c.Kind == string(address.SSHKey) && c.confirmed() {
+					if err := endClaim(tx, now, user, h, "forgotten"); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		change, err := tx.Append(store.Fact{Time: now, Kind: KindSignedOutAll, User: user, Device: dev.Tag})
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return problem(ProblemSignedOut, "This device is not signed in.")
+		what := "Every device was signed out"
+		if forgetKeys {
+			what += " and every remembered SSH key forgotten"
 		}
-		user = b.User
-		_, err = tx.Append(store.Fact{Time: now, Kind: KindSignedOutAll, User: b.User, Device: dev.Tag})
+		msgs, err = s.notify(tx, now, user, change, "", what)
 		return err
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("sign out everywhere: %w", err)
+	}
+	if refusal != nil {
+		return refusal
 	}
 	s.bus.publish([]string{user}, []string{dev.Tag})
+	s.send(msgs, dev.Tag)
 	return nil
 }
 
@@ -167,6 +198,11 @@ func (s *Service) OwnFacts(ctx context.Context, dev Device) ([]store.Fact, error
 		collect := func(f store.Fact) bool {
 			if !seen[f.Seq] {
 				seen[f.Seq] = true
+				if f.Kind == KindPasswordSet {
+					// A password hash is not plaintext, but handing it out
+					// would invite offline guessing.
+					f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
+				}
 				out = append(out, f)
 			}
 			return true

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/attest-dev/attest/flows/message"
@@ -16,8 +17,8 @@ import (
 
 // channelKinds are the facts that count against each channel's global cap.
 var channelKinds = map[message.Channel][]string{
-	message.Email: {KindCodeEmailed},
-	message.SMS:   {KindCodeTexted},
+	message.Email: {KindCodeEmailed, KindLinkEmailed},
+	message.SMS:   {KindCodeTexted, KindLinkTexted},
 }
 
 // nextAllowed returns the earliest time a message may go to the address
@@ -118,14 +119,27 @@ func sortNewestFirst(ts []time.Time) {
 
 // throttled is the governor's answer to someone who asked too soon. It is
 // the same for every address, known or not, and says when to come back.
-func (s *Service) throttled(now, next time.Time) *Problem {
+// what names the message held back: "code" or "link".
+func (s *Service) throttled(now, next time.Time, what string) *Problem {
 	g := s.policy.Governor
-	return &Problem{
-		Code:    ProblemThrottled,
-		RetryAt: next,
-		Msg: fmt.Sprintf("Next code at %s. To keep inboxes quiet, one address gets at most one code every %s, %d an hour and %d a day, and one device asks for at most %d an hour.",
-			When(next, now), shortDuration(g.AddressGap), g.AddressPerHour, g.AddressPerDay, g.DevicePerHour),
+	var per []string
+	if g.AddressGap > 0 {
+		per = append(per, "one "+what+" every "+shortDuration(g.AddressGap))
 	}
+	if g.AddressPerHour > 0 {
+		per = append(per, fmt.Sprintf("%d an hour", g.AddressPerHour))
+	}
+	if g.AddressPerDay > 0 {
+		per = append(per, fmt.Sprintf("%d a day", g.AddressPerDay))
+	}
+	msg := fmt.Sprintf("Next %s at %s.", what, When(next, now))
+	if len(per) > 0 {
+		msg += " To keep inboxes quiet, one address gets at most " + strings.Join(per, ", ") + "."
+	}
+	if g.DevicePerHour > 0 {
+		msg += fmt.Sprintf(" One device asks for at most %d messages an hour.", g.DevicePerHour)
+	}
+	return &Problem{Code: ProblemThrottled, RetryAt: next, Msg: msg}
 }
 
 // When renders a time for a person: the clock time in UTC and how far

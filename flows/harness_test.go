@@ -14,6 +14,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
 )
@@ -124,9 +125,10 @@ func (h *harness) open(policy flows.Policy) {
 		Clock:  h.clock,
 		// A new seed per opening: a restarted service must not mint the
 		// tickets of the one before.
-		Rand:   rand.NewChaCha8([32]byte{byte(h.opens)}),
-		Sender: h.bag,
-		Policy: policy,
+		Rand:      rand.NewChaCha8([32]byte{byte(h.opens)}),
+		Sender:    h.bag,
+		Policy:    policy,
+		Passwords: cheapPasswords(h.t),
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)
@@ -192,6 +194,26 @@ func (h *harness) signIn(dev flows.Device, addr string) flows.Entered {
 		h.t.Fatalf("enter code for %s: %v", addr, err)
 	}
 	return out
+}
+
+// stepUp proves a second factor on dev with a step-up code.
+func (h *harness) stepUp(dev flows.Device) flows.Issued {
+	h.t.Helper()
+	iss, err := h.svc.RequestStepUp(ctx, dev)
+	if err != nil {
+		h.t.Fatalf("request step-up: %v", err)
+	}
+	if iss.Digits != 6 || iss.Purpose != flows.PurposeStepUp {
+		h.t.Fatalf("step-up code %+v", iss)
+	}
+	out, err := h.svc.EnterCode(ctx, dev, iss.Letter, h.codeOf(iss))
+	if err != nil {
+		h.t.Fatalf("enter step-up code: %v", err)
+	}
+	if out.StepUpUntil.IsZero() {
+		h.t.Fatal("the step-up code did not step the device up")
+	}
+	return iss
 }
 
 func (h *harness) visit(dev flows.Device) flows.Visitor {
@@ -312,4 +334,14 @@ func (h *harness) rebuild(l store.Ledger) *flows.Service {
 	}
 	h.t.Cleanup(func() { svc.Close() })
 	return svc
+}
+
+// cheapPasswords is a hasher with the smallest parameters the password
+// package allows, so tests that set passwords stay quick.
+func cheapPasswords(t testing.TB) *password.Hasher {
+	h, err := password.NewHasher(password.Params{Memory: password.MinMemory, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -36,6 +36,35 @@ const (
 	KindCodeFailed   = "code.failed"   // Device, Address, Ticket: a wrong code was entered
 	KindCodeAccepted = "code.accepted" // Device, Address, Ticket: the right code was entered
 
+	// Step-up: the device may do protected actions until body.expires.
+	KindStepUpGranted = "stepup.granted" // User, Device, Ticket
+
+	// Notices: a change to how an account signs in, told to its other
+	// addresses. Not governed: only the account's own changes cause them.
+	KindNoticeQueued = "notice.queued" // User, Address, Ticket
+
+	// Device linking: a new device shows a short code, a signed-in device
+	// approves it. The ticket is a MAC of the code, so the ledger finds the
+	// request from the code without holding it.
+	KindLinkRequested = "link.requested" // Device, Ticket
+	KindLinkApproved  = "link.approved"  // User, Device (the new one), Ticket
+
+	// Account split (seed 002, end notes): the right code for an address
+	// confirmed on an account that has another address of its kind offers
+	// a choice; the choice is its own fact.
+	KindSplitOffered = "signin.split_offered" // User (the owner), Device, Address, Ticket
+	KindSplitChosen  = "signin.split_chosen"  // Device, Address, Ticket
+
+	// Passwords: the PHC string of each new password; each try at one.
+	KindPasswordSet      = "password.set"      // User, Device
+	KindPasswordFailed   = "password.failed"   // User, Device (Address when signing in)
+	KindPasswordAccepted = "password.accepted" // User, Device (Address when signing in)
+
+	// Magic links: sent like codes (and governed like them), used once.
+	KindLinkEmailed = "link.emailed" // Device, Address, Ticket (User for a registration)
+	KindLinkTexted  = "link.texted"  // Device, Address, Ticket
+	KindLinkUsed    = "link.used"    // Device, Address, Ticket
+
 	// Delivery outcomes, recorded after the commit that decided a message.
 	KindMessageSent   = "message.sent"   // Ticket
 	KindMessageFailed = "message.failed" // Ticket; body.reason
@@ -44,8 +73,11 @@ const (
 // codeKinds are the facts that put a code in someone's inbox.
 var codeKinds = []string{KindCodeEmailed, KindCodeTexted}
 
+// linkKinds are the facts that put a magic link in someone's inbox.
+var linkKinds = []string{KindLinkEmailed, KindLinkTexted}
+
 // governedKinds are the messages the governor counts and limits.
-var governedKinds = codeKinds
+var governedKinds = []string{KindCodeEmailed, KindCodeTexted, KindLinkEmailed, KindLinkTexted}
 
 // Bodies. Every field is something a reader of the ledger may see: no
 // secret is ever stored in plaintext (codes are MACs, addresses sealed).
@@ -75,10 +107,10 @@ type userAbsorbedBody struct {
 
 type signedInBody struct {
 	// Method is how the device proved it may act as the user: "visit"
-	// (an anonymous visitor's own device), "code", "ssh", "link",
-	// "password", "admin".
+	// (an anonymous visitor's own device), "code", "ssh" (a remembered
+	// key), "device-link", "link" (a magic link), "password".
 	Method string `json:"method"`
-	// Via is the ticket or key that carried the proof, if any.
+	// Via is the ticket that carried the proof, if any.
 	Via string `json:"via,omitempty"`
 }
 
@@ -117,8 +149,30 @@ type addressConfirmedBody struct {
 
 type addressEndedBody struct {
 	// Reason: "unlinked", "replaced" (a new claim by the same user),
-	// "superseded" (another user confirmed it), "edited", "split".
+	// "superseded" (another user confirmed it), "edited", "split" (its
+	// owner's account was split), "removed" (an SSH key), "forgotten"
+	// (keys forgotten at sign-out everywhere).
 	Reason string `json:"reason"`
+}
+
+type noticeBody struct {
+	// About is the change: a fact kind such as "address.confirmed".
+	About  string `json:"about"`
+	Masked string `json:"masked"`
+}
+
+type linkRequestedBody struct {
+	Expires time.Time `json:"expires"`
+}
+
+type linkApprovedBody struct {
+	By string `json:"by"` // the approving device
+}
+
+type splitChosenBody struct {
+	// Choice is "signin" (into the existing account) or "new" (a new
+	// account with this address, which leaves the old one).
+	Choice string `json:"choice"`
 }
 
 type codeIssuedBody struct {

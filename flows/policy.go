@@ -27,6 +27,14 @@ type Policy struct {
 
 	Governor Governor
 
+	// StepUpTTL is how long a step-up lasts on its device (1 h).
+	StepUpTTL time.Duration
+	// AddressesPerDay caps the addresses one user adds in a day (5), the
+	// notes' "restrict user adding more than 5 phones in a day".
+	AddressesPerDay int
+	// DeviceLinkTTL is how long a device-link code can be approved (1 min).
+	DeviceLinkTTL time.Duration
+
 	// DefaultRegion is the region phone numbers without a country code
 	// are read in (ISO 3166 code such as "US"); empty requires a +.
 	DefaultRegion string
@@ -46,12 +54,15 @@ type Governor struct {
 
 // DefaultPolicy is the policy when none is configured.
 var DefaultPolicy = Policy{
-	CodeTTL:      10 * time.Minute,
-	Tries4:       3,
-	Tries6:       5,
-	BackoffAfter: 10,
-	BackoffStart: 30 * time.Second,
-	BackoffMax:   time.Hour,
+	CodeTTL:         10 * time.Minute,
+	Tries4:          3,
+	Tries6:          5,
+	BackoffAfter:    10,
+	BackoffStart:    30 * time.Second,
+	BackoffMax:      time.Hour,
+	StepUpTTL:       time.Hour,
+	AddressesPerDay: 5,
+	DeviceLinkTTL:   time.Minute,
 	Governor: Governor{
 		AddressGap:     time.Minute,
 		AddressPerHour: 5,
@@ -80,6 +91,9 @@ func (p Policy) withDefaults() Policy {
 	num(&p.BackoffAfter, d.BackoffAfter)
 	dur(&p.BackoffStart, d.BackoffStart)
 	dur(&p.BackoffMax, d.BackoffMax)
+	dur(&p.StepUpTTL, d.StepUpTTL)
+	num(&p.AddressesPerDay, d.AddressesPerDay)
+	dur(&p.DeviceLinkTTL, d.DeviceLinkTTL)
 	g, dg := &p.Governor, d.Governor
 	dur(&g.AddressGap, dg.AddressGap)
 	num(&g.AddressPerHour, dg.AddressPerHour)
@@ -108,6 +122,12 @@ func (p Policy) Validate() error {
 	}
 	if p.BackoffStart < 30*time.Second || p.BackoffMax < p.BackoffStart {
 		errs = append(errs, fmt.Errorf("back-off must start at 30s or more and not shrink (%s to %s)", p.BackoffStart, p.BackoffMax))
+	}
+	if p.StepUpTTL > time.Hour {
+		errs = append(errs, fmt.Errorf("a step-up may last at most an hour, not %s", p.StepUpTTL))
+	}
+	if p.DeviceLinkTTL > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("a device-link code may live at most 5 minutes, not %s", p.DeviceLinkTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("policy: %w", err)

@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -42,21 +44,34 @@ type Config struct {
 	Logger *slog.Logger   // default: discard
 	// Catalogue is what visitors can star; default: DefaultCatalogue.
 	Catalogue []Item
+	// ConnectHint tells people in messages how to reach the server, such as
+	// "ssh -p 23234 attest.example.com".
+	ConnectHint string
+	// Passwords hashes and checks passwords; default: argon2id with
+	// password.DefaultParams, two hashes at a time.
+	Passwords *password.Hasher
+	// LinkBase is the public URL magic links start with, such as
+	// "https://attest.example.com"; links are /link/<token> under it.
+	LinkBase string
 }
 
 // Service runs the flows. It is safe for concurrent use.
 type Service struct {
-	ledger    store.Ledger
-	clock     clock.Clock
-	rand      io.Reader
-	sender    message.Sender
-	policy    Policy
-	log       *slog.Logger
-	catalogue []Item
+	ledger      store.Ledger
+	clock       clock.Clock
+	rand        io.Reader
+	sender      message.Sender
+	policy      Policy
+	log         *slog.Logger
+	catalogue   []Item
+	linkBase    string
+	connectHint string
 
 	hasher  *address.Hasher
 	codeKey []byte
 	sealer  *sealer
+
+	passwords *password.Hasher
 
 	// outbox tracks messages handed to the sender after their commit, so
 	// Close (and tests) can wait for every outcome to be recorded.
@@ -77,15 +92,17 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("flows: the secret must have at least 32 bytes")
 	}
 	s := &Service{
-		ledger:    cfg.Ledger,
-		clock:     cfg.Clock,
-		rand:      cfg.Rand,
-		sender:    cfg.Sender,
-		policy:    cfg.Policy.withDefaults(),
-		log:       cfg.Logger,
-		catalogue: cfg.Catalogue,
-		sendSlots: make(chan struct{}, 16),
-		bus:       newBus(),
+		ledger:      cfg.Ledger,
+		clock:       cfg.Clock,
+		rand:        cfg.Rand,
+		sender:      cfg.Sender,
+		policy:      cfg.Policy.withDefaults(),
+		log:         cfg.Logger,
+		catalogue:   cfg.Catalogue,
+		linkBase:    strings.TrimRight(cfg.LinkBase, "/"),
+		connectHint: cfg.ConnectHint,
+		sendSlots:   make(chan struct{}, 16),
+		bus:         newBus(),
 	}
 	if s.clock == nil {
 		s.clock = clock.System{}
@@ -104,6 +121,18 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.connectHint == "" {
+		s.connectHint = "ssh to this attest server"
+	}
+	if s.linkBase == "" {
+		s.linkBase = "http://127.0.0.1:23235"
+	}
+	if s.passwords = cfg.Passwords; s.passwords == nil {
+		var err error
+		if s.passwords, err = password.NewHasher(password.DefaultParams(), 2); err != nil {
+			return nil, fmt.Errorf("flows: password hasher: %w", err)
+		}
 	}
 	if s.catalogue == nil {
 		s.catalogue = DefaultCatalogue

@@ -87,6 +87,15 @@ type Entered struct {
 	SignedUp bool
 	// Merged reports anonymous data taken into the account, if any.
 	Merged *Merge
+	// Split, when set, means the code was right but nothing happened yet:
+	// the address is confirmed on an account that has another address of
+	// its kind, and the person chooses (ChooseSplit) between signing in to
+	// that account and starting a new one with this address.
+	Split *Split
+	// StepUpUntil is set when the code stepped the device up.
+	StepUpUntil time.Time
+	// Address is the address the code went to, as its owner sees it.
+	Address string
 }
 
 // Merge is what moved when an anonymous visitor signed in to an account
@@ -114,8 +123,9 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 	var out Entered
 	var refusal error
 	var touched []string
+	var msgs []message.Message
 	err = s.ledger.Update(func(tx store.Tx) error {
-		out, refusal, touched = Entered{}, nil, nil
+		out, refusal, touched, msgs = Entered{}, nil, nil, nil
 		issued, body, err := findCode(tx, dev.Tag, letter, now)
 		if err != nil {
 			return err
@@ -124,14 +134,26 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 			refusal = problem(ProblemNoCode, noCodeMessage(letter))
 			return nil
 		}
+		// What the code is for must be possible before the code is used up.
+		if p, err := s.precheck(tx, now, dev, issued, body); err != nil || p != nil {
+			refusal = p
+			return err
+		}
 		if p, err := s.checkCode(tx, now, issued, body, code); err != nil || p != nil {
 			refusal = p
 			return err
 		}
-		out.Purpose, out.Letter = body.Purpose, body.Letter
+		out.Purpose, out.Letter, out.Address = body.Purpose, body.Letter, body.Masked
+		if a, err := s.unseal(body.Sealed, issued.Address); err == nil {
+			out.Address = a.Display()
+		}
 		switch body.Purpose {
 		case PurposeSignIn:
 			touched, err = s.signIn(tx, now, dev, issued, body, fresh, &out)
+		case PurposeConfirm:
+			msgs, err = s.confirmByCode(tx, now, dev, issued, body)
+		case PurposeStepUp:
+			out.StepUpUntil, err = s.stepUpByCode(tx, now, dev, issued)
 		default:
 			err = fmt.Errorf("code %s has unknown purpose %q", issued.Ticket, body.Purpose)
 		}
@@ -152,10 +174,51 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 		return Entered{}, fmt.Errorf("enter code: %w", err)
 	}
 	s.bus.publish(touched, []string{dev.Tag})
+	s.send(msgs, dev.Tag)
 	if refusal != nil {
 		return Entered{}, refusal
 	}
 	return out, nil
+}
+
+// precheck refuses, before a code is checked (and so before it can be
+// used up), a code whose purpose cannot be served on this device now: a
+// confirmation needs the device signed in to the account and stepped up,
+// a step-up needs it signed in to the account.
+func (s *Service) precheck(tx store.Tx, now time.Time, dev Device, issued *store.Fact, body *codeIssuedBody) (*Problem, error) {
+	var err error
+	switch body.Purpose {
+	case PurposeConfirm:
+		var user string
+		if user, err = s.requireStepUp(tx, dev, now, "confirm an address"); err == nil && user != issued.User {
+			err = problem(ProblemSignedOut, "This code confirms an address for another account than the one this device is signed in to.")
+		}
+	case PurposeStepUp:
+		var b binding
+		if b, _, err = s.requireAccount(tx, dev); err == nil && b.User != issued.User {
+			err = problem(ProblemSignedOut, "This step-up code is for another account than the one this device is signed in to.")
+		}
+	}
+	if p, ok := AsProblem(err); ok {
+		return p, nil
+	}
+	return nil, err
+}
+
+// stepUpByCode is what a right step-up code does: the device that asked,
+// still signed in to the account the code was for, is stepped up.
+func (s *Service) stepUpByCode(tx store.Tx, now time.Time, dev Device, issued *store.Fact) (time.Time, error) {
+	b, ok, err := s.requireAccount(tx, dev)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	if b.User != issued.User {
+		return time.Time{}, problem(ProblemSignedOut, "This step-up code is for another account than the one this device is signed in to.")
+	}
+	if err := grantStepUp(tx, now, b.User, dev.Tag, issued.Ticket, FactorCode, s.policy.StepUpTTL); err != nil {
+		return time.Time{}, err
+	}
+	return now.Add(s.policy.StepUpTTL), nil
 }
 
 // parseCodeInput accepts "4821", "B 4821", "B-4821" or "b4821", with the
@@ -290,17 +353,23 @@ func (s *Service) checkCode(tx store.Tx, now time.Time, issued *store.Fact, body
 	return nil, err
 }
 
-// backoffUntil returns when codes for the address may be tried again
-// after a run of failures: BackoffAfter consecutive failures wait
-// BackoffStart, doubling with each further failure up to BackoffMax. A
-// right code ends the run.
+// backoffUntil returns when codes and passwords for the address may be
+// tried again after a run of failures: BackoffAfter consecutive failures
+// wait BackoffStart, doubling with each further failure up to BackoffMax.
+// A right code or password ends the run.
 func (s *Service) backoffUntil(r store.Reader, hash string, now time.Time) (time.Time, error) {
+	return s.backoffUntilBy(r, store.ByAddress, hash, now)
+}
+
+// backoffUntilBy is backoffUntil for the failures of any id (an address
+// hash, or a user for password step-ups).
+func (s *Service) backoffUntilBy(r store.Reader, ix store.Index, id string, now time.Time) (time.Time, error) {
 	p := s.policy
 	run := 0
 	var last time.Time
-	err := r.Entries(store.ByAddress, hash, store.Window{Kinds: []string{KindCodeFailed, KindCodeAccepted}, Reverse: true},
+	err := r.Entries(ix, id, store.Window{Kinds: []string{KindCodeFailed, KindCodeAccepted, KindPasswordFailed, KindPasswordAccepted}, Reverse: true},
 		func(e store.Entry) bool {
-			if e.Kind == KindCodeAccepted {
+			if e.Kind == KindCodeAccepted || e.Kind == KindPasswordAccepted {
 				return false
 			}
 			if run == 0 {
@@ -326,38 +395,40 @@ func (s *Service) signIn(tx store.Tx, now time.Time, dev Device, issued *store.F
 	if err != nil {
 		return nil, err
 	}
+	if owner := ownerOf(claims); owner != nil {
+		split, err := s.offersSplit(tx, dev, owner, issued.Address)
+		if err != nil {
+			return nil, err
+		}
+		if split {
+			out.Split = &Split{Address: owner.Masked, Kind: address.Kind(owner.Kind)}
+			_, err := tx.Append(store.Fact{Time: now, Kind: KindSplitOffered, User: owner.User, Device: dev.Tag,
+				Address: issued.Address, Ticket: issued.Ticket})
+			return nil, err
+		}
+		return s.switchTo(tx, now, dev, owner.User, "code", issued.Ticket, out)
+	}
+	return s.signUp(tx, now, dev, issued.Address, issued.Ticket, claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", fresh, out)
+}
+
+// signUp makes the account for an address nobody owns: an anonymous
+// visitor on the device becomes the account, keeping everything;
+// otherwise a user is born. The device that creates an account is stepped
+// up for its first hour, so it can add its second factor at once (the
+// notes' "email, then SMS" enrolment) without a code to itself.
+func (s *Service) signUp(tx store.Tx, now time.Time, dev Device, hash, ticket string, src claimSource, method, fresh string, out *Entered) ([]string, error) {
+	claims, err := readClaims(tx, hash, time.Time{})
+	if err != nil {
+		return nil, err
+	}
 	b, bound, err := deviceBinding(tx, dev.Tag)
 	if err != nil {
 		return nil, err
 	}
 	var touched []string
-	if bound {
-		touched = append(touched, b.User)
-	}
-	if owner := ownerOf(claims); owner != nil {
-		if bound && b.User == owner.User {
-			return touched, nil // already signed in as the owner
-		}
-		if bound {
-			account, err := isAccount(tx, b.User)
-			if err != nil {
-				return nil, err
-			}
-			if account {
-				if err := signOut(tx, now, dev.Tag, b.User, "switch"); err != nil {
-					return nil, err
-				}
-			} else if out.Merged, err = merge(tx, now, dev.Tag, b.User, owner.User); err != nil {
-				return nil, err
-			}
-		}
-		return append(touched, owner.User), signInAs(tx, now, dev.Tag, owner.User, "code", issued.Ticket)
-	}
-
-	// Nobody owns the address: this is a sign-up. An anonymous visitor
-	// becomes the account, keeping everything; otherwise a user is born.
 	user := fresh
 	if bound {
+		touched = append(touched, b.User)
 		account, err := isAccount(tx, b.User)
 		if err != nil {
 			return nil, err
@@ -374,11 +445,14 @@ func (s *Service) signIn(tx store.Tx, now time.Time, dev Device, issued *store.F
 			return nil, err
 		}
 	}
-	if err := confirmClaim(tx, now, user, issued.Address, claims, claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", issued.Ticket); err != nil {
+	if err := confirmClaim(tx, now, user, hash, claims, src, method, ticket); err != nil {
 		return nil, err
 	}
 	out.SignedUp = true
-	return append(touched, user), signInAs(tx, now, dev.Tag, user, "code", issued.Ticket)
+	if err := signInAs(tx, now, dev.Tag, user, method, ticket); err != nil {
+		return nil, err
+	}
+	return append(touched, user), grantStepUp(tx, now, user, dev.Tag, ticket, FactorSignUp, s.policy.StepUpTTL)
 }
 
 // claimSource is what a new claim records about its address.

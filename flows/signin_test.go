@@ -237,7 +237,10 @@ func TestDesktopMobileSignOutEverywhere(t *testing.T) {
 	defer w.Stop()
 	w.SetUser(h.visit(phone).User)
 
-	if err := h.svc.SignOutEverywhere(ctx, desk); err != nil {
+	// Signing everyone out is protected: the desktop steps up first.
+	wantProblem(t, h.svc.SignOutEverywhere(ctx, desk, false), flows.ProblemStepUp)
+	h.stepUp(desk)
+	if err := h.svc.SignOutEverywhere(ctx, desk, false); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -116,25 +116,16 @@ func readProfile(r store.Reader, user string) (profile, error) {
 	return p, nil
 }
 
-// isAccount tells an account from an anonymous visitor: an account has
-// confirmed an address at some time, or was created as one (by an
-// administrator).
+// isAccount tells an account from an anonymous visitor (or a registration
+// still waiting for its address): an account has confirmed an address at
+// some time. Sign-up, an administrator and a confirmed registration all
+// confirm one in the transaction that makes the account.
 func isAccount(r store.Reader, user string) (bool, error) {
 	n, err := r.Count(store.ByUser, user, store.Window{Kinds: []string{KindAddressConfirmed}, Limit: 1})
 	if err != nil {
 		return false, fmt.Errorf("read user %s: %w", user, err)
 	}
-	if n > 0 {
-		return true, nil
-	}
-	account := false
-	err = r.Facts(store.ByUser, user, store.Window{Kinds: []string{KindUserCreated}, Limit: 1},
-		func(f store.Fact) bool {
-			var b userCreatedBody
-			account = f.Decode(&b) == nil && !b.Anonymous
-			return false
-		})
-	return account, err
+	return n > 0, nil
 }
 
 // claim is one user's claim on an address: added, perhaps confirmed,

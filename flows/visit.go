@@ -72,8 +72,16 @@ type Visitor struct {
 	Since    time.Time // when it signed in
 	Nickname string
 	Stars    []string
-	// Addresses are the account's live claims, confirmed or not.
+	// Addresses are the account's live claims, confirmed or not (SSH keys
+	// included, with Kind address.SSHKey).
 	Addresses []AddressInfo
+	// StepUpUntil is when the device's step-up ends; zero when it has none.
+	StepUpUntil time.Time
+	// HasPassword is true when the account has a password.
+	HasPassword bool
+	// KeyAccount is set when the device's key is remembered for an account
+	// the device is not signed in to: it can sign in with one keystroke.
+	KeyAccount *KeyAccount
 }
 
 // AddressInfo is one of an account's addresses, as its owner sees it.
@@ -101,6 +109,9 @@ func (s *Service) Visit(ctx context.Context, dev Device) (Visitor, error) {
 
 func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 	v := Visitor{Device: dev}
+	if err := s.offerKey(r, &v); err != nil {
+		return v, err
+	}
 	b, ok, err := deviceBinding(r, dev.Tag)
 	if err != nil || !ok {
 		return v, err
@@ -115,9 +126,39 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 	}
 	v.Nickname, v.Stars = p.Nickname, p.Stars
 	if v.Account {
-		v.Addresses, err = s.addresses(r, b.User, time.Time{})
+		if v.Addresses, err = s.addresses(r, b.User, time.Time{}); err != nil {
+			return v, err
+		}
+		if v.KeyAccount != nil && v.KeyAccount.User == b.User {
+			v.KeyAccount = nil
+		}
+		if v.StepUpUntil, err = stepUpUntil(r, dev.Tag, s.clock.Now()); err != nil {
+			return v, err
+		}
+		var phc string
+		phc, err = currentPassword(r, b.User)
+		v.HasPassword = phc != ""
 	}
 	return v, err
+}
+
+// offerKey fills in the account the device's key is remembered for.
+func (s *Service) offerKey(r store.Reader, v *Visitor) error {
+	owner, err := s.keyOwner(r, v.Device)
+	if err != nil || owner == "" {
+		return err
+	}
+	p, err := readProfile(r, owner)
+	if err != nil {
+		return err
+	}
+	v.KeyAccount = &KeyAccount{User: owner, Nickname: p.Nickname}
+	if reach, err := s.reachable(r, owner); err != nil {
+		return err
+	} else if len(reach) > 0 {
+		v.KeyAccount.Address = reach[0].addr.Masked()
+	}
+	return nil
 }
 
 // addresses lists the user's live claims as of asOf (zero: now).

@@ -256,3 +256,11 @@ func maskPhone(v string) string {
 	}
 	return b.String()
 }
+
+// KnownRegion reports whether region (an ISO 3166 code such as "US") is
+// one phone numbers can be read in. The empty region is known: it means
+// numbers must carry their country code.
+func KnownRegion(region string) bool {
+	region = strings.ToUpper(strings.TrimSpace(region))
+	return region == "" || phonenumbers.GetCountryCodeForRegion(region) != 0
+}

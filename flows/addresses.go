@@ -1,0 +1,473 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/store"
+)
+
+// The rules of seed 002 for phones, applied to every kind of address.
+// Every operation here changes how an account signs in, so each needs a
+// current step-up on the device asking.
+
+// ProblemNothingToDo says an operation found nothing to change.
+const ProblemNothingToDo = "nothing_to_do"
+
+// ProblemLastAddress refuses to unlink an account's only confirmed address.
+const ProblemLastAddress = "last_address"
+
+// ProblemAddressLimit refuses an address beyond Policy.AddressesPerDay.
+const ProblemAddressLimit = "address_limit"
+
+// AddAddress is the notes' ADD: the address becomes a claim of the
+// account and a confirmation code goes to it. The cases: [A] new to the
+// system, [B1] added by others but unconfirmed, [B2] confirmed by another
+// (the claim is added; confirming it will ask the person to contact
+// support), [C1] added by this user but unconfirmed (the old claim ends, a
+// new one starts), [C2] confirmed by this user (nothing to do). A user adds
+// at most Policy.AddressesPerDay addresses a day.
+//
+// When the governor holds the code back, the claim is still added and the
+// Problem says when a code can be asked for (ConfirmAddress).
+func (s *Service) AddAddress(ctx context.Context, dev Device, input string) (Issued, error) {
+	return s.changeAddress(dev, "", input)
+}
+
+// EditAddress is the notes' EDIT: with the old address unconfirmed, it is
+// replaced by the new one in one transaction; with the old one confirmed,
+// the new one is added beside it (the old stays until unlinked).
+func (s *Service) EditAddress(ctx context.Context, dev Device, oldInput, newInput string) (Issued, error) {
+	if oldInput == "" {
+		return Issued{}, problem(ProblemInput, "say which address to change")
+	}
+	return s.changeAddress(dev, oldInput, newInput)
+}
+
+func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, error) {
+	addr, err := s.ParseAddress(input)
+	if err != nil {
+		return Issued{}, err
+	}
+	var old address.Address
+	if oldInput != "" {
+		if old, err = s.ParseAddress(oldInput); err != nil {
+			return Issued{}, err
+		}
+	}
+	req, err := s.prepareCode(dev, "", addr, PurposeConfirm, 4)
+	if err != nil {
+		return Issued{}, err
+	}
+	now := s.clock.Now()
+	var iss Issued
+	var msg *message.Message
+	var refusal error
+	err = s.ledger.Update(func(tx store.Tx) error {
+		iss, msg, refusal = Issued{}, nil, nil
+		user, err := s.requireStepUp(tx, dev, now, "change your addresses")
+		if err != nil {
+			refusal = err
+			return nil
+		}
+		req.user = user
+		if oldInput != "" {
+			c, err := liveClaim(tx, user, s.hasher.Hash(old))
+			if err != nil {
+				return err
+			}
+			switch {
+			case c == nil:
+				refusal = problem(ProblemInput, fmt.Sprintf("%s is not on your account, so there is nothing to edit; add the new address instead.", old.Display()))
+				return nil
+			case !c.confirmed():
+				// An unconfirmed old address is simply replaced.
+				if err := endClaim(tx, now, user, s.hasher.Hash(old), "edited"); err != nil {
+					return err
+				}
+			}
+		}
+		mine, err := liveClaim(tx, user, req.hash)
+		if err != nil {
+			return err
+		}
+		if mine != nil && mine.confirmed() { // [C2]
+			refusal = problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
+			return nil
+		}
+		added, err := addedToday(tx, user, now)
+		if err != nil {
+			return err
+		}
+		if added >= s.policy.AddressesPerDay {
+			refusal = problem(ProblemAddressLimit, fmt.Sprintf("An account can add at most %d addresses a day; try again tomorrow.", s.policy.AddressesPerDay))
+			return nil
+		}
+		if mine != nil { // [C1]: the old claim ends and a new one starts
+			if err := endClaim(tx, now, user, req.hash, "replaced"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: req.hash,
+			Body: mustJSON(addressAddedBody{Kind: string(addr.Kind), Sealed: req.sealed, Masked: addr.Masked()})}); err != nil {
+			return err
+		}
+		iss, msg, err = s.issueCode(tx, now, req)
+		if p, ok := AsProblem(err); ok {
+			refusal = &Problem{Code: p.Code, RetryAt: p.RetryAt,
+				Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)}
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Issued{}, fmt.Errorf("add address: %w", err)
+	}
+	if msg != nil {
+		s.dispatch(*msg, dev.Tag)
+	}
+	if refusal != nil {
+		return Issued{}, refusal
+	}
+	return iss, nil
+}
+
+// ConfirmAddress sends a fresh code for an address on the account that is
+// not confirmed yet (the code itself is entered with EnterCode).
+func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) (Issued, error) {
+	addr, err := s.ParseAddress(input)
+	if err != nil {
+		return Issued{}, err
+	}
+	req, err := s.prepareCode(dev, "", addr, PurposeConfirm, 4)
+	if err != nil {
+		return Issued{}, err
+	}
+	now := s.clock.Now()
+	var iss Issued
+	var msg *message.Message
+	var refusal error
+	err = s.ledger.Update(func(tx store.Tx) error {
+		iss, msg, refusal = Issued{}, nil, nil
+		user, err := s.requireStepUp(tx, dev, now, "confirm an address")
+		if err != nil {
+			refusal = err
+			return nil
+		}
+		req.user = user
+		c, err := liveClaim(tx, user, req.hash)
+		switch {
+		case err != nil:
+			return err
+		case c == nil:
+			refusal = problem(ProblemInput, fmt.Sprintf("%s is not on your account; add it first.", addr.Display()))
+			return nil
+		case c.confirmed():
+			refusal = problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
+			return nil
+		}
+		iss, msg, err = s.issueCode(tx, now, req)
+		if p, ok := AsProblem(err); ok {
+			refusal = p
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return Issued{}, fmt.Errorf("confirm address: %w", err)
+	}
+	if refusal != nil {
+		return Issued{}, refusal
+	}
+	s.dispatch(*msg, dev.Tag)
+	return iss, nil
+}
+
+// confirmByCode is what a right confirmation code does: the notes'
+// CONFIRM, for the account the code was sent for, on a device still
+// signed in to it and stepped up.
+func (s *Service) confirmByCode(tx store.Tx, now time.Time, dev Device, issued *store.Fact, body *codeIssuedBody) ([]message.Message, error) {
+	user, err := s.requireStepUp(tx, dev, now, "confirm an address")
+	if err != nil {
+		return nil, err
+	}
+	if user != issued.User {
+		return nil, problem(ProblemSignedOut, "This code confirms an address for another account than the one this device is signed in to.")
+	}
+	claims, err := readClaims(tx, issued.Address, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if err := confirmClaim(tx, now, user, issued.Address, claims,
+		claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", issued.Ticket); err != nil {
+		return nil, err
+	}
+	change, err := lastFact(tx, store.ByAddress, issued.Address, KindAddressConfirmed)
+	if err != nil {
+		return nil, err
+	}
+	return s.notify(tx, now, user, change, issued.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), body.Masked))
+}
+
+// Unlinked reports what UnlinkAddress did.
+type Unlinked struct {
+	// Changed is false when the address was not on the account: the notes
+	// answer "successful" (there is nothing left to unlink) and log it.
+	Changed bool
+}
+
+// UnlinkAddress is the notes' UNLINK: an address not on the account is a
+// success that changes nothing; an unconfirmed one ends; the account's
+// only confirmed address is refused (it would lose its way back in);
+// another confirmed one ends, and the account's other addresses are told.
+func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (Unlinked, error) {
+	addr, err := s.ParseAddress(input)
+	if err != nil {
+		return Unlinked{}, err
+	}
+	hash := s.hasher.Hash(addr)
+	now := s.clock.Now()
+	var out Unlinked
+	var msgs []message.Message
+	var refusal error
+	err = s.ledger.Update(func(tx store.Tx) error {
+		out, msgs, refusal = Unlinked{}, nil, nil
+		user, err := s.requireStepUp(tx, dev, now, "unlink an address")
+		if err != nil {
+			refusal = err
+			return nil
+		}
+		c, err := liveClaim(tx, user, hash)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			s.log.Info("unlink of an address that is not on the account", "user", user, "address", hash)
+			return nil
+		}
+		if c.confirmed() {
+			reach, err := s.reachable(tx, user)
+			if err != nil {
+				return err
+			}
+			if len(reach) == 1 && reach[0].hash == hash {
+				refusal = problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Display()))
+				return nil
+			}
+		}
+		if err := endClaim(tx, now, user, hash, "unlinked"); err != nil {
+			return err
+		}
+		out.Changed = true
+		if !c.confirmed() {
+			return nil // an unconfirmed claim never signed anyone in
+		}
+		change, err := lastFact(tx, store.ByAddress, hash, KindAddressEnded)
+		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("The %s %s was removed", kindNoun(string(addr.Kind)), addr.Masked())
+		if msgs, err = s.notify(tx, now, user, change, hash, what); err != nil {
+			return err
+		}
+		// The address that left is told too: it may be the real owner's.
+		msgs = append(msgs, s.noticeTo(tx, now, user, change, reachableAddress{hash: hash, addr: addr}, what)...)
+		return nil
+	})
+	if err != nil {
+		return Unlinked{}, fmt.Errorf("unlink address: %w", err)
+	}
+	if refusal != nil {
+		return Unlinked{}, refusal
+	}
+	s.send(msgs, dev.Tag)
+	return out, nil
+}
+
+// noticeTo is notify for one address outside the account's list.
+func (s *Service) noticeTo(tx store.Tx, now time.Time, user string, change store.Fact, a reachableAddress, what string) []message.Message {
+	if a.addr.Kind != address.Email && a.addr.Kind != address.Phone {
+		return nil
+	}
+	msgs, err := s.notifyList(tx, now, user, change, []reachableAddress{a}, "", what)
+	if err != nil {
+		s.log.Warn("notice to a removed address", "err", err)
+	}
+	return msgs
+}
+
+// liveClaim returns the user's live claim on the address hash, or nil.
+func liveClaim(r store.Reader, user, hash string) (*claim, error) {
+	claims, err := readClaims(r, hash, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range claims {
+		if c.User == user && c.live() {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
+func endClaim(tx store.Tx, now time.Time, user, hash, reason string) error {
+	_, err := tx.Append(store.Fact{Time: now, Kind: KindAddressEnded, User: user, Address: hash,
+		Body: mustJSON(addressEndedBody{Reason: reason})})
+	return err
+}
+
+// lastFact returns the newest fact of a kind for an id: in a transaction,
+// the one just appended.
+func lastFact(r store.Reader, ix store.Index, id, kind string) (store.Fact, error) {
+	var out store.Fact
+	err := r.Facts(ix, id, store.Window{Kinds: []string{kind}, Reverse: true, Limit: 1},
+		func(f store.Fact) bool { out = f; return false })
+	return out, err
+}
+
+func kindNoun(kind string) string {
+	switch address.Kind(kind) {
+	case address.Email:
+		return "email address"
+	case address.Phone:
+		return "phone number"
+	case address.SSHKey:
+		return "SSH key"
+	}
+	return kind
+}
+
+// AddressEvent is one change to one of an account's addresses.
+type AddressEvent struct {
+	Time    time.Time
+	Kind    address.Kind
+	Display string // the address itself, for its owner
+	Event   string // "added", "confirmed", "ended"
+	Detail  string // how it was confirmed, or why it ended
+}
+
+// History lists every change to the addresses of the account dev is
+// signed in to, oldest first: "which addresses did this user have, when".
+func (s *Service) History(ctx context.Context, dev Device) ([]AddressEvent, error) {
+	var out []AddressEvent
+	err := s.ledger.View(func(r store.Reader) error {
+		b, ok, err := s.requireAccount(r, dev)
+		if err != nil || !ok {
+			return err
+		}
+		shown := map[string]string{} // hash -> display
+		kinds := map[string]address.Kind{}
+		var ferr error
+		err = r.Facts(store.ByUser, b.User, store.Window{Kinds: []string{KindAddressAdded, KindAddressConfirmed, KindAddressEnded}},
+			func(f store.Fact) bool {
+				ev := AddressEvent{Time: f.Time}
+				switch f.Kind {
+				case KindAddressAdded:
+					var body addressAddedBody
+					if ferr = f.Decode(&body); ferr != nil {
+						return false
+					}
+					kinds[f.Address] = address.Kind(body.Kind)
+					shown[f.Address] = body.Masked
+					if a, err := s.unseal(body.Sealed, f.Address); err == nil {
+						shown[f.Address] = a.Display()
+					}
+					ev.Event = "added"
+				case KindAddressConfirmed:
+					var body addressConfirmedBody
+					if ferr = f.Decode(&body); ferr != nil {
+						return false
+					}
+					ev.Event, ev.Detail = "confirmed", body.Method
+				case KindAddressEnded:
+					var body addressEndedBody
+					if ferr = f.Decode(&body); ferr != nil {
+						return false
+					}
+					ev.Event, ev.Detail = "ended", body.Reason
+				}
+				ev.Kind, ev.Display = kinds[f.Address], shown[f.Address]
+				out = append(out, ev)
+				return true
+			})
+		if err == nil {
+			err = ferr
+		}
+		return err
+	})
+	return out, err
+}
+
+// Ownership answers "who owned this address at time T".
+type Ownership struct {
+	User      string // "" when nobody had it confirmed
+	Since     time.Time
+	Method    string
+	Pending   []string // users with unconfirmed claims at that time
+	Addresses []AddressInfo
+}
+
+// OwnerAt answers, for an operator, who had the address confirmed at the
+// given time (zero: now), and which users had unconfirmed claims on it.
+func (s *Service) OwnerAt(ctx context.Context, input string, at time.Time) (Ownership, error) {
+	addr, err := s.ParseAddress(input)
+	if err != nil {
+		return Ownership{}, err
+	}
+	var out Ownership
+	err = s.ledger.View(func(r store.Reader) error {
+		claims, err := readClaims(r, s.hasher.Hash(addr), at)
+		if err != nil {
+			return err
+		}
+		for _, c := range claims {
+			switch {
+			case c.confirmed():
+				out.User, out.Since, out.Method = c.User, c.Confirmed, c.Method
+			case c.live():
+				out.Pending = append(out.Pending, c.User)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AddressesAt lists the addresses a user had at a time (zero: now), for an
+// operator: "which addresses did this user have at T".
+func (s *Service) AddressesAt(ctx context.Context, user string, at time.Time) ([]AddressInfo, error) {
+	var out []AddressInfo
+	err := s.ledger.View(func(r store.Reader) error {
+		var err error
+		out, err = s.addresses(r, user, at)
+		return err
+	})
+	slices.SortStableFunc(out, func(a, b AddressInfo) int { return a.Added.Compare(b.Added) })
+	return out, err
+}
+
+// addedToday counts the email addresses and phone numbers the user added
+// in the last day (remembered SSH keys do not count against the limit).
+func addedToday(r store.Reader, user string, now time.Time) (int, error) {
+	n := 0
+	var ferr error
+	err := r.Facts(store.ByUser, user, store.Window{Since: now.Add(-24 * time.Hour), Kinds: []string{KindAddressAdded}},
+		func(f store.Fact) bool {
+			var b addressAddedBody
+			if ferr = f.Decode(&b); ferr != nil {
+				return false
+			}
+			if b.Kind == string(address.Email) || b.Kind == string(address.Phone) {
+				n++
+			}
+			return true
+		})
+	if err == nil {
+		err = ferr
+	}
+	return n, err
+}

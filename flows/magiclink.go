@@ -1,0 +1,339 @@
+package flows
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/store"
+)
+
+// Magic links (seed 003): "a smart-link is sent to that email. On clicking
+// that link, the user will be signed in"; "the link is a one-time only use
+// and will expire in 5 minutes". Over SSH, the link signs in the terminal
+// session that asked for it: the page the link opens names that session
+// by a short label (K7QX) the terminal shows too, and signs it in only
+// when its one button is pressed, because mail scanners fetch links and
+// must not use them up.
+//
+// The token has 128 bits from the service's randomness and the ledger
+// keeps only its MAC (the ticket). A link message is a message like a
+// code: the governor counts and limits it.
+
+// LinkTTL is how long a magic link works (the notes' 5 minutes).
+const LinkTTL = 5 * time.Minute
+
+// Link states, as PeekLink and ConfirmLink report them.
+const (
+	LinkLive    = "live"
+	LinkUsed    = "used"
+	LinkExpired = "expired"
+	LinkGone    = "gone" // the terminal session that asked has ended
+	LinkUnknown = "unknown"
+)
+
+// LinkSent describes a magic link that went out, for the waiting screen.
+type LinkSent struct {
+	Label   string // names the waiting session on the link's page
+	Purpose string // PurposeSignIn, or PurposeConfirm for a registration
+	Channel message.Channel
+	To      string
+	Expires time.Time
+	NextAt  time.Time
+}
+
+// LinkInfo is what the link's page shows.
+type LinkInfo struct {
+	Label   string
+	State   string
+	Purpose string
+	Expires time.Time
+}
+
+type linkBody struct {
+	Purpose string    `json:"purpose"`
+	Label   string    `json:"label"`
+	Expires time.Time `json:"expires"`
+	Kind    string    `json:"kind"`
+	Sealed  string    `json:"sealed"`
+	Masked  string    `json:"masked"`
+}
+
+// linkRequest is what a magic link needs, minted before the transaction.
+type linkRequest struct {
+	dev     Device
+	user    string // the registering user, for PurposeConfirm
+	addr    address.Address
+	hash    string
+	sealed  string
+	purpose string
+	token   string
+	label   string
+}
+
+func (s *Service) prepareLink(dev Device, user string, addr address.Address, purpose string) (linkRequest, error) {
+	req := linkRequest{dev: dev, user: user, addr: addr, hash: s.hasher.Hash(addr), purpose: purpose}
+	raw := make([]byte, 16)
+	if _, err := io.ReadFull(s.rand, raw); err != nil {
+		return req, fmt.Errorf("read randomness: %w", err)
+	}
+	req.token = b32.EncodeToString(raw)
+	label, err := s.randomLetters(4)
+	if err != nil {
+		return req, err
+	}
+	req.label = label
+	if req.sealed, err = s.sealer.seal(s.rand, string(addr.Kind)+":"+addr.Value, req.hash); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// linkTicketOf is the ticket of a magic-link token: its MAC.
+func (s *Service) linkTicketOf(token string) string {
+	m := hmac.New(sha256.New, s.codeKey)
+	m.Write([]byte("magic-link\x00" + token))
+	return "k_" + b32.EncodeToString(m.Sum(nil)[:16])
+}
+
+// randomLetters draws n characters from the link alphabet, uniformly.
+func (s *Service) randomLetters(n int) (string, error) {
+	out := make([]byte, 0, n)
+	raw := make([]byte, n+4)
+	for len(out) < n {
+		if _, err := io.ReadFull(s.rand, raw); err != nil {
+			return "", fmt.Errorf("read randomness: %w", err)
+		}
+		for _, b := range raw {
+			if int(b) < 256-256%len(linkAlphabet) && len(out) < n {
+				out = append(out, linkAlphabet[int(b)%len(linkAlphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// RequestMagicLink sends a sign-in link to the address. Like a sign-in
+// code, it looks up nothing about the address, so its answer is the same
+// whether or not an account exists; the governor alone can hold it back.
+// The device must stay connected and watching (Watch) for the link to
+// work: the link signs in that waiting session.
+func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string) (LinkSent, error) {
+	addr, err := s.ParseAddress(input)
+	if err != nil {
+		return LinkSent{}, err
+	}
+	req, err := s.prepareLink(dev, "", addr, PurposeSignIn)
+	if err != nil {
+		return LinkSent{}, err
+	}
+	now := s.clock.Now()
+	var sent LinkSent
+	var msg *message.Message
+	var refusal error
+	err = s.ledger.Update(func(tx store.Tx) error {
+		sent, msg, refusal = LinkSent{}, nil, nil
+		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+			return err
+		} else if ok {
+			if account, err := isAccount(tx, b.User); err != nil {
+				return err
+			} else if account {
+				refusal = problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
+				return nil
+			}
+		}
+		sent, msg, err = s.issueLink(tx, now, req)
+		if p, ok := AsProblem(err); ok {
+			refusal = p
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return LinkSent{}, fmt.Errorf("request magic link: %w", err)
+	}
+	if refusal != nil {
+		return LinkSent{}, refusal
+	}
+	s.dispatch(*msg, dev.Tag)
+	return sent, nil
+}
+
+// issueLink records a magic link inside a transaction, if the governor
+// lets it go, and returns the message to send after the commit.
+func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSent, *message.Message, error) {
+	ch := channelOf(req.addr)
+	next, err := s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch)
+	if err != nil {
+		return LinkSent{}, nil, err
+	}
+	if next.After(now) {
+		return LinkSent{}, nil, s.throttled(now, next, "link")
+	}
+	sent := LinkSent{Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
+	kind := KindLinkEmailed
+	if ch == message.SMS {
+		kind = KindLinkTexted
+	}
+	if _, err := tx.Append(store.Fact{Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash,
+		Ticket: s.linkTicketOf(req.token), Body: mustJSON(linkBody{Purpose: req.purpose, Label: req.label, Expires: sent.Expires,
+			Kind: string(req.addr.Kind), Sealed: req.sealed, Masked: req.addr.Masked()})}); err != nil {
+		return LinkSent{}, nil, err
+	}
+	if sent.NextAt, err = s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch); err != nil {
+		return LinkSent{}, nil, err
+	}
+	url := s.linkBase + "/link/" + req.token
+	what := "sign in to attest"
+	if req.purpose == PurposeConfirm {
+		what = "confirm this address and finish signing up to attest"
+	}
+	m := message.Message{ID: s.linkTicketOf(req.token), Channel: ch, To: req.addr.Value, Created: now}
+	until := sent.Expires.UTC().Format("15:04 UTC")
+	if ch == message.SMS {
+		m.Text = fmt.Sprintf("attest: to %s (terminal session %s), open %s before %s.", what, req.label, url, until)
+	} else {
+		m.Subject = "Your attest sign-in link"
+		m.Text = fmt.Sprintf("To %s, open this link and press the button for terminal session %s:\n\n%s\n\nThe link works once, until %s. If you did not ask for it, ignore this message: nothing happens unless the button is pressed.\n",
+			what, req.label, url, until)
+	}
+	return sent, &m, nil
+}
+
+// linkFact finds the fact that issued a magic link.
+func (s *Service) linkFact(r store.Reader, token string) (*store.Fact, *linkBody, error) {
+	if len(token) != 26 || strings.Trim(token, "abcdefghijklmnopqrstuvwxyz234567") != "" {
+		return nil, nil, nil
+	}
+	var f *store.Fact
+	err := r.Facts(store.ByTicket, s.linkTicketOf(token), store.Window{Kinds: linkKinds, Limit: 1},
+		func(x store.Fact) bool { f = &x; return false })
+	if err != nil || f == nil {
+		return nil, nil, err
+	}
+	var body linkBody
+	if err := f.Decode(&body); err != nil {
+		return nil, nil, err
+	}
+	return f, &body, nil
+}
+
+// linkState says whether a link can be used now.
+func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now time.Time) (string, error) {
+	used, err := r.Count(store.ByTicket, f.Ticket, store.Window{Kinds: []string{KindLinkUsed}})
+	switch {
+	case err != nil:
+		return "", err
+	case used > 0:
+		return LinkUsed, nil
+	case !now.Before(body.Expires):
+		return LinkExpired, nil
+	case !s.bus.watching(f.Device):
+		return LinkGone, nil
+	}
+	return LinkLive, nil
+}
+
+// PeekLink describes a link for its page without using it: a GET from a
+// mail scanner changes nothing.
+func (s *Service) PeekLink(ctx context.Context, token string) (LinkInfo, error) {
+	now := s.clock.Now()
+	info := LinkInfo{State: LinkUnknown}
+	err := s.ledger.View(func(r store.Reader) error {
+		f, body, err := s.linkFact(r, token)
+		if err != nil || f == nil {
+			return err
+		}
+		info = LinkInfo{Label: body.Label, Purpose: body.Purpose, Expires: body.Expires}
+		info.State, err = s.linkState(r, f, body, now)
+		return err
+	})
+	return info, err
+}
+
+// ConfirmLink uses a link: it signs in the terminal session that asked
+// for it (creating the account when the address has no owner), or, for a
+// registration, confirms the address and signs the session in. Exactly
+// one of many concurrent calls for a token succeeds; the rest see it used.
+func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, error) {
+	fresh, err := s.token("u_")
+	if err != nil {
+		return LinkInfo{}, err
+	}
+	now := s.clock.Now()
+	info := LinkInfo{State: LinkUnknown}
+	var touched, devices []string
+	var refusal error
+	err = s.ledger.Update(func(tx store.Tx) error {
+		info, touched, devices, refusal = LinkInfo{State: LinkUnknown}, nil, nil, nil
+		f, body, err := s.linkFact(tx, token)
+		if err != nil || f == nil {
+			return err
+		}
+		info = LinkInfo{Label: body.Label, Purpose: body.Purpose, Expires: body.Expires}
+		if info.State, err = s.linkState(tx, f, body, now); err != nil || info.State != LinkLive {
+			return err
+		}
+		dev := Device{Tag: f.Device}
+		src := claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}
+		var out Entered
+		switch body.Purpose {
+		case PurposeConfirm: // a registration: confirm the address, sign in
+			claims, err := readClaims(tx, f.Address, time.Time{})
+			if err != nil {
+				return err
+			}
+			if err := confirmClaim(tx, now, f.User, f.Address, claims, src, "link", f.Ticket); err != nil {
+				return err
+			}
+			// The registering visitor may already act as the new user;
+			// either way the device is now signed in by the link.
+			if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+				return err
+			} else if ok && b.User == f.User {
+				touched = []string{f.User}
+				err = signInAs(tx, now, dev.Tag, f.User, "link", f.Ticket)
+			} else {
+				touched, err = s.switchTo(tx, now, dev, f.User, "link", f.Ticket, &out)
+			}
+			if err != nil {
+				return err
+			}
+		default:
+			claims, err := readClaims(tx, f.Address, time.Time{})
+			if err != nil {
+				return err
+			}
+			if owner := ownerOf(claims); owner != nil {
+				touched, err = s.switchTo(tx, now, dev, owner.User, "link", f.Ticket, &out)
+			} else {
+				touched, err = s.signUp(tx, now, dev, f.Address, f.Ticket, src, "link", fresh, &out)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		devices = []string{f.Device}
+		_, err = tx.Append(store.Fact{Time: now, Kind: KindLinkUsed, Device: f.Device, Address: f.Address, Ticket: f.Ticket})
+		return err
+	})
+	if p, ok := AsProblem(err); ok {
+		refusal = p
+		err = nil
+	}
+	if err != nil {
+		return LinkInfo{}, fmt.Errorf("confirm magic link: %w", err)
+	}
+	if refusal != nil {
+		return info, refusal
+	}
+	s.bus.publish(touched, devices)
+	return info, nil
+}

@@ -1,0 +1,204 @@
+package flows_test
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+var linkRE = regexp.MustCompile(`/link/([a-z2-7]{26})`)
+
+// magicLink asks for a link for dev (which must be watching) and returns
+// what was sent and the token from the message.
+func (h *harness) magicLink(dev flows.Device, addr string) (flows.LinkSent, string) {
+	h.t.Helper()
+	sent, err := h.svc.RequestMagicLink(ctx, dev, addr)
+	if err != nil {
+		h.t.Fatalf("request link: %v", err)
+	}
+	h.svc.Wait()
+	msgs := h.bag.to(strings.ToLower(addr))
+	if len(msgs) == 0 {
+		h.t.Fatal("no link message")
+	}
+	m := msgs[len(msgs)-1]
+	tok := linkRE.FindStringSubmatch(m.Text)
+	if tok == nil || !strings.Contains(m.Text, "terminal session "+sent.Label) {
+		h.t.Fatalf("link message %q", m.Text)
+	}
+	return sent, tok[1]
+}
+
+// "A user supplies their email and a smart-link is sent to that email. On
+// clicking that link, the user will be signed in."
+func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	w := h.svc.Watch(dev.Tag) // the waiting terminal
+	defer w.Stop()
+
+	sent, token := h.magicLink(dev, "grace@example.com")
+	if len(sent.Label) != 4 || !sent.Expires.Equal(start.Add(5*time.Minute)) {
+		t.Fatalf("sent: %+v", sent)
+	}
+	// The ledger keeps no token.
+	for _, f := range h.facts(flows.KindLinkEmailed) {
+		if strings.Contains(string(f.Body), token) || strings.Contains(f.Ticket, token) {
+			t.Fatal("the ledger holds the link token")
+		}
+	}
+	// Opening the page (a GET, or a mail scanner) uses nothing.
+	for range 10 {
+		info, err := h.svc.PeekLink(ctx, token)
+		if err != nil || info.State != flows.LinkLive || info.Label != sent.Label {
+			t.Fatalf("peek: %+v, %v", info, err)
+		}
+	}
+	if h.visit(dev).Account {
+		t.Fatal("peeking signed in")
+	}
+	info, err := h.svc.ConfirmLink(ctx, token)
+	if err != nil || info.State != flows.LinkLive {
+		t.Fatalf("confirm: %+v, %v", info, err)
+	}
+	select {
+	case <-w.C:
+	default:
+		t.Fatal("the waiting session was not told")
+	}
+	v := h.visit(dev)
+	if !v.Account || v.Method != "link" {
+		t.Fatalf("after the link: %+v", v)
+	}
+	// A second use says so and changes nothing.
+	seq := h.head()
+	info, _ = h.svc.ConfirmLink(ctx, token)
+	if info.State != flows.LinkUsed || h.head() != seq {
+		t.Fatalf("second use: %+v", info)
+	}
+}
+
+// Exactly one of 20 parallel presses signs in.
+func TestMagicLinkSingleUseUnderARace(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	w := h.svc.Watch(dev.Tag)
+	defer w.Stop()
+	_, token := h.magicLink(dev, "grace@example.com")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	live, used := 0, 0
+	for range 20 {
+		wg.Go(func() {
+			info, err := h.svc.ConfirmLink(ctx, token)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("confirm: %v", err)
+			case info.State == flows.LinkLive:
+				live++
+			case info.State == flows.LinkUsed:
+				used++
+			}
+		})
+	}
+	wg.Wait()
+	if live != 1 || used != 19 {
+		t.Fatalf("%d sign-ins and %d already-used, want 1 and 19", live, used)
+	}
+	if n := len(h.facts(flows.KindLinkUsed)); n != 1 {
+		t.Fatalf("%d link.used facts", n)
+	}
+	if n := len(h.facts(flows.KindDeviceSignedIn)); n != 1 {
+		t.Fatalf("%d sign-ins recorded", n)
+	}
+}
+
+// "expire in 5 minutes": at 5:00 - 1 s the link works, at 5:00 + 1 s not.
+func TestMagicLinkExpiry(t *testing.T) {
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{{5*time.Minute - time.Second, flows.LinkLive}, {5*time.Minute + time.Second, flows.LinkExpired}} {
+		h := newHarness(t, flows.Policy{})
+		dev := device("laptop")
+		w := h.svc.Watch(dev.Tag)
+		_, token := h.magicLink(dev, "grace@example.com")
+		h.clock.Advance(c.after)
+		info, err := h.svc.ConfirmLink(ctx, token)
+		if err != nil || info.State != c.want {
+			t.Errorf("at +%s: %+v, %v; want %s", c.after, info, err, c.want)
+		}
+		if got := h.visit(dev).Account; got != (c.want == flows.LinkLive) {
+			t.Errorf("at +%s: signed in %v", c.after, got)
+		}
+		w.Stop()
+	}
+}
+
+// A link for a session that has gone says so and changes nothing.
+func TestMagicLinkForAGoneSession(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	w := h.svc.Watch(dev.Tag)
+	_, token := h.magicLink(dev, "grace@example.com")
+	w.Stop() // the terminal disconnected
+	info, err := h.svc.ConfirmLink(ctx, token)
+	if err != nil || info.State != flows.LinkGone || h.visit(dev).Account {
+		t.Fatalf("gone session: %+v, %v", info, err)
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("a", 26), "../../etc/passwd", strings.Repeat("A", 26)} {
+		if info, _ := h.svc.PeekLink(ctx, bad); info.State != flows.LinkUnknown {
+			t.Errorf("token %q: %s", bad, info.State)
+		}
+	}
+}
+
+// Links are governed like codes: asking for one right after a code waits.
+func TestMagicLinkIsGoverned(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	h.request(dev, "grace@example.com")
+	_, err := h.svc.RequestMagicLink(ctx, dev, "grace@example.com")
+	wantProblem(t, err, flows.ProblemThrottled)
+}
+
+// "an administrator can register a user": the address is confirmed by
+// the method admin, and it is welcomed.
+func TestAdministratorRegistersAUser(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	reg, err := h.svc.RegisterUser(ctx, "Ada@Example.com", "Ada", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.Address != "ada@example.com" || reg.Nickname != "Ada" || reg.User == "" {
+		t.Fatalf("registered: %+v", reg)
+	}
+	o := h.owner("ada@example.com", time.Time{})
+	if o.User != reg.User || o.Method != "admin" {
+		t.Fatalf("owner: %+v", o)
+	}
+	h.svc.Wait()
+	welcome := h.bag.to("ada@example.com")
+	if len(welcome) != 1 || welcome[0].Subject != "Welcome to attest" {
+		t.Fatalf("welcome: %+v", welcome)
+	}
+	// The person signs in with a code as usual and finds the account.
+	if v := h.signIn(device("ada"), "ada@example.com").Visitor; v.User != reg.User || v.Nickname != "Ada" {
+		t.Fatalf("sign-in after registration: %+v", v)
+	}
+	// An address with an owner is refused; nothing is written.
+	seq := h.head()
+	_, err = h.svc.RegisterUser(ctx, "ada@example.com", "", "operator")
+	wantProblem(t, err, flows.ProblemSupport)
+	if h.head() != seq {
+		t.Fatal("a refused registration wrote facts")
+	}
+	_, err = h.svc.RegisterUser(ctx, "bob@example.com", "\x1b[2J", "operator")
+	wantProblem(t, err, flows.ProblemInput)
+}
