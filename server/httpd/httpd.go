@@ -1,0 +1,179 @@
+// Package httpd is the binary's small HTTP listener: the page a magic link
+// opens, a health check and, when configured, metrics. Nothing else is
+// reachable.
+//
+// A magic link signs in the terminal session that asked for it. Mail
+// scanners fetch links to look at them, so opening a link (GET) only shows
+// a page naming the session; the sign-in happens when the person presses
+// the page's one button (POST).
+package httpd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// LinkState is what has become of a magic link. The zero value is
+// LinkUnknown, so a Link nobody filled in never reads as usable.
+type LinkState int
+
+// Link states.
+const (
+	LinkUnknown     LinkState = iota // no such link (or not one this server made)
+	LinkLive                         // usable; from Confirm: this call used it
+	LinkUsed                         // already used
+	LinkExpired                      // past its Expires
+	LinkSessionGone                  // the terminal session that asked for it has ended
+)
+
+// Link describes a magic link for its page.
+type Link struct {
+	Label   string // names the waiting terminal session, e.g. "K7QX"
+	State   LinkState
+	Expires time.Time
+}
+
+// Links is the flows' side of magic links.
+type Links interface {
+	// Peek describes a link without using it (GET must never consume).
+	Peek(ctx context.Context, token string) (Link, error)
+	// Confirm uses the link: it signs in the waiting session. It returns
+	// State LinkLive when this call used the link and the session is
+	// signed in; any other state says why nothing happened. Exactly one of
+	// many concurrent Confirm calls for a token gets LinkLive; the others
+	// get LinkUsed.
+	Confirm(ctx context.Context, token string) (Link, error)
+}
+
+// Refusal is an error Links may return (or wrap) when a link could not be
+// used for a reason the person should read, such as an address that
+// another account confirmed meanwhile. Its Message is shown on the page as
+// it is; any other error shows a generic apology and is logged.
+type Refusal struct {
+	Message string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// Config is what New needs.
+type Config struct {
+	Links Links
+	// Health reports whether the server can serve; nil means always.
+	Health func(ctx context.Context) error
+	// Metrics serves GET /metrics; nil means no /metrics at all.
+	Metrics http.Handler
+	// Logger gets one line per request (method, route, status) and the
+	// errors behind 5xx answers; nil discards.
+	Logger *slog.Logger
+}
+
+// New returns the listener's handler. Every response carries the security
+// headers; /link/{token} answers GET, HEAD and POST, /healthz GET and HEAD,
+// /metrics GET and HEAD when configured; any other path is 404 and any
+// other method 405 with Allow.
+func New(cfg Config) http.Handler {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &site{links: cfg.Links, health: cfg.Health, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /link/{token}", s.peek)
+	mux.HandleFunc("POST /link/{token}", s.confirm)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	return s.secure(mux)
+}
+
+// NewServer returns an http.Server for h with timeouts, so that slow or
+// idle clients cannot hold connections (and goroutines) open.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+type site struct {
+	links  Links
+	health func(context.Context) error
+	log    *slog.Logger
+}
+
+// secure sets the security headers on every response, 404s and 405s
+// included, and logs each request by its route, never its path: the path
+// of a link holds the token, which signs someone in.
+func (s *site) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		// The token is in the URL: no Referer may carry it anywhere.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method),
+			slog.String("route", route(r)),
+			slog.Int("status", rec.status),
+			slog.Duration("took", time.Since(start)))
+	})
+}
+
+// route names the request for logs by the pattern it matched, with the
+// token elided. The mux sets r.Pattern on this same request; an
+// unmatched request (404, 405) logs as "unmatched", since its path could
+// be a mistyped link.
+func route(r *http.Request) string {
+	if r.Pattern == "" {
+		return "unmatched"
+	}
+	_, path, _ := strings.Cut(r.Pattern, " ")
+	return strings.ReplaceAll(path, "{token}", "…")
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// healthz answers 200 "ok" or 503 with a short reason; the error itself
+// goes to the log only, since it may describe internals.
+func (s *site) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.health != nil {
+		if err := s.health(r.Context()); err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "health check failed", slog.String("error", err.Error()))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("unavailable"))
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok"))
+}
+
+// errCrossOrigin is logged when a POST comes from another site's page.
+var errCrossOrigin = errors.New("cross-origin request")

@@ -1,0 +1,183 @@
+package httpd
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Magic-link tokens are 16 random bytes (128 bits, ASVS 5.0 11.5.1) in
+// lower-case base32 without padding: 26 characters. This is the format
+// flows mints; TokenLen and ValidToken are here so both sides can agree
+// and so a request with anything else never reaches Links.
+const TokenLen = 26
+
+const tokenBytes = 16
+
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// ValidToken reports whether s has the form of a magic-link token. It
+// accepts only the canonical spelling (the last character's unused bits
+// zero), so one token has one URL.
+func ValidToken(s string) bool {
+	if len(s) != TokenLen {
+		return false
+	}
+	raw, err := tokenEncoding.DecodeString(s)
+	return err == nil && len(raw) == tokenBytes && tokenEncoding.EncodeToString(raw) == s
+}
+
+// The page's only style, inline so the page needs nothing else; the CSP
+// allows exactly this text by its hash.
+const pageStyle = `body{font:1.1rem/1.5 system-ui,sans-serif;margin:0;padding:2rem 1rem;background:#fafafa;color:#1a1a1a}` +
+	`main{max-width:32rem;margin:0 auto}h1{font-size:1.4rem;font-weight:600}strong{font-family:ui-monospace,monospace;letter-spacing:.1em}` +
+	`button{font:inherit;padding:.6rem 1.4rem;border:0;border-radius:.4rem;background:#1f5fbf;color:#fff;cursor:pointer}` +
+	`.note{color:#555;font-size:.95rem}`
+
+var csp = "default-src 'none'; style-src 'sha256-" + styleHash() + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func styleHash() string {
+	sum := sha256.Sum256([]byte(pageStyle))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// The style goes into the template source, not through an action: an
+// action would be escaped and no longer match the hash.
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{{.Title}} · attest</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+{{if .Ask -}}
+<h1>Sign in the terminal session labelled <strong>{{.Label}}</strong>?</h1>
+<p class="note">Press the button only if your terminal shows <strong>{{.Label}}</strong> and you asked to sign in there.</p>
+<form method="post"><button type="submit">Sign in {{.Label}}</button></form>
+{{- else -}}
+<h1>{{.Title}}</h1>
+<p>{{.Text}}</p>
+{{- end}}
+</main>
+</body>
+</html>
+`))
+
+type pageData struct {
+	Title string
+	Text  string
+	Ask   bool
+	Label string
+}
+
+// stateText says plainly why a link did nothing.
+func stateText(l Link) (status int, title, text string) {
+	switch l.State {
+	case LinkUsed:
+		return http.StatusGone, "Link already used", "This link was already used."
+	case LinkExpired:
+		return http.StatusGone, "Link expired", "This link expired at " + l.Expires.UTC().Format("15:04") + " UTC; ask for a new one in the terminal."
+	case LinkSessionGone:
+		return http.StatusGone, "Session ended", "The terminal session that asked for this link has ended."
+	default:
+		return http.StatusNotFound, "Link not valid", "This link is not valid."
+	}
+}
+
+func (s *site) render(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := page.Execute(w, d); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "render page", slog.String("error", err.Error()))
+	}
+}
+
+func (s *site) renderState(w http.ResponseWriter, r *http.Request, l Link) {
+	status, title, text := stateText(l)
+	s.render(w, r, status, pageData{Title: title, Text: text})
+}
+
+// fail answers a Links error: a Refusal is shown as it is, anything else
+// is logged (with the token cut out, in case the error quotes it) and
+// gets an apology.
+func (s *site) fail(w http.ResponseWriter, r *http.Request, token, what string, err error) {
+	if ref, ok := errors.AsType[*Refusal](err); ok {
+		s.render(w, r, http.StatusConflict, pageData{Title: "Not signed in", Text: ref.Message})
+		return
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelError, what, slog.String("error", strings.ReplaceAll(err.Error(), token, "…")))
+	s.render(w, r, http.StatusInternalServerError, pageData{Title: "Something went wrong",
+		Text: "Something went wrong on our side. Try again in a moment, or ask for a new link in the terminal."})
+}
+
+// peek shows the link's page and changes nothing.
+func (s *site) peek(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if !ValidToken(token) {
+		s.renderState(w, r, Link{State: LinkUnknown})
+		return
+	}
+	l, err := s.links.Peek(r.Context(), token)
+	if err != nil {
+		s.fail(w, r, token, "peek magic link", err)
+		return
+	}
+	if l.State != LinkLive {
+		s.renderState(w, r, l)
+		return
+	}
+	s.render(w, r, http.StatusOK, pageData{Title: "Sign in " + l.Label, Ask: true, Label: l.Label})
+}
+
+// confirm is the button: it uses the link.
+func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if err := sameOrigin(r); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "refused magic link confirmation", slog.String("error", err.Error()))
+		s.render(w, r, http.StatusForbidden, pageData{Title: "Not signed in",
+			Text: "This request did not come from the link's own page. Open the link from your email and press its button."})
+		return
+	}
+	if !ValidToken(token) {
+		s.renderState(w, r, Link{State: LinkUnknown})
+		return
+	}
+	l, err := s.links.Confirm(r.Context(), token)
+	if err != nil {
+		s.fail(w, r, token, "confirm magic link", err)
+		return
+	}
+	if l.State != LinkLive {
+		s.renderState(w, r, l)
+		return
+	}
+	s.render(w, r, http.StatusOK, pageData{Title: "Signed in", Text: "Signed in. You can close this tab and go back to your terminal."})
+}
+
+var crossOrigin = http.NewCrossOriginProtection()
+
+// sameOrigin refuses a POST that a browser sent from another site's page.
+// net/http's CrossOriginProtection judges Sec-Fetch-Site (and Origin when
+// Sec-Fetch-Site is absent); on top of it, an Origin header, whenever
+// present, must name this host.
+func sameOrigin(r *http.Request) error {
+	if err := crossOrigin.Check(r); err != nil {
+		return err
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+			return errCrossOrigin
+		}
+	}
+	return nil
+}
