@@ -31,44 +31,62 @@ type App struct {
 
 // Open builds an App: it creates the data directory and the server
 // secret on first use, opens the ledger (failing fast with store.ErrLocked
-// when a running server holds it) and wires delivery.
+// when a running server holds it), wires delivery and builds the flows.
 func Open(cfg config.Config, clk clock.Clock, logger *slog.Logger) (*App, error) {
+	app, err := OpenLedger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.Build(cfg, clk, logger); err != nil {
+		app.Ledger.Close()
+		return nil, err
+	}
+	return app, nil
+}
+
+// OpenLedger takes the first half of Open: the data directory and the
+// ledger. The serve command holds the ledger (and so the right to serve
+// from this data directory) before it opens its ports, then calls Build
+// with the addresses it actually got.
+func OpenLedger(cfg config.Config) (*App, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	led, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Ledger: led}, nil
+}
+
+// Build wires delivery and the flows over the open ledger.
+func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if clk == nil {
 		clk = clock.System{}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
+	a.Config, a.Clock, a.Logger = cfg, clk, logger
 	secret, err := loadSecret(cfg.SecretPath())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	led, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
+	sender, err := a.sender()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	app := &App{Config: cfg, Ledger: led, Clock: clk, Logger: logger}
-	sender, err := app.sender()
-	if err != nil {
-		led.Close()
-		return nil, err
-	}
-	app.Service, err = flows.New(flows.Config{
-		Ledger: led,
-		Secret: secret,
-		Clock:  clk,
-		Sender: sender,
-		Policy: cfg.Policy.Flows(),
-		Logger: logger,
+	a.Service, err = flows.New(flows.Config{
+		Ledger:      a.Ledger,
+		Secret:      secret,
+		Clock:       clk,
+		Sender:      sender,
+		Policy:      cfg.Policy.Flows(),
+		Logger:      logger,
+		LinkBase:    cfg.PublicURL(),
+		ConnectHint: cfg.ConnectHint(),
 	})
-	if err != nil {
-		led.Close()
-		return nil, err
-	}
-	return app, nil
+	return err
 }
 
 // sender wires delivery: real SMTP and SMS when configured, otherwise the
@@ -104,7 +122,9 @@ func (a *App) sender() (message.Sender, error) {
 
 // Close waits for deliveries in flight and closes the ledger.
 func (a *App) Close() error {
-	a.Service.Close()
+	if a.Service != nil {
+		a.Service.Close()
+	}
 	return a.Ledger.Close()
 }
 

@@ -46,8 +46,11 @@ type Server struct {
 	inbox *delivery.Inbox
 	log   *slog.Logger
 
-	ssh *ssh.Server
-	lim *limiter
+	ssh     *ssh.Server
+	lim     *limiter
+	metrics *metrics
+	// admins are the fingerprints of the administrators' keys.
+	admins map[string]bool
 
 	// programs are the live screens, so shutdown can tell each one.
 	mu       sync.Mutex
@@ -76,9 +79,18 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		log:      d.Logger,
 		lim:      newLimiter(cfg.SSH.MaxUnauthenticated, cfg.SSH.MaxUnauthenticatedPerIP, cfg.SSH.MaxConnectionsPerIP),
 		programs: map[*tea.Program]struct{}{},
+		metrics:  newMetrics(d.Ledger),
+		admins:   map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	for i, line := range cfg.Admins {
+		key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("server: administrator key %d is not an authorized_keys line: %w", i+1, err)
+		}
+		s.admins[gossh.FingerprintSHA256(key)] = true
 	}
 
 	// The session middleware, in the order it runs. (Wish composes its
@@ -154,6 +166,7 @@ func (s *Server) harden(srv *ssh.Server) error {
 		ip := sourceIP(conn.RemoteAddr())
 		if ok, why := s.lim.admit(ip); !ok {
 			s.log.Warn("connection refused", "remote", ip, "reason", why)
+			s.metrics.refused.WithLabelValues(why).Inc()
 			return nil
 		}
 		lc := &limitedConn{Conn: conn, lim: s.lim, ip: ip}
@@ -211,6 +224,9 @@ func acceptKey(_ ssh.Context, key ssh.PublicKey) bool {
 // device for this connection only, and the screen tells it so.
 func acceptKeyless(ssh.Context, gossh.KeyboardInteractiveChallenge) bool { return true }
 
+// shutdownGrace is how long sessions get to finish when the server stops.
+const shutdownGrace = 5 * time.Second
+
 // Serve runs the SSH listener until ctx ends, then shuts down gracefully:
 // live screens are told, new connections refused, sessions given a few
 // seconds to finish.
@@ -228,7 +244,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		p.Quit() // the session then prints a notice and ends
 	}
 	s.mu.Unlock()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := s.ssh.Shutdown(shutdownCtx); err != nil {
 		s.log.Warn("sessions did not end in time; closing them", "err", err)
@@ -238,20 +254,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Listen opens the configured SSH address.
-func (s *Server) Listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.SSH.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", s.cfg.SSH.Listen, err)
-	}
-	return ln, nil
-}
-
 // newProgram builds the screens for one session.
 func (s *Server) newProgram(sess ssh.Session) *tea.Program {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User()})
-	p := tea.NewProgram(m, bm.MakeOptions(sess)...)
+	// A screen is one session inside the server: it must not install its
+	// own SIGINT handler, which would race the server's graceful shutdown.
+	// (Wish's middleware quits the program when the connection ends.)
+	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler())
+	p := tea.NewProgram(m, opts...)
 	s.mu.Lock()
 	s.programs[p] = struct{}{}
 	s.mu.Unlock()

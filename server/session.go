@@ -89,17 +89,21 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 		_, _, pty := sess.Pty()
 		switch {
 		case sess.User() == "inbox":
+			s.metrics.sessions.WithLabelValues("inbox").Inc()
 			s.serveInbox(sess, pty)
 		case len(sess.Command()) > 0 || !pty:
 			args := sess.Command()
 			if len(args) == 0 {
 				args = []string{"help"}
 			}
+			s.metrics.sessions.WithLabelValues("command").Inc()
 			code := commands.Run(sess.Context(), commands.Env{
 				Service: s.svc, Device: dev, Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
+				Admin: !dev.Ephemeral && s.admins[dev.Tag],
 			}, args)
 			_ = sess.Exit(code)
 		default:
+			s.metrics.sessions.WithLabelValues("screens").Inc()
 			if err := s.svc.Touch(sess.Context(), dev); err != nil {
 				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
 			}

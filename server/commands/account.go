@@ -1,12 +1,15 @@
 package commands
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -20,7 +23,20 @@ type visitorJSON struct {
 	Since     *time.Time    `json:"since"`
 	Nickname  string        `json:"nickname"`
 	Stars     []string      `json:"stars"`
-	Addresses []addressJSON `json:"addresses"`
+	Addresses []addressJSON `json:"addresses"` // email addresses and phone numbers; keys are counted in keys
+	Keys      int           `json:"keys"`      // SSH keys remembered for the account (`keys` lists them)
+	// StepUpUntil is when the device's step-up ends; null when it has none.
+	StepUpUntil *time.Time `json:"step_up_until"`
+	// HasPassword is true when the account has a password.
+	HasPassword bool `json:"has_password"`
+	// KeyAccount is set on a device not signed in to the account its key
+	// is remembered for: `signin --key` signs in to it.
+	KeyAccount *keyAccountJSON `json:"key_account"`
+}
+
+type keyAccountJSON struct {
+	User     string `json:"user"`
+	Nickname string `json:"nickname"`
 }
 
 type deviceJSON struct {
@@ -42,12 +58,46 @@ func toVisitorJSON(v flows.Visitor) visitorJSON {
 		Device: deviceJSON{Tag: v.Device.Tag, Ephemeral: v.Device.Ephemeral},
 		User:   v.User, Account: v.Account, Method: v.Method, Since: stamp(v.Since),
 		Nickname: v.Nickname, Stars: nonNil(v.Stars), Addresses: []addressJSON{},
+		StepUpUntil: stamp(v.StepUpUntil), HasPassword: v.HasPassword,
 	}
 	for _, a := range v.Addresses {
-		out.Addresses = append(out.Addresses, addressJSON{Kind: string(a.Kind), Address: a.Display,
-			Confirmed: a.Confirmed, Method: a.Method, Added: stamp(a.Added), ConfirmedAt: stamp(a.ConfirmedAt)})
+		if a.Kind == address.SSHKey {
+			if a.Confirmed {
+				out.Keys++
+			}
+			continue
+		}
+		out.Addresses = append(out.Addresses, toAddressJSON(a))
+	}
+	if k := v.KeyAccount; k != nil {
+		out.KeyAccount = &keyAccountJSON{User: k.User, Nickname: k.Nickname}
 	}
 	return out
+}
+
+func toAddressJSON(a flows.AddressInfo) addressJSON {
+	return addressJSON{Kind: string(a.Kind), Address: a.Display, Confirmed: a.Confirmed, Method: a.Method,
+		Added: stamp(a.Added), ConfirmedAt: stamp(a.ConfirmedAt)}
+}
+
+// reachable lists the visitor's email addresses and phone numbers: its
+// addresses without its SSH keys.
+func reachable(v flows.Visitor) []flows.AddressInfo {
+	var out []flows.AddressInfo
+	for _, a := range v.Addresses {
+		if a.Kind != address.SSHKey {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// addressState says where an address stands, for a person.
+func addressState(a flows.AddressInfo) string {
+	if a.Confirmed {
+		return "confirmed"
+	}
+	return "not confirmed"
 }
 
 func runWhoami(c *call) error {
@@ -78,19 +128,33 @@ func runWhoami(c *call) error {
 	}
 	line("nickname:", orNone(inert.String(v.Nickname), "(none)"))
 	line("stars:", orNone(starNames(c.svc(), v.Stars), "(none)"))
-	if len(v.Addresses) == 0 {
+	addrs := reachable(v)
+	if len(addrs) == 0 {
 		line("addresses:", "(none)")
 	}
-	for i, a := range v.Addresses {
+	for i, a := range addrs {
 		label := ""
 		if i == 0 {
 			label = "addresses:"
 		}
-		state := "confirmed"
-		if !a.Confirmed {
-			state = "not confirmed"
+		line(label, fmt.Sprintf("%s (%s)", inert.String(a.Display), addressState(a)))
+	}
+	if v.Account {
+		keys, this := 0, false
+		for _, a := range v.Addresses {
+			if a.Kind == address.SSHKey && a.Confirmed {
+				keys++
+				this = this || a.Display == v.Device.Tag
+			}
 		}
-		line(label, fmt.Sprintf("%s (%s)", inert.String(a.Display), state))
+		switch {
+		case keys == 0:
+			line("keys:", "none remembered")
+		case this:
+			line("keys:", fmt.Sprintf("%d remembered, this one included", keys))
+		default:
+			line("keys:", fmt.Sprintf("%d remembered, not this one", keys))
+		}
 	}
 	switch {
 	case v.User == "":
@@ -100,7 +164,25 @@ func runWhoami(c *call) error {
 	default:
 		line("signed in:", fmt.Sprintf("%s, since %s", method(v.Method), when(v.Since, now)))
 	}
-	return columns(c.env.Stdout, rows)
+	if v.Account {
+		if v.HasPassword {
+			line("password:", "set")
+		} else {
+			line("password:", "not set (`password set` sets one)")
+		}
+		if v.StepUpUntil.IsZero() {
+			line("step-up:", "not stepped up (`stepup` allows protected changes)")
+		} else {
+			line("step-up:", "stepped up until "+when(v.StepUpUntil, now)+", on this device only")
+		}
+	}
+	if err := columns(c.env.Stdout, rows); err != nil {
+		return err
+	}
+	if k := v.KeyAccount; k != nil && !v.Account {
+		c.printf("\nThis key is remembered for %s: `signin --key` signs you in.\n", orNone(inert.String(k.Nickname), "an account"))
+	}
+	return nil
 }
 
 // method says how a device signed in, for a person.
@@ -108,6 +190,14 @@ func method(m string) string {
 	switch m {
 	case "code":
 		return "with a code"
+	case "ssh":
+		return "with a remembered key"
+	case "device-link":
+		return "by a device link"
+	case "password":
+		return "with a password"
+	case "link":
+		return "by a sign-in link"
 	case "visit":
 		return "as a visitor"
 	case "":
@@ -140,11 +230,22 @@ func runFacts(c *call) error {
 		return fmt.Errorf("read your facts: %w", err)
 	}
 	for _, f := range facts {
-		if err := c.emit(f); err != nil {
+		if err := c.emit(redacted(f)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// redacted is a fact as `facts` shows it: a password's hash is left out.
+// It is no secret in plaintext, but whoever holds it can guess at the
+// password offline, as fast as they like; the ledger keeps it for
+// checking passwords, not for showing.
+func redacted(f store.Fact) store.Fact {
+	if f.Kind == flows.KindPasswordSet {
+		f.Body = json.RawMessage(`{"phc":"(not shown)"}`)
+	}
+	return f
 }
 
 // sessionJSON is one line of `sessions --json`.
@@ -185,15 +286,20 @@ func runSessions(c *call) error {
 
 // signoutJSON is what `signout --json` prints.
 type signoutJSON struct {
-	SignedOut string `json:"signed_out"` // "device" or "everywhere"
-	Devices   int    `json:"devices"`    // how many devices were signed out
+	SignedOut     string `json:"signed_out"`     // "device" or "everywhere"
+	Devices       int    `json:"devices"`        // how many devices were signed out
+	KeysForgotten int    `json:"keys_forgotten"` // remembered keys forgotten (--forget-keys)
 }
 
 func bindSignout(fs *flag.FlagSet) func(*call) error {
-	everywhere := fs.Bool("everywhere", false, "sign out every device of the account, this one included")
+	everywhere := fs.Bool("everywhere", false, "sign out every device of the account, this one included (protected)")
+	forgetKeys := fs.Bool("forget-keys", false, "with --everywhere: forget every remembered key of the account too")
 	return func(c *call) error {
-		if *everywhere {
-			return signOutEverywhere(c)
+		switch {
+		case *forgetKeys && !*everywhere:
+			return usagef("--forget-keys goes with --everywhere")
+		case *everywhere:
+			return signOutEverywhere(c, *forgetKeys)
 		}
 		return signOut(c)
 	}
@@ -220,24 +326,44 @@ func signOut(c *call) error {
 	return nil
 }
 
-func signOutEverywhere(c *call) error {
+func signOutEverywhere(c *call, forgetKeys bool) error {
 	// Count first only to say what happened; SignOutEverywhere decides.
 	list, err := c.svc().Devices(c.ctx, c.dev())
 	if err != nil {
 		return fmt.Errorf("list your devices: %w", err)
 	}
-	if err := c.svc().SignOutEverywhere(c.ctx, c.dev()); err != nil {
+	var keys []flows.KeyInfo
+	if forgetKeys {
+		if keys, err = c.svc().Keys(c.ctx, c.dev()); err != nil {
+			return fmt.Errorf("list your keys: %w", err)
+		}
+	}
+	if err := c.svc().SignOutEverywhere(c.ctx, c.dev(), forgetKeys); err != nil {
 		return fmt.Errorf("sign out everywhere: %w", err)
 	}
 	if c.json {
-		return c.emit(signoutJSON{SignedOut: "everywhere", Devices: len(list)})
+		return c.emit(signoutJSON{SignedOut: "everywhere", Devices: len(list), KeysForgotten: len(keys)})
 	}
 	if len(list) <= 1 {
 		c.printf("Signed out everywhere: this device was the only one signed in.\n")
 	} else {
 		c.printf("Signed out everywhere: %d devices, this one included. Each must sign in again.\n", len(list))
 	}
+	switch {
+	case !forgetKeys:
+	case len(keys) == 0:
+		c.printf("No key was remembered for the account, so there was none to forget.\n")
+	default:
+		c.printf("Forgot %d remembered %s: signing in again needs a code.\n", len(keys), plural(len(keys), "key", "keys"))
+	}
 	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // nicknameJSON is what `nickname --json` prints.

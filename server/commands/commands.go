@@ -11,10 +11,16 @@
 //   - exit 1: the command ran and failed. A refusal from the flows prints
 //     its message on stderr (and with --json an {"error": ...} object on
 //     stdout); anything else prints "attest: <what failed>: <why>".
-//   - exit 2: the command line is wrong (unknown flag, missing argument);
-//     an unknown command is exit 1.
+//   - exit 2: the command line is wrong (unknown flag, missing argument,
+//     a group such as `address` without a known sub-command); an unknown
+//     command is exit 1.
+//   - a protected action refused for lack of a step-up (step_up_required)
+//     also says how to step up: a sentence after the message, and "how"
+//     in the JSON error.
 //
-// Untrusted text reaches the terminal only through inert.
+// Untrusted text reaches the terminal only through inert. A password
+// comes only on standard input, never on the command line, and is never
+// printed (password.go).
 package commands
 
 import (
@@ -23,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +44,9 @@ type Env struct {
 	Stdin   io.Reader
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// Admin is true when the session's key is one of the configured
+	// administrator keys (the key that signed, never a key merely offered).
+	Admin bool
 }
 
 // Exit statuses.
@@ -48,9 +58,10 @@ const (
 
 // Error codes in --json error objects besides the flows' Problem codes.
 const (
-	codeUsage    = "usage"
-	codeUnknown  = "unknown_command"
-	codeInternal = "internal"
+	codeUsage     = "usage"
+	codeUnknown   = "unknown_command"
+	codeInternal  = "internal"
+	codeForbidden = "forbidden" // an administrator's command run by someone else
 )
 
 // Run runs args (the SSH command line, already split like a shell would)
@@ -103,8 +114,42 @@ type command struct {
 	// bind declares the command's own flags on fs (--json and --help are
 	// every command's) and returns the function that runs it. The run
 	// function reads the flags' values through the pointers bind kept.
+	// A group of sub-commands without a run of its own (`address`) has
+	// none.
 	bind func(fs *flag.FlagSet) func(c *call) error
+
+	// subs are the command's sub-commands (`address add`, `keys remember`):
+	// the first positional argument names one, wherever the flags are. A
+	// command with bind runs itself when no sub-command is named (`keys`
+	// lists the keys); one without prints usage and exits 2.
+	subs   []*command
+	parent *command // set in init for sub-commands
+
+	// required names flags that must be given (`user add --email`): the
+	// usage line shows them without brackets, and leaving one out is a
+	// usage error.
+	required []string
+
+	// admin marks a command for administrators only (Env.Admin), with its
+	// sub-commands: others are refused, and `help` does not list it for
+	// them.
+	admin bool
 }
+
+// adminOnly reports whether the command, or a group it is in, is for
+// administrators.
+func (cmd *command) adminOnly() bool {
+	for c := cmd; c != nil; c = c.parent {
+		if c.admin {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleTo reports whether the command is shown to, and runs for, an
+// administrator (admin) or anyone else.
+func (cmd *command) visibleTo(admin bool) bool { return admin || !cmd.adminOnly() }
 
 // noFlags binds a command that has no flags of its own.
 func noFlags(run func(c *call) error) func(*flag.FlagSet) func(*call) error {
@@ -139,8 +184,41 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
 
+// errForbidden refuses an administrators' command to someone else: exit 1.
+type errForbidden struct{ name string }
+
+func (e *errForbidden) Error() string { return e.name + " is for administrators" }
+
 // exec runs the command, typed as name (the command's name or an alias).
 func (cmd *command) exec(ctx context.Context, env Env, name string, args []string) (status int) {
+	if len(cmd.subs) > 0 {
+		if i := firstPositional(args, cmd.valueFlags()); i >= 0 {
+			if sub := cmd.sub(args[i]); sub != nil {
+				rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+				return sub.exec(ctx, env, name+" "+args[i], rest)
+			}
+		}
+	}
+	if !cmd.visibleTo(env.Admin) {
+		// Refused before anything else, --help included: `help` does not
+		// list the command for this person either.
+		c := &call{ctx: ctx, env: env, name: name, cmd: cmd, json: jsonRequested(args)}
+		return c.report(&errForbidden{name})
+	}
+	if len(cmd.subs) > 0 {
+		if i := firstPositional(args, cmd.valueFlags()); i >= 0 {
+			c := &call{ctx: ctx, env: env, name: name, cmd: cmd, json: jsonRequested(args)}
+			return c.report(usagef("there is no sub-command %s; the sub-commands are %s", quote(args[i]), cmd.subNames()))
+		}
+		if cmd.bind == nil {
+			if helpRequested(args) {
+				cmd.writeHelp(env.Stdout)
+				return exitOK
+			}
+			c := &call{ctx: ctx, env: env, name: name, cmd: cmd, json: jsonRequested(args)}
+			return c.report(usagef("needs a sub-command: %s", cmd.subNames()))
+		}
+	}
 	fs, asJSON, run := cmd.flags()
 	c := &call{ctx: ctx, env: env, name: name, cmd: cmd, fs: fs}
 	defer func() {
@@ -152,7 +230,7 @@ func (cmd *command) exec(ctx context.Context, env Env, name string, args []strin
 	c.args, c.json = pos, *asJSON
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		cmd.writeHelp(env.Stdout, fs)
+		cmd.writeHelp(env.Stdout)
 		return exitOK
 	case err != nil:
 		c.json = jsonRequested(args)
@@ -166,7 +244,42 @@ func (cmd *command) exec(ctx context.Context, env Env, name string, args []strin
 		}
 		return c.report(usagef("takes only %s, not also %s", cmd.args, quote(extra[0])))
 	}
+	if missing := missingFlags(fs, cmd.required); len(missing) > 0 {
+		return c.report(usagef("needs %s", strings.Join(missing, " ")))
+	}
 	return c.report(run(c))
+}
+
+// missingFlags lists, as the usage line shows them ("--email ADDRESS"),
+// the required flags the command line did not set.
+func missingFlags(fs *flag.FlagSet, required []string) []string {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var out []string
+	for _, name := range required {
+		if !set[name] {
+			if f := fs.Lookup(name); f != nil {
+				out = append(out, flagSynopsis(f))
+			}
+		}
+	}
+	return out
+}
+
+// valueFlags names the flags of the command and its sub-commands that
+// take a value (`--email ADDRESS`), so that finding the sub-command among
+// the arguments skips those values.
+func (cmd *command) valueFlags() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range append([]*command{cmd}, cmd.subs...) {
+		fs, _, _ := c.flags()
+		fs.VisitAll(func(f *flag.Flag) {
+			if !isBool(f) {
+				out[f.Name] = true
+			}
+		})
+	}
+	return out
 }
 
 // flags builds the command's flag set: its own flags, and --json.
@@ -177,7 +290,76 @@ func (cmd *command) flags() (fs *flag.FlagSet, asJSON *bool, run func(*call) err
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	asJSON = fs.Bool("json", false, "print JSON for scripts instead of text")
+	if cmd.bind == nil {
+		return fs, asJSON, nil
+	}
 	return fs, asJSON, cmd.bind(fs)
+}
+
+// sub finds a sub-command by name or alias.
+func (cmd *command) sub(name string) *command {
+	for _, s := range cmd.subs {
+		if s.name == name || slices.Contains(s.aliases, name) {
+			return s
+		}
+	}
+	return nil
+}
+
+// subNames lists the sub-commands for a message: "add, confirm, edit".
+func (cmd *command) subNames() string {
+	names := make([]string, 0, len(cmd.subs))
+	for _, s := range cmd.subs {
+		names = append(names, s.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// firstPositional returns the index of the first argument that is not a
+// flag or a flag's value, or -1. A flag named in values takes the next
+// argument as its value unless it is written --flag=value; after "--"
+// everything is positional.
+func firstPositional(args []string, values map[string]bool) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if i+1 < len(args) {
+				return i + 1
+			}
+			return -1
+		case len(a) > 1 && strings.HasPrefix(a, "-"):
+			if name, ok := flagName(a); ok && values[name] {
+				i++ // its value
+			}
+			continue
+		}
+		return i
+	}
+	return -1
+}
+
+// flagName returns the name of a flag written without "=value": "email"
+// for "--email" or "-email".
+func flagName(a string) (string, bool) {
+	name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	if name == "" || strings.Contains(name, "=") || strings.HasPrefix(name, "-") {
+		return "", false
+	}
+	return name, true
+}
+
+// helpRequested reports whether the flags ask for help.
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
 }
 
 // parseInterleaved parses flags wherever they are among the positional
@@ -190,9 +372,9 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, err
 		}
 		rest := fs.Args()
-		// Parse consumes a "--" and stops there. (A flag taking "--" as its
-		// value would look the same; no flag here takes a value yet.)
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+		// Parse consumes a "--" and stops there, unless the "--" was the
+		// value of a flag before it (`--nickname --`).
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" && (n < 2 || !takesValue(fs, args[n-2])) {
 			return append(pos, rest...), nil
 		}
 		if len(rest) == 0 {
@@ -201,6 +383,20 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// takesValue reports whether a is a flag of fs, written without "=value",
+// that takes the next argument as its value.
+func takesValue(fs *flag.FlagSet, a string) bool {
+	if !strings.HasPrefix(a, "-") {
+		return false
+	}
+	name, ok := flagName(a)
+	if !ok {
+		return false
+	}
+	f := fs.Lookup(name)
+	return f != nil && !isBool(f)
 }
 
 // jsonRequested reports whether --json is on a command line that could
@@ -230,18 +426,30 @@ func (c *call) report(err error) int {
 		}
 		fmt.Fprintf(c.env.Stderr, "%s: %s\n", prefix, inert.String(ue.msg))
 		if c.cmd != nil {
-			fmt.Fprintf(c.env.Stderr, "usage: %s\nrun `%s --help` for more\n", c.cmd.synopsis(c.fs), c.name)
+			fmt.Fprintf(c.env.Stderr, "usage: %s\nrun `%s --help` for more\n", c.cmd.usage(), c.name)
 		}
 		c.jsonError(codeUsage, ue.msg, time.Time{})
 		return exitUsage
 	}
 	if p, ok := flows.AsProblem(err); ok {
-		fmt.Fprintln(c.env.Stderr, inert.String(p.Msg))
-		c.jsonError(p.Code, p.Msg, p.RetryAt)
+		msg, how := p.Msg, ""
+		if p.Code == flows.ProblemStepUp {
+			// The flows say why; command mode says how, in its own words.
+			msg, how = strings.TrimRight(msg, " ")+" "+stepUpHint, stepUpHow
+		}
+		fmt.Fprintln(c.env.Stderr, inert.String(msg))
+		if c.json {
+			_ = c.emit(errorJSON{errorBody{Code: p.Code, Message: p.Msg, RetryAt: stamp(p.RetryAt), How: how}})
+		}
 		return exitFailed
 	}
+	code := codeInternal
+	var fe *errForbidden
+	if errors.As(err, &fe) {
+		code = codeForbidden
+	}
 	fmt.Fprintf(c.env.Stderr, "attest: %s\n", inert.String(err.Error()))
-	c.jsonError(codeInternal, err.Error(), time.Time{})
+	c.jsonError(code, err.Error(), time.Time{})
 	return exitFailed
 }
 
@@ -254,7 +462,17 @@ type errorBody struct {
 	Code    string     `json:"code"`
 	Message string     `json:"message"`
 	RetryAt *time.Time `json:"retry_at"` // null unless asking again later can succeed
+	// How says what to do first, for refusals with a known way out:
+	// "run stepup, then code CODE" for step_up_required. Absent otherwise.
+	How string `json:"how,omitempty"`
 }
+
+// What a protected command refused for lack of a step-up adds to the
+// flows' message: in words (human mode) and as "how" (JSON).
+const (
+	stepUpHint = "Step up first: run `stepup`, then `code CODE` with the code it sends, then run this again."
+	stepUpHow  = "run stepup, then code CODE"
+)
 
 func (c *call) jsonError(code, msg string, retryAt time.Time) {
 	if c.json {

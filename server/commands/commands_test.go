@@ -45,6 +45,9 @@ func newWorld(t *testing.T) *world {
 		Clock:  w.clock,
 		Rand:   rand.NewChaCha8([32]byte{7}),
 		Sender: w.bag,
+		// The cheapest argon2id the hasher allows, so that tests with
+		// passwords stay fast.
+		Passwords: cheapPasswords(t),
 	})
 	if err != nil {
 		t.Fatalf("new service: %v", err)
@@ -62,10 +65,11 @@ type mailbag struct {
 	mu      sync.Mutex
 	arrived *sync.Cond
 	msgs    []message.Message
+	used    map[int]bool // messages codeFor has handed out
 }
 
 func newMailbag() *mailbag {
-	b := &mailbag{}
+	b := &mailbag{used: map[int]bool{}}
 	b.arrived = sync.NewCond(&b.mu)
 	return b
 }
@@ -95,7 +99,9 @@ func (b *mailbag) nth(addr string, n int) message.Message {
 	}
 }
 
-var codeRE = regexp.MustCompile(`Code ([A-Z]+): (\d+)`)
+// codeRE finds the code in an email ("Code B: 4821") or an SMS ("attest
+// code B: 4821 to ...").
+var codeRE = regexp.MustCompile(`[Cc]ode ([A-Z]+): (\d+)`)
 
 // code waits for the n-th message to addr and returns its letter and code.
 func (w *world) code(addr string, n int) (letter, digits string) {
@@ -191,19 +197,19 @@ func TestHelp(t *testing.T) {
 	dev := device("ada")
 	for _, args := range [][]string{nil, {"help"}, {"--help"}, {"-h"}} {
 		r := w.ok(dev, args...)
-		mustContain(t, "help", r.stdout, "whoami", "signin ADDRESS", "sessions (devices)", "signout",
+		mustContain(t, "help", r.stdout, "whoami", "signin [ADDRESS]", "sessions (devices)", "signout",
 			"Connect with a terminal (ssh -t) for the screens")
 	}
 	for _, args := range [][]string{{"signout", "--help"}, {"signout", "-h"}, {"help", "signout"}, {"devices", "--help"}} {
 		r := w.ok(dev, args...)
 		mustContain(t, strings.Join(args, " "), r.stdout, "usage: ")
 	}
-	mustContain(t, "signout --help", w.ok(dev, "signout", "--help").stdout, "signout [--everywhere] [--json]", "--everywhere")
+	mustContain(t, "signout --help", w.ok(dev, "signout", "--help").stdout, "signout [--everywhere] [--forget-keys] [--json]", "--everywhere")
 
 	list := w.ok(dev, "help", "--json").object(t)
 	cmds, _ := list["commands"].([]any)
-	if len(cmds) != len(table) {
-		t.Fatalf("help --json lists %d commands, want %d", len(cmds), len(table))
+	if len(cmds) != len(runnable(false)) {
+		t.Fatalf("help --json lists %d commands, want %d", len(cmds), len(runnable(false)))
 	}
 	hasFields(t, "help --json command", cmds[0].(map[string]any), "name", "aliases", "usage", "summary")
 }
@@ -255,7 +261,7 @@ func TestUsageErrors(t *testing.T) {
 	if r.status != 2 {
 		t.Fatalf("signin --json: status %d", r.status)
 	}
-	mustContain(t, "signin --json stderr", r.stderr, "attest signin: needs ADDRESS", "usage: signin ADDRESS [--json]")
+	mustContain(t, "signin --json stderr", r.stderr, "attest signin: needs ADDRESS", "usage: signin [ADDRESS] [--json] [--key]")
 	if code := r.object(t)["error"].(map[string]any)["code"]; code != codeUsage {
 		t.Errorf("signin --json: code %v, want %s", code, codeUsage)
 	}
@@ -452,7 +458,15 @@ func TestSessionsAndSignOutEverywhere(t *testing.T) {
 		}
 	}
 
-	r = w.ok(laptop, "signout", "--everywhere")
+	// Signing out everywhere is protected: the phone signed in to an
+	// existing account, so it is not stepped up (the laptop, which
+	// created the account, is for its first hour).
+	r = w.run(phone, "signout", "--everywhere")
+	if r.status != 1 || r.stdout != "" || !strings.Contains(r.stderr, stepUpHint) {
+		t.Fatalf("signout --everywhere without a step-up: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
+	w.stepUp(phone, "grace@example.com")
+	r = w.ok(phone, "signout", "--everywhere")
 	if r.stdout != "Signed out everywhere: 2 devices, this one included. Each must sign in again.\n" {
 		t.Errorf("signout --everywhere: %q", r.stdout)
 	}

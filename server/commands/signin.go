@@ -1,24 +1,57 @@
 package commands
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
-// issuedJSON is what `signin --json` prints.
+// issuedJSON is what `signin --json` prints, and every other command that
+// sends a code (`stepup`, `address add`, `address confirm`, `address edit`).
 type issuedJSON struct {
 	Letter    string     `json:"letter"`
 	Digits    int        `json:"digits"`
-	Purpose   string     `json:"purpose"`
+	Purpose   string     `json:"purpose"` // "signin", "confirm" or "stepup"
 	Channel   string     `json:"channel"` // "email" or "sms"
-	To        string     `json:"to"`
+	To        string     `json:"to"`      // masked for a step-up code
 	ExpiresAt *time.Time `json:"expires_at"`
 	NextAt    *time.Time `json:"next_at"` // when another code can be asked for
 	Tries     int        `json:"tries"`   // wrong tries the code survives
+}
+
+func toIssuedJSON(iss flows.Issued, to string) issuedJSON {
+	return issuedJSON{Letter: iss.Letter, Digits: iss.Digits, Purpose: iss.Purpose, Channel: string(iss.Channel),
+		To: to, ExpiresAt: stamp(iss.Expires), NextAt: stamp(iss.NextAt), Tries: iss.Tries}
+}
+
+func bindSignin(fs *flag.FlagSet) func(*call) error {
+	key := fs.Bool("key", false, "sign in with the key this connection uses, if it is remembered for an account")
+	link := fs.Bool("link", false, "send a sign-in link to ADDRESS instead of a code, and wait until it is pressed")
+	noWait := fs.Bool("no-wait", false, "with --link: do not wait (the link then signs in only a session of this device that waits)")
+	return func(c *call) error {
+		switch {
+		case *key && *link:
+			return usagef("takes --key or --link, not both")
+		case *noWait && !*link:
+			return usagef("--no-wait goes with --link")
+		case *key && len(c.args) > 0:
+			return usagef("takes ADDRESS or --key, not both")
+		case *key:
+			return signInWithKey(c)
+		case len(c.args) == 0 && *link:
+			return usagef("--link needs ADDRESS")
+		case len(c.args) == 0:
+			return usagef("needs ADDRESS, or --key to sign in with the key this connection uses")
+		case *link:
+			return runSigninLink(c, !*noWait)
+		}
+		return runSignin(c)
+	}
 }
 
 func runSignin(c *call) error {
@@ -33,23 +66,48 @@ func runSignin(c *call) error {
 			"Connect with a key, or with a terminal (ssh -t) to enter it in the same session.")
 	}
 	if c.json {
-		return c.emit(issuedJSON{Letter: iss.Letter, Digits: iss.Digits, Purpose: iss.Purpose, Channel: string(iss.Channel),
-			To: iss.To, ExpiresAt: stamp(iss.Expires), NextAt: stamp(iss.NextAt), Tries: iss.Tries})
+		return c.emit(toIssuedJSON(iss, iss.To))
 	}
-	now := c.svc().Now()
-	c.printf("Code %s (%d digits) sent to %s. It expires at %s. Enter it with: code %s-%s\n",
-		iss.Letter, iss.Digits, inert.String(iss.To), when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
-	c.printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
+	printIssued(c, iss, "")
 	return nil
 }
 
-// enteredJSON is what `code --json` prints.
+// printIssued tells a person about a code that went out: "Code B (4
+// digits) sent to ADDRESS<what>. It expires at .... Enter it with: ...".
+func printIssued(c *call, iss flows.Issued, what string) {
+	now := c.svc().Now()
+	c.printf("Code %s (%d digits) sent to %s%s. It expires at %s. Enter it with: code %s-%s\n",
+		iss.Letter, iss.Digits, inert.String(iss.To), what, when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
+	c.printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
+}
+
+func signInWithKey(c *call) error {
+	out, err := c.svc().SignInWithKey(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("sign in with this key: %w", err)
+	}
+	if c.json {
+		return c.emit(toEnteredJSON(out))
+	}
+	c.printf("Signed in as %s with this device's key.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
+	printMerge(c, out.Merged)
+	return nil
+}
+
+// enteredJSON is what `code --json` prints, and `split`, `signin --key`.
 type enteredJSON struct {
 	Purpose  string      `json:"purpose"`
 	Letter   string      `json:"letter"`
 	SignedUp bool        `json:"signed_up"`
 	Merged   *mergeJSON  `json:"merged"` // null unless a visit's data moved into the account
 	Visitor  visitorJSON `json:"visitor"`
+	// StepUpUntil is set when the code stepped the device up.
+	StepUpUntil *time.Time `json:"step_up_until"`
+	// Split is set when the code was right but signed nothing in yet:
+	// choose with `split signin` or `split new`.
+	Split *splitJSON `json:"split"`
+	// ConfirmedAddress is the address a confirmation code confirmed.
+	ConfirmedAddress *addressJSON `json:"confirmed_address"`
 }
 
 type mergeJSON struct {
@@ -59,6 +117,44 @@ type mergeJSON struct {
 	NicknameTaken   bool     `json:"nickname_taken"`
 }
 
+type splitJSON struct {
+	Address string   `json:"address"` // masked
+	Kind    string   `json:"kind"`    // "email" or "phone"
+	Choices []string `json:"choices"` // the sub-commands of `split`: "signin", "new"
+}
+
+func toEnteredJSON(out flows.Entered) enteredJSON {
+	e := enteredJSON{Purpose: out.Purpose, Letter: out.Letter, SignedUp: out.SignedUp, Visitor: toVisitorJSON(out.Visitor),
+		StepUpUntil: stamp(out.StepUpUntil)}
+	if m := out.Merged; m != nil {
+		e.Merged = &mergeJSON{From: m.From, Stars: nonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
+	}
+	if s := out.Split; s != nil {
+		e.Split = &splitJSON{Address: s.Address, Kind: string(s.Kind), Choices: []string{flows.SplitSignIn, flows.SplitNew}}
+	}
+	if out.Purpose == flows.PurposeConfirm {
+		if a, ok := justConfirmed(out.Visitor); ok {
+			j := toAddressJSON(a)
+			e.ConfirmedAddress = &j
+		}
+	}
+	return e
+}
+
+// justConfirmed finds the address a confirmation code confirmed: the
+// account's most recently confirmed email address or phone number.
+// (flows.Entered does not name it.)
+func justConfirmed(v flows.Visitor) (flows.AddressInfo, bool) {
+	var best flows.AddressInfo
+	found := false
+	for _, a := range reachable(v) {
+		if a.Confirmed && a.Method == "code" && (!found || !a.ConfirmedAt.Before(best.ConfirmedAt)) {
+			best, found = a, true
+		}
+	}
+	return best, found
+}
+
 func runCode(c *call) error {
 	// flows reads "B-4821", "B 4821", "b4821" and "4821" alike.
 	out, err := c.svc().EnterCode(c.ctx, c.dev(), "", strings.Join(c.args, " "))
@@ -66,32 +162,65 @@ func runCode(c *call) error {
 		return fmt.Errorf("enter the code: %w", err)
 	}
 	if c.json {
-		e := enteredJSON{Purpose: out.Purpose, Letter: out.Letter, SignedUp: out.SignedUp, Visitor: toVisitorJSON(out.Visitor)}
-		if m := out.Merged; m != nil {
-			e.Merged = &mergeJSON{From: m.From, Stars: nonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
+		return c.emit(toEnteredJSON(out))
+	}
+	switch {
+	case out.Split != nil:
+		kind := kindNoun(out.Split.Kind)
+		c.printf("That code is right. The address is also confirmed on an account with another %s: run `split signin` "+
+			"to sign in to it, or `split new` to start a new account with this %s (it leaves that account).\n", kind, kind)
+	case out.Purpose == flows.PurposeStepUp:
+		c.printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.svc().Now()))
+	case out.Purpose == flows.PurposeConfirm:
+		if a, ok := justConfirmed(out.Visitor); ok {
+			c.printf("Code %s accepted: %s is confirmed on your account.\n", out.Letter, inert.String(a.Display))
+		} else {
+			c.printf("Code %s accepted: the address is confirmed on your account.\n", out.Letter)
 		}
-		return c.emit(e)
-	}
-	if out.Purpose != flows.PurposeSignIn {
+	case out.Purpose == flows.PurposeSignIn:
+		printSignedIn(c, out)
+	default:
 		c.printf("Code %s accepted.\n", out.Letter)
-		return nil
 	}
+	return nil
+}
+
+// printSignedIn tells a person what a sign-in did.
+func printSignedIn(c *call, out flows.Entered) {
 	who := orNone(inert.String(out.Visitor.Nickname), "your account")
 	if out.SignedUp {
 		c.printf("Signed up: this device is now signed in as %s.\n", who)
 	} else {
 		c.printf("Signed in as %s.\n", who)
 	}
-	if m := out.Merged; m != nil {
-		if len(m.Stars) > 0 {
-			c.printf("Brought over from your visit: %s.\n", starNames(c.svc(), m.Stars))
-		}
-		switch {
-		case m.NicknameTaken:
-			c.printf("The account had no nickname and took yours, %s.\n", inert.String(m.VisitorNickname))
-		case m.VisitorNickname != "":
-			c.printf("The account kept its nickname; yours from the visit (%s) was not used.\n", inert.String(m.VisitorNickname))
-		}
+	printMerge(c, out.Merged)
+}
+
+// printMerge tells a person what a visit brought into the account.
+func printMerge(c *call, m *flows.Merge) {
+	if m == nil {
+		return
 	}
-	return nil
+	if len(m.Stars) > 0 {
+		c.printf("Brought over from your visit: %s.\n", starNames(c.svc(), m.Stars))
+	}
+	switch {
+	case m.NicknameTaken:
+		c.printf("The account had no nickname and took yours, %s.\n", inert.String(m.VisitorNickname))
+	case m.VisitorNickname != "":
+		c.printf("The account kept its nickname; yours from the visit (%s) was not used.\n", inert.String(m.VisitorNickname))
+	}
+}
+
+// kindNoun names a kind of address for a person.
+func kindNoun(k address.Kind) string {
+	switch k {
+	case address.Email:
+		return "email address"
+	case address.Phone:
+		return "phone number"
+	case address.SSHKey:
+		return "SSH key"
+	}
+	return inert.String(string(k))
 }

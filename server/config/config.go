@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 )
 
 // Config is everything an attest server needs to know.
@@ -211,6 +212,9 @@ func (c *Config) applyEnv(env map[string]string) error {
 			*dst = b
 		}
 	}
+	// Read once before the file (to find DATA_DIR/config.yaml) and again
+	// here, so the environment beats the file like every other setting.
+	str("ATTEST_DATA_DIR", &c.DataDir)
 	str("ATTEST_SSH_LISTEN", &c.SSH.Listen)
 	str("ATTEST_SSH_PUBLIC_HOST", &c.SSH.PublicHost)
 	str("ATTEST_HTTP_LISTEN", &c.HTTP.Listen)
@@ -263,6 +267,9 @@ func (c *Config) Validate() error {
 	if c.SSH.MaxConnectionsPerIP < 1 || c.SSH.MaxSessionsPerConnection < 1 {
 		errs = append(errs, errors.New("ssh.max_connections_per_ip and ssh.max_sessions_per_connection must be at least 1"))
 	}
+	if !address.KnownRegion(c.Policy.DefaultRegion) {
+		errs = append(errs, fmt.Errorf("policy.default_region %q: want an ISO 3166 region code such as US or GB", c.Policy.DefaultRegion))
+	}
 	if c.Delivery.SMTPURL != "" && c.Delivery.SMTPFrom == "" {
 		errs = append(errs, errors.New("delivery.smtp_from is needed with delivery.smtp_url"))
 	}
@@ -310,4 +317,25 @@ func (p Policy) Flows() flows.Policy {
 			SMSPerHour:     p.SMSPerHour,
 		},
 	}
+}
+
+// ConnectHint is the ssh command people use to reach the server, for
+// messages: "ssh -p 23234 localhost", or "ssh attest.example.com".
+func (c *Config) ConnectHint() string {
+	addr := c.SSH.PublicHost
+	if addr == "" {
+		addr = c.SSH.Listen
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "ssh " + addr
+	}
+	switch host {
+	case "", "127.0.0.1", "::1", "0.0.0.0", "::":
+		host = "localhost"
+	}
+	if port == "22" {
+		return "ssh " + host
+	}
+	return "ssh -p " + port + " " + host
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/tui/inert"
 )
 
 // Env is what an operator command runs against.
@@ -47,6 +48,9 @@ var commands = []command{
 	{"verify", "check the hash chain and every index; report the first discrepancy", "verify", runVerify},
 	{"reindex", "rebuild every index from the facts", "reindex", runReindex},
 	{"backup", "write a consistent copy of the ledger (the binary writes it to FILE)", "backup", runBackup},
+	{"owner", "who had an address confirmed at a time (now by default)", "owner ADDRESS [--at TIME] [--json]", runOwner},
+	{"addresses", "which addresses a user had at a time (now by default)", "addresses USER [--at TIME] [--json]", runAddresses},
+	{"user", "register a user: the address is confirmed by an administrator and welcomed", "user add --email ADDRESS [--nickname NAME] [--json]", runUser},
 	{"facts", "print facts as JSON lines", "facts [--user TAG] [--device TAG] [--address ADDRESS] [--ticket ID] [--kind KIND[,KIND]] [--since TIME] [--until TIME]", runFacts},
 }
 
@@ -183,6 +187,9 @@ func runFacts(_ context.Context, env Env, fs *flag.FlagSet, args []string) error
 	if w.Until, err = parseTime(until); err != nil {
 		return usageError{"--until: " + err.Error()}
 	}
+	if len(until) == len("2006-01-02") {
+		w.Until = w.Until.Add(24*time.Hour - time.Nanosecond) // a date means to the end of that day
+	}
 	if kinds != "" {
 		w.Kinds = strings.Split(kinds, ",")
 	}
@@ -245,4 +252,163 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)", s)
+}
+
+// runOwner answers "who owned this address at time T".
+func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	var at string
+	var asJSON bool
+	fs.StringVar(&at, "at", "", "the time to ask about (RFC 3339 or YYYY-MM-DD); default now")
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if err := parse(fs, reorder(args), 1); err != nil {
+		return err
+	}
+	when, err := parseTime(at)
+	if err != nil {
+		return usageError{"--at: " + err.Error()}
+	}
+	if env.Service == nil {
+		return errors.New("owner needs the server secret to find the address")
+	}
+	o, err := env.Service.OwnerAt(ctx, fs.Arg(0), when)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(env.Stdout).Encode(struct {
+			User    string     `json:"user"`
+			Since   *time.Time `json:"since"`
+			Method  string     `json:"method,omitempty"`
+			Pending []string   `json:"pending"`
+		}{o.User, stamp(o.Since), o.Method, nonNil(o.Pending)})
+	}
+	asked := "now"
+	if !when.IsZero() {
+		asked = "at " + when.Format(time.RFC3339)
+	}
+	if o.User == "" {
+		fmt.Fprintf(env.Stdout, "nobody had it confirmed %s\n", asked)
+	} else {
+		fmt.Fprintf(env.Stdout, "%s had it confirmed %s (since %s, by %s)\n", o.User, asked, o.Since.Format(time.RFC3339), o.Method)
+	}
+	for _, u := range o.Pending {
+		fmt.Fprintf(env.Stdout, "%s had an unconfirmed claim on it\n", u)
+	}
+	return nil
+}
+
+// runAddresses answers "which addresses did this user have at time T".
+func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	var at string
+	var asJSON bool
+	fs.StringVar(&at, "at", "", "the time to ask about (RFC 3339 or YYYY-MM-DD); default now")
+	fs.BoolVar(&asJSON, "json", false, "print JSON lines")
+	if err := parse(fs, reorder(args), 1); err != nil {
+		return err
+	}
+	when, err := parseTime(at)
+	if err != nil {
+		return usageError{"--at: " + err.Error()}
+	}
+	if env.Service == nil {
+		return errors.New("addresses needs the server secret to read sealed addresses")
+	}
+	list, err := env.Service.AddressesAt(ctx, fs.Arg(0), when)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	for _, a := range list {
+		if asJSON {
+			if err := enc.Encode(struct {
+				Kind        string     `json:"kind"`
+				Address     string     `json:"address"`
+				Confirmed   bool       `json:"confirmed"`
+				Method      string     `json:"method,omitempty"`
+				Added       time.Time  `json:"added"`
+				ConfirmedAt *time.Time `json:"confirmed_at"`
+			}{string(a.Kind), a.Display, a.Confirmed, a.Method, a.Added, stamp(a.ConfirmedAt)}); err != nil {
+				return err
+			}
+			continue
+		}
+		state := "unconfirmed"
+		if a.Confirmed {
+			state = "confirmed by " + a.Method
+		}
+		fmt.Fprintf(env.Stdout, "%-7s %s  %s, added %s\n", a.Kind, inert.String(a.Display), state, a.Added.Format(time.RFC3339))
+	}
+	if len(list) == 0 && !asJSON {
+		fmt.Fprintln(env.Stdout, "no addresses")
+	}
+	return nil
+}
+
+// reorder puts flags before positional arguments, so `owner ADDR --at T`
+// parses as people type it.
+func reorder(args []string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && a != "--json" && a != "-json" && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return append(flags, rest...)
+}
+
+func stamp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// runUser registers a user (seed 003: "Registration ... may be done by the
+// user themselves, or by an administrator").
+func runUser(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
+	if len(args) == 0 || args[0] != "add" {
+		return usageError{"the only user subcommand is add"}
+	}
+	var email, nickname string
+	var asJSON bool
+	fs.StringVar(&email, "email", "", "the address to register (an email address or a phone number)")
+	fs.StringVar(&nickname, "nickname", "", "the account's nickname")
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if err := parse(fs, args[1:], 0); err != nil {
+		return err
+	}
+	if email == "" {
+		return usageError{"--email is required"}
+	}
+	if env.Service == nil {
+		return errors.New("user add needs the server secret")
+	}
+	reg, err := env.Service.RegisterUser(ctx, email, nickname, "operator")
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(env.Stdout).Encode(struct {
+			User     string `json:"user"`
+			Address  string `json:"address"`
+			Nickname string `json:"nickname,omitempty"`
+		}{reg.User, reg.Address, reg.Nickname})
+	}
+	fmt.Fprintf(env.Stdout, "registered %s for %s; a welcome message went to it\n", reg.User, inert.String(reg.Address))
+	return nil
 }

@@ -1,0 +1,144 @@
+package commands
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// linkJSON is the first line of `link --json`: the code to approve.
+type linkJSON struct {
+	Code      string     `json:"code"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// linkedJSON is the second line of `link --wait --json`, once the code is
+// approved. (When it expires instead, the second line is the error.)
+type linkedJSON struct {
+	Linked  bool        `json:"linked"` // false: signed in, but some other way than this link
+	Visitor visitorJSON `json:"visitor"`
+}
+
+func bindLink(fs *flag.FlagSet) func(*call) error {
+	wait := fs.Bool("wait", false, "wait until the code is approved (exit 0) or expires (exit 1)")
+	return func(c *call) error { return runLink(c, *wait) }
+}
+
+func runLink(c *call, wait bool) error {
+	var w *flows.Watcher
+	if wait {
+		// Watch before asking, so that no approval can slip in between
+		// the request and the watch: a poke waits in the channel.
+		w = c.svc().Watch(c.dev().Tag)
+		defer w.Stop()
+	}
+	link, err := c.svc().RequestDeviceLink(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("ask for a link code: %w", err)
+	}
+	if c.json {
+		if err := c.emit(linkJSON{Code: link.Code, ExpiresAt: stamp(link.Expires)}); err != nil {
+			return err
+		}
+	} else {
+		c.printf("Link code: %s (it expires at %s).\n", inert.String(link.Code), when(link.Expires, c.svc().Now()))
+		c.printf("On a device signed in to your account, run: approve %s\n", inert.String(link.Code))
+		if wait {
+			c.printf("Waiting for it to be approved…\n")
+		} else {
+			c.printf("Then this device is signed in: run `whoami` here to see it, or `link --wait` next time to wait.\n")
+		}
+	}
+	if !wait {
+		return nil
+	}
+	return waitForLink(c, w, link)
+}
+
+// waitForLink waits until the device is signed in (the code was
+// approved), the code expires, or the connection ends. It never polls:
+// it wakes on the watcher's pokes, which every change to the device
+// sends, and re-reads the device from the ledger each time.
+//
+// The expiry timer runs on real time. It is set from the service clock
+// (svc.Now()), so with the system clock it fires exactly at the expiry;
+// with a fake or offset clock (tests, demos built with the test clock),
+// moving that clock does not fire it. Every wake-up therefore also
+// compares the service clock with the expiry: after moving a fake clock
+// past it, a poke (anything that happens on the device) ends the wait.
+func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
+	timer := time.NewTimer(max(link.Expires.Sub(c.svc().Now()), 0))
+	defer timer.Stop()
+	for {
+		done, err := linkDone(c, link, false)
+		if done || err != nil {
+			return err
+		}
+		select {
+		case <-w.C:
+		case <-timer.C:
+			// The code is dead on a real clock: one last look, in case the
+			// approval landed just before it, then give up.
+			_, err := linkDone(c, link, true)
+			return err
+		case <-c.ctx.Done():
+			return fmt.Errorf("stopped waiting for the link code to be approved: %w", context.Cause(c.ctx))
+		}
+	}
+}
+
+// linkDone reads the device: signed in, it reports so and is done;
+// otherwise, past the expiry (or at the timer, expired), it reports the
+// expiry as the error.
+func linkDone(c *call, link flows.DeviceLink, expired bool) (bool, error) {
+	v, err := c.svc().Visit(c.ctx, c.dev())
+	if err != nil {
+		return true, fmt.Errorf("read who you are: %w", err)
+	}
+	if v.Account {
+		return true, printLinked(c, v)
+	}
+	now := c.svc().Now()
+	if expired || !now.Before(link.Expires) {
+		return true, &flows.Problem{Code: flows.ProblemCodeUsed,
+			Msg: fmt.Sprintf("Not linked: the code expired at %s. Run `link --wait` for a new one.", when(link.Expires, now))}
+	}
+	return false, nil
+}
+
+func printLinked(c *call, v flows.Visitor) error {
+	linked := v.Method == "device-link"
+	if c.json {
+		return c.emit(linkedJSON{Linked: linked, Visitor: toVisitorJSON(v)})
+	}
+	who := orNone(inert.String(v.Nickname), "your account")
+	if linked {
+		c.printf("Linked: signed in as %s. This device's key is remembered: `signin --key` signs it back in.\n", who)
+	} else {
+		c.printf("Signed in as %s, %s rather than by the link code.\n", who, method(v.Method))
+	}
+	return nil
+}
+
+// approveJSON is what `approve --json` prints.
+type approveJSON struct {
+	Approved bool   `json:"approved"`
+	Device   string `json:"device"` // the new device's tag (its key's fingerprint)
+}
+
+func runApprove(c *call) error {
+	dev, err := c.svc().ApproveDeviceLink(c.ctx, c.dev(), strings.Join(c.args, " "))
+	if err != nil {
+		return fmt.Errorf("approve the link code: %w", err)
+	}
+	if c.json {
+		return c.emit(approveJSON{Approved: true, Device: dev})
+	}
+	c.printf("Approved: the device %s is now signed in to your account, and its key is remembered.\n", inert.String(dev))
+	return nil
+}

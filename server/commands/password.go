@@ -1,0 +1,485 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/password"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// Passwords reach command mode on standard input, never on the command
+// line, where they would stay in shell history, in `ps` and in logs:
+//
+//	printf '%s\n' "$PASSWORD" | ssh host login grace@example.com
+//
+// A password is never printed, echoed or put in an error: the messages
+// here name it, and the flows' refusals are fixed text.
+
+// pipeHint shows how to give a command its password.
+func pipeHint(cmdline string) string {
+	return `printf '%s\n' "$PASSWORD" | ssh host ` + cmdline
+}
+
+// maxPasswordLine bounds what is read looking for the password's line:
+// the password policy's own bound on raw input, and a little for the line
+// ending. Anything longer is refused without reading on.
+const maxPasswordLine = 4 * 4 * password.MaxLength
+
+// readPassword reads the password from standard input: its first line,
+// without the line ending. An empty one is a usage error: nothing was
+// piped in. cmdline is the command as the hint shows it ("login ADDRESS").
+func readPassword(c *call, cmdline string) (string, error) {
+	type line struct {
+		s   string
+		err error
+	}
+	got := make(chan line, 1)
+	go func() {
+		s, err := firstLine(c.env.Stdin, maxPasswordLine)
+		got <- line{s, err}
+	}()
+	var l line
+	select {
+	case l = <-got:
+	case <-c.ctx.Done():
+		return "", fmt.Errorf("stopped waiting for the password on standard input: %w", context.Cause(c.ctx))
+	}
+	switch {
+	case errors.Is(l.err, errLineTooLong):
+		return "", &flows.Problem{Code: flows.ProblemInput, Msg: "That password is too long: use at most 256 characters."}
+	case l.err != nil:
+		return "", fmt.Errorf("read the password from standard input: %w", l.err)
+	case l.s == "":
+		return "", usagef("needs the password on standard input (its first line), as in: %s", pipeHint(cmdline))
+	}
+	return l.s, nil
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// firstLine reads r up to its first newline (or its end) and returns
+// what came before, without "\n" or "\r\n". It reads at most limit bytes
+// and a line ending.
+func firstLine(r io.Reader, limit int) (string, error) {
+	var buf []byte
+	chunk := make([]byte, 512)
+	for {
+		n, err := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = buf[:i]
+			break
+		}
+		if len(buf) > limit+1 {
+			return "", errLineTooLong
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	buf = bytes.TrimSuffix(buf, []byte("\r"))
+	if len(buf) > limit {
+		return "", errLineTooLong
+	}
+	return string(buf), nil
+}
+
+// magicLinkJSON describes a link that went out.
+type magicLinkJSON struct {
+	Label     string     `json:"label"`   // the session's name on the link's page
+	Channel   string     `json:"channel"` // "email" or "sms"
+	ExpiresAt *time.Time `json:"expires_at"`
+	NextAt    *time.Time `json:"next_at"` // when another message can go to the address
+}
+
+func toMagicLinkJSON(l *flows.LinkSent) *magicLinkJSON {
+	if l == nil {
+		return nil
+	}
+	return &magicLinkJSON{Label: l.Label, Channel: string(l.Channel), ExpiresAt: stamp(l.Expires), NextAt: stamp(l.NextAt)}
+}
+
+// loginJSON is what `login --json`, `resend --json` and `signin --link
+// --json` print: first where things stand, then, once a waited-for link
+// was pressed, a second line with signed_in true. (When the link expires
+// instead, the second line is the error.)
+type loginJSON struct {
+	SignedIn bool           `json:"signed_in"`
+	Pending  bool           `json:"pending"` // a link is to be followed
+	To       string         `json:"to"`      // the address
+	Link     *magicLinkJSON `json:"link"`    // null unless this command sent a link
+	Merged   *mergeJSON     `json:"merged"`  // null unless a visit's data moved into the account
+	Visitor  *visitorJSON   `json:"visitor"` // null until signed in
+}
+
+func toMergeJSON(m *flows.Merge) *mergeJSON {
+	if m == nil {
+		return nil
+	}
+	return &mergeJSON{From: m.From, Stars: nonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
+}
+
+// The flags of the commands that wait for a magic link.
+func bindNoWait(fs *flag.FlagSet) *bool {
+	return fs.Bool("no-wait", false, "do not wait for the link: it then finds no waiting session and signs nothing in")
+}
+
+// linkTTLWords is how long a magic link works, in words: "5 minutes".
+func linkTTLWords() string {
+	if d := flows.LinkTTL; d%time.Minute == 0 {
+		return fmt.Sprintf("%d %s", d/time.Minute, plural(int(d/time.Minute), "minute", "minutes"))
+	}
+	return flows.LinkTTL.String()
+}
+
+// hintAddress is an address as a command line hint shows it: the
+// normalized form, which a shell keeps as one word ("+14155552671" rather
+// than "+1 415-555-2671").
+func (c *call) hintAddress(input string) string {
+	if a, err := c.svc().ParseAddress(input); err == nil {
+		return inert.String(a.Value)
+	}
+	return inert.String(input)
+}
+
+// linkWaiter is this session waiting for a magic link: a link signs in
+// only a session that watches its device, so the watcher lives from
+// before the link is asked for until the wait ends.
+type linkWaiter struct {
+	w      *flows.Watcher
+	before flows.Visitor // the device before the link was asked for
+}
+
+// startWaiting watches the device, then reads it. Both come before the
+// request: a link pressed at once must find the session watching, and
+// its sign-in must be a change from what was read.
+func startWaiting(c *call) (*linkWaiter, error) {
+	w := c.svc().Watch(c.dev().Tag)
+	v, err := c.svc().Visit(c.ctx, c.dev())
+	if err != nil {
+		w.Stop()
+		return nil, fmt.Errorf("read who you are: %w", err)
+	}
+	if v.User != "" {
+		w.SetUser(v.User)
+	}
+	return &linkWaiter{w: w, before: v}, nil
+}
+
+func (lw *linkWaiter) stop() {
+	if lw != nil {
+		lw.w.Stop()
+	}
+}
+
+// signedIn reports whether v is a sign-in that happened since the wait
+// began.
+func (lw *linkWaiter) signedIn(v flows.Visitor) bool {
+	b := lw.before
+	return v.Account && (!b.Account || v.User != b.User || v.Method != b.Method || !v.Since.Equal(b.Since))
+}
+
+// wait waits until the device is signed in (the link was pressed), the
+// link expires, or the connection ends. It never polls: it wakes on the
+// watcher's pokes, which every change to the device sends, and re-reads
+// the device from the ledger each time. expired is the refusal to return
+// when the link expires.
+//
+// As in `link --wait`, the expiry timer runs on real time, set from the
+// service clock; every wake-up also compares the service clock with the
+// expiry, so that with a fake clock moved past it, a poke ends the wait.
+func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Time) error) (flows.Visitor, error) {
+	timer := time.NewTimer(max(expires.Sub(c.svc().Now()), 0))
+	defer timer.Stop()
+	look := func(final bool) (flows.Visitor, bool, error) {
+		v, err := c.svc().Visit(c.ctx, c.dev())
+		switch {
+		case err != nil:
+			return v, true, fmt.Errorf("read who you are: %w", err)
+		case lw.signedIn(v):
+			return v, true, nil
+		}
+		if now := c.svc().Now(); final || !now.Before(expires) {
+			return v, true, expired(now)
+		}
+		return v, false, nil
+	}
+	for {
+		v, done, err := look(false)
+		if done {
+			return v, err
+		}
+		select {
+		case <-lw.w.C:
+		case <-timer.C:
+			// Dead on a real clock: one last look, in case the button was
+			// pressed just before, then give up.
+			v, _, err := look(true)
+			return v, err
+		case <-c.ctx.Done():
+			return v, fmt.Errorf("stopped waiting for the link: %w", context.Cause(c.ctx))
+		}
+	}
+}
+
+// printLinkSignedIn reports the sign-in a waited-for link led to.
+func printLinkSignedIn(c *call, to string, v flows.Visitor) error {
+	if c.json {
+		vj := toVisitorJSON(v)
+		return c.emit(loginJSON{SignedIn: true, To: to, Visitor: &vj})
+	}
+	who := orNone(inert.String(v.Nickname), "your account")
+	if v.Method == "link" {
+		c.printf("Signed in as %s.\n", who)
+	} else {
+		c.printf("Signed in as %s, %s rather than by the link.\n", who, method(v.Method))
+	}
+	return nil
+}
+
+// ephemeralNote warns a connection without a key that a sign-in lasts
+// only as long as it does.
+func ephemeralNote(c *call) {
+	if c.dev().Ephemeral {
+		fmt.Fprintln(c.env.Stderr, "Note: this connection has no SSH key, so a sign-in here lasts only until this command "+
+			"ends. Connect with a key to stay signed in.")
+	}
+}
+
+// bindLogin is `login ADDRESS`: the one-stage login-or-register.
+func bindLogin(fs *flag.FlagSet) func(*call) error {
+	noWait := bindNoWait(fs)
+	return func(c *call) error { return runLogin(c, !*noWait) }
+}
+
+func runLogin(c *call, wait bool) error {
+	input := c.args[0]
+	pw, err := readPassword(c, "login "+c.hintAddress(input))
+	if err != nil {
+		return err
+	}
+	var lw *linkWaiter
+	if wait {
+		if lw, err = startWaiting(c); err != nil {
+			return err
+		}
+		defer lw.stop()
+	}
+	out, err := c.svc().LoginOrRegister(c.ctx, c.dev(), input, pw)
+	if err != nil {
+		return fmt.Errorf("sign in: %w", err)
+	}
+	if out.SignedIn { // [A]
+		if c.json {
+			vj := toVisitorJSON(out.Visitor)
+			return c.emit(loginJSON{SignedIn: true, To: c.display(input), Merged: toMergeJSON(out.Merged), Visitor: &vj})
+		}
+		c.printf("Signed in as %s.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
+		printMerge(c, out.Merged)
+		return nil
+	}
+	// [C] and [D] answer in the same words: whether the address was
+	// already waiting to be confirmed is not for anyone to learn here.
+	// (The JSON's link says whether this command sent one.)
+	return pendingLink(c, lw, out.To, out.Link, input)
+}
+
+// pendingLink tells a person to follow the link of a registration, and
+// waits for it unless lw is nil. link is the link this command sent, if
+// it sent one.
+func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input string) error {
+	ephemeralNote(c)
+	again := "resend " + c.hintAddress(input)
+	if c.json {
+		if err := c.emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
+			return err
+		}
+	} else if lw != nil {
+		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
+			"the link works for %s and only while this command waits. Send it again with: %s.\n",
+			inert.String(to), linkTTLWords(), again)
+		c.printf("Waiting for the link…\n")
+	} else {
+		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
+			"the link works for %s and only while a command of this device waits for it.\n",
+			inert.String(to), linkTTLWords())
+		c.printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
+			"To sign in, run %s (it sends a new link and waits).\n", again)
+	}
+	if lw == nil {
+		return nil
+	}
+	// A link sent earlier (case [C]) expires within LinkTTL from now too.
+	expires := c.svc().Now().Add(flows.LinkTTL)
+	if link != nil {
+		expires = link.Expires
+	}
+	v, err := lw.wait(c, expires, func(now time.Time) error {
+		return &flows.Problem{Code: flows.ProblemCodeUsed,
+			Msg: fmt.Sprintf("Not signed in: the link expired at %s. Send a new one with: %s", when(expires, now), again)}
+	})
+	if err != nil {
+		return err
+	}
+	return printLinkSignedIn(c, to, v)
+}
+
+// bindResend is `resend ADDRESS`: a registration's link again.
+func bindResend(fs *flag.FlagSet) func(*call) error {
+	noWait := bindNoWait(fs)
+	return func(c *call) error { return runResend(c, !*noWait) }
+}
+
+func runResend(c *call, wait bool) error {
+	input := c.args[0]
+	pw, err := readPassword(c, "resend "+c.hintAddress(input))
+	if err != nil {
+		return err
+	}
+	var lw *linkWaiter
+	if wait {
+		if lw, err = startWaiting(c); err != nil {
+			return err
+		}
+		defer lw.stop()
+	}
+	sent, err := c.svc().ResendVerification(c.ctx, c.dev(), input, pw)
+	if err != nil {
+		return fmt.Errorf("send the link again: %w", err)
+	}
+	return sentLink(c, lw, sent, "Sent the link again to %s.", "resend "+c.hintAddress(input))
+}
+
+// sentLink tells a person about a link that went out (what is a format
+// for the first sentence, given the address), and waits for it unless
+// lw is nil. again is the command that sends another.
+func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) error {
+	ephemeralNote(c)
+	if c.json {
+		if err := c.emit(loginJSON{Pending: true, To: sent.To, Link: toMagicLinkJSON(&sent)}); err != nil {
+			return err
+		}
+	} else {
+		c.printf(what+" Open it and press the button for terminal session %s (shown on the page) within %s.\n",
+			inert.String(sent.To), inert.String(sent.Label), linkTTLWords())
+		if lw != nil {
+			c.printf("Waiting for the button to be pressed…\n")
+		} else {
+			c.printf("This command did not wait (--no-wait): the link signs in only a session of this device that is "+
+				"waiting, so run %s when you are ready to open it.\n", again)
+		}
+	}
+	if lw == nil {
+		return nil
+	}
+	v, err := lw.wait(c, sent.Expires, func(now time.Time) error {
+		return &flows.Problem{Code: flows.ProblemCodeUsed,
+			Msg: fmt.Sprintf("Not signed in: the link expired at %s. Send a new one with: %s", when(sent.Expires, now), again)}
+	})
+	if err != nil {
+		return err
+	}
+	return printLinkSignedIn(c, sent.To, v)
+}
+
+// runSigninLink is `signin --link ADDRESS`.
+func runSigninLink(c *call, wait bool) error {
+	input := c.args[0]
+	var lw *linkWaiter
+	if wait {
+		var err error
+		if lw, err = startWaiting(c); err != nil {
+			return err
+		}
+		defer lw.stop()
+	}
+	sent, err := c.svc().RequestMagicLink(c.ctx, c.dev(), input)
+	if err != nil {
+		return fmt.Errorf("send a sign-in link: %w", err)
+	}
+	return sentLink(c, lw, sent, "Sent a sign-in link to %s.", "signin --link "+c.hintAddress(input))
+}
+
+// passwordSetJSON is what `password set --json` prints.
+type passwordSetJSON struct {
+	Password         string `json:"password"`           // "set" (the account had none) or "changed"
+	SignedOutOthers  bool   `json:"signed_out_others"`  // --sign-out-others
+	DevicesSignedOut int    `json:"devices_signed_out"` // other devices signed out
+}
+
+func bindPasswordSet(fs *flag.FlagSet) func(*call) error {
+	others := fs.Bool("sign-out-others", false, "sign out every other device of the account too")
+	return func(c *call) error { return runPasswordSet(c, *others) }
+}
+
+func runPasswordSet(c *call, signOutOthers bool) error {
+	pw, err := readPassword(c, "password set")
+	if err != nil {
+		return err
+	}
+	// Read first only to say what happened; SetPassword decides.
+	v, err := c.svc().Visit(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("read who you are: %w", err)
+	}
+	others := 0
+	if signOutOthers && v.Account {
+		list, err := c.svc().Devices(c.ctx, c.dev())
+		if err != nil {
+			return fmt.Errorf("list your devices: %w", err)
+		}
+		for _, d := range list {
+			if !d.Current {
+				others++
+			}
+		}
+	}
+	if err := c.svc().SetPassword(c.ctx, c.dev(), pw, signOutOthers); err != nil {
+		return fmt.Errorf("set the password: %w", err)
+	}
+	state := "set"
+	if v.HasPassword {
+		state = "changed"
+	}
+	if c.json {
+		return c.emit(passwordSetJSON{Password: state, SignedOutOthers: signOutOthers, DevicesSignedOut: others})
+	}
+	msg := "Password " + state
+	if signOutOthers {
+		msg += "; every other device signed out"
+	}
+	c.printf("%s.\n", msg)
+	return nil
+}
+
+// stepUpJSON is what `stepup --password --json` prints.
+type stepUpJSON struct {
+	StepUpUntil *time.Time `json:"step_up_until"`
+	Factor      string     `json:"factor"` // "password"
+}
+
+func runStepUpPassword(c *call) error {
+	pw, err := readPassword(c, "stepup --password")
+	if err != nil {
+		return err
+	}
+	until, err := c.svc().StepUpWithPassword(c.ctx, c.dev(), pw)
+	if err != nil {
+		return fmt.Errorf("step up: %w", err)
+	}
+	if c.json {
+		return c.emit(stepUpJSON{StepUpUntil: stamp(until), Factor: flows.FactorPassword})
+	}
+	c.printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.svc().Now()))
+	return nil
+}

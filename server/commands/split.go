@@ -1,0 +1,33 @@
+package commands
+
+import (
+	"fmt"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// runSplit carries out the choice a sign-in code offered (see `code`).
+func runSplit(choice string) func(*call) error {
+	return func(c *call) error {
+		out, err := c.svc().ChooseSplit(c.ctx, c.dev(), choice)
+		if err != nil {
+			return fmt.Errorf("choose: %w", err)
+		}
+		if c.json {
+			return c.emit(toEnteredJSON(out))
+		}
+		if choice == flows.SplitSignIn {
+			printSignedIn(c, out)
+			return nil
+		}
+		shown := "the address"
+		if a, ok := justConfirmed(out.Visitor); ok {
+			shown = inert.String(a.Display)
+		}
+		c.printf("Signed up: a new account with %s, and this device is signed in to it. The other account no longer\n"+
+			"has %s and was told.\n", shown, shown)
+		printMerge(c, out.Merged)
+		return nil
+	}
+}

@@ -1,0 +1,68 @@
+package commands
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+func bindStepUp(fs *flag.FlagSet) func(*call) error {
+	pw := fs.Bool("password", false, "step up with the account's password, read from standard input, instead of a code")
+	return func(c *call) error {
+		if *pw {
+			return runStepUpPassword(c)
+		}
+		return runStepUp(c)
+	}
+}
+
+// runStepUp sends a step-up code. The address it went to is shown
+// masked: a step-up proves a second factor, so the screen of a device
+// that may not be its owner's should not spell the address out.
+func runStepUp(c *call) error {
+	iss, err := c.svc().RequestStepUp(c.ctx, c.dev())
+	if err != nil {
+		return fmt.Errorf("send a step-up code: %w", err)
+	}
+	to := c.masked(iss.To)
+	if c.json {
+		return c.emit(toIssuedJSON(iss, to))
+	}
+	now := c.svc().Now()
+	c.printf("Step-up code %s (%d digits) sent to %s. Enter it with: code %s-%s. The step-up lasts %s on this device only.\n",
+		iss.Letter, iss.Digits, inert.String(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.svc().Policy().StepUpTTL))
+	c.printf("The code expires at %s.\n", when(iss.Expires, now))
+	return nil
+}
+
+// masked returns the masked form of one of the account's addresses,
+// given as flows displays it (flows.Issued.To).
+func (c *call) masked(display string) string {
+	if v, err := c.svc().Visit(c.ctx, c.dev()); err == nil {
+		for _, a := range v.Addresses {
+			if a.Display == display {
+				return a.Masked
+			}
+		}
+	}
+	if a, err := c.svc().ParseAddress(display); err == nil {
+		return a.Masked()
+	}
+	return "a confirmed address of your account"
+}
+
+// shortDuration renders a policy duration: "1h", "30m", "1h30m".
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Hour && d%time.Minute == 0:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
