@@ -52,7 +52,12 @@ type (
 	}
 )
 
-func (m enteredMsg) result() (flows.Visitor, bool) { return m.entered.Visitor, m.err == nil }
+func (m enteredMsg) result() (flows.Visitor, bool) {
+	// A split choice is still open: nothing about the device changed.
+	return m.entered.Visitor, m.err == nil && m.entered.Split == nil
+}
+func (m enteredMsg) failure() error   { return m.err }
+func (m requestedMsg) failure() error { return m.err }
 
 func newCode(c *common, iss flows.Issued) *code {
 	s := &code{c: c}
@@ -109,8 +114,14 @@ func (s *code) Update(msg tea.Msg) tea.Cmd {
 		s.checking = false
 		if msg.err != nil {
 			s.refused(msg.err)
+			return nil
 		}
-		return nil // success: the root takes the session home
+		if msg.entered.Purpose == flows.PurposeConfirm {
+			delete(s.c.confirming, s.iss.To)
+			s.c.back()
+			s.c.tell(fmt.Sprintf("Confirmed %s: it can now sign you in to this account and receive its codes.", inert.String(s.iss.To)))
+		}
+		return nil // a sign-in or a step-up: the root moves the session on
 	case requestedMsg:
 		s.resending = false
 		if msg.err != nil {
@@ -175,20 +186,37 @@ func (s *code) submit() tea.Cmd {
 	}
 	s.checking, s.problem = true, ""
 	letter := s.iss.Letter
-	return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+	what := ""
+	if s.iss.Purpose == flows.PurposeConfirm {
+		what = "confirm " + inert.String(s.iss.To)
+	}
+	return s.c.protected(what, func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		e, err := svc.EnterCode(ctx, dev, letter, typed)
 		return enteredMsg{entered: e, err: err}
 	})
 }
 
-// resend asks for a new code to the same address, as the first one was
-// asked for. The governor may still say no; its answer says until when.
+// resend asks for a new code to the same address for the same purpose,
+// as the first one was asked for. The governor may still say no; its
+// answer says until when.
 func (s *code) resend() tea.Cmd {
 	if !s.canResend() {
 		return nil
 	}
 	s.resending, s.resendNote = true, ""
 	to := s.iss.To
+	switch s.iss.Purpose {
+	case flows.PurposeConfirm:
+		return s.c.protected("send a new code to "+inert.String(to), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+			iss, err := svc.ConfirmAddress(ctx, dev, to)
+			return requestedMsg{iss: iss, err: err}
+		})
+	case flows.PurposeStepUp:
+		return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+			iss, err := svc.RequestStepUp(ctx, dev)
+			return requestedMsg{iss: iss, err: err}
+		})
+	}
 	return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		iss, err := svc.RequestSignIn(ctx, dev, to)
 		return requestedMsg{iss: iss, err: err}
@@ -209,6 +237,9 @@ func (s *code) View() string {
 	iss := s.iss
 	f := fields{st: st, width: s.width}
 
+	if iss.Purpose == flows.PurposeConfirm {
+		f.add("For", "confirming this "+channelNoun(iss.Channel)+" on your account")
+	}
 	f.add("Letter", fmt.Sprintf("%s · the message says “attest code %s”", iss.Letter, iss.Letter))
 	f.add("Digits", fmt.Sprint(iss.Digits))
 	if now.Before(iss.Expires) {

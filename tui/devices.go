@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -19,7 +20,7 @@ type devices struct {
 	list    []flows.DeviceInfo
 	loaded  bool
 	problem string
-	confirm bool // asking "sign out every device?"
+	confirm int // 1: asking "sign out every device?"; 2: "also forget the keys?"
 	busy    bool
 	offset  int
 
@@ -34,37 +35,62 @@ type (
 	}
 	signedOutMsg struct {
 		everywhere bool
+		forgot     bool // the remembered keys too
 		v          flows.Visitor
 		err        error
 	}
 )
 
 func (m signedOutMsg) result() (flows.Visitor, bool) { return m.v, m.err == nil }
+func (m signedOutMsg) failure() error                { return m.err }
 
 // notice is the news on the signed-out home.
 func (m signedOutMsg) notice() string {
-	if m.everywhere {
+	switch {
+	case m.everywhere && m.forgot:
+		return "You signed out everywhere: every device of the account, this one included. Every remembered SSH key is forgotten too."
+	case m.everywhere:
 		return "You signed out everywhere: every device of the account, this one included."
 	}
 	return "You signed out of this device. What you stored stays with the account."
 }
 
-// signOut signs this device, or every device of the account, out; the
-// root takes the session home when it is done.
-func signOut(c *common, everywhere bool) tea.Cmd {
+// signOut signs this device out; the root takes the session home when it
+// is done.
+func signOut(c *common) tea.Cmd {
 	return c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
-		var err error
-		if everywhere {
-			err = svc.SignOutEverywhere(ctx, dev)
-		} else {
-			err = svc.SignOut(ctx, dev)
-		}
-		if err != nil {
-			return signedOutMsg{everywhere: everywhere, err: err}
+		if err := svc.SignOut(ctx, dev); err != nil {
+			return signedOutMsg{err: err}
 		}
 		v, err := svc.Visit(ctx, dev)
-		return signedOutMsg{everywhere: everywhere, v: v, err: err}
+		return signedOutMsg{v: v, err: err}
 	})
+}
+
+// signOutEverywhere signs out every device of the account, and with
+// forget forgets its remembered keys. It is a protected action.
+func signOutEverywhere(c *common, forget bool) tea.Cmd {
+	what := "sign out everywhere"
+	if forget {
+		what += " and forget every remembered SSH key"
+	}
+	return c.protected(what, func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		if err := svc.SignOutEverywhere(ctx, dev, forget); err != nil {
+			return signedOutMsg{everywhere: true, forgot: forget, err: err}
+		}
+		v, err := svc.Visit(ctx, dev)
+		return signedOutMsg{everywhere: true, forgot: forget, v: v, err: err}
+	})
+}
+
+// hasKeys reports whether the account remembers any SSH key.
+func hasKeys(v flows.Visitor) bool {
+	for _, a := range v.Addresses {
+		if a.Kind == address.SSHKey && a.Confirmed {
+			return true
+		}
+	}
+	return false
 }
 
 func newDevices(c *common) *devices { return &devices{c: c} }
@@ -72,11 +98,11 @@ func newDevices(c *common) *devices { return &devices{c: c} }
 func (d *devices) Init() tea.Cmd             { return d.load() }
 func (d *devices) SetSize(width, height int) { d.width, d.height = width, height }
 func (d *devices) Title() string             { return "devices" }
-func (d *devices) Focused() bool             { return d.confirm }
+func (d *devices) Focused() bool             { return d.confirm > 0 }
 
 func (d *devices) Keys() helpKeys {
 	k := d.c.keys
-	if d.confirm {
+	if d.confirm > 0 {
 		no := key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no"))
 		b := []key.Binding{k.Yes, no}
 		return helpKeys{short: b, full: [][]key.Binding{b}}
@@ -113,11 +139,19 @@ func (d *devices) Update(msg tea.Msg) tea.Cmd {
 		}
 	case tea.KeyPressMsg:
 		k := d.c.keys
-		if d.confirm {
-			d.confirm = false
-			if key.Matches(msg, k.Yes) {
+		if d.confirm > 0 {
+			yes := key.Matches(msg, k.Yes)
+			first := d.confirm == 1
+			d.confirm = 0
+			switch {
+			case first && yes && hasKeys(d.c.visitor):
+				d.confirm = 2 // the second question
+			case first && yes:
 				d.busy = true
-				return signOut(d.c, true)
+				return signOutEverywhere(d.c, false)
+			case !first:
+				d.busy = true
+				return signOutEverywhere(d.c, yes)
 			}
 			return nil
 		}
@@ -129,9 +163,9 @@ func (d *devices) Update(msg tea.Msg) tea.Cmd {
 			d.offset = min(d.offset+1, max(len(d.list)-1, 0))
 		case key.Matches(msg, k.SignOut):
 			d.busy = true
-			return signOut(d.c, false)
+			return signOut(d.c)
 		case key.Matches(msg, k.Everywhere):
-			d.confirm, d.problem = true, ""
+			d.confirm, d.problem = 1, ""
 		}
 	}
 	return nil
@@ -142,8 +176,12 @@ func (d *devices) View() string {
 	head := st.heading.Render("Devices signed in to this account")
 	var foot string
 	switch {
-	case d.confirm:
+	case d.confirm == 1:
 		foot = st.warn.Render("Sign out every device of this account? y/N")
+	case d.confirm == 2:
+		foot = st.warn.Render("Sign out every device of this account? yes") + "\n" +
+			st.warn.Render(wrap("Also forget remembered SSH keys? y/N", d.width)) + "\n" +
+			st.faint.Render(wrap("Forgotten keys can no longer sign in with one keystroke; each device then signs in with a code.", d.width))
 	case d.busy:
 		foot = st.faint.Render("signing out…")
 	case d.problem != "":

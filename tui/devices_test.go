@@ -79,7 +79,8 @@ func TestLiveDropOnSignOutEverywhere(t *testing.T) {
 	tr.typeText("a") // wherever it is, it goes home
 	tr.waitFor("Addresses", "grace@example.com")
 
-	if err := e.svc.SignOutEverywhere(ctx, phone); err != nil {
+	e.stepUp(phone)
+	if err := e.svc.SignOutEverywhere(ctx, phone, false); err != nil {
 		t.Fatal(err)
 	}
 	screen := tr.waitFor("You were signed out (sign-out everywhere)", "anonymous visitor")
@@ -94,7 +95,8 @@ func TestLiveDropFallbackCheck(t *testing.T) {
 	tr := e.open(laptop, "")
 	tr.waitFor("signed in as")
 	tr.root.live.stop() // safe from here: it only closes channels, once
-	if err := e.svc.SignOutEverywhere(ctx, phone); err != nil {
+	e.stepUp(phone)
+	if err := e.svc.SignOutEverywhere(ctx, phone, false); err != nil {
 		t.Fatal(err)
 	}
 	tr.send(checkMsg{n: -1})
@@ -116,6 +118,11 @@ func TestAccount(t *testing.T) {
 	tr.typeText("a")
 	screen := tr.waitFor("Addresses", "confirmed by code")
 	tr.golden("account", screen)
+	tr.typeText("?")
+	screen = tr.waitFor("less", "h history", "x   unlink / forget key")
+	tr.golden("help", screen)
+	tr.typeText("?")
+	tr.waitFor("? more")
 	tr.press(tea.KeyEscape)
 	if s := tr.waitFor("signed in as Grace · via code"); strings.Contains(s, "Addresses") {
 		t.Fatal("esc did not go back")

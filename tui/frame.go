@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -78,16 +79,54 @@ func (r *root) render() string {
 	return strings.Join(out, "\n")
 }
 
-// titleBar is "attest", the screen's name, and who this is on the right.
+// titleBar is "attest", the screen's name, and on the right the step-up
+// badge, if any, and who this is.
 func (r *root) titleBar(w int) string {
 	st := r.c.st
 	left := st.logo.Render("attest") + "  " + st.crumb.Render(r.top().Title())
-	right := st.identity.Render(fit(r.identity(), max(w-lipgloss.Width(left)-2, 0)))
+	room := max(w-lipgloss.Width(left)-2, 0)
+	right := ""
+	if b := r.badge(); b != "" && lipgloss.Width(b)+2 <= room {
+		right = st.badge.Render(b) + "  "
+		room -= lipgloss.Width(b) + 2
+	}
+	right += st.identity.Render(fit(r.identity(), room))
 	gap := w - lipgloss.Width(left) - lipgloss.Width(right)
 	if gap < 1 {
 		return fit(left, w)
 	}
 	return left + strings.Repeat(" ", gap) + right
+}
+
+// badge says, while the device is stepped up, for how much longer. It is
+// worked out at every drawing from the service's clock, so the second
+// tick that moves the countdowns also takes it away when it lapses.
+func (r *root) badge() string {
+	left := stepUpLeft(r.c)
+	if left <= 0 {
+		return ""
+	}
+	return "stepped up · " + countdown(left)
+}
+
+// stepUpLeft is how long the device stays stepped up (0: it is not).
+func stepUpLeft(c *common) time.Duration {
+	if !c.visitor.Account {
+		return 0
+	}
+	return max(c.visitor.StepUpUntil.Sub(c.svc.Now()), 0)
+}
+
+// countdown is a short time left: "1h", "42m", "9s" (seconds rounded up,
+// so the last second still shows).
+func countdown(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	}
+	return fmt.Sprintf("%ds", int((d+time.Second-1)/time.Second))
 }
 
 // identity is the short form of who this is, for the title bar.

@@ -91,7 +91,9 @@ func (b *mailbag) Send(_ context.Context, m message.Message) error {
 	return nil
 }
 
-var codeRE = regexp.MustCompile(`Code ([A-Z]+): (\d+)`)
+// codeRE finds a code in a message: "Code B: 4821" in an email, "attest
+// code B: 4821 to …" in a text.
+var codeRE = regexp.MustCompile(`[Cc]ode ([A-Z]+): (\d+)`)
 
 // code returns the digits of the newest code with the given letter sent
 // to an address, waiting for its delivery.
@@ -141,6 +143,20 @@ func (e *env) signIn(dev flows.Device, to string) flows.Entered {
 	}
 	e.svc.Wait()
 	return out
+}
+
+// stepUp steps a device up through the flows, as its own terminal would
+// with a step-up code.
+func (e *env) stepUp(dev flows.Device) {
+	e.t.Helper()
+	iss, err := e.svc.RequestStepUp(ctx, dev)
+	if err != nil {
+		e.t.Fatalf("request a step-up code: %v", err)
+	}
+	if _, err := e.svc.EnterCode(ctx, dev, iss.Letter, e.codeOf(iss)); err != nil {
+		e.t.Fatalf("enter the step-up code: %v", err)
+	}
+	e.svc.Wait()
 }
 
 // term is one session's screens, run by teatest at 80x24 without colour.

@@ -34,7 +34,7 @@ func (r *root) helpView() string {
 		return r.help.FullHelpView(append(own.full[:len(own.full):len(own.full)], shared))
 	}
 	tail := shortHelp(r.help, shared, r.help.Width())
-	if len(own.short) == 0 {
+	if !anyEnabled(own.short) {
 		return tail
 	}
 	sep := r.help.Styles.ShortSeparator.Render(r.help.ShortSeparator)
@@ -75,4 +75,13 @@ func shortHelp(h help.Model, bindings []key.Binding, width int) string {
 		b.WriteString(item)
 	}
 	return b.String()
+}
+
+func anyEnabled(bindings []key.Binding) bool {
+	for _, kb := range bindings {
+		if kb.Enabled() {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,7 @@ type home struct {
 
 	editing bool // the nickname field has focus
 	saving  bool
+	signing bool // signing in with the key
 	input   textinput.Model
 	nickErr string
 
@@ -76,15 +77,33 @@ func (h *home) Keys() helpKeys {
 	}
 	short := []key.Binding{k.Star, with(k.Nickname, "n", "name")}
 	acts := []key.Binding{k.Nickname}
-	if h.c.signedIn() {
+	up := k.Up
+	switch {
+	case h.c.signedIn():
 		short = append(short, k.Account, k.Devices, k.SignOut)
 		acts = append(acts, k.Account, k.Devices, k.SignOut)
-	} else {
+	case h.keyOffer():
+		// k signs in here, so it is not up.
+		up = with(up, "↑", "up")
+		short = append([]key.Binding{k.KeySignIn}, short...)
+		acts = append(acts, k.KeySignIn, k.SignIn)
+	default:
 		short = append(short, k.SignIn)
 		acts = append(acts, k.SignIn)
 	}
-	return helpKeys{short: short, full: [][]key.Binding{{k.Up, k.Down, k.Star}, acts}}
+	if h.canLink() {
+		acts = append(acts, k.Link)
+	}
+	return helpKeys{short: short, full: [][]key.Binding{{up, k.Down, k.Star}, acts}}
 }
+
+// keyOffer reports whether this signed-out device's key is remembered for
+// an account, so that k signs in to it.
+func (h *home) keyOffer() bool { return !h.c.signedIn() && h.c.visitor.KeyAccount != nil }
+
+// canLink reports whether this device can be linked to an account: it is
+// signed out and has a key to remember.
+func (h *home) canLink() bool { return !h.c.signedIn() && !h.c.dev.Ephemeral }
 
 func (h *home) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
@@ -111,6 +130,11 @@ func (h *home) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			h.starErr = problemText(msg.err)
 		}
+	case enteredMsg:
+		h.signing = false
+		if msg.err != nil {
+			h.starErr = problemText(msg.err)
+		}
 	default:
 		if h.editing {
 			if m := typedOnly(msg); m != nil {
@@ -127,6 +151,10 @@ func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := h.c.keys
 	in := h.c.signedIn()
 	switch {
+	case key.Matches(msg, k.KeySignIn) && h.keyOffer():
+		return h.signInWithKey()
+	case key.Matches(msg, k.Link) && h.canLink():
+		h.c.push(newLink(h.c))
 	case key.Matches(msg, k.Up):
 		h.cursor = max(h.cursor-1, 0)
 	case key.Matches(msg, k.Down):
@@ -145,9 +173,23 @@ func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Devices) && in:
 		h.c.push(newDevices(h.c))
 	case key.Matches(msg, k.SignOut) && in:
-		return signOut(h.c, false)
+		return signOut(h.c)
 	}
 	return nil
+}
+
+// signInWithKey signs in with the key this device connected with: the
+// handshake proved it, so there is nothing to type. The root takes the
+// session home when it is done.
+func (h *home) signInWithKey() tea.Cmd {
+	if h.signing {
+		return nil
+	}
+	h.signing, h.starErr = true, ""
+	return h.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		e, err := svc.SignInWithKey(ctx, dev)
+		return enteredMsg{entered: e, err: err}
+	})
 }
 
 // toggle stars or unstars the item under the cursor. While one write for
@@ -253,6 +295,20 @@ func (h *home) View() string {
 	}
 	if h.c.sshUser != "" {
 		f.add("SSH user", inert.String(h.c.sshUser)+st.faint.Render(" · the name you typed, a hint and not an identity"))
+	}
+	if h.keyOffer() {
+		name := "your account"
+		if n := h.c.visitor.KeyAccount.Nickname; n != "" {
+			name = inert.String(n)
+		}
+		offer := "Sign in as " + name + " with this key — press " + st.key.Render("k")
+		if h.signing {
+			offer += st.faint.Render(" · signing in…")
+		}
+		f.add("", offer)
+	}
+	if h.canLink() {
+		f.add("", "Link this device to my account — press "+st.key.Render("l"))
 	}
 
 	count := fmt.Sprintf("%d of %d starred", h.countStarred(), len(h.items))

@@ -14,6 +14,23 @@ type keyMap struct {
 	Devices    key.Binding
 	SignOut    key.Binding
 	Everywhere key.Binding
+	KeySignIn  key.Binding // signed out, with a remembered key
+	Link       key.Binding // signed out: link this device to an account
+
+	// The account screen.
+	Add      key.Binding
+	Confirm  key.Binding
+	Edit     key.Binding
+	Remove   key.Binding // unlink an address, forget a key
+	Remember key.Binding
+	History  key.Binding
+	Approve  key.Binding
+	StepUp   key.Binding
+
+	// The split choice.
+	Existing key.Binding
+	Fresh    key.Binding
+	Choose   key.Binding
 
 	Submit key.Binding
 	Save   key.Binding
@@ -38,6 +55,23 @@ func newKeyMap() keyMap {
 		Devices:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "devices")),
 		SignOut:    key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "sign out")),
 		Everywhere: key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "sign out everywhere")),
+		// k is also up: where the key sign-in is offered, it wins, and
+		// the help says so (home.Keys).
+		KeySignIn: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "sign in with this key")),
+		Link:      key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "link this device")),
+
+		Add:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
+		Confirm:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confirm")),
+		Edit:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
+		Remove:   key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "unlink")),
+		Remember: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "remember this key")),
+		History:  key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "history")),
+		Approve:  key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "approve a device")),
+		StepUp:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "step up")),
+
+		Existing: key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "existing account")),
+		Fresh:    key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "new account")),
+		Choose:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "choose")),
 
 		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
 		Save:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "save")),

@@ -40,6 +40,23 @@ type root struct {
 
 	tickN, checkN int // the current tick and check; others are not re-armed
 	quitting      bool
+
+	// then is a protected action waiting for a step-up (see wrote).
+	then *continuation
+}
+
+// continuation is a protected action the flows refused for want of a
+// step-up. The root pushed the step-up screen; when its code is right, the
+// root pops back to the screen that started the action, as it was (the
+// question answered, the field with its text), and runs the action again
+// for it. If the person leaves the step-up screen instead, that screen
+// gets the refusal, as if there had been no detour.
+type continuation struct {
+	from    screen  // the screen that started the action
+	stepUp  screen  // the step-up screen pushed for it
+	redo    writeFn // the action
+	what    string
+	refusal tea.Msg // the result that asked for the step-up
 }
 
 func (r *root) Init() tea.Cmd {
@@ -102,7 +119,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case visitedMsg:
 		r.visited(msg)
 	case wroteMsg:
-		cmds = append(cmds, r.wrote(msg.msg))
+		cmds = append(cmds, r.wrote(msg))
 	default:
 		cmds = append(cmds, r.top().Update(msg))
 	}
@@ -165,36 +182,110 @@ func (r *root) visited(msg visitedMsg) {
 	}
 	was := r.c.visitor
 	r.setVisitor(msg.v)
-	if was.Account && !msg.v.Account {
+	switch {
+	case was.Account && !msg.v.Account:
 		r.c.home("You were signed out (sign-out everywhere)")
+	case !was.Account && msg.v.Account && msg.v.Method == methodDeviceLink:
+		// Another device approved this one's link code.
+		r.c.home("This device is now linked to your account.")
 	}
 }
 
+// methodDeviceLink is how a device signed in when another approved it.
+const methodDeviceLink = "device-link"
+
 // wrote applies the result of a write, then lets the top screen see it.
 // Signing in and signing out change the whole session, so the root moves
-// to home for them whichever screen is on top.
-func (r *root) wrote(msg tea.Msg) tea.Cmd {
+// to home for them whichever screen is on top. A protected action refused
+// for want of a step-up takes a detour through the step-up screen (see
+// continuation) and its refusal is only shown if the person turns back.
+func (r *root) wrote(w wroteMsg) tea.Cmd {
 	r.c.writes--
+	msg := w.msg
 	if res, ok := msg.(visitorResult); ok {
 		if v, ok := res.result(); ok {
 			r.setVisitor(v)
 		}
 	}
-	switch m := msg.(type) {
-	case enteredMsg:
-		if m.err == nil {
-			r.c.home(welcome(m.entered))
+	var cmds []tea.Cmd
+	if f, ok := msg.(failedResult); ok && needsStepUp(f.failure()) && r.then == nil && w.from != nil && w.from == r.top() {
+		s := newStepUp(r.c, w.what)
+		r.then = &continuation{from: w.from, stepUp: s, redo: w.redo, what: w.what, refusal: msg}
+		r.c.push(s)
+	} else {
+		switch m := msg.(type) {
+		case enteredMsg:
+			if m.err == nil {
+				cmds = append(cmds, r.entered(m.entered))
+			}
+		case signedOutMsg:
+			if m.err == nil {
+				r.c.home(m.notice())
+			}
 		}
-	case signedOutMsg:
-		if m.err == nil {
-			r.c.home(m.notice())
-		}
+		cmds = append(cmds, r.top().Update(msg))
 	}
-	cmd := r.top().Update(msg)
 	if r.c.writes == 0 {
-		return tea.Batch(cmd, r.c.read())
+		cmds = append(cmds, r.c.read())
 	}
-	return cmd
+	return tea.Batch(cmds...)
+}
+
+// entered routes the session after a right code (or a key, or a split
+// choice). A confirmation is the code screen's own business: it knows
+// which address it was for.
+func (r *root) entered(e flows.Entered) tea.Cmd {
+	switch {
+	case e.Split != nil:
+		r.c.back() // the code is used: the choice takes its place
+		r.c.push(newSplit(r.c, *e.Split))
+	case e.Purpose == flows.PurposeStepUp:
+		return r.steppedUp(e.StepUpUntil)
+	case e.Purpose == flows.PurposeConfirm:
+	default:
+		r.c.home(welcome(e))
+	}
+	return nil
+}
+
+// steppedUp leaves the step-up screen. With an action waiting for it, the
+// root returns to the screen that started the action and runs it again.
+func (r *root) steppedUp(until time.Time) tea.Cmd {
+	note := "Stepped up on this device until " + flows.When(until, r.c.svc.Now()) + "."
+	t := r.then
+	r.then = nil
+	if t == nil || t.stepUp != r.top() || !r.inStack(t.from) {
+		r.c.back()
+		r.c.tell(note)
+		return nil
+	}
+	r.c.popTo(t.from)
+	r.c.tell(note)
+	return r.c.writeFrom(t.from, t.what, t.redo)
+}
+
+func (r *root) inStack(s screen) bool {
+	for _, x := range r.stack {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// left is called for each screen popped off the stack: leaving the
+// step-up screen before its code was right gives the action's screen the
+// refusal it was spared.
+func (r *root) left(popped screen) tea.Cmd {
+	t := r.then
+	if t == nil || popped != t.stepUp {
+		return nil
+	}
+	r.then = nil
+	if r.top() != t.from {
+		return nil
+	}
+	return t.from.Update(t.refusal)
 }
 
 func (r *root) setVisitor(v flows.Visitor) {
@@ -215,7 +306,17 @@ func (r *root) route() tea.Cmd {
 			cmds = append(cmds, rt.push.Init())
 		case rt.back:
 			if len(r.stack) > 1 {
+				popped := r.top()
 				r.stack = r.stack[:len(r.stack)-1]
+				cmds = append(cmds, r.left(popped))
+			}
+			r.notice = ""
+			cmds = append(cmds, r.top().Update(refreshMsg{}))
+		case rt.popTo != nil:
+			for len(r.stack) > 1 && r.top() != rt.popTo {
+				popped := r.top()
+				r.stack = r.stack[:len(r.stack)-1]
+				cmds = append(cmds, r.left(popped))
 			}
 			r.notice = ""
 			cmds = append(cmds, r.top().Update(refreshMsg{}))
@@ -223,7 +324,10 @@ func (r *root) route() tea.Cmd {
 			h := newHome(r.c)
 			r.stack = []screen{h}
 			r.notice = rt.notice
+			r.then = nil
 			cmds = append(cmds, h.Init())
+		case rt.tell:
+			r.notice = rt.notice
 		}
 	}
 	r.c.routes = r.c.routes[:0]

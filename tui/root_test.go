@@ -6,6 +6,9 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 )
 
 func TestWindowTooSmallAndBack(t *testing.T) {
@@ -46,7 +49,10 @@ func TestLayoutsHold(t *testing.T) {
 	for _, size := range [][2]int{{minWidth, minHeight}, {80, 24}, {132, 43}} {
 		r := New(Session{Service: e.svc, Device: laptop, User: "grace"}).(*root)
 		r.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
-		for _, s := range []screen{newHome(r.c), newSignIn(r.c), newDevices(r.c), newAccount(r.c)} {
+		screens := []screen{newHome(r.c), newSignIn(r.c), newDevices(r.c), newAccount(r.c),
+			newStepUp(r.c, "unlink +1 415-555-2671"), newHistory(r.c), newApprove(r.c), newLink(r.c),
+			newSplit(r.c, flows.Split{Address: "+1 •••-•••-2671", Kind: address.Phone})}
+		for _, s := range screens {
 			r.stack = []screen{s}
 			r.notice = "You were signed out (sign-out everywhere)"
 			r.help.ShowAll = size[0] == minWidth // the tallest help, in the smallest window
@@ -134,7 +140,8 @@ func TestWatchPokes(t *testing.T) {
 	l := watch(e.svc, laptop.Tag, time.Minute)
 	defer l.stop()
 	l.setUser(v.User)
-	if err := e.svc.SignOutEverywhere(ctx, phone); err != nil {
+	e.stepUp(phone) // before the watch, whose pokes it would cause
+	if err := e.svc.SignOutEverywhere(ctx, phone, false); err != nil {
 		t.Fatal(err)
 	}
 	if msg := l.wait()(); msg != (pokeMsg{}) {

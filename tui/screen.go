@@ -48,28 +48,59 @@ type common struct {
 	writes, writeSeq int
 
 	routes []route
+
+	// onTop is the screen on top of the stack (the root's): a write
+	// remembers which screen started it, so that a step-up can resume it
+	// there.
+	onTop func() screen
+
+	// confirming keeps the code screens of addresses this session asked
+	// to confirm, by address, so that coming back to one shows its code
+	// (with its tries) instead of asking for another.
+	confirming map[string]*code
 }
 
 // route is a change to the screen stack, asked for by a screen during its
-// Update and carried out by the root right after it.
+// Update and carried out by the root right after it, in order.
 type route struct {
 	push   screen // push this screen
 	back   bool   // pop the top screen
+	popTo  screen // pop down to this screen
 	home   bool   // drop everything and show home
-	notice string // with home: the news to show on it
+	tell   bool   // show notice above whatever is on top
+	notice string // with home or tell: the news to show
 }
 
 func (c *common) push(s screen)      { c.routes = append(c.routes, route{push: s}) }
 func (c *common) back()              { c.routes = append(c.routes, route{back: true}) }
+func (c *common) popTo(s screen)     { c.routes = append(c.routes, route{popTo: s}) }
 func (c *common) home(notice string) { c.routes = append(c.routes, route{home: true, notice: notice}) }
+func (c *common) tell(notice string) { c.routes = append(c.routes, route{tell: true, notice: notice}) }
+
+// writeFn is a flow that changes the ledger, run off the event loop.
+type writeFn func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg
 
 // write runs a flow that changes the ledger and returns its result as a
 // message; the root counts it as a write in flight until it lands.
-func (c *common) write(fn func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg) tea.Cmd {
+func (c *common) write(fn writeFn) tea.Cmd { return c.protected("", fn) }
+
+// protected is write for a protected action, named by what (“unlink
+// +1 415-555-2671”) for the step-up screen. When the flows answer that the
+// action needs a step-up, the root asks for one and then runs fn again
+// for the screen that started it (see root.wrote).
+func (c *common) protected(what string, fn writeFn) tea.Cmd {
+	var from screen
+	if c.onTop != nil {
+		from = c.onTop()
+	}
+	return c.writeFrom(from, what, fn)
+}
+
+func (c *common) writeFrom(from screen, what string, fn writeFn) tea.Cmd {
 	c.writes++
 	c.writeSeq++
 	ctx, svc, dev := c.ctx, c.svc, c.dev
-	return func() tea.Msg { return wroteMsg{msg: fn(ctx, svc, dev)} }
+	return func() tea.Msg { return wroteMsg{msg: fn(ctx, svc, dev), redo: fn, from: from, what: what} }
 }
 
 // read re-reads what the device is.
@@ -100,8 +131,14 @@ type (
 		seq   int
 		clean bool
 	}
-	// wroteMsg wraps the result of a write (see common.write).
-	wroteMsg struct{ msg tea.Msg }
+	// wroteMsg wraps the result of a write (see common.write), with what
+	// the root needs to run it again after a step-up.
+	wroteMsg struct {
+		msg  tea.Msg
+		redo writeFn
+		from screen // the screen that started it
+		what string // a protected action, for the step-up screen
+	}
 	// refreshMsg asks the top screen to read its own data again.
 	refreshMsg struct{}
 )
@@ -109,6 +146,18 @@ type (
 // visitorResult is a write result that says what the device is now.
 type visitorResult interface {
 	result() (flows.Visitor, bool)
+}
+
+// failedResult is a write result that can be a refusal; the root looks
+// for one that asks for a step-up.
+type failedResult interface {
+	failure() error
+}
+
+// needsStepUp reports whether err is the flows' "step up first".
+func needsStepUp(err error) bool {
+	p, ok := flows.AsProblem(err)
+	return ok && p.Code == flows.ProblemStepUp
 }
 
 // problemText is what a screen shows for a failed flow: a Problem's

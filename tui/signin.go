@@ -125,6 +125,6 @@ func (s *signIn) View() string {
 		status = st.faint.Render("enter sends a code")
 	}
 	return st.heading.Render("Sign in or sign up") + "\n\n" +
-		wrap("Type your email address. We send it a one-time code: entering the code signs you in, or makes you an account if the address is new.", s.width) +
-		"\n\n" + st.label.Render("Email address") + "\n" + s.input.View() + "\n\n" + status
+		wrap("Type your email address, or your phone number with + and its country code. We send it a one-time code: entering the code signs you in, or makes you an account if the address is new.", s.width) +
+		"\n\n" + st.label.Render("Email address or phone number") + "\n" + s.input.View() + "\n\n" + status
 }

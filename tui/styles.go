@@ -16,6 +16,7 @@ import (
 type styles struct {
 	// Title bar.
 	logo, crumb, identity lipgloss.Style
+	badge                 lipgloss.Style // the step-up countdown
 
 	heading lipgloss.Style // a screen's first line
 	label   lipgloss.Style // the left column of a field list
@@ -30,6 +31,7 @@ type styles struct {
 	selected        lipgloss.Style // the selected row's name
 	starOn, starOff lipgloss.Style
 	columnHead      lipgloss.Style
+	big             lipgloss.Style // a code to read across the room
 
 	help  help.Styles
 	input textinput.Styles
@@ -61,6 +63,7 @@ func newStyles(dark bool, profile colorprofile.Profile) *styles {
 		logo:     plain.Bold(true).Padding(0, 1).Foreground(c("#FFFDF5", "#FFFDF5")).Background(accent),
 		crumb:    plain.Foreground(mid),
 		identity: plain.Foreground(dim),
+		badge:    plain.Foreground(green).Bold(true),
 
 		heading: plain.Bold(true),
 		label:   plain.Foreground(mid),
@@ -78,6 +81,7 @@ func newStyles(dark bool, profile colorprofile.Profile) *styles {
 		starOn:     plain.Foreground(gold),
 		starOff:    plain.Foreground(dim),
 		columnHead: plain.Foreground(dim).Bold(true),
+		big:        plain.Bold(true).Padding(0, 2).Border(lipgloss.RoundedBorder()).BorderForeground(accent),
 	}
 	if !useColor {
 		s.logo = s.logo.Reverse(true)

@@ -8,8 +8,31 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/tui/inert"
 )
+
+// kindNoun names a kind of address in running text.
+func kindNoun(k address.Kind) string {
+	switch k {
+	case address.Email:
+		return "email address"
+	case address.Phone:
+		return "phone number"
+	case address.SSHKey:
+		return "SSH key"
+	}
+	return inert.String(string(k))
+}
+
+// channelNoun names the kind of address a message went to.
+func channelNoun(ch message.Channel) string {
+	if ch == message.SMS {
+		return "phone number"
+	}
+	return "email address"
+}
 
 // shortTag shortens a device tag for a row: an SSH key's fingerprint keeps
 // its head and tail ("SHA256:q8XkP2mV…UvB"), enough to tell keys apart.
@@ -106,4 +129,26 @@ func (f *fields) String() string {
 		}
 	}
 	return b.String()
+}
+
+// flow lays items out in lines no wider than width, joined by sep, never
+// breaking an item (unless it is wider than a line on its own).
+func flow(items []string, sep string, width int) string {
+	var lines []string
+	line := ""
+	for _, it := range items {
+		switch {
+		case line == "":
+			line = it
+		case lipgloss.Width(line+sep+it) <= width:
+			line += sep + it
+		default:
+			lines = append(lines, line)
+			line = it
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return wrap(strings.Join(lines, "\n"), width)
 }

@@ -36,7 +36,9 @@ func New(s Session) tea.Model {
 		height:  24,
 		help:    help.New(),
 	}
-	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, keys: newKeyMap()}
+	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, keys: newKeyMap(),
+		confirming: map[string]*code{}}
+	r.c.onTop = r.top
 	r.restyle()
 	v, err := s.Service.Visit(ctx, s.Device)
 	if err != nil {

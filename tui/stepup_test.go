@@ -1,0 +1,531 @@
+package tui
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
+)
+
+// A third SSH key, for the split's second way.
+var tablet = flows.KeyDevice("SHA256:T4bL3tKeyF1ngerpr1ntAAAAAAAAAAAAAAAAAAAAAAAA")
+
+// A US number libphonenumber holds valid, and a second one.
+const (
+	phone1 = "+14155552671"
+	phone2 = "+14155552672"
+)
+
+// The device that signed up is stepped up for its first hour: the badge
+// counts down on every screen and goes when the hour is up.
+func TestStepUpBadgeCountsDown(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	tr := e.open(laptop, "")
+	screen := tr.waitFor("stepped up · 1h", "signed in as grace@example.com")
+	tr.golden("home", screen)
+
+	e.clock.Advance(18 * time.Minute)
+	tr.send(tickMsg{n: -1})
+	tr.waitFor("stepped up · 42m")
+	tr.typeText("d")
+	tr.waitFor("Devices signed in", "stepped up · 42m")
+	tr.press(tea.KeyEscape)
+	tr.typeText("a")
+	screen = tr.waitFor("Step-up      until 10:00:00 UTC (in 42m) · this device only", "stepped up · 42m")
+	tr.golden("account", screen)
+
+	e.clock.Advance(59*time.Minute + 59*time.Second - 18*time.Minute)
+	tr.send(tickMsg{n: -1})
+	tr.waitFor("stepped up · 1s")
+	e.clock.Advance(2 * time.Second)
+	tr.send(tickMsg{n: -1})
+	screen = tr.waitGone("stepped up")
+	tr.golden("lapsed", screen)
+	if !strings.Contains(screen, "Step-up      none: changes below ask for a code first") {
+		t.Fatalf("the account still shows a step-up:\n%s", screen)
+	}
+}
+
+// addOnAccount opens the account's add field and types an address.
+func addOnAccount(tr *term, addr string) {
+	tr.t.Helper()
+	tr.typeText("a")
+	tr.waitFor("Addresses", "a add")
+	tr.typeText("a")
+	tr.waitFor("Add an email address, or a phone number")
+	tr.typeText(addr)
+	tr.waitFor("> " + addr)
+}
+
+// The phone signed in second, so it has no step-up: adding a number opens
+// the step-up screen, and once its code is right the add goes ahead from
+// where it was, with the number typed.
+func TestProtectedActionStepsUpThenResumes(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(phone, "")
+	tr.waitFor("signed in as grace@example.com")
+	if strings.Contains(tr.screen(), "stepped up") {
+		t.Fatal("the second device shows a step-up it does not have")
+	}
+	addOnAccount(tr, phone1)
+	tr.press(tea.KeyEnter)
+	screen := tr.waitFor("A step-up proves it is you", "Code B sent to grace@example.com by email", "Delivery    sent",
+		"this goes ahead: add +14155552671")
+	tr.golden("stepup", screen)
+
+	// q types in the code field; it is not a quit.
+	tr.typeText("q")
+	tr.waitFor("Code B  > q")
+	tr.press(tea.KeyBackspace)
+	tr.typeText(e.code(grace, "B"))
+	tr.press(tea.KeyEnter)
+	screen = tr.waitFor("Code C sent to +1 415-555-2671 by sms", "stepped up · 1h", "Delivery    sent")
+	tr.golden("resumed", screen)
+	if v, _ := e.svc.Visit(ctx, phone); len(v.Addresses) != 2 {
+		t.Fatalf("the number was not added: %+v", v.Addresses)
+	}
+
+	tr.typeText(e.code("+14155552671", "C"))
+	tr.press(tea.KeyEnter)
+	screen = tr.waitFor("Confirmed +1 415-555-2671", "phone  +1 415-555-2671    confirmed by code, 09:07:00 UTC")
+	tr.golden("confirmed", screen)
+}
+
+// Leaving the step-up screen gives the action's screen its refusal, with
+// the field as it was.
+func TestStepUpAbandoned(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(phone, "")
+	addOnAccount(tr, phone1)
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code B sent to grace@example.com")
+	tr.press(tea.KeyEscape)
+	screen := tr.waitFor("✗ To change your addresses, first prove it is you", "> +14155552671")
+	tr.golden("refused", screen)
+	if v, _ := e.svc.Visit(ctx, phone); len(v.Addresses) != 1 {
+		t.Fatalf("an address changed without a step-up: %+v", v.Addresses)
+	}
+}
+
+// Sign out everywhere resumes after the step-up too: the answer to its
+// question is not asked again.
+func TestSignOutEverywhereStepsUpThenResumes(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	tr := e.open(phone, "")
+	tr.typeText("d")
+	tr.waitFor("this device")
+	tr.typeText("e")
+	tr.waitFor("y/N")
+	tr.typeText("y")
+	tr.waitFor("this goes ahead: sign out everywhere", "Code B sent to grace@example.com")
+	tr.typeText(e.code(grace, "B"))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("You signed out everywhere", "anonymous visitor")
+	for _, dev := range []flows.Device{laptop, phone} {
+		if v, _ := e.svc.Visit(ctx, dev); v.Account {
+			t.Fatalf("%s is still signed in", dev.Tag)
+		}
+	}
+}
+
+// The notes' enrolment: sign up with email (code A), then add a phone
+// number: its code is code B, still 4 digits.
+func TestAddPhoneAfterEmailIsCodeB(t *testing.T) {
+	e := newEnv(t)
+	tr := e.open(laptop, "")
+	toCode(tr, grace)
+	tr.typeText(e.code(grace, "A"))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Welcome — your account is ready")
+	e.clock.Advance(time.Minute)
+
+	addOnAccount(tr, "+1 415")
+	tr.press(tea.KeyEnter)
+	screen := tr.waitFor("✗ ", "> +1 415")
+	tr.golden("invalid", screen)
+	tr.typeText("5552671")
+	tr.waitGone("✗ ")
+	tr.press(tea.KeyEnter)
+	screen = tr.waitFor("Code B sent to +1 415-555-2671 by sms", "Digits      4", "Delivery    sent")
+	tr.golden("code B", screen)
+
+	code := e.code("+14155552671", "B")
+	if len(code) != 4 {
+		t.Fatalf("code B has %d digits, want 4", len(code))
+	}
+	tr.typeText(code)
+	tr.press(tea.KeyEnter)
+	screen = tr.waitFor("Confirmed +1 415-555-2671", "confirmed by code")
+	tr.golden("account", screen)
+}
+
+// An address added and left unconfirmed can be confirmed later from the
+// account: c comes back to its code.
+func TestConfirmLater(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	tr := e.open(laptop, "")
+	addOnAccount(tr, "ada@example.com")
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code B sent to ada@example.com")
+	tr.press(tea.KeyEscape)
+	tr.waitFor("email  ada@example.com    unconfirmed — enter its code / resend (c)")
+	tr.press(tea.KeyDown)
+	tr.typeText("c")
+	tr.waitFor("Code B sent to ada@example.com")
+	tr.typeText(e.code("ada@example.com", "B"))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Confirmed ada@example.com", "email  ada@example.com    confirmed by code")
+}
+
+func TestUnlinkLastAddressRefused(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	tr := e.open(laptop, "")
+	tr.typeText("a")
+	tr.waitFor("› email  grace@example.com")
+	tr.typeText("x")
+	screen := tr.waitFor("Unlink grace@example.com from your account? y/N")
+	tr.golden("question", screen)
+	tr.typeText("y")
+	screen = tr.waitFor("✗ grace@example.com is the only confirmed address on your account")
+	tr.golden("refused", screen)
+	if v, _ := e.svc.Visit(ctx, laptop); len(v.Addresses) != 1 || !v.Addresses[0].Confirmed {
+		t.Fatalf("the last address changed: %+v", v.Addresses)
+	}
+}
+
+// confirmAddress adds an address to the device's account and confirms it
+// through the flows.
+func (e *env) confirmAddress(dev flows.Device, addr string) {
+	e.t.Helper()
+	iss, err := e.svc.AddAddress(ctx, dev, addr)
+	if err != nil {
+		e.t.Fatalf("add %s: %v", addr, err)
+	}
+	if _, err := e.svc.EnterCode(ctx, dev, iss.Letter, e.codeOf(iss)); err != nil {
+		e.t.Fatalf("confirm %s: %v", addr, err)
+	}
+	e.svc.Wait()
+}
+
+func TestHistory(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	e.clock.Advance(2 * time.Minute)
+	e.confirmAddress(laptop, phone1)
+	e.clock.Advance(3 * time.Minute)
+	if _, err := e.svc.AddAddress(ctx, laptop, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(4 * time.Minute)
+	if _, err := e.svc.UnlinkAddress(ctx, laptop, phone1); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Minute)
+	for _, addr := range []string{"bob@example.com", "cy@example.com"} {
+		if _, err := e.svc.AddAddress(ctx, laptop, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.svc.UnlinkAddress(ctx, laptop, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Wait()
+
+	tr := e.open(laptop, "")
+	tr.typeText("a")
+	tr.waitFor("Addresses")
+	tr.typeText("h")
+	screen := tr.waitFor("Address history  newest first", "ended      phone  +1 415-555-2671    unlinked", "added      email  cy@example.com")
+	tr.golden("history", screen)
+	lines := strings.Split(screen, "\n")
+	first, last := -1, -1
+	for i, l := range lines {
+		if strings.Contains(l, "09:10 UTC  ended") {
+			first = i
+		}
+		if strings.Contains(l, "09:00 UTC  added") {
+			last = i
+		}
+	}
+	if first < 0 || last < 0 || first > last {
+		t.Fatalf("the history is not newest first:\n%s", screen)
+	}
+
+	// In a small window it scrolls.
+	tr.send(tea.WindowSizeMsg{Width: 80, Height: 15})
+	screen = tr.waitFor("9 changes, 1–8 shown")
+	if strings.Contains(screen, "09:00 UTC  added") {
+		t.Fatalf("the oldest change fits in a small window:\n%s", screen)
+	}
+	tr.press(tea.KeyDown)
+	screen = tr.waitFor("9 changes, 2–9 shown", "09:00 UTC  added")
+	if strings.Contains(screen, "09:10 UTC  ended") {
+		t.Fatalf("scrolling down kept the newest change:\n%s", screen)
+	}
+	tr.press(tea.KeyDown) // the end: it stays
+	tr.press(tea.KeyUp)
+	tr.waitFor("9 changes, 1–8 shown")
+}
+
+func TestRememberKeyThenSignInWithKey(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	if _, err := e.svc.SetNickname(ctx, laptop, "Grace"); err != nil {
+		t.Fatal(err)
+	}
+	tr := e.open(laptop, "")
+	tr.typeText("a")
+	tr.waitFor("none yet: r remembers the key this device connects with")
+	tr.typeText("r")
+	screen := tr.waitFor("Remember this device's key (SHA256:q8XkP2mV…xUvB)", "y/N")
+	tr.golden("question", screen)
+	tr.typeText("y")
+	screen = tr.waitFor("✓ This key is remembered", "SHA256:q8XkP2mV…xUvB  this key · remembered here")
+	tr.golden("remembered", screen)
+
+	tr.press(tea.KeyEscape)
+	tr.waitFor("signed in as Grace")
+	tr.typeText("o")
+	screen = tr.waitFor("You signed out of this device", "Sign in as Grace with this key — press k")
+	tr.golden("offer", screen)
+	tr.typeText("k")
+	screen = tr.waitFor("Signed in as Grace.", "signed in as Grace · via ssh")
+	tr.golden("signed in", screen)
+	if v, _ := e.svc.Visit(ctx, laptop); !v.Account || v.Method != "ssh" {
+		t.Fatalf("k did not sign in with the key: %+v", v)
+	}
+}
+
+var linkCodeRE = regexp.MustCompile(`([A-Z0-9] ){4}- ([A-Z0-9] ){3}[A-Z0-9]`)
+
+// linkCodeOn reads the link code off a screen.
+func linkCodeOn(t *testing.T, screen string) string {
+	t.Helper()
+	m := linkCodeRE.FindString(screen)
+	if m == "" {
+		t.Fatalf("no link code on the screen:\n%s", screen)
+	}
+	return strings.ReplaceAll(m, " ", "")
+}
+
+// The phone shows a link code; the laptop, signed in and stepped up,
+// approves it; the phone's screen moves on by itself.
+func TestDeviceLinkApprovedFromAnotherSession(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	desk := e.open(laptop, "")
+	desk.waitFor("signed in as grace@example.com")
+
+	tr := e.open(phone, "")
+	tr.typeText("l")
+	screen := tr.waitFor("Link this device to your account", "Expires  09:01:00 UTC (in 1m)")
+	tr.golden("code", screen)
+	lapsed := linkCodeOn(t, screen)
+
+	// A minute on, the code has lapsed and a new one is offered.
+	e.clock.Advance(61 * time.Second)
+	tr.send(tickMsg{n: -1})
+	screen = tr.waitFor("This code has lapsed. ctrl+r shows a new one.")
+	tr.golden("lapsed", screen)
+	tr.ctrl('r')
+	screen = tr.waitFor("Expires  09:02:01 UTC (in 1m)")
+	code := linkCodeOn(t, screen)
+	if code == lapsed {
+		t.Fatalf("the new link code is the old one: %s", code)
+	}
+
+	desk.typeText("a")
+	desk.waitFor("l approve a device")
+	desk.typeText("l")
+	desk.waitFor("Link code")
+	desk.typeText(lapsed)
+	desk.press(tea.KeyEnter)
+	desk.waitFor("✗ That link code expired")
+	desk.press(tea.KeyBackspace) // the field keeps what was typed
+	for range 16 {
+		desk.press(tea.KeyBackspace)
+	}
+	desk.typeText(code)
+	desk.press(tea.KeyEnter)
+	screen = desk.waitFor("✓ Linked the device with key SHA256:Zx81kLmN…kH2Q")
+	desk.golden("approved", screen)
+
+	screen = tr.waitFor("This device is now linked to your account.", "signed in as grace@example.com · via device-link")
+	tr.golden("linked", screen)
+	lv, _ := e.svc.Visit(ctx, laptop)
+	pv, _ := e.svc.Visit(ctx, phone)
+	if !pv.Account || pv.User != lv.User {
+		t.Fatalf("the phone is %+v, the laptop %s", pv, lv.User)
+	}
+}
+
+// splitAccount is the notes' end note: an account with an email address
+// and two confirmed phone numbers, made on the laptop.
+func splitAccount(e *env) flows.Visitor {
+	e.signIn(laptop, grace)
+	e.clock.Advance(time.Minute)
+	e.confirmAddress(laptop, phone1)
+	e.clock.Advance(time.Minute)
+	e.confirmAddress(laptop, phone2)
+	e.clock.Advance(time.Minute)
+	v, _ := e.svc.Visit(ctx, laptop)
+	return v
+}
+
+// signInWith goes through the sign-in screens with a phone number, up to
+// the right code entered.
+func signInWith(e *env, tr *term, number, display string) {
+	tr.t.Helper()
+	tr.typeText("s")
+	tr.waitFor("Email address or phone number")
+	tr.typeText(number)
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code A sent to "+display, "Delivery    sent")
+	tr.typeText(e.code(number, "A"))
+	tr.press(tea.KeyEnter)
+}
+
+func TestSplitChoiceSignIn(t *testing.T) {
+	e := newEnv(t)
+	account := splitAccount(e)
+	tr := e.open(phone, "")
+	signInWith(e, tr, phone1, "+1 415-555-2671")
+	screen := tr.waitFor("Which account?", "› 1  Sign in to the existing account",
+		"2  Start a new account with this phone number (it leaves the other", "account, which keeps its other number)")
+	tr.golden("choice", screen)
+	if v, _ := e.svc.Visit(ctx, phone); v.Account {
+		t.Fatal("the device is signed in before choosing")
+	}
+	tr.typeText("1")
+	tr.waitFor("Signed in as grace@example.com.", "signed in as grace@example.com · via code")
+	v, _ := e.svc.Visit(ctx, phone)
+	if v.User != account.User {
+		t.Fatalf("the phone is %s, the account %s", v.User, account.User)
+	}
+}
+
+func TestSplitChoiceNewAccount(t *testing.T) {
+	e := newEnv(t)
+	account := splitAccount(e)
+	tr := e.open(tablet, "")
+	signInWith(e, tr, phone2, "+1 415-555-2672")
+	tr.waitFor("Which account?")
+	tr.press(tea.KeyDown)
+	screen := tr.waitFor("› 2  Start a new account with this phone number")
+	tr.golden("choice", screen)
+	tr.press(tea.KeyEnter)
+	screen = tr.waitFor("Welcome — your account is ready", "signed in as +1 415-555-2672 · via code")
+	tr.golden("home", screen)
+
+	v, _ := e.svc.Visit(ctx, tablet)
+	if !v.Account || v.User == account.User {
+		t.Fatalf("the tablet is %+v; the old account is %s", v, account.User)
+	}
+	old, _ := e.svc.Visit(ctx, laptop)
+	for _, a := range old.Addresses {
+		if a.Kind == address.Phone && a.Display == "+1 415-555-2672" {
+			t.Fatalf("the number is still on the old account: %+v", old.Addresses)
+		}
+	}
+}
+
+// Sign out everywhere asks a second question when the account remembers
+// keys, and forgets them on y.
+func TestSignOutEverywhereForgetsKeys(t *testing.T) {
+	for _, forget := range []bool{true, false} {
+		name := map[bool]string{true: "forget", false: "keep"}[forget]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.signIn(laptop, grace)
+			if err := e.svc.RememberKey(ctx, laptop); err != nil {
+				t.Fatal(err)
+			}
+			e.svc.Wait()
+			tr := e.open(laptop, "")
+			tr.typeText("d")
+			tr.waitFor("this device")
+			tr.typeText("e")
+			tr.waitFor("Sign out every device of this account? y/N")
+			tr.typeText("y")
+			screen := tr.waitFor("Also forget remembered SSH keys? y/N")
+			if forget {
+				tr.golden("question", screen)
+				tr.typeText("y")
+				tr.waitFor("Every remembered SSH key is forgotten too.", "anonymous visitor")
+				if strings.Contains(tr.screen(), "with this key") {
+					t.Fatalf("a forgotten key is offered:\n%s", tr.screen())
+				}
+			} else {
+				tr.typeText("n")
+				tr.waitFor("You signed out everywhere", "Sign in as your account with this key — press k")
+			}
+			v, _ := e.svc.Visit(ctx, laptop)
+			if v.Account || (v.KeyAccount == nil) == !forget {
+				t.Fatalf("after sign-out everywhere (forget %v): %+v", forget, v)
+			}
+		})
+	}
+}
+
+// The governor can hold the step-up code back: the screen says until
+// when, and ctrl+r asks again once it may; the action still resumes.
+func TestStepUpCodeHeldBack(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	e.clock.Advance(time.Minute)
+	e.signIn(phone, grace) // a code to grace this very minute
+	tr := e.open(phone, "")
+	tr.typeText("d")
+	tr.waitFor("this device")
+	tr.typeText("e")
+	tr.typeText("y")
+	screen := tr.waitFor("✗ Next code at 09:02:00 UTC (in 1m).", "A code can be sent at 09:02:00 UTC (in 1m).")
+	tr.golden("held back", screen)
+	tr.ctrl('r') // too soon: nothing
+	tr.settle()
+	e.clock.Advance(time.Minute)
+	tr.send(tickMsg{n: -1})
+	tr.waitFor("ctrl+r sends a code")
+	tr.ctrl('r')
+	tr.waitFor("Code B sent to grace@example.com", "this goes ahead: sign out everywhere")
+	tr.typeText(e.code(grace, "B"))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("You signed out everywhere", "anonymous visitor")
+}
+
+// Edit: pick an address, type the one that replaces it. An unconfirmed
+// address is replaced at once; the new one gets its code.
+func TestEditAddress(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	if _, err := e.svc.AddAddress(ctx, laptop, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Wait()
+	e.clock.Advance(time.Minute)
+	tr := e.open(laptop, "")
+	tr.typeText("a")
+	tr.waitFor("email  ada@example.com")
+	tr.press(tea.KeyDown)
+	tr.typeText("e")
+	tr.waitFor("Replace ada@example.com with")
+	tr.typeText("ada@example.org")
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code C sent to ada@example.org by email")
+	tr.press(tea.KeyEscape)
+	screen := tr.waitFor("email  ada@example.org    unconfirmed")
+	if strings.Contains(screen, "ada@example.com") {
+		t.Fatalf("the unconfirmed address was not replaced:\n%s", screen)
+	}
+}
