@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ type e2e struct {
 	port     string
 	tmuxSock string
 	server   *exec.Cmd
-	stderr   bytes.Buffer
+	stderr   syncBuffer
 }
 
 func needTools(t *testing.T) {
@@ -95,6 +96,25 @@ func startE2E(t *testing.T) *e2e {
 	}
 	go func() { _, _ = bufio.NewReader(stdout).WriteTo(devNull{}) }()
 	return e
+}
+
+// syncBuffer is a bytes.Buffer the server's stderr copier and a failing
+// test can use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type devNull struct{}
@@ -165,14 +185,16 @@ func (e *e2e) operator(args ...string) string {
 func (e *e2e) window(name, key, user string) {
 	e.t.Helper()
 	sh := "ssh -t " + shellQuote(e.sshArgs(key, user))
-	args := []string{"-S", e.tmuxSock}
-	if out, err := exec.Command("tmux", "-S", e.tmuxSock, "has-session").CombinedOutput(); err != nil {
-		_ = out
-		args = append(args, "new-session", "-d", "-s", "e2e", "-n", name, "-x", "80", "-y", "24", sh)
-	} else {
-		args = append(args, "new-window", "-d", "-t", "e2e", "-n", name, sh)
+	if err := exec.Command("tmux", "-S", e.tmuxSock, "has-session").Run(); err != nil {
+		// The session's first window only keeps it alive: without it, tmux
+		// would exit when a test's last ssh window quits, racing the next
+		// window the test opens.
+		if out, err := exec.Command("tmux", "-S", e.tmuxSock, "new-session", "-d", "-s", "e2e", "-n", "keepalive",
+			"-x", "80", "-y", "24", "sleep 86400").CombinedOutput(); err != nil {
+			e.t.Fatalf("tmux: %v\n%s", err, out)
+		}
 	}
-	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("tmux", "-S", e.tmuxSock, "new-window", "-d", "-t", "e2e", "-n", name, sh).CombinedOutput(); err != nil {
 		e.t.Fatalf("tmux: %v\n%s", err, out)
 	}
 }

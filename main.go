@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -149,38 +151,59 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(cfg.Log, stderr)
 
-	app, err := server.Open(cfg, testClock(), logger)
+	// A running server answers on its control socket: say so at once,
+	// rather than after the ledger's lock timeout.
+	if c, err := net.DialTimeout("unix", cfg.SocketPath(), time.Second); err == nil {
+		c.Close()
+		return fail(stderr, cfg, fmt.Errorf("%w (its control socket %s answers)", store.ErrLocked, cfg.SocketPath()))
+	}
+	// Hold the ledger before opening any port: a second server on the same
+	// data directory then stops with "in use", not "address in use".
+	app, err := server.OpenLedger(cfg)
 	if err != nil {
 		return fail(stderr, cfg, err)
 	}
 	defer app.Close()
-	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger})
+	sshLn, err := net.Listen("tcp", cfg.SSH.Listen)
 	if err != nil {
+		return fail(stderr, cfg, fmt.Errorf("listen for ssh: %w", err))
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		sshLn.Close()
+		return fail(stderr, cfg, fmt.Errorf("listen for http: %w", err))
+	}
+	// With port 0 the system picked; messages must name the real ports.
+	cfg.SSH.Listen, cfg.HTTP.Listen = sshLn.Addr().String(), httpLn.Addr().String()
+	if err := app.Build(cfg, testClock(), logger); err != nil {
 		return fail(stderr, cfg, err)
 	}
-	ln, err := srv.Listen()
+	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger})
 	if err != nil {
 		return fail(stderr, cfg, err)
 	}
 	ctl, err := server.ListenControl(cfg.SocketPath())
 	if err != nil {
-		ln.Close()
+		sshLn.Close()
+		httpLn.Close()
 		return fail(stderr, cfg, err)
 	}
 	defer os.Remove(cfg.SocketPath())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	host, port := splitHostPort(ln.Addr().String())
-	logger.Info("attest is serving", "ssh", ln.Addr().String(), "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
-	fmt.Fprintf(stdout, "attest %s\n  connect:  ssh -p %s %s\n", versionString(), port, host)
+	logger.Info("attest is serving", "ssh", cfg.SSH.Listen, "http", cfg.HTTP.Listen, "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
+	fmt.Fprintf(stdout, "attest %s\n  connect:  %s\n", versionString(), cfg.ConnectHint())
 	if cfg.Delivery.Demo() {
+		host, port := splitHostPort(cfg.SSH.Listen)
 		fmt.Fprintf(stdout, "  inbox:    ssh -p %s inbox@%s   (demo delivery: codes land here, nowhere else)\n", port, host)
 	}
+	fmt.Fprintf(stdout, "  links:    %s\n", cfg.PublicURL())
 	fmt.Fprintln(stdout, "  stop:     Ctrl-C")
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(gctx, ln) })
+	g.Go(func() error { return srv.Serve(gctx, sshLn) })
+	g.Go(func() error { return srv.ServeHTTP(gctx, httpLn) })
 	g.Go(func() error { return srv.ServeControl(gctx, ctl) })
 	err = g.Wait()
 	logger.Info("attest stopped")
@@ -257,7 +280,8 @@ func operate(cmd string, args, environ []string, stdout, stderr io.Writer) int {
 }
 
 func operateLocally(cfg config.Config, args []string, stdout, stderr io.Writer) int {
-	if _, err := os.Stat(cfg.LedgerPath()); err != nil {
+	// Registering a user may start a ledger; every other command reads one.
+	if _, err := os.Stat(cfg.LedgerPath()); err != nil && args[0] != "user" {
 		fmt.Fprintf(stderr, "attest: there is no ledger at %s (is --data-dir right?)\n", cfg.LedgerPath())
 		return 1
 	}
@@ -266,6 +290,9 @@ func operateLocally(cfg config.Config, args []string, stdout, stderr io.Writer) 
 		return fail(stderr, cfg, err)
 	}
 	defer app.Close()
+	if args[0] == "user" && app.Inbox != nil {
+		fmt.Fprintln(stderr, "attest: no server is running and delivery is the demo inbox, so the welcome message stays in this process and is lost; start the server first to see it in ssh inbox@host.")
+	}
 	return operator.Run(context.Background(), operator.Env{Ledger: app.Ledger, Service: app.Service, Stdout: stdout, Stderr: stderr}, args)
 }
 
