@@ -66,29 +66,25 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 	now := s.clock.Now()
 	var iss Issued
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		iss, msg, refusal = Issued{}, nil, nil
+	err = s.update("add address", func(tx store.Tx) error {
+		iss, msg = Issued{}, nil
 		user, err := s.requireStepUp(tx, dev, now, "change your addresses")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		req.user = user
+		// Every check comes before the first fact, so a refusal leaves the
+		// account exactly as it was.
+		var oldClaim *claim
 		if oldInput != "" {
-			c, err := liveClaim(tx, user, s.hasher.Hash(old))
-			if err != nil {
+			if s.hasher.Hash(old) == req.hash {
+				return problem(ProblemNothingToDo, "The old and the new address are the same; nothing to do.")
+			}
+			if oldClaim, err = liveClaim(tx, user, s.hasher.Hash(old)); err != nil {
 				return err
 			}
-			switch {
-			case c == nil:
-				refusal = problem(ProblemInput, fmt.Sprintf("%s is not on your account, so there is nothing to edit; add the new address instead.", old.Display()))
-				return nil
-			case !c.confirmed():
-				// An unconfirmed old address is simply replaced.
-				if err := endClaim(tx, now, user, s.hasher.Hash(old), "edited"); err != nil {
-					return err
-				}
+			if oldClaim == nil {
+				return problem(ProblemInput, fmt.Sprintf("%s is not on your account, so there is nothing to edit; add the new address instead.", old.Display()))
 			}
 		}
 		mine, err := liveClaim(tx, user, req.hash)
@@ -96,16 +92,20 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 			return err
 		}
 		if mine != nil && mine.confirmed() { // [C2]
-			refusal = problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
-			return nil
+			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
 		}
 		added, err := addedToday(tx, user, now)
 		if err != nil {
 			return err
 		}
 		if added >= s.policy.AddressesPerDay {
-			refusal = problem(ProblemAddressLimit, fmt.Sprintf("An account can add at most %d addresses a day; try again tomorrow.", s.policy.AddressesPerDay))
-			return nil
+			return problem(ProblemAddressLimit, fmt.Sprintf("An account can add at most %d addresses a day; try again tomorrow.", s.policy.AddressesPerDay))
+		}
+
+		if oldClaim != nil && !oldClaim.confirmed() { // EDIT of an unconfirmed address replaces it
+			if err := endClaim(tx, now, user, s.hasher.Hash(old), "edited"); err != nil {
+				return err
+			}
 		}
 		if mine != nil { // [C1]: the old claim ends and a new one starts
 			if err := endClaim(tx, now, user, req.hash, "replaced"); err != nil {
@@ -117,22 +117,16 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 			return err
 		}
 		iss, msg, err = s.issueCode(tx, now, req)
-		if p, ok := AsProblem(err); ok {
-			refusal = &Problem{Code: p.Code, RetryAt: p.RetryAt,
-				Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)}
-			return nil
+		if p, ok := AsProblem(err); ok { // the claim stays; its code waits
+			return keep(&Problem{Code: p.Code, RetryAt: p.RetryAt,
+				Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)})
 		}
 		return err
 	})
 	if err != nil {
-		return Issued{}, fmt.Errorf("add address: %w", err)
+		return Issued{}, err
 	}
-	if msg != nil {
-		s.dispatch(*msg, dev.Tag)
-	}
-	if refusal != nil {
-		return Issued{}, refusal
-	}
+	s.dispatch(*msg, dev.Tag)
 	return iss, nil
 }
 
@@ -150,13 +144,11 @@ func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) 
 	now := s.clock.Now()
 	var iss Issued
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		iss, msg, refusal = Issued{}, nil, nil
+	err = s.update("confirm address", func(tx store.Tx) error {
+		iss, msg = Issued{}, nil
 		user, err := s.requireStepUp(tx, dev, now, "confirm an address")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		req.user = user
 		c, err := liveClaim(tx, user, req.hash)
@@ -164,24 +156,15 @@ func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) 
 		case err != nil:
 			return err
 		case c == nil:
-			refusal = problem(ProblemInput, fmt.Sprintf("%s is not on your account; add it first.", addr.Display()))
-			return nil
+			return problem(ProblemInput, fmt.Sprintf("%s is not on your account; add it first.", addr.Display()))
 		case c.confirmed():
-			refusal = problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
-			return nil
+			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
 		}
 		iss, msg, err = s.issueCode(tx, now, req)
-		if p, ok := AsProblem(err); ok {
-			refusal = p
-			return nil
-		}
 		return err
 	})
 	if err != nil {
-		return Issued{}, fmt.Errorf("confirm address: %w", err)
-	}
-	if refusal != nil {
-		return Issued{}, refusal
+		return Issued{}, err
 	}
 	s.dispatch(*msg, dev.Tag)
 	return iss, nil
@@ -233,13 +216,11 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 	now := s.clock.Now()
 	var out Unlinked
 	var msgs []message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		out, msgs, refusal = Unlinked{}, nil, nil
+	err = s.update("unlink address", func(tx store.Tx) error {
+		out, msgs = Unlinked{}, nil
 		user, err := s.requireStepUp(tx, dev, now, "unlink an address")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		c, err := liveClaim(tx, user, hash)
 		if err != nil {
@@ -255,8 +236,7 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 				return err
 			}
 			if len(reach) == 1 && reach[0].hash == hash {
-				refusal = problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Display()))
-				return nil
+				return problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Display()))
 			}
 		}
 		if err := endClaim(tx, now, user, hash, "unlinked"); err != nil {
@@ -279,10 +259,7 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 		return nil
 	})
 	if err != nil {
-		return Unlinked{}, fmt.Errorf("unlink address: %w", err)
-	}
-	if refusal != nil {
-		return Unlinked{}, refusal
+		return Unlinked{}, err
 	}
 	s.send(msgs, dev.Tag)
 	return out, nil

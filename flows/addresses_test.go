@@ -423,3 +423,27 @@ func TestKeysDoNotCountAgainstAddressLimit(t *testing.T) {
 		}
 	}
 }
+
+// A refused edit leaves the account exactly as it was: the old address is
+// not ended when the new one cannot be added.
+func TestRefusedEditChangesNothing(t *testing.T) {
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
+	dev := device("d")
+	h.account(dev, "grace@example.com")
+	if _, err := h.svc.AddAddress(ctx, dev, "+14155552671"); err != nil { // unconfirmed
+		t.Fatal(err)
+	}
+	h.svc.Wait() // the code's delivery outcome is a fact too
+	seq := h.head()
+	// The new address is already confirmed on the account: [C2].
+	_, err := h.svc.EditAddress(ctx, dev, "+14155552671", "grace@example.com")
+	wantProblem(t, err, flows.ProblemNothingToDo)
+	if h.head() != seq {
+		t.Fatal("a refused edit wrote facts")
+	}
+	if n := len(h.visit(dev).Addresses); n != 2 {
+		t.Fatalf("%d addresses after a refused edit, want 2", n)
+	}
+	_, err = h.svc.EditAddress(ctx, dev, "+14155552671", "+14155552671")
+	wantProblem(t, err, flows.ProblemNothingToDo)
+}

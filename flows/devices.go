@@ -145,13 +145,11 @@ func (s *Service) SignOutEverywhere(ctx context.Context, dev Device, forgetKeys 
 	now := s.clock.Now()
 	var user string
 	var msgs []message.Message
-	var refusal error
-	err := s.ledger.Update(func(tx store.Tx) error {
-		user, msgs, refusal = "", nil, nil
+	err := s.update("sign out everywhere", func(tx store.Tx) error {
+		user, msgs = "", nil
 		u, err := s.requireStepUp(tx, dev, now, "sign out everywhere")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		user = u
 		if forgetKeys {
@@ -179,10 +177,7 @@ func (s *Service) SignOutEverywhere(ctx context.Context, dev Device, forgetKeys 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sign out everywhere: %w", err)
-	}
-	if refusal != nil {
-		return refusal
+		return err
 	}
 	s.bus.publish([]string{user}, []string{dev.Tag})
 	s.send(msgs, dev.Tag)

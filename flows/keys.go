@@ -65,13 +65,11 @@ func (s *Service) RememberKey(ctx context.Context, dev Device) error {
 	}
 	now := s.clock.Now()
 	var msgs []message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		msgs, refusal = nil, nil
+	err = s.update("remember key", func(tx store.Tx) error {
+		msgs = nil
 		user, err := s.requireStepUp(tx, dev, now, "remember this key")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
@@ -79,11 +77,9 @@ func (s *Service) RememberKey(ctx context.Context, dev Device) error {
 		}
 		if o := ownerOf(claims); o != nil {
 			if o.User == user {
-				refusal = problem(ProblemNothingToDo, "This key is already remembered for your account.")
-			} else {
-				refusal = problem(ProblemSupport, "This key is remembered for another account. Sign in there and forget it first, or contact support.")
+				return problem(ProblemNothingToDo, "This key is already remembered for your account.")
 			}
-			return nil
+			return problem(ProblemSupport, "This key is remembered for another account. Sign in there and forget it first, or contact support.")
 		}
 		if err := confirmClaim(tx, now, user, hash, claims, claimSource{Kind: string(a.Kind), Sealed: sealed, Masked: a.Masked()}, "ssh", ""); err != nil {
 			return err
@@ -96,10 +92,7 @@ func (s *Service) RememberKey(ctx context.Context, dev Device) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("remember key: %w", err)
-	}
-	if refusal != nil {
-		return refusal
+		return err
 	}
 	s.send(msgs, dev.Tag)
 	return nil
@@ -134,21 +127,18 @@ func (s *Service) ForgetKey(ctx context.Context, dev Device, fingerprint string)
 	_, hash := s.keyAddress(fingerprint)
 	now := s.clock.Now()
 	var msgs []message.Message
-	var refusal error
-	err := s.ledger.Update(func(tx store.Tx) error {
-		msgs, refusal = nil, nil
+	err := s.update("forget key", func(tx store.Tx) error {
+		msgs = nil
 		user, err := s.requireStepUp(tx, dev, now, "forget a key")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		c, err := liveClaim(tx, user, hash)
 		if err != nil {
 			return err
 		}
 		if c == nil || c.Kind != string(address.SSHKey) {
-			refusal = problem(ProblemInput, fmt.Sprintf("No key %s is remembered for your account.", shortKey(fingerprint)))
-			return nil
+			return problem(ProblemInput, fmt.Sprintf("No key %s is remembered for your account.", shortKey(fingerprint)))
 		}
 		if err := endClaim(tx, now, user, hash, "removed"); err != nil {
 			return err
@@ -161,10 +151,7 @@ func (s *Service) ForgetKey(ctx context.Context, dev Device, fingerprint string)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("forget key: %w", err)
-	}
-	if refusal != nil {
-		return refusal
+		return err
 	}
 	s.send(msgs, dev.Tag)
 	return nil
@@ -177,16 +164,14 @@ func (s *Service) SignInWithKey(ctx context.Context, dev Device) (Entered, error
 	now := s.clock.Now()
 	var out Entered
 	var touched []string
-	var refusal error
-	err := s.ledger.Update(func(tx store.Tx) error {
-		out, touched, refusal = Entered{}, nil, nil
+	err := s.update("sign in with key", func(tx store.Tx) error {
+		out, touched = Entered{}, nil
 		owner, err := s.keyOwner(tx, dev)
 		if err != nil {
 			return err
 		}
 		if owner == "" {
-			refusal = problem(ProblemInput, "This key is not remembered for any account; sign in with a code instead.")
-			return nil
+			return problem(ProblemInput, "This key is not remembered for any account; sign in with a code instead.")
 		}
 		touched, err = s.switchTo(tx, now, dev, owner, "ssh", "", &out)
 		if err != nil {
@@ -197,10 +182,7 @@ func (s *Service) SignInWithKey(ctx context.Context, dev Device) (Entered, error
 		return err
 	})
 	if err != nil {
-		return Entered{}, fmt.Errorf("sign in with key: %w", err)
-	}
-	if refusal != nil {
-		return Entered{}, refusal
+		return Entered{}, err
 	}
 	s.bus.publish(touched, []string{dev.Tag})
 	return out, nil

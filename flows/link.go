@@ -69,17 +69,14 @@ func (s *Service) RequestDeviceLink(ctx context.Context, dev Device) (DeviceLink
 	now := s.clock.Now()
 	link := DeviceLink{Code: string(code[:4]) + "-" + string(code[4:]), Expires: now.Add(s.policy.DeviceLinkTTL)}
 	ticket := s.linkTicket(string(code))
-	var refusal error
-	err := s.ledger.Update(func(tx store.Tx) error {
-		refusal = nil
+	err := s.update("request device link", func(tx store.Tx) error {
 		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
 			return err
 		} else if ok {
 			if account, err := isAccount(tx, b.User); err != nil {
 				return err
 			} else if account {
-				refusal = problem(ProblemSignedIn, "This device is already signed in to an account.")
-				return nil
+				return problem(ProblemSignedIn, "This device is already signed in to an account.")
 			}
 		}
 		_, err := tx.Append(store.Fact{Time: now, Kind: KindLinkRequested, Device: dev.Tag, Ticket: ticket,
@@ -87,10 +84,7 @@ func (s *Service) RequestDeviceLink(ctx context.Context, dev Device) (DeviceLink
 		return err
 	})
 	if err != nil {
-		return DeviceLink{}, fmt.Errorf("request device link: %w", err)
-	}
-	if refusal != nil {
-		return DeviceLink{}, refusal
+		return DeviceLink{}, err
 	}
 	return link, nil
 }
@@ -124,21 +118,24 @@ func (s *Service) ApproveDeviceLink(ctx context.Context, dev Device, input strin
 	now := s.clock.Now()
 	var msgs []message.Message
 	var touched []string
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		msgs, touched, refusal = nil, nil, nil
+	err = s.update("approve device link", func(tx store.Tx) error {
+		msgs, touched = nil, nil
 		var req store.Fact
-		err = tx.Facts(store.ByTicket, ticket, store.Window{Kinds: []string{KindLinkRequested, KindLinkApproved}},
+		approved := false
+		err := tx.Facts(store.ByTicket, ticket, store.Window{Kinds: []string{KindLinkRequested, KindLinkApproved}},
 			func(f store.Fact) bool {
 				if f.Kind == KindLinkApproved {
-					refusal = problem(ProblemCodeUsed, "That link code was already approved.")
+					approved = true
 					return false
 				}
 				req = f
 				return true
 			})
-		if err != nil || refusal != nil {
+		if err != nil {
 			return err
+		}
+		if approved {
+			return problem(ProblemCodeUsed, "That link code was already approved.")
 		}
 		var body linkRequestedBody
 		if err := req.Decode(&body); err != nil {
@@ -146,26 +143,22 @@ func (s *Service) ApproveDeviceLink(ctx context.Context, dev Device, input strin
 		}
 		switch {
 		case !now.Before(body.Expires):
-			refusal = problem(ProblemCodeUsed, fmt.Sprintf("That link code expired at %s. Ask for a new one on the new device.", When(body.Expires, now)))
-			return nil
+			return problem(ProblemCodeUsed, fmt.Sprintf("That link code expired at %s. Ask for a new one on the new device.", When(body.Expires, now)))
 		case req.Device == dev.Tag:
-			refusal = problem(ProblemInput, "That code was shown on this very device: enter it on a device that is already signed in.")
-			return nil
+			return problem(ProblemInput, "That code was shown on this very device: enter it on a device that is already signed in.")
 		}
 		// The code is live: now the approving device must be stepped up
 		// (a dead code is refused first, so nobody steps up for nothing).
 		user, err := s.requireStepUp(tx, dev, now, "approve a new device")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
 			return err
 		}
 		if o := ownerOf(claims); o != nil && o.User != user {
-			refusal = problem(ProblemSupport, "The new device's key is remembered for another account. Sign in there and forget it first, or contact support.")
-			return nil
+			return problem(ProblemSupport, "The new device's key is remembered for another account. Sign in there and forget it first, or contact support.")
 		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindLinkApproved, User: user, Device: req.Device, Ticket: ticket,
 			Body: mustJSON(linkApprovedBody{By: dev.Tag})}); err != nil {
@@ -186,10 +179,7 @@ func (s *Service) ApproveDeviceLink(ctx context.Context, dev Device, input strin
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("approve device link: %w", err)
-	}
-	if refusal != nil {
-		return "", refusal
+		return "", err
 	}
 	s.bus.publish(touched, []string{newDevice, dev.Tag})
 	s.send(msgs, dev.Tag)

@@ -136,31 +136,25 @@ func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string
 	now := s.clock.Now()
 	var sent LinkSent
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		sent, msg, refusal = LinkSent{}, nil, nil
+	err = s.update("request magic link", func(tx store.Tx) error {
+		sent, msg = LinkSent{}, nil
 		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
 			return err
 		} else if ok {
 			if account, err := isAccount(tx, b.User); err != nil {
 				return err
 			} else if account {
-				refusal = problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
-				return nil
+				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
 			}
 		}
 		sent, msg, err = s.issueLink(tx, now, req)
 		if p, ok := AsProblem(err); ok {
-			refusal = p
-			return nil
+			return p
 		}
 		return err
 	})
 	if err != nil {
-		return LinkSent{}, fmt.Errorf("request magic link: %w", err)
-	}
-	if refusal != nil {
-		return LinkSent{}, refusal
+		return LinkSent{}, err
 	}
 	s.dispatch(*msg, dev.Tag)
 	return sent, nil
@@ -270,9 +264,8 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 	now := s.clock.Now()
 	info := LinkInfo{State: LinkUnknown}
 	var touched, devices []string
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		info, touched, devices, refusal = LinkInfo{State: LinkUnknown}, nil, nil, nil
+	err = s.update("confirm magic link", func(tx store.Tx) error {
+		info, touched, devices = LinkInfo{State: LinkUnknown}, nil, nil
 		f, body, err := s.linkFact(tx, token)
 		if err != nil || f == nil {
 			return err
@@ -325,14 +318,10 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 		return err
 	})
 	if p, ok := AsProblem(err); ok {
-		refusal = p
-		err = nil
+		return info, p
 	}
 	if err != nil {
-		return LinkInfo{}, fmt.Errorf("confirm magic link: %w", err)
-	}
-	if refusal != nil {
-		return info, refusal
+		return LinkInfo{}, err
 	}
 	s.bus.publish(touched, devices)
 	return info, nil

@@ -88,13 +88,11 @@ func (s *Service) SetPassword(ctx context.Context, dev Device, pw string, signOu
 	}
 	var msgs []message.Message
 	var touched []string
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		msgs, touched, refusal = nil, nil, nil
+	err = s.update("set password", func(tx store.Tx) error {
+		msgs, touched = nil, nil
 		user, err := s.requireStepUp(tx, dev, now, "set a password")
 		if err != nil {
-			refusal = err
-			return nil
+			return err
 		}
 		had, err := currentPassword(tx, user)
 		if err != nil {
@@ -129,10 +127,7 @@ func (s *Service) SetPassword(ctx context.Context, dev Device, pw string, signOu
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("set password: %w", err)
-	}
-	if refusal != nil {
-		return refusal
+		return err
 	}
 	s.bus.publish(nil, touched)
 	s.send(msgs, dev.Tag)
@@ -237,9 +232,8 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	}
 	var out Login
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		out, msg, refusal = Login{Pending: true, To: addr.Display()}, nil, nil
+	err = s.update("register", func(tx store.Tx) error {
+		out, msg = Login{Pending: true, To: addr.Display()}, nil
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
 			return err
@@ -258,8 +252,7 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 				return err
 			}
 			if account {
-				refusal = problem(ProblemSignedIn, "This device is already signed in. Sign out first to make another account.")
-				return nil
+				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to make another account.")
 			}
 			user = b.User // the anonymous visitor registers, keeping its data
 		} else if _, err := tx.Append(store.Fact{Time: now, Kind: KindUserCreated, User: user, Device: dev.Tag,
@@ -286,10 +279,7 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 		return nil
 	})
 	if err != nil {
-		return Login{}, fmt.Errorf("register: %w", err)
-	}
-	if refusal != nil {
-		return Login{}, refusal
+		return Login{}, err
 	}
 	if msg != nil {
 		s.dispatch(*msg, dev.Tag)
@@ -302,16 +292,14 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.Time) (Login, error) {
 	var out Login
 	var touched []string
-	var refusal error
-	err := s.ledger.Update(func(tx store.Tx) error {
-		out, touched, refusal = Login{}, nil, nil
+	err := s.update("login", func(tx store.Tx) error {
+		out, touched = Login{}, nil
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
 			return err
 		}
 		if o := ownerOf(claims); o == nil || o.User != owner {
-			refusal = problem(ProblemWrongPassword, "Wrong password.")
-			return nil
+			return problem(ProblemWrongPassword, "Wrong password.")
 		}
 		try := store.Fact{Time: now, Kind: KindPasswordFailed, User: owner, Device: dev.Tag, Address: hash}
 		if !ok {
@@ -324,8 +312,7 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 			} else if until.After(now) {
 				msg += fmt.Sprintf(" Too many wrong tries for this address: the next can be at %s.", When(until, now))
 			}
-			refusal = problem(ProblemWrongPassword, msg)
-			return nil
+			return keep(problem(ProblemWrongPassword, msg)) // the failed try counts
 		}
 		try.Kind = KindPasswordAccepted
 		if _, err := tx.Append(try); err != nil {
@@ -340,10 +327,7 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 		return err
 	})
 	if err != nil {
-		return Login{}, fmt.Errorf("login: %w", err)
-	}
-	if refusal != nil {
-		return Login{}, refusal
+		return Login{}, err
 	}
 	s.bus.publish(touched, []string{dev.Tag})
 	return out, nil
@@ -420,21 +404,13 @@ func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw 
 	}
 	var sent LinkSent
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		sent, msg, refusal = LinkSent{}, nil, nil
+	err = s.update("resend verification", func(tx store.Tx) error {
+		var err error
 		sent, msg, err = s.issueLink(tx, now, req)
-		if p, ok := AsProblem(err); ok {
-			refusal = p
-			return nil
-		}
 		return err
 	})
 	if err != nil {
-		return LinkSent{}, fmt.Errorf("resend verification: %w", err)
-	}
-	if refusal != nil {
-		return LinkSent{}, refusal
+		return LinkSent{}, err
 	}
 	s.dispatch(*msg, dev.Tag)
 	return sent, nil
@@ -475,19 +451,17 @@ func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("verify password: %w", err)
 	}
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		refusal = nil
+	err = s.update("step up with password", func(tx store.Tx) error {
 		b, bound, err := s.requireAccount(tx, dev)
 		if err != nil || !bound || b.User != user {
-			refusal = problem(ProblemSignedOut, "This device is no longer signed in to that account.")
-			return nil
+			return problem(ProblemSignedOut, "This device is no longer signed in to that account.")
 		}
 		try := store.Fact{Time: now, Kind: KindPasswordFailed, User: user, Device: dev.Tag}
 		if !ok {
-			_, err := tx.Append(try)
-			refusal = problem(ProblemWrongPassword, "Wrong password.")
-			return err
+			if _, err := tx.Append(try); err != nil {
+				return err
+			}
+			return keep(problem(ProblemWrongPassword, "Wrong password.")) // the failed try counts
 		}
 		try.Kind = KindPasswordAccepted
 		if _, err := tx.Append(try); err != nil {
@@ -496,10 +470,7 @@ func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string)
 		return grantStepUp(tx, now, user, dev.Tag, "", FactorPassword, s.policy.StepUpTTL)
 	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("step up with password: %w", err)
-	}
-	if refusal != nil {
-		return time.Time{}, refusal
+		return time.Time{}, err
 	}
 	return now.Add(s.policy.StepUpTTL), nil
 }

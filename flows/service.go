@@ -212,3 +212,42 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.r.Read(p)
 }
+
+// update runs fn in one ledger transaction and is how every flow writes.
+// fn says no by returning a *Problem: what it appended is then dropped,
+// so a refusal changes nothing. Where a refusal must still leave a trace
+// (a wrong code is a fact), fn returns keep(p) instead. Any other error
+// also drops everything and comes back wrapped with what was being done.
+// Like the ledger's Update, fn may run more than once: it must reset what
+// it reports through the caller's variables.
+func (s *Service) update(what string, fn func(tx store.Tx) error) error {
+	var refusal *Problem
+	err := s.ledger.Update(func(tx store.Tx) error {
+		refusal = nil
+		err := fn(tx)
+		var k kept
+		if errors.As(err, &k) {
+			refusal = k.p
+			return nil
+		}
+		if p, ok := AsProblem(err); ok {
+			refusal = p
+		}
+		return err
+	})
+	if refusal != nil {
+		return refusal
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// kept is a refusal whose transaction's facts stay.
+type kept struct{ p *Problem }
+
+func (k kept) Error() string { return k.p.Msg }
+
+// keep marks a refusal whose facts must stay in the ledger.
+func keep(p *Problem) error { return kept{p} }

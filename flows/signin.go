@@ -43,9 +43,8 @@ func (s *Service) RequestSignIn(ctx context.Context, dev Device, input string) (
 	now := s.clock.Now()
 	var iss Issued
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		iss, msg, refusal = Issued{}, nil, nil
+	err = s.update("request sign-in code", func(tx store.Tx) error {
+		iss, msg = Issued{}, nil
 		b, ok, err := deviceBinding(tx, dev.Tag)
 		if err != nil {
 			return err
@@ -56,22 +55,14 @@ func (s *Service) RequestSignIn(ctx context.Context, dev Device, input string) (
 				return err
 			}
 			if account {
-				refusal = problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else, or add the address to this account.")
-				return nil
+				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else, or add the address to this account.")
 			}
 		}
 		iss, msg, err = s.issueCode(tx, now, req)
-		if p, ok := AsProblem(err); ok {
-			refusal = p
-			return nil
-		}
 		return err
 	})
 	if err != nil {
-		return Issued{}, fmt.Errorf("request sign-in code: %w", err)
-	}
-	if refusal != nil {
-		return Issued{}, refusal
+		return Issued{}, err
 	}
 	s.dispatch(*msg, dev.Tag)
 	return iss, nil
@@ -121,27 +112,28 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 	}
 	now := s.clock.Now()
 	var out Entered
-	var refusal error
 	var touched []string
 	var msgs []message.Message
-	err = s.ledger.Update(func(tx store.Tx) error {
-		out, refusal, touched, msgs = Entered{}, nil, nil, nil
+	err = s.update("enter code", func(tx store.Tx) error {
+		out, touched, msgs = Entered{}, nil, nil
 		issued, body, err := findCode(tx, dev.Tag, letter, now)
 		if err != nil {
 			return err
 		}
 		if issued == nil {
-			refusal = problem(ProblemNoCode, noCodeMessage(letter))
-			return nil
+			return problem(ProblemNoCode, noCodeMessage(letter))
 		}
 		// What the code is for must be possible before the code is used up.
-		if p, err := s.precheck(tx, now, dev, issued, body); err != nil || p != nil {
-			refusal = p
+		if p, err := s.precheck(tx, now, dev, issued, body); err != nil {
 			return err
+		} else if p != nil {
+			return p
 		}
-		if p, err := s.checkCode(tx, now, issued, body, code); err != nil || p != nil {
-			refusal = p
+		// A wrong code is a fact: it stays, and so does its refusal.
+		if p, err := s.checkCode(tx, now, issued, body, code); err != nil {
 			return err
+		} else if p != nil {
+			return keep(p)
 		}
 		out.Purpose, out.Letter, out.Address = body.Purpose, body.Letter, body.Masked
 		if a, err := s.unseal(body.Sealed, issued.Address); err == nil {
@@ -160,9 +152,8 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 		if p, ok := AsProblem(err); ok {
 			// The code was right, but what it was for cannot happen (the
 			// address was confirmed by someone else meanwhile, say). The
-			// accepted code must still be used up, so keep the facts.
-			refusal = p
-			return nil
+			// accepted code must still be used up, so the facts stay.
+			return keep(p)
 		}
 		if err != nil {
 			return err
@@ -171,13 +162,10 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 		return err
 	})
 	if err != nil {
-		return Entered{}, fmt.Errorf("enter code: %w", err)
+		return Entered{}, err
 	}
 	s.bus.publish(touched, []string{dev.Tag})
 	s.send(msgs, dev.Tag)
-	if refusal != nil {
-		return Entered{}, refusal
-	}
 	return out, nil
 }
 

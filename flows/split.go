@@ -72,16 +72,14 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 	var out Entered
 	var touched []string
 	var msgs []message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		out, touched, msgs, refusal = Entered{}, nil, nil, nil
+	err = s.update("choose split", func(tx store.Tx) error {
+		out, touched, msgs = Entered{}, nil, nil
 		offer, ok, err := pendingSplit(tx, dev.Tag, now, s.policy.CodeTTL)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			refusal = problem(ProblemNoCode, "There is no choice waiting on this device: sign in with a code first.")
-			return nil
+			return problem(ProblemNoCode, "There is no choice waiting on this device: sign in with a code first.")
 		}
 		issued, body, err := codeFact(tx, offer.Ticket)
 		if err != nil {
@@ -95,8 +93,7 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 			return err
 		}
 		if o := ownerOf(claims); o == nil || o.User != offer.User {
-			refusal = problem(ProblemCodeUsed, "The address changed hands since the code was entered. Sign in again.")
-			return nil
+			return problem(ProblemCodeUsed, "The address changed hands since the code was entered. Sign in again.")
 		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindSplitChosen, Device: dev.Tag, Address: offer.Address,
 			Ticket: offer.Ticket, Body: mustJSON(splitChosenBody{Choice: choice})}); err != nil {
@@ -126,10 +123,7 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 		return err
 	})
 	if err != nil {
-		return Entered{}, fmt.Errorf("choose split: %w", err)
-	}
-	if refusal != nil {
-		return Entered{}, refusal
+		return Entered{}, err
 	}
 	s.bus.publish(touched, []string{dev.Tag})
 	s.send(msgs, dev.Tag)

@@ -139,13 +139,11 @@ func (s *Service) RequestStepUp(ctx context.Context, dev Device) (Issued, error)
 	}
 	var iss Issued
 	var msg *message.Message
-	var refusal error
-	err = s.ledger.Update(func(tx store.Tx) error {
-		iss, msg, refusal = Issued{}, nil, nil
+	err = s.update("request step-up code", func(tx store.Tx) error {
+		iss, msg = Issued{}, nil
 		b, ok, err := s.requireAccount(tx, dev)
 		if err != nil || !ok {
-			refusal = err
-			return nil
+			return err
 		}
 		addrs, err := s.reachable(tx, b.User)
 		if err != nil {
@@ -165,21 +163,16 @@ func (s *Service) RequestStepUp(ctx context.Context, dev Device) (Issued, error)
 			}
 		}
 		if pick == nil {
-			refusal = problem(ProblemSupport, "This account has no confirmed email address or phone number to send a step-up code to. Please contact support.")
-			return nil
+			return problem(ProblemSupport, "This account has no confirmed email address or phone number to send a step-up code to. Please contact support.")
 		}
 		iss, msg, err = s.issueCode(tx, now, candidates[pick.hash])
 		if p, ok := AsProblem(err); ok {
-			refusal = p
-			return nil
+			return p
 		}
 		return err
 	})
 	if err != nil {
-		return Issued{}, fmt.Errorf("request step-up code: %w", err)
-	}
-	if refusal != nil {
-		return Issued{}, refusal
+		return Issued{}, err
 	}
 	s.dispatch(*msg, dev.Tag)
 	return iss, nil
