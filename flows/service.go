@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +49,7 @@ type Config struct {
 	// "ssh -p 23234 attest.example.com".
 	ConnectHint string
 	// Passwords hashes and checks passwords; default: argon2id with
-	// password.DefaultParams, two hashes at a time.
+	// password.DefaultParams, HashSlots() hashes at a time.
 	Passwords *password.Hasher
 	// LinkBase is the public URL magic links start with, such as
 	// "https://attest.example.com"; links are /link/<token> under it.
@@ -130,7 +131,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.passwords = cfg.Passwords; s.passwords == nil {
 		var err error
-		if s.passwords, err = password.NewHasher(password.DefaultParams(), 2); err != nil {
+		if s.passwords, err = password.NewHasher(password.DefaultParams(), HashSlots()); err != nil {
 			return nil, fmt.Errorf("flows: password hasher: %w", err)
 		}
 	}
@@ -251,3 +252,12 @@ func (k kept) Error() string { return k.p.Msg }
 
 // keep marks a refusal whose facts must stay in the ledger.
 func keep(p *Problem) error { return kept{p} }
+
+// HashSlots is how many password hashes may run at once: at most two,
+// and never on every core. Each argon2id derivation keeps a core busy for
+// about 90 ms without yielding; with every core taken, the screens of
+// everyone else wait for the scheduler (measured on 2 cores: keystroke
+// p99 of 80 ms with two slots, 25 ms with one).
+func HashSlots() int {
+	return min(2, max(1, runtime.GOMAXPROCS(0)-1))
+}

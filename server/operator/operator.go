@@ -258,7 +258,7 @@ func parseTime(s string) (time.Time, error) {
 func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
 	var at string
 	var asJSON bool
-	fs.StringVar(&at, "at", "", "the time to ask about (RFC 3339 or YYYY-MM-DD); default now")
+	fs.StringVar(&at, "at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if err := parse(fs, reorder(args), 1); err != nil {
 		return err
@@ -301,7 +301,7 @@ func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) err
 func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
 	var at string
 	var asJSON bool
-	fs.StringVar(&at, "at", "", "the time to ask about (RFC 3339 or YYYY-MM-DD); default now")
+	fs.StringVar(&at, "at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
 	fs.BoolVar(&asJSON, "json", false, "print JSON lines")
 	if err := parse(fs, reorder(args), 1); err != nil {
 		return err
