@@ -120,8 +120,12 @@ func (s *site) secure(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
-		// The token is in the URL: no Referer may carry it anywhere.
-		h.Set("Referrer-Policy", "no-referrer")
+		// The token is in the URL: no Referer may carry it to another site.
+		// same-origin, not no-referrer: the token in the URL still never
+		// leaves for another site, and browsers keep sending a real Origin
+		// on the page's own POST (under no-referrer it is "null", which the
+		// same-origin check must refuse).
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")

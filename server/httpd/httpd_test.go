@@ -326,7 +326,7 @@ func TestSecurityHeaders(t *testing.T) {
 		for k, want := range map[string]string{
 			"Content-Security-Policy":    csp,
 			"X-Content-Type-Options":     "nosniff",
-			"Referrer-Policy":            "no-referrer",
+			"Referrer-Policy":            "same-origin",
 			"Cache-Control":              "no-store",
 			"X-Frame-Options":            "DENY",
 			"Cross-Origin-Opener-Policy": "same-origin",
