@@ -40,6 +40,7 @@ const (
 
 // LinkSent describes a magic link that went out, for the waiting screen.
 type LinkSent struct {
+	Ticket  string // for DeliveryOf
 	Label   string // names the waiting session on the link's page
 	Purpose string // PurposeSignIn, or PurposeConfirm for a registration
 	Channel message.Channel
@@ -171,7 +172,7 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 	if next.After(now) {
 		return LinkSent{}, nil, s.throttled(now, next, "link")
 	}
-	sent := LinkSent{Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
+	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
 	kind := KindLinkEmailed
 	if ch == message.SMS {
 		kind = KindLinkTexted
@@ -277,6 +278,23 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 		dev := Device{Tag: f.Device}
 		src := claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}
 		var out Entered
+		// The session asked while signed out; if it has signed in to an
+		// account since, a late press must not switch it to another one.
+		if b, ok, err := s.requireAccount(tx, dev); err == nil && ok {
+			target := f.User
+			if body.Purpose != PurposeConfirm {
+				if claims, err := readClaims(tx, f.Address, time.Time{}); err != nil {
+					return err
+				} else if o := ownerOf(claims); o != nil {
+					target = o.User
+				}
+			}
+			if b.User != target {
+				return problem(ProblemSignedIn, "The terminal session that asked for this link has since signed in to another account, so the link does nothing.")
+			}
+		} else if p, isP := AsProblem(err); err != nil && !(isP && p.Code == ProblemSignedOut) {
+			return err
+		}
 		switch body.Purpose {
 		case PurposeConfirm: // a registration: confirm the address, sign in
 			claims, err := readClaims(tx, f.Address, time.Time{})
@@ -297,6 +315,11 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 				touched, err = s.switchTo(tx, now, dev, f.User, "link", f.Ticket, &out)
 			}
 			if err != nil {
+				return err
+			}
+			// Confirming a registration makes the account: like a sign-up,
+			// the device may add its second factor in the first hour.
+			if err := grantStepUp(tx, now, f.User, dev.Tag, f.Ticket, FactorSignUp, s.policy.StepUpTTL); err != nil {
 				return err
 			}
 		default:

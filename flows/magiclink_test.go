@@ -202,3 +202,19 @@ func TestAdministratorRegistersAUser(t *testing.T) {
 	_, err = h.svc.RegisterUser(ctx, "bob@example.com", "\x1b[2J", "operator")
 	wantProblem(t, err, flows.ProblemInput)
 }
+
+// A late press does not switch a session that has since signed in to
+// another account.
+func TestStaleLinkDoesNotSwitchAccounts(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	w := h.svc.Watch(dev.Tag)
+	defer w.Stop()
+	_, token := h.magicLink(dev, "ada@example.com")
+	grace := h.signIn(dev, "grace@example.com").Visitor.User
+	_, err := h.svc.ConfirmLink(ctx, token)
+	wantProblem(t, err, flows.ProblemSignedIn)
+	if v := h.visit(dev); v.User != grace {
+		t.Fatalf("the link switched the session to %s", v.User)
+	}
+}

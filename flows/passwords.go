@@ -166,7 +166,7 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	}
 	pw = password.Normalize(pw)
 	if pw == "" {
-		return Login{}, problem(ProblemInput, "type a password")
+		return Login{}, problem(ProblemInput, "Type a password.")
 	}
 	hash := s.hasher.Hash(addr)
 	now := s.clock.Now()
