@@ -143,6 +143,9 @@ func startMailServer(t *testing.T, mode serverMode) *mailServer {
 	}()
 	t.Cleanup(func() {
 		srv.Close()
+		// Close can run before Serve has registered the listener, and then
+		// closes nothing: closing it here ends Serve's Accept either way.
+		l.Close()
 		<-done
 	})
 	return ms
