@@ -71,7 +71,7 @@ func startE2E(t *testing.T) *e2e {
 	needTools(t)
 	dir := t.TempDir()
 	e := &e2e{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), tmuxSock: filepath.Join(dir, "tmux.sock")}
-	e.server = exec.Command(binary, "--data-dir", e.dataDir, "--ssh-listen", "127.0.0.1:0")
+	e.server = exec.Command(binary, "--data-dir", e.dataDir, "--ssh-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
 	e.server.Env = append(os.Environ(), "ATTEST_LOG_LEVEL=warn")
 	stdout, err := e.server.StdoutPipe()
 	if err != nil {

@@ -19,9 +19,10 @@ import (
 // account shows what the account holds (its nickname, stars, email
 // addresses and phone numbers, SSH keys and this device's step-up) and
 // changes how it signs in: add, confirm, edit and unlink addresses,
-// remember and forget keys, approve a new device. Those changes are
-// protected actions; when the flows ask for a step-up first, the root
-// takes care of it and comes back here (see continuation).
+// remember and forget keys, approve a new device, set the password.
+// Those changes are protected actions; when the flows ask for a step-up
+// first, the root takes care of it and comes back here (see
+// continuation).
 //
 // The addresses and keys are one list with a cursor; the keys act on the
 // row under it.
@@ -77,9 +78,7 @@ func (r row) isKey() bool { return r.Kind == address.SSHKey }
 
 func newAccount(c *common) *account {
 	a := &account{c: c}
-	a.input = textinput.New()
-	a.input.Prompt = "> "
-	a.input.CharLimit = 254
+	a.input = newField(254)
 	a.restyle()
 	return a
 }
@@ -154,9 +153,10 @@ func (a *account) Keys() helpKeys {
 			short = append(short, k.Edit, k.Remove)
 		}
 	}
-	short = append(short, k.Add, k.History, k.Approve)
+	pw := with(k.Password, "p", a.passwordAct())
+	short = append(short, k.Add, k.History, k.Approve, pw)
 	row := []key.Binding{k.Up, k.Down, k.Confirm, k.Edit, with(k.Remove, "x", "unlink / forget key")}
-	acts := []key.Binding{k.Add, k.History, k.Approve}
+	acts := []key.Binding{k.Add, k.History, k.Approve, pw}
 	if a.canRemember() {
 		acts = append(acts, k.Remember)
 	}
@@ -182,6 +182,13 @@ func (a *account) Update(msg tea.Msg) tea.Cmd {
 		return a.key(msg)
 	case requestedMsg:
 		return a.requested(msg)
+	case gateMsg:
+		a.busy = ""
+		if msg.err != nil {
+			a.problem = problemText(msg.err)
+			return nil
+		}
+		a.c.push(newSetPassword(a.c))
 	case unlinkedMsg:
 		a.busy = ""
 		switch {
@@ -252,6 +259,13 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 		a.c.push(newHistory(a.c))
 	case key.Matches(msg, k.Approve):
 		a.c.push(newApprove(a.c))
+	case key.Matches(msg, k.Password):
+		a.clear()
+		cmd := openPasswordForm(a.c)
+		if cmd != nil {
+			a.busy = "checking this device's step-up…"
+		}
+		return cmd
 	case key.Matches(msg, k.StepUp):
 		if left := stepUpLeft(a.c); left > 0 {
 			a.clear()
@@ -264,6 +278,14 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (a *account) clear() { a.status, a.problem = "", "" }
+
+// passwordAct is what p does: set a password, or change it.
+func (a *account) passwordAct() string {
+	if a.c.visitor.HasPassword {
+		return "change password"
+	}
+	return "set a password"
+}
 
 func (a *account) ask(question string, yes func() tea.Cmd) {
 	a.mode, a.question, a.onYes = asking, question, yes
@@ -490,6 +512,11 @@ func (a *account) profile(short bool) string {
 	} else {
 		f.add("Step-up", st.faint.Render("none: changes below ask for a code first (s steps up now)"))
 	}
+	if v.HasPassword {
+		f.add("Password", "set"+st.faint.Render(" · p changes it"))
+	} else {
+		f.add("Password", st.faint.Render("none · p sets one"))
+	}
 	return f.String()
 }
 
@@ -603,7 +630,7 @@ func (a *account) footer() string {
 	if a.canRemember() {
 		acts = append(acts, k("r", "remember this key"))
 	}
-	acts = append(acts, k("h", "history"), k("l", "approve a device"))
+	acts = append(acts, k("h", "history"), k("l", "approve a device"), k("p", a.passwordAct()))
 	if stepUpLeft(a.c) <= 0 {
 		acts = append(acts, k("s", "step up"))
 	}

@@ -61,9 +61,7 @@ func (m requestedMsg) failure() error { return m.err }
 
 func newCode(c *common, iss flows.Issued) *code {
 	s := &code{c: c}
-	s.input = textinput.New()
-	s.input.Prompt = "> "
-	s.input.CharLimit = 16
+	s.input = newField(16)
 	s.restyle()
 	s.issued(iss)
 	return s

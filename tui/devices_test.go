@@ -83,7 +83,7 @@ func TestLiveDropOnSignOutEverywhere(t *testing.T) {
 	if err := e.svc.SignOutEverywhere(ctx, phone, false); err != nil {
 		t.Fatal(err)
 	}
-	screen := tr.waitFor("You were signed out (sign-out everywhere)", "anonymous visitor")
+	screen := tr.waitFor("You were signed out from another device.", "anonymous visitor")
 	tr.golden("home", screen)
 }
 
@@ -100,7 +100,7 @@ func TestLiveDropFallbackCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.send(checkMsg{n: -1})
-	tr.waitFor("You were signed out (sign-out everywhere)")
+	tr.waitFor("You were signed out from another device.")
 }
 
 func TestAccount(t *testing.T) {

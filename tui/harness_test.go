@@ -18,6 +18,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store/bolt"
 )
 
@@ -58,6 +59,10 @@ func newEnv(t *testing.T) *env {
 		Clock:  e.clock,
 		Rand:   rand.NewChaCha8([32]byte{1}),
 		Sender: e.bag,
+		// The smallest argon2id the password package allows, so tests
+		// that set passwords stay quick.
+		Passwords: cheapPasswords(t),
+		LinkBase:  "https://attest.test",
 	})
 	if err != nil {
 		t.Fatalf("new service: %v", err)
@@ -67,6 +72,15 @@ func newEnv(t *testing.T) *env {
 		l.Close()
 	})
 	return e
+}
+
+func cheapPasswords(t *testing.T) *password.Hasher {
+	t.Helper()
+	h, err := password.NewHasher(password.Params{Memory: password.MinMemory, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // mailbag is a message.Sender that keeps every message.

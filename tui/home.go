@@ -52,10 +52,8 @@ func (m starMsg) result() (flows.Visitor, bool)     { return m.v, m.err == nil }
 
 func newHome(c *common) *home {
 	h := &home{c: c, items: c.svc.Catalogue(), pending: map[string]bool{}}
-	h.input = textinput.New()
-	h.input.Prompt = "> "
+	h.input = newField(2 * flows.MaxNicknameLen) // the flows say how long is too long
 	h.input.Placeholder = "the name others see"
-	h.input.CharLimit = 2 * flows.MaxNicknameLen // the flows say how long is too long
 	h.restyle()
 	return h
 }

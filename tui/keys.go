@@ -17,6 +17,10 @@ type keyMap struct {
 	KeySignIn  key.Binding // signed out, with a remembered key
 	Link       key.Binding // signed out: link this device to an account
 
+	// The sign-in screen's other ways: a link, a password.
+	MagicLink   key.Binding
+	UsePassword key.Binding
+
 	// The account screen.
 	Add      key.Binding
 	Confirm  key.Binding
@@ -26,6 +30,7 @@ type keyMap struct {
 	History  key.Binding
 	Approve  key.Binding
 	StepUp   key.Binding
+	Password key.Binding // set or change the account's password
 
 	// The split choice.
 	Existing key.Binding
@@ -60,6 +65,9 @@ func newKeyMap() keyMap {
 		KeySignIn: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "sign in with this key")),
 		Link:      key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "link this device")),
 
+		MagicLink:   key.NewBinding(key.WithKeys("ctrl+l"), key.WithHelp("ctrl+l", "send a link")),
+		UsePassword: key.NewBinding(key.WithKeys("ctrl+p"), key.WithHelp("ctrl+p", "use a password")),
+
 		Add:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
 		Confirm:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confirm")),
 		Edit:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
@@ -68,6 +76,7 @@ func newKeyMap() keyMap {
 		History:  key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "history")),
 		Approve:  key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "approve a device")),
 		StepUp:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "step up")),
+		Password: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "set a password")),
 
 		Existing: key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "existing account")),
 		Fresh:    key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "new account")),

@@ -140,10 +140,8 @@ func (m approvedMsg) failure() error { return m.err }
 
 func newApprove(c *common) *approve {
 	a := &approve{c: c}
-	a.input = textinput.New()
-	a.input.Prompt = "> "
+	a.input = newField(32)
 	a.input.Placeholder = "K7QX-M2PA"
-	a.input.CharLimit = 32
 	a.restyle()
 	return a
 }

@@ -184,15 +184,38 @@ func (r *root) visited(msg visitedMsg) {
 	r.setVisitor(msg.v)
 	switch {
 	case was.Account && !msg.v.Account:
-		r.c.home("You were signed out (sign-out everywhere)")
+		// By a sign-out everywhere, or a password change that signed out
+		// every other device: the screen cannot tell which.
+		r.c.home("You were signed out from another device.")
 	case !was.Account && msg.v.Account && msg.v.Method == methodDeviceLink:
 		// Another device approved this one's link code.
 		r.c.home("This device is now linked to your account.")
+	case msg.v.Account && msg.v.Method == methodLink && (!was.Account || was.User != msg.v.User):
+		// A sign-in link's button was pressed in a browser. The screen
+		// that waited for it knows what it was for; a session that left
+		// it is signed in all the same (the link names this session),
+		// even one that signed in to another account meanwhile (the
+		// flows switch it).
+		note := "Signed in with the link as " + displayName(msg.v) + "."
+		if w, ok := r.top().(linkWaiter); ok {
+			note = w.linked(msg.v)
+		}
+		r.c.home(note)
 	}
 }
 
-// methodDeviceLink is how a device signed in when another approved it.
-const methodDeviceLink = "device-link"
+// How a device signed in, as Visitor.Method says.
+const (
+	methodDeviceLink = "device-link" // another device approved it
+	methodLink       = "link"        // a sign-in link's button was pressed
+	methodPassword   = "password"    // the one-stage login with a password
+)
+
+// linkWaiter is a screen that waits for a link to be used, and says what
+// it did.
+type linkWaiter interface {
+	linked(v flows.Visitor) string
+}
 
 // wrote applies the result of a write, then lets the top screen see it.
 // Signing in and signing out change the whole session, so the root moves
@@ -217,6 +240,14 @@ func (r *root) wrote(w wroteMsg) tea.Cmd {
 		case enteredMsg:
 			if m.err == nil {
 				cmds = append(cmds, r.entered(m.entered))
+			}
+		case loginMsg:
+			if m.err == nil && m.login.SignedIn {
+				r.c.home(welcome(flows.Entered{Visitor: m.login.Visitor, Merged: m.login.Merged}))
+			}
+		case steppedUpMsg:
+			if m.err == nil {
+				cmds = append(cmds, r.steppedUp(m.until))
 			}
 		case signedOutMsg:
 			if m.err == nil {

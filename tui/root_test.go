@@ -46,15 +46,19 @@ func TestWindowTooSmallAndBack(t *testing.T) {
 func TestLayoutsHold(t *testing.T) {
 	e := newEnv(t)
 	twoDevices(e)
+	sent := flows.LinkSent{Label: "K7QX", Purpose: flows.PurposeSignIn, Channel: "email", To: grace,
+		Expires: start.Add(flows.LinkTTL), NextAt: start.Add(time.Minute)}
 	for _, size := range [][2]int{{minWidth, minHeight}, {80, 24}, {132, 43}} {
 		r := New(Session{Service: e.svc, Device: laptop, User: "grace"}).(*root)
 		r.Update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
 		screens := []screen{newHome(r.c), newSignIn(r.c), newDevices(r.c), newAccount(r.c),
 			newStepUp(r.c, "unlink +1 415-555-2671"), newHistory(r.c), newApprove(r.c), newLink(r.c),
-			newSplit(r.c, flows.Split{Address: "+1 •••-•••-2671", Kind: address.Phone})}
+			newSplit(r.c, flows.Split{Address: "+1 •••-•••-2671", Kind: address.Phone}),
+			newMagicLink(r.c, grace, sent), newPending(r.c, grace, flows.Login{Pending: true, To: grace, Link: &sent}),
+			newPending(r.c, grace, flows.Login{Pending: true, To: grace}), newSetPassword(r.c)}
 		for _, s := range screens {
 			r.stack = []screen{s}
-			r.notice = "You were signed out (sign-out everywhere)"
+			r.notice = "You were signed out from another device."
 			r.help.ShowAll = size[0] == minWidth // the tallest help, in the smallest window
 			r.layout()
 			ls := strings.Split(plain(r.View().Content), "\n")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
@@ -18,6 +19,10 @@ import (
 // protected action is refused for want of a step-up, and carries on with
 // the action when the code is right (see continuation); the account
 // screen also offers it on its own.
+//
+// An account with a password can step up with it instead, on a device
+// that signed in some other way (the password is then a second factor):
+// ctrl+p opens a masked field beside the code.
 type stepUp struct {
 	c    *common
 	what string // the action waiting for the step-up, if any
@@ -27,10 +32,33 @@ type stepUp struct {
 	problem string
 	retryAt time.Time // the governor's answer: no code before then
 
+	withPW    bool // the password field is open and has the keyboard
+	password  textinput.Model
+	checking  bool
+	pwProblem string
+
 	width, height int
 }
 
-func newStepUp(c *common, what string) *stepUp { return &stepUp{c: c, what: what} }
+// steppedUpMsg is the result of stepping up with the password.
+type steppedUpMsg struct {
+	until time.Time
+	err   error
+}
+
+func newStepUp(c *common, what string) *stepUp {
+	s := &stepUp{c: c, what: what}
+	s.password = newPasswordField("your password")
+	s.password.SetStyles(c.st.input)
+	return s
+}
+
+// canPassword reports whether the password can be the second factor: the
+// account has one and this device did not sign in with it.
+func (s *stepUp) canPassword() bool {
+	v := s.c.visitor
+	return v.Account && v.HasPassword && v.Method != methodPassword
+}
 
 func (s *stepUp) Init() tea.Cmd {
 	if s.code != nil {
@@ -48,43 +76,80 @@ func (s *stepUp) request() tea.Cmd {
 }
 
 func (s *stepUp) restyle() {
+	s.password.SetStyles(s.c.st.input)
 	if s.code != nil {
 		s.code.restyle()
 	}
 }
 
 func (s *stepUp) Title() string {
+	if s.withPW {
+		return "step up · password"
+	}
 	if s.code != nil {
 		return "step up · code " + s.code.iss.Letter
 	}
 	return "step up"
 }
 
-func (s *stepUp) Focused() bool { return s.code != nil }
+func (s *stepUp) Focused() bool { return s.withPW || s.code != nil }
 
 func (s *stepUp) canRetry() bool {
 	return !s.sending && s.code == nil && !s.c.svc.Now().Before(s.retryAt)
 }
 
 func (s *stepUp) Keys() helpKeys {
-	if s.code != nil {
-		return s.code.Keys()
-	}
 	k := s.c.keys
+	if s.withPW {
+		b := []key.Binding{with(k.Submit, "enter", "check"), with(k.Cancel, "esc", "use the code")}
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
+	usePW := with(k.UsePassword, "ctrl+p", "use your password")
+	usePW.SetEnabled(s.canPassword())
+	if s.code != nil {
+		// The code's keys, with the password second: enter, ctrl+p, …
+		h := s.code.Keys().short
+		b := append([]key.Binding{h[0], usePW}, h[1:]...)
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
 	retry := with(k.Resend, "ctrl+r", "send a code")
 	retry.SetEnabled(s.canRetry() && s.problem != "")
-	b := []key.Binding{retry}
+	b := []key.Binding{retry, usePW}
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
 func (s *stepUp) SetSize(width, height int) {
 	s.width, s.height = width, height
+	s.password.SetWidth(max(width-4, 10))
 	if s.code != nil {
 		s.code.SetSize(width, max(height-lipgloss.Height(s.intro())-1, 1))
 	}
 }
 
 func (s *stepUp) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case steppedUpMsg:
+		s.checking = false
+		if msg.err != nil {
+			s.pwProblem = problemText(msg.err)
+		}
+		return nil // stepped up: the root carries on
+	case tea.KeyPressMsg:
+		if s.withPW {
+			return s.passwordKey(msg)
+		}
+		if key.Matches(msg, s.c.keys.UsePassword) && s.canPassword() {
+			s.withPW, s.pwProblem = true, ""
+			if s.code != nil {
+				s.code.input.Blur()
+			}
+			return s.password.Focus()
+		}
+	case tea.PasteMsg:
+		if s.withPW {
+			return s.typed(msg)
+		}
+	}
 	if s.code != nil {
 		return s.code.Update(msg)
 	}
@@ -109,13 +174,73 @@ func (s *stepUp) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
+func (s *stepUp) passwordKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := s.c.keys
+	switch {
+	case key.Matches(msg, k.Cancel):
+		if s.checking {
+			return nil
+		}
+		s.withPW, s.pwProblem = false, ""
+		s.password.Reset()
+		s.password.Blur()
+		if s.code != nil {
+			return s.code.input.Focus()
+		}
+		return nil
+	case key.Matches(msg, k.Submit):
+		return s.checkPassword()
+	}
+	return s.typed(msg)
+}
+
+func (s *stepUp) typed(msg tea.Msg) tea.Cmd {
+	if s.checking {
+		return nil
+	}
+	m := typedOnly(msg)
+	if m == nil {
+		return nil
+	}
+	s.pwProblem = ""
+	var cmd tea.Cmd
+	s.password, cmd = s.password.Update(m)
+	return cmd
+}
+
+// checkPassword steps up with the password. It leaves the field for the
+// flow's call and the field is cleared at once.
+func (s *stepUp) checkPassword() tea.Cmd {
+	if s.checking {
+		return nil
+	}
+	pw := s.password.Value()
+	s.password.Reset()
+	if pw == "" {
+		s.pwProblem = "Type your password first."
+		return nil
+	}
+	s.checking, s.pwProblem = true, ""
+	return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		until, err := svc.StepUpWithPassword(ctx, dev, pw)
+		return steppedUpMsg{until: until, err: err}
+	})
+}
+
 // intro is the sentence that says what a step-up is, and what waits for it.
 func (s *stepUp) intro() string {
 	st := s.c.st
 	out := st.heading.Render("Step up") + "\n\n" +
 		wrap("A step-up proves it is you with a second factor, a fresh code to one of your addresses, and lets this device (and only this one) make protected changes for the next hour.", s.width)
 	if s.what != "" {
-		out += "\n" + st.faint.Render(wrap("Once the code is right, this goes ahead: "+s.what+".", s.width))
+		once := "Once the code is right"
+		if s.canPassword() {
+			once = "Once the code or your password is right"
+		}
+		out += "\n" + st.faint.Render(wrap(once+", this goes ahead: "+s.what+".", s.width))
+	}
+	if s.canPassword() && !s.withPW {
+		out += "\n" + wrap("This account has a password: "+st.key.Render("ctrl+p")+" uses it instead of the code.", s.width)
 	}
 	return out
 }
@@ -124,6 +249,15 @@ func (s *stepUp) View() string {
 	st := s.c.st
 	out := s.intro() + "\n\n"
 	switch {
+	case s.withPW:
+		out += st.label.Render("Your password") + "\n" + s.password.View() + "\n\n"
+		switch {
+		case s.checking:
+			return out + st.faint.Render("checking…")
+		case s.pwProblem != "":
+			return out + st.bad.Render(wrap("✗ "+s.pwProblem, s.width))
+		}
+		return out + st.faint.Render("enter checks the password; esc goes back to the code")
 	case s.code != nil:
 		return out + s.code.View()
 	case s.sending:

@@ -1,6 +1,6 @@
 // Package tui is attest's terminal screens: one Bubble Tea model per SSH
-// session, with a home screen, sign-in by a one-time code, the account and
-// its devices. It calls the flows and nothing else; it reads no
+// session, with a home screen, sign-in by a one-time code, a sign-in link
+// or a password, the account and its devices. It calls the flows and nothing else; it reads no
 // environment, terminal or global state of its own, because in a server
 // those would be the server's, not the visitor's.
 package tui

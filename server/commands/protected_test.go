@@ -593,7 +593,7 @@ func TestLinkAndApprove(t *testing.T) {
 	w.refused(laptop, flows.ProblemNoCode, "approve", "AAAA-AAAA")
 	kiosk := device("kiosk")
 	own := w.ok(kiosk, "link", "--json").object(t)["code"].(string)
-	w.ok(kiosk, "nickname", "kiosk") // an anonymous visitor can link; it cannot approve
+	w.ok(kiosk, "nickname", "kiosk")                     // an anonymous visitor can link; it cannot approve
 	w.refused(kiosk, flows.ProblemInput, "approve", own) // its own code: said plainly
 	other := w.ok(device("other"), "link", "--json").object(t)["code"].(string)
 	w.refused(kiosk, flows.ProblemSignedOut, "approve", other)

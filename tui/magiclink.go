@@ -1,0 +1,131 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// magicLink waits for a sign-in link to be used. The link opens a page in
+// a browser that names this terminal session by a short label and signs
+// it in when its one button is pressed; the screen shows the same label,
+// big, so the person can tell the page is for this terminal. The link
+// works only while this session watches the device, which the root does
+// for as long as the session lives, and the root moves the session on
+// when the flows poke it (root.visited).
+type magicLink struct {
+	c    *common
+	addr string // as typed, to ask again
+	sent flows.LinkSent
+
+	resending bool
+	note      string    // what the last ctrl+r did
+	problem   string    // why it did nothing
+	nextAt    time.Time // when the governor lets another link go
+
+	width, height int
+}
+
+func newMagicLink(c *common, addr string, sent flows.LinkSent) *magicLink {
+	return &magicLink{c: c, addr: addr, sent: sent, nextAt: sent.NextAt}
+}
+
+func (m *magicLink) Init() tea.Cmd             { return nil }
+func (m *magicLink) SetSize(width, height int) { m.width, m.height = width, height }
+func (m *magicLink) Title() string             { return "sign-in link · " + inert.String(m.sent.Label) }
+func (m *magicLink) Focused() bool             { return false }
+
+func (m *magicLink) expired() bool { return !m.c.svc.Now().Before(m.sent.Expires) }
+
+func (m *magicLink) canResend() bool { return !m.resending && !m.c.svc.Now().Before(m.nextAt) }
+
+func (m *magicLink) Keys() helpKeys {
+	resend := with(m.c.keys.Resend, "ctrl+r", "new link")
+	resend.SetEnabled(m.canResend()) // hidden until the governor allows it
+	b := []key.Binding{resend}
+	return helpKeys{short: b, full: [][]key.Binding{b}}
+}
+
+func (m *magicLink) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if key.Matches(msg, m.c.keys.Resend) && m.canResend() {
+			return m.resend()
+		}
+	case linkSentMsg:
+		m.resending = false
+		if msg.err != nil {
+			if p, ok := flows.AsProblem(msg.err); ok && !p.RetryAt.IsZero() {
+				m.nextAt = p.RetryAt
+			}
+			m.problem = problemText(msg.err)
+			return nil
+		}
+		m.sent, m.nextAt = msg.sent, msg.sent.NextAt
+		m.note = "Sent a new link, for terminal session " + inert.String(msg.sent.Label) + "."
+	}
+	return nil
+}
+
+func (m *magicLink) resend() tea.Cmd {
+	m.resending, m.note, m.problem = true, "", ""
+	addr := m.addr
+	return m.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		sent, err := svc.RequestMagicLink(ctx, dev, addr)
+		return linkSentMsg{sent: sent, err: err}
+	})
+}
+
+func (m *magicLink) View() string {
+	st := m.c.st
+	now := m.c.svc.Now()
+	to, label := inert.String(m.sent.To), inert.String(m.sent.Label)
+	heading := "Sign-in link sent to " + to
+	if m.sent.Channel != "" {
+		heading += " by " + string(m.sent.Channel)
+	}
+	out := st.heading.Render(wrap(heading, m.width)) + "\n\n" +
+		wrap("Sent a sign-in link to "+to+". Open it and press the button for terminal session "+label+".", m.width) + "\n\n" +
+		labelBox(st, label) + "\n\n"
+
+	f := fields{st: st, width: m.width}
+	f.add("Session", label+st.faint.Render(" · the link's page shows the same label"))
+	if m.expired() {
+		f.add("Expires", st.bad.Render("expired "+flows.When(m.sent.Expires, now)))
+	} else {
+		f.add("Expires", flows.When(m.sent.Expires, now))
+	}
+	switch {
+	case m.resending:
+		f.add("New link", st.faint.Render("asking…"))
+	case m.canResend():
+		f.add("New link", st.key.Render("ctrl+r")+" sends one")
+	default:
+		f.add("New link", st.faint.Render("can be sent at "+flows.When(m.nextAt, now)))
+	}
+	out += f.String() + "\n\n"
+
+	switch {
+	case m.problem != "":
+		out += st.bad.Render(wrap("✗ "+m.problem, m.width))
+	case m.expired():
+		out += st.warn.Render(wrap("This link has expired and no longer signs anyone in. Send another to try again.", m.width))
+	case m.note != "":
+		out += st.ok.Render(wrap("✓ "+m.note, m.width)) + "\n" +
+			st.faint.Render(wrap("This screen moves on by itself once the button is pressed.", m.width))
+	default:
+		out += st.faint.Render(wrap("This screen moves on by itself once the button is pressed.", m.width))
+	}
+	return out
+}
+
+// labelBox is a session label written big: spaced, in a box, to be
+// compared with the label on the link's page.
+func labelBox(st *styles, label string) string {
+	return st.big.Render(spaced(label))
+}

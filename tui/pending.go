@@ -1,0 +1,199 @@
+package tui
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// pending is the answer of the one-stage login-or-register when the
+// address is not confirmed yet: a new account was just registered with
+// it ([D]), or one already waits for it ([C]). Both read alike: "follow
+// the link we sent". A link that went out just now names this terminal
+// session by its label, as the link's page does. Sending the link again
+// takes the password once more (the flows' ResendVerification), in a
+// masked field that is cleared as soon as it is sent. The link signs
+// this session in; the root moves it on (root.visited).
+type pending struct {
+	c    *common
+	addr string // as typed
+	to   string // as the flows show it
+	link *flows.LinkSent
+
+	asking   bool // the password field is open
+	password textinput.Model
+	sending  bool
+	note     string
+	problem  string
+	// nextAt is the governor's answer to sending again: no link before
+	// then. It is not taken from the link [D] sent, so that [C], which
+	// sent none, reads the same.
+	nextAt time.Time
+
+	width, height int
+}
+
+func newPending(c *common, addr string, l flows.Login) *pending {
+	p := &pending{c: c, addr: addr, to: l.To, link: l.Link}
+	if p.to == "" {
+		p.to = addr
+	}
+	p.password = newPasswordField("the password you chose")
+	p.restyle()
+	return p
+}
+
+func (p *pending) restyle()      { p.password.SetStyles(p.c.st.input) }
+func (p *pending) Init() tea.Cmd { return nil }
+func (p *pending) SetSize(width, height int) {
+	p.width, p.height = width, height
+	p.password.SetWidth(max(width-4, 10))
+}
+func (p *pending) Title() string { return "follow the link" }
+func (p *pending) Focused() bool { return p.asking }
+
+func (p *pending) canResend() bool { return !p.sending && !p.c.svc.Now().Before(p.nextAt) }
+
+func (p *pending) Keys() helpKeys {
+	k := p.c.keys
+	if p.asking {
+		b := []key.Binding{with(k.Submit, "enter", "send again"), k.Cancel}
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
+	resend := with(k.Resend, "ctrl+r", "send again")
+	resend.SetEnabled(p.canResend())
+	b := []key.Binding{resend}
+	return helpKeys{short: b, full: [][]key.Binding{b}}
+}
+
+// linked is the news when the link signed this session in: the address
+// is confirmed and the account it made is ready.
+func (p *pending) linked(flows.Visitor) string { return "Welcome — your account is ready" }
+
+func (p *pending) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		k := p.c.keys
+		if !p.asking {
+			if key.Matches(msg, k.Resend) && p.canResend() {
+				p.asking, p.note, p.problem = true, "", ""
+				return p.password.Focus()
+			}
+			return nil
+		}
+		switch {
+		case key.Matches(msg, k.Cancel):
+			if !p.sending {
+				p.closeField()
+			}
+			return nil
+		case key.Matches(msg, k.Submit):
+			return p.resend()
+		}
+	case linkSentMsg:
+		p.sending = false
+		if msg.err != nil {
+			if pr, ok := flows.AsProblem(msg.err); ok && !pr.RetryAt.IsZero() {
+				p.nextAt = pr.RetryAt
+				p.closeField() // nothing to type until then
+			}
+			p.problem = problemText(msg.err)
+			return nil
+		}
+		p.closeField()
+		sent := msg.sent
+		p.link, p.nextAt = &sent, sent.NextAt
+		p.note = "Sent the link again, for terminal session " + inert.String(sent.Label) + "."
+		return nil
+	}
+	if !p.asking || p.sending {
+		return nil
+	}
+	m := typedOnly(msg)
+	if m == nil {
+		return nil
+	}
+	if _, ok := m.(tea.KeyPressMsg); ok {
+		p.problem = ""
+	}
+	var cmd tea.Cmd
+	p.password, cmd = p.password.Update(m)
+	return cmd
+}
+
+func (p *pending) closeField() {
+	p.asking = false
+	p.password.Reset()
+	p.password.Blur()
+}
+
+// resend sends the registration's link again. The password leaves the
+// field for the call and the field is cleared at once.
+func (p *pending) resend() tea.Cmd {
+	if p.sending {
+		return nil
+	}
+	pw := p.password.Value()
+	p.password.Reset()
+	if strings.TrimSpace(pw) == "" {
+		p.problem = "Type your password first."
+		return nil
+	}
+	p.sending, p.problem = true, ""
+	addr := p.addr
+	return p.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		sent, err := svc.ResendVerification(ctx, dev, addr, pw)
+		return linkSentMsg{sent: sent, err: err}
+	})
+}
+
+func (p *pending) View() string {
+	st := p.c.st
+	now := p.c.svc.Now()
+	to := inert.String(p.to)
+	out := st.heading.Render("Follow the link") + "\n\n" +
+		wrap("Follow the link we sent to "+to+" to continue.", p.width) + "\n\n"
+	if p.link != nil {
+		label := inert.String(p.link.Label)
+		out += wrap("Its page names this terminal session "+label+": press its button only if it does.", p.width) + "\n\n" +
+			labelBox(st, label) + "\n\n"
+		f := fields{st: st, width: p.width}
+		if now.Before(p.link.Expires) {
+			f.add("Expires", flows.When(p.link.Expires, now))
+		} else {
+			f.add("Expires", st.bad.Render("expired "+flows.When(p.link.Expires, now)))
+		}
+		out += f.String() + "\n\n"
+	}
+	switch {
+	case p.asking:
+		out += st.label.Render("Password, to send the link again") + "\n" + p.password.View() + "\n"
+		switch {
+		case p.sending:
+			out += st.faint.Render("sending…")
+		case p.problem != "":
+			out += st.bad.Render(wrap("✗ "+p.problem, p.width))
+		default:
+			out += st.faint.Render("enter sends the link again; esc cancels")
+		}
+		return out
+	case p.problem != "":
+		out += st.bad.Render(wrap("✗ "+p.problem, p.width)) + "\n"
+	case p.note != "":
+		out += st.ok.Render(wrap("✓ "+p.note, p.width)) + "\n"
+	}
+	if p.canResend() {
+		out += wrap("No link, or it expired? "+st.key.Render("ctrl+r")+" sends it again (it asks for your password).", p.width)
+	} else {
+		out += st.faint.Render(wrap("The link can be sent again at "+flows.When(p.nextAt, now)+".", p.width))
+	}
+	out += "\n" + st.faint.Render(wrap("This screen moves on by itself once the link's button is pressed.", p.width))
+	return out
+}
