@@ -256,19 +256,9 @@ func parseTime(s string) (time.Time, error) {
 
 // runOwner answers "who owned this address at time T".
 func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	var at string
-	var asJSON bool
-	fs.StringVar(&at, "at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
-	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := parse(fs, reorder(args), 1); err != nil {
-		return err
-	}
-	when, err := parseTime(at)
+	when, asJSON, err := asOf(env, fs, args, "owner needs the server secret to find the address")
 	if err != nil {
-		return usageError{"--at: " + err.Error()}
-	}
-	if env.Service == nil {
-		return errors.New("owner needs the server secret to find the address")
+		return err
 	}
 	o, err := env.Service.OwnerAt(ctx, fs.Arg(0), when)
 	if err != nil {
@@ -299,19 +289,9 @@ func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) err
 
 // runAddresses answers "which addresses did this user have at time T".
 func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	var at string
-	var asJSON bool
-	fs.StringVar(&at, "at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
-	fs.BoolVar(&asJSON, "json", false, "print JSON lines")
-	if err := parse(fs, reorder(args), 1); err != nil {
-		return err
-	}
-	when, err := parseTime(at)
+	when, asJSON, err := asOf(env, fs, args, "addresses needs the server secret to read sealed addresses")
 	if err != nil {
-		return usageError{"--at: " + err.Error()}
-	}
-	if env.Service == nil {
-		return errors.New("addresses needs the server secret to read sealed addresses")
+		return err
 	}
 	list, err := env.Service.AddressesAt(ctx, fs.Arg(0), when)
 	if err != nil {
@@ -342,6 +322,25 @@ func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string)
 		fmt.Fprintln(env.Stdout, "no addresses")
 	}
 	return nil
+}
+
+// asOf parses what the two history questions share: one argument, --at
+// (the instant to ask about) and --json. Both need the server's secret,
+// which only a Service holds.
+func asOf(env Env, fs *flag.FlagSet, args []string, needsService string) (time.Time, bool, error) {
+	at := fs.String("at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, reorder(args), 1); err != nil {
+		return time.Time{}, false, err
+	}
+	when, err := parseTime(*at)
+	if err != nil {
+		return time.Time{}, false, usageError{"--at: " + err.Error()}
+	}
+	if env.Service == nil {
+		return time.Time{}, false, errors.New(needsService)
+	}
+	return when, *asJSON, nil
 }
 
 // reorder puts flags before positional arguments, so `owner ADDR --at T`
