@@ -2,6 +2,9 @@ module github.com/attest-dev/attest
 
 go 1.26.8
 
+// wish v2.0.4 requires ultraviolet v0.0.0-20260906173415-0277a179edd9,
+// which the Go module proxy refuses (403); the newest version it serves
+// builds and passes every test.
 replace github.com/charmbracelet/ultraviolet => github.com/charmbracelet/ultraviolet v0.0.0-20260811164956-006e29f97886
 
 require (
