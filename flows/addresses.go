@@ -186,7 +186,7 @@ func (s *Service) confirmByCode(tx store.Tx, now time.Time, dev Device, issued *
 		return nil, err
 	}
 	if err := confirmClaim(tx, now, user, issued.Address, claims,
-		claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", issued.Ticket); err != nil {
+		body.source(), "code", issued.Ticket); err != nil {
 		return nil, err
 	}
 	change, err := lastFact(tx, store.ByAddress, issued.Address, KindAddressConfirmed)

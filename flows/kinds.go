@@ -191,6 +191,16 @@ type codeIssuedBody struct {
 	Masked string `json:"masked"`
 }
 
+// source is what a claim made from this code records about its address.
+func (b *codeIssuedBody) source() claimSource {
+	return claimSource{Kind: b.Kind, Sealed: b.Sealed, Masked: b.Masked}
+}
+
+// source is what a claim made from this link records about its address.
+func (b *linkBody) source() claimSource {
+	return claimSource{Kind: b.Kind, Sealed: b.Sealed, Masked: b.Masked}
+}
+
 type messageFailedBody struct {
 	Reason string `json:"reason"`
 }

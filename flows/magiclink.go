@@ -276,7 +276,7 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			return err
 		}
 		dev := Device{Tag: f.Device}
-		src := claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}
+		src := body.source()
 		var out Entered
 		// The session asked while signed out; if it has signed in to an
 		// account since, a late press must not switch it to another one.

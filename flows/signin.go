@@ -396,7 +396,7 @@ func (s *Service) signIn(tx store.Tx, now time.Time, dev Device, issued *store.F
 		}
 		return s.switchTo(tx, now, dev, owner.User, "code", issued.Ticket, out)
 	}
-	return s.signUp(tx, now, dev, issued.Address, issued.Ticket, claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", fresh, out)
+	return s.signUp(tx, now, dev, issued.Address, issued.Ticket, body.source(), "code", fresh, out)
 }
 
 // signUp makes the account for an address nobody owns: an anonymous

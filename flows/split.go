@@ -113,7 +113,7 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 				return err
 			}
 			touched, err = s.signUp(tx, now, dev, issued.Address, issued.Ticket,
-				claimSource{Kind: body.Kind, Sealed: body.Sealed, Masked: body.Masked}, "code", fresh, &out)
+				body.source(), "code", fresh, &out)
 			touched = append(touched, offer.User)
 		}
 		if err != nil {
