@@ -16,16 +16,23 @@ import (
 // Bucket names. Index buckets are named after store.Index.String so that
 // `bbolt buckets` on a ledger file reads naturally.
 var (
-	factsBucket = []byte("facts")
-	metaBucket  = []byte("meta")
+	factsBucket  = []byte("facts")
+	metaBucket   = []byte("meta")
+	recentBucket = []byte("recent") // level 0 of the index, see tail.go
 
-	headKey   = []byte("head")
-	formatKey = []byte("format")
+	headKey    = []byte("head")
+	indexedKey = []byte("indexed") // the mark: last fact in the index buckets
+	formatKey  = []byte("format")
 )
 
 // format is the on-disk layout version written into a new ledger; Open
 // refuses any other so that a future layout change cannot be misread.
-const format = "1"
+// Format 1 had no level 0: Open upgrades it in place by recording that
+// every fact is in the index buckets.
+const (
+	format  = "2"
+	format1 = "1"
+)
 
 // indexBuckets maps a store.Index to its bucket name; it is indexed by the
 // Index value itself so lookups on the hot path are array reads.
@@ -180,16 +187,4 @@ func clampNano(t time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
-}
-
-func kindMatches(kinds []string, kind []byte) bool {
-	if len(kinds) == 0 {
-		return true
-	}
-	for _, k := range kinds {
-		if string(kind) == k {
-			return true
-		}
-	}
-	return false
 }

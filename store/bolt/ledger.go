@@ -5,9 +5,11 @@
 // fact's Prev holds. Each index has a bucket of its own whose keys are
 // id, NUL, big-endian seq and whose values are the fact's time (big-endian
 // unix nanoseconds) followed by its kind, so that counting and filtering
-// never decode a fact. The "meta" bucket holds the head (last seq, time and
-// hash), written in the same transaction as every append, so that opening a
-// ledger of any size reads one record instead of replaying the chain.
+// never decode a fact. The newest facts' entries wait in a level 0 before
+// they reach those buckets (see tail.go). The "meta" bucket holds the head
+// (last seq, time and hash) and the indexed mark, written in the same
+// transaction as every append, so that opening a ledger of any size reads
+// two records and level 0 instead of replaying the chain.
 //
 // Updates are committed in groups: one writer goroutine takes every
 // function waiting, runs them all in one bbolt transaction and pays one
@@ -16,10 +18,12 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +39,23 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file before it fails with store.ErrLocked; 0 means one second.
 	LockTimeout time.Duration
+
+	// Tail is how many facts level 0 of the index may hold before the
+	// writer moves the older half into the index buckets; 0 means
+	// DefaultTail, and 1 moves every commit's facts at once.
+	Tail int
+
+	// InitialMmapSize is how many bytes of the file bbolt maps at Open.
+	// bbolt remaps as the file grows, and a remap waits for every open
+	// read transaction, so a commit that grows the file past the map
+	// stalls behind the longest read; mapping ahead avoids that.
+	InitialMmapSize int
 }
+
+// DefaultTail keeps level 0 at 16k to 32k facts: a few MiB of memory, a
+// few milliseconds to load at Open, and merges large enough that the index
+// buckets take several entries per page they rewrite.
+const DefaultTail = 32 << 10
 
 // maxBatch caps how many update functions share one commit, which bounds
 // the memory one transaction holds and the latency of the last function
@@ -61,7 +81,14 @@ type Ledger struct {
 	head   head
 	broken error
 
-	commits, updates, appended atomic.Uint64
+	// indexed is the last fact in the index buckets and tail the facts
+	// after it (level 0); mergeAt is Options.Tail. The writer goroutine
+	// owns indexed; tail is shared with readers under its own lock.
+	indexed mark
+	tail    *tail
+	mergeAt int
+
+	commits, updates, appended, merges atomic.Uint64
 }
 
 var (
@@ -70,9 +97,10 @@ var (
 )
 
 type request struct {
-	fn   func(store.Tx) error
-	err  error
-	done chan error
+	fn       func(store.Tx) error
+	mergeAll bool // move all of level 0 into the index buckets
+	err      error
+	done     chan error
 }
 
 // Open opens the ledger at path, creating it (and its directory) if it
@@ -82,10 +110,13 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
 	}
+	if opts.Tail <= 0 {
+		opts.Tail = DefaultTail
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, InitialMmapSize: opts.InitialMmapSize})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("open ledger %s: %w, most likely a running attest server (gave up after %s)",
 			path, store.ErrLocked, opts.LockTimeout)
@@ -98,6 +129,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 		path:     path,
 		requests: make(chan *request, maxBatch),
 		stopped:  make(chan struct{}),
+		mergeAt:  opts.Tail,
 	}
 	if err := l.init(); err != nil {
 		db.Close()
@@ -107,10 +139,10 @@ func Open(path string, opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// init creates the buckets of a new ledger and reads the head of an
-// existing one.
+// init creates the buckets of a new ledger, upgrades one of format 1, and
+// reads the head, the indexed mark and level 0 of an existing one.
 func (l *Ledger) init() error {
-	var ready bool
+	var state string // "" for a new file, else format1 or format
 	err := l.db.View(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		if meta == nil {
@@ -121,10 +153,12 @@ func (l *Ledger) init() error {
 			}
 			return nil
 		}
-		if v := meta.Get(formatKey); string(v) != format {
+		switch v := meta.Get(formatKey); string(v) {
+		case format, format1:
+			state = string(v)
+		default:
 			return fmt.Errorf("unknown ledger format %q (this build reads %q)", v, format)
 		}
-		ready = true
 		r := &reader{tx: tx}
 		h, err := r.head()
 		if err != nil {
@@ -144,20 +178,38 @@ func (l *Ledger) init() error {
 			return fmt.Errorf("head record says fact %d but the last fact is %d; run verify", h.seq, last)
 		}
 		l.head = h
-		return nil
+		if state == format1 {
+			return nil
+		}
+		if l.indexed, err = r.mark(); err != nil {
+			return err
+		}
+		if l.indexed.seq > h.seq {
+			return fmt.Errorf("indexed mark says fact %d but the last fact is %d; run verify", l.indexed.seq, h.seq)
+		}
+		l.tail, err = loadTail(r, l.indexed, h.seq, l.mergeAt)
+		return err
 	})
-	if err != nil || ready {
+	if err != nil || state == format {
 		return err
 	}
+	// A new ledger, or one of format 1, whose index buckets hold every
+	// fact: the mark is the head and level 0 is empty.
+	l.indexed = mark{seq: l.head.seq, time: l.head.time}
+	l.tail = newTail(l.indexed.seq, l.mergeAt)
 	err = l.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range append([][]byte{factsBucket, metaBucket}, indexBuckets[1:]...) {
+		for _, name := range append([][]byte{factsBucket, metaBucket, recentBucket}, indexBuckets[1:]...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return tx.Bucket(metaBucket).Put(formatKey, []byte(format))
+		meta := tx.Bucket(metaBucket)
+		if err := meta.Put(indexedKey, l.indexed.encode()); err != nil {
+			return fmt.Errorf("write indexed mark: %w", err)
+		}
+		return meta.Put(formatKey, []byte(format))
 	})
-	if err != nil {
+	if err != nil || state == format1 {
 		return err
 	}
 	// bbolt syncs the file; the directory entry of a new file needs its
@@ -185,11 +237,12 @@ type Stats struct {
 	Commits uint64 // bbolt transactions committed (one fsync pair each)
 	Updates uint64 // update functions that returned nil and were committed
 	Facts   uint64 // facts appended
+	Merges  uint64 // moves of level 0 into the index buckets
 }
 
 // Stats returns the counters; Facts/Commits is the average batch.
 func (l *Ledger) Stats() Stats {
-	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load()}
+	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Merges: l.merges.Load()}
 }
 
 // View runs fn in a read-only bbolt transaction. It returns
@@ -202,7 +255,7 @@ func (l *Ledger) View(fn func(store.Reader) error) error {
 		return store.ErrClosed
 	}
 	err := l.db.View(func(tx *bbolt.Tx) error {
-		return fn(&reader{tx: tx})
+		return fn(&reader{tx: tx, tail: l.tail})
 	})
 	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed
@@ -220,7 +273,16 @@ func (l *Ledger) View(fn func(store.Reader) error) error {
 // the Ledger, nor keep the Tx beyond its return. Update returns
 // store.ErrClosed after Close.
 func (l *Ledger) Update(fn func(store.Tx) error) error {
-	r := &request{fn: fn, done: make(chan error, 1)}
+	return l.send(&request{fn: fn, done: make(chan error, 1)})
+}
+
+// mergeAll moves all of level 0 into the index buckets. Benchmarks call it
+// so that the facts they count have paid for their whole index.
+func (l *Ledger) mergeAll() error {
+	return l.send(&request{fn: func(store.Tx) error { return nil }, mergeAll: true, done: make(chan error, 1)})
+}
+
+func (l *Ledger) send(r *request) error {
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -251,25 +313,14 @@ func (l *Ledger) Close() error {
 }
 
 // write is the writer goroutine. Requests that arrive while a commit is
-// syncing wait in the channel and make up the next batch.
+// syncing wait in the channel and make up the next batch; those that
+// arrive while the batch's functions run join it (see commit).
 func (l *Ledger) write() {
 	defer close(l.stopped)
 	batch := make([]*request, 0, maxBatch)
 	for r := range l.requests {
-		batch = append(batch[:0], r)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-l.requests:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		l.commit(batch)
+		batch = l.drain(append(batch[:0], r))
+		batch = l.commit(batch)
 		for _, r := range batch {
 			r.done <- r.err
 		}
@@ -277,24 +328,44 @@ func (l *Ledger) write() {
 	}
 }
 
-// commit runs batch in one transaction and sets each request's err.
-func (l *Ledger) commit(batch []*request) {
+// drain adds the requests waiting in the channel to batch, up to maxBatch.
+func (l *Ledger) drain(batch []*request) []*request {
+	for len(batch) < maxBatch {
+		select {
+		case r, ok := <-l.requests:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs batch in one transaction and sets each request's err. Before
+// it commits, it runs the requests that arrived meanwhile too, as long as
+// there are any: they would otherwise wait for this commit's fsyncs to
+// begin their own. It returns the batch it ran.
+func (l *Ledger) commit(batch []*request) []*request {
 	if l.broken != nil {
 		for _, r := range batch {
 			r.err = l.broken
 		}
-		return
+		return batch
 	}
 	tx, err := l.db.Begin(true)
 	if err != nil {
 		for _, r := range batch {
 			r.err = fmt.Errorf("begin update: %w", err)
 		}
-		return
+		return batch
 	}
 	start := l.head
 	fail := func(err error) {
 		tx.Rollback()
+		l.tail.truncate(start.seq)
 		l.head = start
 		for _, r := range batch {
 			if r.err == nil {
@@ -302,9 +373,14 @@ func (l *Ledger) commit(batch []*request) {
 			}
 		}
 	}
-	rd := &reader{tx: tx}
-	for _, r := range batch {
+	rd := &reader{tx: tx, tail: l.tail, spanned: true, indexed: l.indexed}
+	for i := 0; i < len(batch); i++ {
+		if i == len(batch)-1 {
+			batch = l.drain(batch)
+		}
+		r := batch[i]
 		w := &writeTx{reader: rd, base: l.head, tip: l.head}
+		rd.top = l.head.seq
 		if r.err = run(r.fn, w); r.err != nil || len(w.staged) == 0 {
 			continue
 		}
@@ -313,20 +389,33 @@ func (l *Ledger) commit(batch []*request) {
 		// of a full disk or a bbolt bug.
 		if err := w.apply(); err != nil {
 			fail(err)
-			return
+			return batch
 		}
 		l.head = w.tip
 	}
-	if l.head == start {
+	all := slices.ContainsFunc(batch, func(r *request) bool { return r.mergeAll }) && l.tail.len() > 0
+	if l.head == start && !all {
 		// Nothing to make durable: the functions only read, or failed.
 		tx.Rollback()
 		l.count(batch, 0)
-		return
+		return batch
 	}
 	what := fmt.Sprintf("commit facts %d to %d", start.seq+1, l.head.seq)
+	indexed := l.indexed
+	if l.tail.len() >= l.mergeAt || all {
+		through := l.head.seq - uint64(l.mergeAt/2)
+		if all {
+			through = l.head.seq
+		}
+		var err error
+		if indexed, err = l.merge(tx, through); err != nil {
+			fail(fmt.Errorf("%s: %w", what, err))
+			return batch
+		}
+	}
 	if err := tx.Bucket(metaBucket).Put(headKey, l.head.encode()); err != nil {
 		fail(fmt.Errorf("%s: write head: %w", what, err))
-		return
+		return batch
 	}
 	if err := tx.Commit(); err != nil {
 		// After a failed write or fsync neither the page cache nor bbolt's
@@ -335,10 +424,16 @@ func (l *Ledger) commit(batch []*request) {
 		// file afresh (reopening) settles what the head is.
 		l.broken = fmt.Errorf("ledger %s refuses updates after a failed commit, reopen it: %w", l.path, err)
 		fail(fmt.Errorf("%s: %w", what, err))
-		return
+		return batch
+	}
+	if indexed != l.indexed {
+		l.indexed = indexed
+		l.tail.trim(indexed.seq)
+		l.merges.Add(1)
 	}
 	l.commits.Add(1)
 	l.count(batch, l.head.seq-start.seq)
+	return batch
 }
 
 func (l *Ledger) count(batch []*request, facts uint64) {
@@ -350,6 +445,70 @@ func (l *Ledger) count(batch []*request, facts uint64) {
 	}
 	l.updates.Add(ok)
 	l.appended.Add(facts)
+}
+
+// merge moves level 0's facts up to through into the index buckets, in
+// key order so that each page of an index is rewritten once however many
+// of the entries land on it, deletes their level 0 records, and records
+// the new mark, all in tx. It returns the mark, which the caller adopts
+// once tx has committed.
+func (l *Ledger) merge(tx *bbolt.Tx, through uint64) (mark, error) {
+	from := l.indexed.seq + 1
+	// One buffer holds every key, because bbolt copies keys on Put and the
+	// sort only needs them until then; one value serves each fact.
+	type kv struct {
+		k []byte
+		v []byte
+	}
+	var entries [len(indexBuckets)][]kv
+	size := 0
+	for seq := from; seq <= through; seq++ {
+		tf := l.tail.fact(seq)
+		for _, ix := range store.Indexes {
+			if id := tf.ids[ix]; id != "" {
+				size += len(id) + 9
+			}
+		}
+	}
+	keys := make([]byte, 0, size)
+	for seq := from; seq <= through; seq++ {
+		tf := l.tail.fact(seq)
+		value := indexValue(tf.time, tf.ids[store.ByKind])
+		for _, ix := range store.Indexes {
+			if id := tf.ids[ix]; id != "" {
+				n := len(keys)
+				keys = indexKey(keys, id, seq)
+				entries[ix] = append(entries[ix], kv{keys[n:len(keys):len(keys)], value})
+			}
+		}
+	}
+	for _, ix := range store.Indexes {
+		b := tx.Bucket(indexBuckets[ix])
+		if b == nil {
+			return mark{}, fmt.Errorf("%s index: %w", ix, errNoBucket)
+		}
+		es := entries[ix]
+		slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for _, e := range es {
+			if err := b.Put(e.k, e.v); err != nil {
+				return mark{}, fmt.Errorf("merge into %s index: %w", ix, err)
+			}
+		}
+	}
+	recent := tx.Bucket(recentBucket)
+	if recent == nil {
+		return mark{}, fmt.Errorf("recent: %w", errNoBucket)
+	}
+	for seq := from; seq <= through; seq++ {
+		if err := recent.Delete(seqKey(seq)); err != nil {
+			return mark{}, fmt.Errorf("merge: drop recent record %d: %w", seq, err)
+		}
+	}
+	m := mark{seq: through, time: l.tail.fact(through).time}
+	if err := tx.Bucket(metaBucket).Put(indexedKey, m.encode()); err != nil {
+		return mark{}, fmt.Errorf("merge: write indexed mark: %w", err)
+	}
+	return m, nil
 }
 
 // run calls fn, turning a panic into an error for its caller alone.

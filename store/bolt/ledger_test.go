@@ -24,11 +24,19 @@ import (
 // t0 is the tests' clock: every time is built from it, none is read.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// testTail keeps level 0 small in tests, so that their workloads cross
+// many merges and read across both levels of the index.
+const testTail = 64
+
 // newLedger opens a fresh ledger in a temporary directory, closed when
 // the test ends.
 func newLedger(tb testing.TB) *Ledger {
+	return newLedgerWith(tb, Options{Tail: testTail})
+}
+
+func newLedgerWith(tb testing.TB, opts Options) *Ledger {
 	tb.Helper()
-	l, err := Open(filepath.Join(tb.TempDir(), "ledger", "attest.db"), Options{})
+	l, err := Open(filepath.Join(tb.TempDir(), "ledger", "attest.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -752,7 +760,7 @@ func TestOpenRefusesForeignFile(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return b.Put(formatKey, []byte("2"))
+			return b.Put(formatKey, []byte("99"))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

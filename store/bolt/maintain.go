@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -19,9 +20,11 @@ import (
 // Verify walks the chain from the first fact and checks, for each fact in
 // turn, that it decodes, sits under its own sequence number right after
 // the previous one, is valid, does not go back in time, is linked to its
-// neighbours by hash, and has exactly the expected entry in each index.
-// The head record must describe the last fact. Then every index must hold
-// no entry beyond those. It returns a *store.Discrepancy for the first
+// neighbours by hash, and has exactly the expected entries: one in each
+// index bucket if it is at or before the indexed mark, its level 0 record
+// if it is after. The head record must describe the last fact and the mark
+// a fact that exists. Then no index bucket, nor level 0, may hold an entry
+// beyond those. It returns a *store.Discrepancy for the first
 // problem: the lowest sequence number in chain order, and among extra
 // index entries the one pointing at the lowest sequence number.
 //
@@ -66,11 +69,26 @@ func verify(tx *bbolt.Tx) error {
 			return &store.Discrepancy{Reason: err.Error()}
 		}
 	}
+	var indexed mark
+	if v := meta.Get(indexedKey); v == nil {
+		return &store.Discrepancy{Reason: "indexed mark missing"}
+	} else if m, err := decodeMark(v); err != nil {
+		return &store.Discrepancy{Reason: err.Error()}
+	} else {
+		indexed = m
+	}
+	if indexed.seq > h.seq {
+		return &store.Discrepancy{Seq: indexed.seq, Reason: fmt.Sprintf("the indexed mark names fact %d but the head is %d", indexed.seq, h.seq)}
+	}
 	var indexes [len(indexBuckets)]*bbolt.Bucket
 	for _, ix := range store.Indexes {
 		if indexes[ix] = tx.Bucket(indexBuckets[ix]); indexes[ix] == nil {
 			return &store.Discrepancy{Index: ix.String(), Reason: "bucket missing"}
 		}
+	}
+	recent := tx.Bucket(recentBucket)
+	if recent == nil {
+		return &store.Discrepancy{Index: recentIndex, Reason: "bucket missing"}
 	}
 	chain := func(seq uint64, format string, args ...any) error {
 		return &store.Discrepancy{Seq: seq, Reason: fmt.Sprintf(format, args...)}
@@ -138,6 +156,19 @@ func verify(tx *bbolt.Tx) error {
 				return chain(cur.seq, "its hash does not match fact %d's prev: fact %d was altered", next.seq, cur.seq)
 			}
 		}
+		if cur.seq == indexed.seq && indexed.time != t {
+			return chain(cur.seq, "the indexed mark says %s but the fact says %s", time.Unix(0, indexed.time).UTC(), f.Time)
+		}
+		if cur.seq > indexed.seq {
+			if err := checkRecent(recent, f); err != nil {
+				return err
+			}
+			if blameNext != nil {
+				return blameNext
+			}
+			prevSeq, prevTime, cur = cur.seq, t, next
+			continue
+		}
 		want := indexValue(t, f.Kind)
 		for _, ix := range store.Indexes {
 			id := f.ID(ix)
@@ -159,7 +190,61 @@ func verify(tx *bbolt.Tx) error {
 		}
 		prevSeq, prevTime, cur = cur.seq, t, next
 	}
-	return extraEntries(facts, indexes, expected)
+	if err := extraEntries(facts, indexes, expected); err != nil {
+		return err
+	}
+	return extraRecent(recent, indexed.seq, h.seq)
+}
+
+// recentIndex names level 0 in a Discrepancy.
+const recentIndex = "recent"
+
+// checkRecent checks f's level 0 record.
+func checkRecent(recent *bbolt.Bucket, f *store.Fact) error {
+	want := tailFactOf(f)
+	v := recent.Get(seqKey(f.Seq))
+	if v == nil {
+		return &store.Discrepancy{Seq: f.Seq, Index: recentIndex, Reason: "no record for the fact"}
+	}
+	got, err := decodeRecent(v)
+	if err != nil {
+		return &store.Discrepancy{Seq: f.Seq, Index: recentIndex, Reason: fmt.Sprintf("record does not decode: %v", err)}
+	}
+	if got != want {
+		return &store.Discrepancy{Seq: f.Seq, Index: recentIndex,
+			Reason: fmt.Sprintf("record says %s, the fact says %s", describeRecent(&got), describeRecent(&want))}
+	}
+	return nil
+}
+
+func describeRecent(tf *tailFact) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s at %s", tf.ids[store.ByKind], time.Unix(0, tf.time).UTC().Format(time.RFC3339Nano))
+	for _, ix := range store.Indexes {
+		if ix != store.ByKind && tf.ids[ix] != "" {
+			fmt.Fprintf(&b, " %s %q", ix, tf.ids[ix])
+		}
+	}
+	return b.String()
+}
+
+// extraRecent finds level 0 records outside (indexed, head]: the chain walk
+// has found every one inside, so a bucket of the right size has none.
+func extraRecent(recent *bbolt.Bucket, indexed, head uint64) error {
+	if uint64(recent.Stats().KeyN) == head-indexed {
+		return nil
+	}
+	c := recent.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if seq := seqOf(k); seq <= indexed || seq > head {
+			reason := "record for a fact that is already in the index buckets"
+			if seq > head || seq == 0 {
+				reason = "record for a fact that does not exist"
+			}
+			return &store.Discrepancy{Seq: seq, Index: recentIndex, Reason: reason}
+		}
+	}
+	return &store.Discrepancy{Index: recentIndex, Reason: fmt.Sprintf("holds %d records, the facts imply %d", recent.Stats().KeyN, head-indexed)}
 }
 
 func describeEntry(v []byte) string {
@@ -210,20 +295,28 @@ func extraEntries(facts *bbolt.Bucket, indexes [len(indexBuckets)]*bbolt.Bucket,
 	return first
 }
 
-// Reindex deletes every index bucket and rebuilds it from the facts, in
-// one transaction: readers see the old indexes or the new ones, never a
-// half-built one. Entries are sorted before they are put, because bbolt
-// keeps a transaction's new keys in memory until commit, and inserting
-// them out of order into a fresh bucket costs a slice shift per key; the
-// transaction holds every index in memory, about 100 bytes per entry.
+// Reindex deletes every index bucket and level 0 and rebuilds them from
+// the facts, in one transaction: readers see the old indexes or the new
+// ones, never a half-built one. The indexed mark stays where it is, so the
+// writer's tail still mirrors level 0. Entries are sorted before they are
+// put, because bbolt keeps a transaction's new keys in memory until commit,
+// and inserting them out of order into a fresh bucket costs a slice shift
+// per key; the transaction holds every index in memory, about 100 bytes per
+// entry.
 func (l *Ledger) Reindex() error {
 	err := l.db.Update(func(tx *bbolt.Tx) error {
-		facts := tx.Bucket(factsBucket)
-		if facts == nil {
-			return fmt.Errorf("facts: %w", errNoBucket)
+		r := &reader{tx: tx}
+		facts, err := r.factsBucket()
+		if err != nil {
+			return err
+		}
+		indexed, err := r.mark()
+		if err != nil {
+			return err
 		}
 		type kv struct{ k, v []byte }
 		var entries [len(indexBuckets)][]kv
+		var records []kv
 		c := facts.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			f, err := decodeFact(v)
@@ -233,6 +326,11 @@ func (l *Ledger) Reindex() error {
 			if f.Seq != seqOf(k) {
 				return fmt.Errorf("fact stored under %d says it is %d; run verify", seqOf(k), f.Seq)
 			}
+			if f.Seq > indexed.seq {
+				tf := tailFactOf(&f)
+				records = append(records, kv{seqKey(f.Seq), encodeRecent(&tf)})
+				continue
+			}
 			value := indexValue(f.Time.UnixNano(), f.Kind)
 			for _, ix := range store.Indexes {
 				if id := f.ID(ix); id != "" {
@@ -240,26 +338,31 @@ func (l *Ledger) Reindex() error {
 				}
 			}
 		}
-		for _, ix := range store.Indexes {
-			name := indexBuckets[ix]
+		rebuild := func(name []byte, what string, es []kv) error {
 			if tx.Bucket(name) != nil {
 				if err := tx.DeleteBucket(name); err != nil {
-					return fmt.Errorf("drop %s index: %w", ix, err)
+					return fmt.Errorf("drop %s index: %w", what, err)
 				}
 			}
 			b, err := tx.CreateBucket(name)
 			if err != nil {
-				return fmt.Errorf("create %s index: %w", ix, err)
+				return fmt.Errorf("create %s index: %w", what, err)
 			}
-			slices.SortFunc(entries[ix], func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-			for _, e := range entries[ix] {
+			slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+			for _, e := range es {
 				if err := b.Put(e.k, e.v); err != nil {
-					return fmt.Errorf("rebuild %s index: %w", ix, err)
+					return fmt.Errorf("rebuild %s index: %w", what, err)
 				}
+			}
+			return nil
+		}
+		for _, ix := range store.Indexes {
+			if err := rebuild(indexBuckets[ix], ix.String(), entries[ix]); err != nil {
+				return err
 			}
 			entries[ix] = nil
 		}
-		return nil
+		return rebuild(recentBucket, recentIndex, records)
 	})
 	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed

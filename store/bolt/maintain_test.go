@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,7 +94,9 @@ func workloadCopy(t *testing.T) (path string) {
 			return
 		}
 		defer os.RemoveAll(dir)
-		l, err := Open(filepath.Join(dir, "attest.db"), Options{})
+		// With 3000 facts, about the first 2500 are in the index buckets
+		// and the rest in level 0.
+		l, err := Open(filepath.Join(dir, "attest.db"), Options{Tail: 1000})
 		if err != nil {
 			workload.err = err
 			return
@@ -177,6 +180,7 @@ func factWith(t *testing.T, path string, ix store.Index) store.Fact {
 }
 
 func TestVerifyFindsTampering(t *testing.T) {
+	var markSeq uint64
 	for _, tc := range []struct {
 		name  string
 		ix    store.Index // the fact to tamper with carries this id
@@ -277,6 +281,51 @@ func TestVerifyFindsTampering(t *testing.T) {
 			index: "address",
 		},
 		{
+			name: "level 0 record deleted",
+			edit: func(t *testing.T, tx *bbolt.Tx, _ store.Fact) {
+				tx.Bucket(recentBucket).Delete(seqKey(workload.head - 1))
+			},
+			seq:   func(store.Fact) uint64 { return workload.head - 1 },
+			index: "recent",
+		},
+		{
+			name: "level 0 record's user changed",
+			edit: func(t *testing.T, tx *bbolt.Tx, _ store.Fact) {
+				b := tx.Bucket(recentBucket)
+				tf, err := decodeRecent(b.Get(seqKey(workload.head)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tf.ids[store.ByUser] += "x"
+				b.Put(seqKey(workload.head), encodeRecent(&tf))
+			},
+			seq:   func(store.Fact) uint64 { return workload.head },
+			index: "recent",
+		},
+		{
+			name: "level 0 record for a fact already indexed",
+			ix:   store.ByKind,
+			edit: func(t *testing.T, tx *bbolt.Tx, f store.Fact) {
+				tf := tailFactOf(&f)
+				tx.Bucket(recentBucket).Put(seqKey(f.Seq), encodeRecent(&tf))
+			},
+			index: "recent",
+		},
+		{
+			name: "indexed mark's time altered",
+			edit: func(t *testing.T, tx *bbolt.Tx, _ store.Fact) {
+				meta := tx.Bucket(metaBucket)
+				m, err := decodeMark(meta.Get(indexedKey))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.time++
+				meta.Put(indexedKey, m.encode())
+				markSeq = m.seq
+			},
+			seq: func(store.Fact) uint64 { return markSeq },
+		},
+		{
 			name: "entry for a fact that does not exist",
 			edit: func(t *testing.T, tx *bbolt.Tx, f store.Fact) {
 				tx.Bucket([]byte("kind")).Put(indexKey(nil, "code.sent", workload.head+7), indexValue(0, "code.sent"))
@@ -314,6 +363,23 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}
 }
 
+// An indexed mark beyond the head would have the writer merge facts that
+// do not exist: Open refuses it, as it refuses a head that lags the facts.
+func TestOpenRefusesMarkBeyondHead(t *testing.T) {
+	path := workloadCopy(t)
+	tamper(t, path, func(tx *bbolt.Tx) error {
+		return tx.Bucket(metaBucket).Put(indexedKey, mark{seq: workload.head + 1}.encode())
+	})
+	l, err := Open(path, Options{})
+	if err == nil {
+		l.Close()
+		t.Fatal("opened a ledger whose indexed mark is beyond its head")
+	}
+	if !strings.Contains(err.Error(), "indexed mark says fact") {
+		t.Errorf("Open: %v", err)
+	}
+}
+
 // editFact rewrites fact seq's stored bytes in place.
 func editFact(t *testing.T, tx *bbolt.Tx, seq uint64, edit func(raw []byte)) {
 	t.Helper()
@@ -325,14 +391,15 @@ func editFact(t *testing.T, tx *bbolt.Tx, seq uint64, edit func(raw []byte)) {
 	}
 }
 
-// indexContents returns every index bucket's keys and values.
+// indexContents returns every index bucket's keys and values, and level
+// 0's under "recent".
 func indexContents(t *testing.T, l *Ledger) map[string][][2][]byte {
 	t.Helper()
 	out := map[string][][2][]byte{}
 	l.db.View(func(tx *bbolt.Tx) error {
-		for _, ix := range store.Indexes {
-			tx.Bucket(indexBuckets[ix]).ForEach(func(k, v []byte) error {
-				out[ix.String()] = append(out[ix.String()], [2][]byte{slices.Clone(k), slices.Clone(v)})
+		for _, name := range append(slices.Clone(indexBuckets[1:]), recentBucket) {
+			tx.Bucket(name).ForEach(func(k, v []byte) error {
+				out[string(name)] = append(out[string(name)], [2][]byte{slices.Clone(k), slices.Clone(v)})
 				return nil
 			})
 		}
@@ -343,8 +410,8 @@ func indexContents(t *testing.T, l *Ledger) map[string][][2][]byte {
 
 func sameContents(t *testing.T, got, want map[string][][2][]byte) {
 	t.Helper()
-	for _, ix := range store.Indexes {
-		g, w := got[ix.String()], want[ix.String()]
+	for _, ix := range append(slices.Clone(indexBuckets[1:]), recentBucket) {
+		g, w := got[string(ix)], want[string(ix)]
 		if len(g) != len(w) {
 			t.Errorf("%s index: %d entries, want %d", ix, len(g), len(w))
 			continue
@@ -365,8 +432,10 @@ func TestReindex(t *testing.T) {
 		t.Fatal(err)
 	}
 	incremental := indexContents(t, l)
-	if len(incremental["kind"]) != int(workload.head) {
-		t.Fatalf("kind index has %d entries for %d facts", len(incremental["kind"]), workload.head)
+	// Every fact is in the kind index or in level 0, and both hold some.
+	inKind, inRecent := len(incremental["kind"]), len(incremental["recent"])
+	if inKind+inRecent != int(workload.head) || inKind == 0 || inRecent == 0 {
+		t.Fatalf("kind index has %d entries and level 0 %d for %d facts", inKind, inRecent, workload.head)
 	}
 	if err := l.Reindex(); err != nil {
 		t.Fatal(err)
@@ -382,6 +451,7 @@ func TestReindex(t *testing.T) {
 	tamper(t, path, func(tx *bbolt.Tx) error {
 		tx.Bucket([]byte("address")).Delete(indexKey(nil, f.Address, f.Seq))
 		tx.Bucket([]byte("user")).Put(indexKey(nil, "u-bogus", 3), indexValue(0, "x"))
+		tx.Bucket(recentBucket).Delete(seqKey(workload.head))
 		return tx.Bucket([]byte("kind")).Put(indexKey(nil, f.Kind, f.Seq), indexValue(0, "x"))
 	})
 	l, err = Open(path, Options{})

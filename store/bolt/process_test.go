@@ -34,7 +34,7 @@ func TestHelperProcess(t *testing.T) {
 	if role == "" {
 		t.Skip("runs only as the child of the lock and crash tests")
 	}
-	l, err := Open(os.Getenv(helperPath), Options{})
+	l, err := Open(os.Getenv(helperPath), Options{Tail: testTail})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

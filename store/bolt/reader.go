@@ -5,19 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/attest-dev/attest/store"
 )
 
-// reader implements store.Reader on a bbolt transaction. Buckets are looked
-// up lazily and remembered: a read transaction does not cache them itself
-// and Count usually needs one index only.
+// reader implements store.Reader on a bbolt transaction and the ledger's
+// tail. Buckets are looked up lazily and remembered: a read transaction
+// does not cache them itself and Count usually needs one index only.
 type reader struct {
 	tx      *bbolt.Tx
 	facts   *bbolt.Bucket
 	indexes [len(indexBuckets)]*bbolt.Bucket
+
+	// The snapshot's span: the index buckets hold facts up to indexed and
+	// level 0 those after it up to top. Read from the meta bucket on first
+	// use, or set by the writer (spanned true).
+	tail    *tail
+	spanned bool
+	indexed mark
+	top     uint64
 }
 
 var errNoBucket = errors.New("bucket missing")
@@ -53,6 +62,35 @@ func (r *reader) head() (head, error) {
 		return head{}, nil
 	}
 	return decodeHead(v)
+}
+
+func (r *reader) mark() (mark, error) {
+	meta := r.tx.Bucket(metaBucket)
+	if meta == nil {
+		return mark{}, fmt.Errorf("meta: %w", errNoBucket)
+	}
+	v := meta.Get(indexedKey)
+	if v == nil {
+		return mark{}, fmt.Errorf("indexed mark: %w", errNoBucket)
+	}
+	return decodeMark(v)
+}
+
+// span reads the snapshot's indexed mark and head, once.
+func (r *reader) span() error {
+	if r.spanned {
+		return nil
+	}
+	m, err := r.mark()
+	if err != nil {
+		return err
+	}
+	h, err := r.head()
+	if err != nil {
+		return fmt.Errorf("read head: %w", err)
+	}
+	r.indexed, r.top, r.spanned = m, h.seq, true
+	return nil
 }
 
 func (r *reader) Head() (uint64, time.Time, error) {
@@ -183,25 +221,102 @@ func limited(w *store.Window, fn visit) visit {
 }
 
 // scan calls fn with id's entries in ix that match w's times and kinds, in
-// w's order, ignoring w.Limit. It returns more=false when fn stopped it.
+// w's order, ignoring w.Limit: those of the index buckets, then those of
+// level 0 (reversed for a reverse window). It returns more=false when fn
+// stopped it.
+//
+// Facts up to the indexed mark are no newer than the mark's time, so a
+// window that starts after it ("the last hour", when level 0 spans more
+// than an hour) is answered from memory without touching the index
+// buckets.
+func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error) {
+	if !validIndex(ix) {
+		return false, fmt.Errorf("unknown index %s", ix)
+	}
+	if err := r.span(); err != nil {
+		return false, err
+	}
+	since, until := timeBounds(w)
+	if id == "" || since > until {
+		return true, nil
+	}
+	var buf [8]entry
+	recent, err := r.recent(buf[:0], ix, id, since, until, w.Kinds)
+	if err != nil {
+		return false, err
+	}
+	indexed := r.indexed.seq > 0 && since <= r.indexed.time
+	if w.Reverse {
+		for i := len(recent) - 1; i >= 0; i-- {
+			if e := &recent[i]; !fn(e.seq, e.time, bytesOf(e.kind)) {
+				return false, nil
+			}
+		}
+		if !indexed {
+			return true, nil
+		}
+		return r.scanIndex(ix, id, w, fn)
+	}
+	if indexed {
+		if more, err := r.scanIndex(ix, id, w, fn); err != nil || !more {
+			return more, err
+		}
+	}
+	for i := range recent {
+		if e := &recent[i]; !fn(e.seq, e.time, bytesOf(e.kind)) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// recent appends to dst id's level 0 entries in the snapshot. They come
+// from the tail, unless a merge that committed after the snapshot began
+// has trimmed some of them away; then from the snapshot's own level 0
+// records, which is slower (a walk over all of them) and rare.
+func (r *reader) recent(dst []entry, ix store.Index, id string, since, until int64, kinds []string) ([]entry, error) {
+	if r.top <= r.indexed.seq {
+		return dst, nil
+	}
+	if es, ok := r.tail.match(dst, ix, id, r.indexed.seq, r.top, since, until, kinds); ok {
+		return es, nil
+	}
+	b := r.tx.Bucket(recentBucket)
+	if b == nil {
+		return nil, fmt.Errorf("recent: %w", errNoBucket)
+	}
+	c := b.Cursor()
+	for k, v := c.Seek(seqKey(r.indexed.seq + 1)); k != nil && seqOf(k) <= r.top; k, v = c.Next() {
+		tf, err := decodeRecent(v)
+		if err != nil {
+			return nil, fmt.Errorf("recent index: record %d: %w", seqOf(k), err)
+		}
+		kind := tf.ids[store.ByKind]
+		if tf.ids[ix] != id || tf.time < since || tf.time > until || !kindMatches(kinds, kind) {
+			continue
+		}
+		dst = append(dst, entry{seq: seqOf(k), time: tf.time, kind: kind})
+	}
+	return dst, nil
+}
+
+// bytesOf returns s's bytes without copying them, for visitors, which
+// only read kind during the call.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// scanIndex is scan for the index buckets alone.
 //
 // Times never decrease along the chain, so an id's entries are in time
 // order too: a walk stops at the first entry beyond the window instead of
 // filtering the id's whole history. With Since set the walk starts from the
 // newest end, which makes "how many in the last hour" cost what the last
 // hour holds, however long the id's history.
-func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error) {
+func (r *reader) scanIndex(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error) {
 	b, err := r.index(ix)
 	if err != nil {
 		return false, err
 	}
-	if id == "" {
-		return true, nil
-	}
 	since, until := timeBounds(w)
-	if since > until {
-		return true, nil
-	}
 	end := indexKey(nil, id, ^uint64(0)) // past the id's last entry
 	prefix := end[:len(id)+1]
 	c := b.Cursor()

@@ -51,37 +51,33 @@ func (w *writeTx) Append(f store.Fact) (store.Fact, error) {
 	return f, nil
 }
 
-// apply writes the staged facts and their index entries into the batch's
-// bbolt transaction.
+// apply writes the staged facts and their level 0 records into the
+// batch's bbolt transaction, and adds them to the tail so that the next
+// function of the batch finds them by id.
 func (w *writeTx) apply() error {
 	facts, err := w.factsBucket()
 	if err != nil {
 		return err
 	}
+	recent := w.tx.Bucket(recentBucket)
+	if recent == nil {
+		return fmt.Errorf("recent: %w", errNoBucket)
+	}
 	// Keys only ever grow, so full pages are never split again.
 	facts.FillPercent = 1.0
-	var key []byte // bbolt copies keys, so one buffer serves every Put
+	recent.FillPercent = 1.0
 	for i := range w.staged {
 		s := &w.staged[i]
 		f := &s.fact
-		if err := facts.Put(seqKey(f.Seq), s.enc); err != nil {
+		key := seqKey(f.Seq)
+		if err := facts.Put(key, s.enc); err != nil {
 			return fmt.Errorf("append fact %d: %w", f.Seq, err)
 		}
-		value := indexValue(f.Time.UnixNano(), f.Kind)
-		for _, ix := range store.Indexes {
-			id := f.ID(ix)
-			if id == "" {
-				continue
-			}
-			b, err := w.index(ix)
-			if err != nil {
-				return fmt.Errorf("append fact %d: %w", f.Seq, err)
-			}
-			key = indexKey(key[:0], id, f.Seq)
-			if err := b.Put(key, value); err != nil {
-				return fmt.Errorf("append fact %d to %s index: %w", f.Seq, ix, err)
-			}
+		tf := tailFactOf(f)
+		if err := recent.Put(key, encodeRecent(&tf)); err != nil {
+			return fmt.Errorf("append fact %d to the recent index: %w", f.Seq, err)
 		}
+		w.tail.add(f.Seq, tf)
 	}
 	return nil
 }
@@ -133,18 +129,19 @@ func (w *writeTx) scanStaged(ix store.Index, id string, win *store.Window, fn vi
 		}
 		f := &w.staged[i].fact
 		t := f.Time.UnixNano()
-		if f.ID(ix) != id || t < since || t > until || !kindMatches(win.Kinds, []byte(f.Kind)) {
+		if f.ID(ix) != id || t < since || t > until || !kindMatches(win.Kinds, f.Kind) {
 			continue
 		}
-		if !fn(f.Seq, t, []byte(f.Kind)) {
+		if !fn(f.Seq, t, bytesOf(f.Kind)) {
 			return false
 		}
 	}
 	return true
 }
 
-// scan runs over bbolt's entries and the staged ones as one sequence:
-// staged facts come after every committed one.
+// scan runs over the committed entries (the index buckets and level 0 up
+// to the facts of earlier functions in the batch) and the staged ones as
+// one sequence: staged facts come after every committed one.
 func (w *writeTx) scan(ix store.Index, id string, win *store.Window, fn visit) (more bool, err error) {
 	if len(w.staged) == 0 {
 		return w.reader.scan(ix, id, win, fn)

@@ -1,0 +1,228 @@
+package bolt
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attest-dev/attest/store"
+)
+
+func TestTailAddTruncateTrim(t *testing.T) {
+	tl := newTail(10, 0)
+	for seq := uint64(11); seq <= 16; seq++ {
+		tf := tailFact{time: int64(seq)}
+		tf.ids[store.ByUser] = fmt.Sprint("u", seq%2)
+		tf.ids[store.ByKind] = "k"
+		tl.add(seq, tf)
+	}
+	seqsOf := func(ix store.Index, id string, lo, hi uint64) ([]uint64, bool) {
+		es, ok := tl.match(nil, ix, id, lo, hi, math.MinInt64, math.MaxInt64, nil)
+		var out []uint64
+		for _, e := range es {
+			out = append(out, e.seq)
+		}
+		return out, ok
+	}
+	if got, _ := seqsOf(store.ByUser, "u1", 10, 16); !slices.Equal(got, []uint64{11, 13, 15}) {
+		t.Errorf("u1: %v", got)
+	}
+	if got, _ := seqsOf(store.ByUser, "u0", 12, 15); !slices.Equal(got, []uint64{14}) {
+		t.Errorf("u0 in (12, 15]: %v", got)
+	}
+
+	tl.truncate(13) // a failed batch of 14 to 16
+	if tl.last() != 13 {
+		t.Errorf("last %d after truncate(13)", tl.last())
+	}
+	if got, _ := seqsOf(store.ByUser, "u0", 10, 99); !slices.Equal(got, []uint64{12}) {
+		t.Errorf("u0 after truncate: %v", got)
+	}
+
+	tl.trim(12) // a merge up to 12
+	if _, ok := seqsOf(store.ByUser, "u1", 10, 13); ok {
+		t.Error("a reader from before the merge was answered from a trimmed tail")
+	}
+	if got, ok := seqsOf(store.ByUser, "u1", 12, 13); !ok || !slices.Equal(got, []uint64{13}) {
+		t.Errorf("u1 after trim: %v %t", got, ok)
+	}
+	if _, ok := tl.ids[store.ByUser]["u0"]; ok {
+		t.Error("an id with no facts left is still held")
+	}
+	tl.add(14, tailFact{ids: [len(indexBuckets)]string{store.ByKind: "k"}})
+	if got, _ := seqsOf(store.ByKind, "k", 12, 14); !slices.Equal(got, []uint64{13, 14}) {
+		t.Errorf("kind after add: %v", got)
+	}
+}
+
+func TestRecentRecordRoundTrip(t *testing.T) {
+	f := store.Fact{Seq: 9, Time: t0, Kind: "code.sent", User: "u", Address: "ä€😀", Ticket: string(make([]byte, store.MaxIDLen))}
+	tf := tailFactOf(&f)
+	got, err := decodeRecent(encodeRecent(&tf))
+	if err != nil || got != tf {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, tf)
+	}
+	enc := encodeRecent(&tf)
+	for _, bad := range [][]byte{nil, enc[:7], enc[:len(enc)-1], append(slices.Clone(enc), 0)} {
+		if _, err := decodeRecent(bad); err == nil {
+			t.Errorf("decoded %x", bad)
+		}
+	}
+}
+
+// TestWindowsAcrossLevels appends the window fixture in updates of
+// varying sizes with a level 0 of 16 facts, so that an id's entries are
+// split between the index buckets and level 0 at every point, and checks
+// every window before and after reopening (which loads level 0 from its
+// records).
+func TestWindowsAcrossLevels(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attest.db")
+	l, err := Open(path, Options{Tail: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture := windowFixture()
+	var all []store.Fact
+	for i, n := 0, 1; i < len(fixture); i, n = i+n, n%7+1 {
+		all = append(all, appendFacts(t, l, fixture[i:min(i+n, len(fixture))]...)...)
+		l.View(func(r store.Reader) error {
+			checkWindows(t, r, all, store.ByAddress, "a")
+			return nil
+		})
+	}
+	if l.Stats().Merges < 4 {
+		t.Fatalf("%d merges; the test needs several", l.Stats().Merges)
+	}
+	check := func(l *Ledger) {
+		t.Helper()
+		if l.indexed.seq == 0 || l.indexed.seq == uint64(len(all)) {
+			t.Fatalf("indexed mark at %d of %d facts: one level is empty", l.indexed.seq, len(all))
+		}
+		l.View(func(r store.Reader) error {
+			checkWindows(t, r, all, store.ByAddress, "a")
+			checkWindows(t, r, all, store.ByUser, "u1")
+			checkWindows(t, r, all, store.ByKind, "code.sent")
+			return nil
+		})
+		if err := l.Verify(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, Options{Tail: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	check(l)
+}
+
+// TestWindowsOverlayAcrossLevels is TestWindowsOverlay with a committed
+// part that spans both levels.
+func TestWindowsOverlayAcrossLevels(t *testing.T) {
+	fixture := windowFixture()
+	l := newLedgerWith(t, Options{Tail: 16})
+	committed := appendFacts(t, l, fixture[:40]...)
+	if l.indexed.seq == 0 || l.indexed.seq == 40 {
+		t.Fatalf("indexed mark at %d of 40", l.indexed.seq)
+	}
+	err := l.Update(func(tx store.Tx) error {
+		all := slices.Clone(committed)
+		for _, f := range fixture[40:] {
+			got, err := tx.Append(f)
+			if err != nil {
+				return err
+			}
+			all = append(all, got)
+		}
+		checkWindows(t, tx, all, store.ByAddress, "a")
+		checkWindows(t, tx, all, store.ByUser, "u1")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A read transaction that began before a merge still sees its snapshot
+// exactly, though the tail no longer holds the facts the merge moved: it
+// reads its snapshot's level 0 records instead.
+func TestSnapshotOlderThanMerge(t *testing.T) {
+	// The open read transaction would stall a commit that grows the map.
+	l := newLedgerWith(t, Options{Tail: 16, InitialMmapSize: 16 << 20})
+	fixture := windowFixture()
+	before := appendFacts(t, l, fixture[:10]...)
+	var old store.Reader
+	release := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		l.View(func(r store.Reader) error {
+			old = r
+			release <- struct{}{}
+			<-release
+			checkWindows(t, r, before, store.ByAddress, "a")
+			checkWindows(t, r, before, store.ByKind, "code.sent")
+			return nil
+		})
+	}()
+	<-release
+	after := appendFacts(t, l, fixture[10:]...)
+	if l.indexed.seq <= 10 || l.tail.after <= 0 {
+		t.Fatalf("no merge past the old snapshot: indexed %d, tail after %d", l.indexed.seq, l.tail.after)
+	}
+	if r := old.(*reader); r.tail.after <= r.indexed.seq {
+		t.Fatalf("the tail still holds the old snapshot's level 0 (after %d, snapshot mark %d)", r.tail.after, r.indexed.seq)
+	}
+	release <- struct{}{}
+	<-finished
+	l.View(func(r store.Reader) error {
+		checkWindows(t, r, append(before, after...), store.ByAddress, "a")
+		return nil
+	})
+}
+
+// A ledger written before level 0 existed holds every fact in its index
+// buckets; Open upgrades it in place.
+func TestOpenUpgradesFormat1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attest.db")
+	l, err := Open(path, Options{Tail: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := appendFacts(t, l, windowFixture()...)
+	if l.indexed.seq != uint64(len(all)) {
+		t.Fatalf("with Tail 1, the mark is %d after %d facts", l.indexed.seq, len(all))
+	}
+	l.Close()
+	tamper(t, path, func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(metaBucket)
+		meta.Delete(indexedKey)
+		meta.Put(formatKey, []byte(format1))
+		return tx.DeleteBucket(recentBucket)
+	})
+	l, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	more := appendFacts(t, l, store.Fact{Time: t0.Add(time.Hour), Kind: "code.sent", Address: "a"})
+	l.View(func(r store.Reader) error {
+		checkWindows(t, r, append(all, more...), store.ByAddress, "a")
+		return nil
+	})
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
