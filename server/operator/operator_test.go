@@ -288,12 +288,16 @@ func TestReindex(t *testing.T) {
 	f.close()
 	// Drop one device index entry: the facts are intact, an index is not.
 	tamper(t, f.path, func(tx *bbolt.Tx) error {
-		key := append(append([]byte(victim.Device), 0), seqKey(victim.Seq)...)
+		// A key is a partition byte, the id, NUL and the sequence number.
+		suffix := append(append([]byte(victim.Device), 0), seqKey(victim.Seq)...)
 		b := tx.Bucket([]byte("device"))
-		if b.Get(key) == nil {
-			return fmt.Errorf("no device index entry for fact %d", victim.Seq)
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) == len(suffix)+1 && bytes.HasSuffix(k, suffix) {
+				return c.Delete()
+			}
 		}
-		return b.Delete(key)
+		return fmt.Errorf("no device index entry for fact %d", victim.Seq)
 	})
 	f.open()
 	code, _, errOut := f.run("verify")

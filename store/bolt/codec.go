@@ -60,22 +60,24 @@ func seqOf(k []byte) uint64 {
 	return binary.BigEndian.Uint64(k)
 }
 
-// indexKey appends id, a NUL and the big-endian seq to dst: entries of one
-// id are contiguous and in sequence order, and the NUL (which Validate
-// keeps out of ids) stops "ab" and "abc" from interleaving.
+// indexKey appends an index bucket key to dst: the id's partition (see
+// tail.go), the id, a NUL and the big-endian seq. Entries of one id are
+// contiguous and in sequence order, and the NUL (which Validate keeps out
+// of ids) stops "ab" and "abc" from interleaving.
 func indexKey(dst []byte, id string, seq uint64) []byte {
+	dst = append(dst, rangeOf(id))
 	dst = append(dst, id...)
 	dst = append(dst, 0)
 	return binary.BigEndian.AppendUint64(dst, seq)
 }
 
-// parseIndexKey splits an index key into id and seq; ok is false for a
-// key that no fact could have produced.
-func parseIndexKey(k []byte) (id []byte, seq uint64, ok bool) {
-	if len(k) < 10 || k[len(k)-9] != 0 {
-		return nil, 0, false
+// parseIndexKey splits an index key into partition, id and seq; ok is
+// false for a key that no fact could have produced.
+func parseIndexKey(k []byte) (r byte, id []byte, seq uint64, ok bool) {
+	if len(k) < 11 || k[len(k)-9] != 0 {
+		return 0, nil, 0, false
 	}
-	return k[:len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), true
+	return k[0], k[1 : len(k)-9], binary.BigEndian.Uint64(k[len(k)-8:]), true
 }
 
 // indexValue holds what Count and Entries need (time and kind) so that

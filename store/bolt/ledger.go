@@ -7,7 +7,7 @@
 // unix nanoseconds) followed by its kind, so that counting and filtering
 // never decode a fact. The newest facts' entries wait in a level 0 before
 // they reach those buckets (see tail.go). The "meta" bucket holds the head
-// (last seq, time and hash) and the indexed mark, written in the same
+// (last seq, time and hash) and the indexed marks, written in the same
 // transaction as every append, so that opening a ledger of any size reads
 // two records and level 0 instead of replaying the chain.
 //
@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,9 +41,10 @@ type Options struct {
 	// the file before it fails with store.ErrLocked; 0 means one second.
 	LockTimeout time.Duration
 
-	// Tail is how many facts level 0 of the index may hold before the
-	// writer moves the older half into the index buckets; 0 means
-	// DefaultTail, and 1 moves every commit's facts at once.
+	// Tail is how many facts' entries each partition of the index
+	// gathers in level 0 before the writer moves them into the index
+	// buckets, so level 0 holds Tail to 2×Tail facts; 0 means DefaultTail,
+	// and 1 moves every commit's facts at once.
 	Tail int
 
 	// InitialMmapSize is how many bytes of the file bbolt maps at Open.
@@ -52,9 +54,9 @@ type Options struct {
 	InitialMmapSize int
 }
 
-// DefaultTail keeps level 0 at 16k to 32k facts: a few MiB of memory, a
-// few milliseconds to load at Open, and merges large enough that the index
-// buckets take several entries per page they rewrite.
+// DefaultTail keeps level 0 at 32k to 64k facts: tens of MiB of memory at
+// most, tens of milliseconds to load at Open, and merges large enough that
+// the index buckets take many entries per page they rewrite.
 const DefaultTail = 32 << 10
 
 // maxBatch caps how many update functions share one commit, which bounds
@@ -81,10 +83,11 @@ type Ledger struct {
 	head   head
 	broken error
 
-	// indexed is the last fact in the index buckets and tail the facts
-	// after it (level 0); mergeAt is Options.Tail. The writer goroutine
-	// owns indexed; tail is shared with readers under its own lock.
-	indexed mark
+	// marks says how far each partition of the index buckets reaches,
+	// tail holds the facts after the least of them (level 0), and mergeAt
+	// is Options.Tail. The writer goroutine owns marks; tail is shared
+	// with readers under its own lock.
+	marks   marks
 	tail    *tail
 	mergeAt int
 
@@ -140,7 +143,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 }
 
 // init creates the buckets of a new ledger, upgrades one of format 1, and
-// reads the head, the indexed mark and level 0 of an existing one.
+// reads the head, the indexed marks and level 0 of an existing one.
 func (l *Ledger) init() error {
 	var state string // "" for a new file, else format1 or format
 	err := l.db.View(func(tx *bbolt.Tx) error {
@@ -181,22 +184,27 @@ func (l *Ledger) init() error {
 		if state == format1 {
 			return nil
 		}
-		if l.indexed, err = r.mark(); err != nil {
+		if l.marks, err = r.readMarks(); err != nil {
 			return err
 		}
-		if l.indexed.seq > h.seq {
-			return fmt.Errorf("indexed mark says fact %d but the last fact is %d; run verify", l.indexed.seq, h.seq)
+		for _, ix := range store.Indexes {
+			for _, m := range l.marks[ix] {
+				if m.seq > h.seq {
+					return fmt.Errorf("an indexed mark says fact %d but the last fact is %d; run verify", m.seq, h.seq)
+				}
+			}
 		}
-		l.tail, err = loadTail(r, l.indexed, h.seq, l.mergeAt)
+		l.tail, err = loadTail(r, l.marks.least(), h.seq, l.mergeAt)
 		return err
 	})
 	if err != nil || state == format {
 		return err
 	}
-	// A new ledger, or one of format 1, whose index buckets hold every
-	// fact: the mark is the head and level 0 is empty.
-	l.indexed = mark{seq: l.head.seq, time: l.head.time}
-	l.tail = newTail(l.indexed.seq, l.mergeAt)
+	// A new ledger, or one of format 1 whose index buckets hold every
+	// fact but without partitions: every mark is the head, level 0 is
+	// empty, and format 1's index buckets are rebuilt.
+	l.marks.all(mark{seq: l.head.seq, time: l.head.time})
+	l.tail = newTail(l.head.seq, l.mergeAt)
 	err = l.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range append([][]byte{factsBucket, metaBucket, recentBucket}, indexBuckets[1:]...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -204,8 +212,13 @@ func (l *Ledger) init() error {
 			}
 		}
 		meta := tx.Bucket(metaBucket)
-		if err := meta.Put(indexedKey, l.indexed.encode()); err != nil {
-			return fmt.Errorf("write indexed mark: %w", err)
+		if err := meta.Put(indexedKey, l.marks.encode()); err != nil {
+			return fmt.Errorf("write indexed marks: %w", err)
+		}
+		if state == format1 {
+			if err := rebuild(tx, &l.marks); err != nil {
+				return fmt.Errorf("upgrade from format 1: %w", err)
+			}
 		}
 		return meta.Put(formatKey, []byte(format))
 	})
@@ -373,10 +386,16 @@ func (l *Ledger) commit(batch []*request) []*request {
 			}
 		}
 	}
-	rd := &reader{tx: tx, tail: l.tail, spanned: true, indexed: l.indexed}
+	rd := &reader{tx: tx, tail: l.tail, spanned: true, marks: &l.marks}
+	yielded := false
 	for i := 0; i < len(batch); i++ {
 		if i == len(batch)-1 {
 			batch = l.drain(batch)
+			if i == len(batch)-1 && !yielded {
+				yielded = true
+				runtime.Gosched()
+				batch = l.drain(batch)
+			}
 		}
 		r := batch[i]
 		w := &writeTx{reader: rd, base: l.head, tip: l.head}
@@ -401,17 +420,10 @@ func (l *Ledger) commit(batch []*request) []*request {
 		return batch
 	}
 	what := fmt.Sprintf("commit facts %d to %d", start.seq+1, l.head.seq)
-	indexed := l.indexed
-	if l.tail.len() >= l.mergeAt || all {
-		through := l.head.seq - uint64(l.mergeAt/2)
-		if all {
-			through = l.head.seq
-		}
-		var err error
-		if indexed, err = l.merge(tx, through); err != nil {
-			fail(fmt.Errorf("%s: %w", what, err))
-			return batch
-		}
+	merged, err := l.mergeDue(tx, all)
+	if err != nil {
+		fail(fmt.Errorf("%s: %w", what, err))
+		return batch
 	}
 	if err := tx.Bucket(metaBucket).Put(headKey, l.head.encode()); err != nil {
 		fail(fmt.Errorf("%s: write head: %w", what, err))
@@ -426,9 +438,9 @@ func (l *Ledger) commit(batch []*request) []*request {
 		fail(fmt.Errorf("%s: %w", what, err))
 		return batch
 	}
-	if indexed != l.indexed {
-		l.indexed = indexed
-		l.tail.trim(indexed.seq)
+	if merged != nil {
+		l.marks = *merged
+		l.tail.trim(l.marks.least().seq)
 		l.merges.Add(1)
 	}
 	l.commits.Add(1)
@@ -447,68 +459,96 @@ func (l *Ledger) count(batch []*request, facts uint64) {
 	l.appended.Add(facts)
 }
 
-// merge moves level 0's facts up to through into the index buckets, in
-// key order so that each page of an index is rewritten once however many
-// of the entries land on it, deletes their level 0 records, and records
-// the new mark, all in tx. It returns the mark, which the caller adopts
-// once tx has committed.
-func (l *Ledger) merge(tx *bbolt.Tx, through uint64) (mark, error) {
-	from := l.indexed.seq + 1
-	// One buffer holds every key, because bbolt copies keys on Put and the
-	// sort only needs them until then; one value serves each fact.
-	type kv struct {
-		k []byte
-		v []byte
-	}
-	var entries [len(indexBuckets)][]kv
-	size := 0
-	for seq := from; seq <= through; seq++ {
-		tf := l.tail.fact(seq)
-		for _, ix := range store.Indexes {
-			if id := tf.ids[ix]; id != "" {
-				size += len(id) + 9
-			}
-		}
-	}
-	keys := make([]byte, 0, size)
-	for seq := from; seq <= through; seq++ {
-		tf := l.tail.fact(seq)
-		value := indexValue(tf.time, tf.ids[store.ByKind])
-		for _, ix := range store.Indexes {
-			if id := tf.ids[ix]; id != "" {
-				n := len(keys)
-				keys = indexKey(keys, id, seq)
-				entries[ix] = append(entries[ix], kv{keys[n:len(keys):len(keys)], value})
-			}
-		}
-	}
+// mergeDue moves into the index buckets the partitions that are due, in
+// tx, deletes the level 0 records that every partition has now passed, and
+// records the new marks. It returns them, for the caller to adopt once tx
+// has committed, or nil if no partition was due.
+//
+// A partition is due when it lags the head by Tail facts and is the one
+// that lags most: each commit merges at most one partition, so each
+// partition is merged about once every Tail facts and no commit does more
+// than a partition's share of the work. A partition that lags by 2×Tail
+// (after one update of many facts) is merged at once, which bounds level 0
+// to 2×Tail facts; with all, every partition is.
+func (l *Ledger) mergeDue(tx *bbolt.Tx, all bool) (*marks, error) {
+	head := l.head.seq
+	tail := uint64(l.mergeAt)
+	next := l.marks
+	least, leastIx, leastR := ^uint64(0), store.Index(0), 0
 	for _, ix := range store.Indexes {
-		b := tx.Bucket(indexBuckets[ix])
-		if b == nil {
-			return mark{}, fmt.Errorf("%s index: %w", ix, errNoBucket)
-		}
-		es := entries[ix]
-		slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-		for _, e := range es {
-			if err := b.Put(e.k, e.v); err != nil {
-				return mark{}, fmt.Errorf("merge into %s index: %w", ix, err)
+		for r, m := range next[ix] {
+			if m.seq < least {
+				least, leastIx, leastR = m.seq, ix, r
 			}
 		}
+	}
+	moved := false
+	for _, ix := range store.Indexes {
+		for r, m := range next[ix] {
+			lag := head - m.seq
+			due := lag >= 2*tail-1 || all && lag > 0 || ix == leastIx && r == leastR && lag >= tail
+			if !due {
+				continue
+			}
+			if err := l.mergePartition(tx, ix, byte(r), m.seq); err != nil {
+				return nil, err
+			}
+			next[ix][r] = mark{seq: head, time: l.head.time}
+			moved = true
+		}
+	}
+	if !moved {
+		return nil, nil
 	}
 	recent := tx.Bucket(recentBucket)
 	if recent == nil {
-		return mark{}, fmt.Errorf("recent: %w", errNoBucket)
+		return nil, fmt.Errorf("recent: %w", errNoBucket)
 	}
-	for seq := from; seq <= through; seq++ {
+	for seq := least + 1; seq <= next.least().seq; seq++ {
 		if err := recent.Delete(seqKey(seq)); err != nil {
-			return mark{}, fmt.Errorf("merge: drop recent record %d: %w", seq, err)
+			return nil, fmt.Errorf("merge: drop recent record %d: %w", seq, err)
 		}
 	}
-	m := mark{seq: through, time: l.tail.fact(through).time}
-	if err := tx.Bucket(metaBucket).Put(indexedKey, m.encode()); err != nil {
-		return mark{}, fmt.Errorf("merge: write indexed mark: %w", err)
+	if err := tx.Bucket(metaBucket).Put(indexedKey, next.encode()); err != nil {
+		return nil, fmt.Errorf("merge: write indexed marks: %w", err)
 	}
-	return m, nil
+	return &next, nil
+}
+
+// mergePartition puts partition r of index ix's entries of the facts after
+// from into the index bucket, in key order so that each page is rewritten
+// once however many of the entries land on it.
+func (l *Ledger) mergePartition(tx *bbolt.Tx, ix store.Index, r byte, from uint64) error {
+	b := tx.Bucket(indexBuckets[ix])
+	if b == nil {
+		return fmt.Errorf("%s index: %w", ix, errNoBucket)
+	}
+	// One buffer holds every key, because bbolt copies keys on Put and the
+	// sort only needs them until then.
+	type kv struct{ k, v []byte }
+	var entries []kv
+	size := 0
+	for seq := from + 1; seq <= l.head.seq; seq++ {
+		if tf := l.tail.fact(seq); tf.ids[ix] != "" && tf.ranges[ix] == r {
+			size += len(tf.ids[ix]) + 10
+		}
+	}
+	keys := make([]byte, 0, size)
+	for seq := from + 1; seq <= l.head.seq; seq++ {
+		tf := l.tail.fact(seq)
+		if id := tf.ids[ix]; id != "" && tf.ranges[ix] == r {
+			n := len(keys)
+			keys = indexKey(keys, id, seq)
+			entries = append(entries, kv{keys[n:len(keys):len(keys)], indexValue(tf.time, tf.ids[store.ByKind])})
+		}
+	}
+	slices.SortFunc(entries, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	for _, e := range entries {
+		if err := b.Put(e.k, e.v); err != nil {
+			return fmt.Errorf("merge into %s index: %w", ix, err)
+		}
+	}
+	return nil
 }
 
 // run calls fn, turning a panic into an error for its caller alone.

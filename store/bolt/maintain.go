@@ -21,9 +21,9 @@ import (
 // turn, that it decodes, sits under its own sequence number right after
 // the previous one, is valid, does not go back in time, is linked to its
 // neighbours by hash, and has exactly the expected entries: one in each
-// index bucket if it is at or before the indexed mark, its level 0 record
-// if it is after. The head record must describe the last fact and the mark
-// a fact that exists. Then no index bucket, nor level 0, may hold an entry
+// index bucket whose partition's mark it is not after, and its level 0
+// record if it is after any mark. The head record must describe the last
+// fact and each mark a fact that exists, with its time. Then no index bucket, nor level 0, may hold an entry
 // beyond those. It returns a *store.Discrepancy for the first
 // problem: the lowest sequence number in chain order, and among extra
 // index entries the one pointing at the lowest sequence number.
@@ -69,17 +69,24 @@ func verify(tx *bbolt.Tx) error {
 			return &store.Discrepancy{Reason: err.Error()}
 		}
 	}
-	var indexed mark
-	if v := meta.Get(indexedKey); v == nil {
-		return &store.Discrepancy{Reason: "indexed mark missing"}
-	} else if m, err := decodeMark(v); err != nil {
+	ms, err := decodeMarks(meta.Get(indexedKey))
+	if err != nil {
 		return &store.Discrepancy{Reason: err.Error()}
-	} else {
-		indexed = m
 	}
-	if indexed.seq > h.seq {
-		return &store.Discrepancy{Seq: indexed.seq, Reason: fmt.Sprintf("the indexed mark names fact %d but the head is %d", indexed.seq, h.seq)}
+	// markTimes maps each marked fact to the times its marks record.
+	markTimes := map[uint64][]int64{}
+	for _, ix := range store.Indexes {
+		for r, m := range ms[ix] {
+			if m.seq > h.seq {
+				return &store.Discrepancy{Seq: m.seq, Index: ix.String(),
+					Reason: fmt.Sprintf("the mark of partition %d names fact %d but the head is %d", r, m.seq, h.seq)}
+			}
+			if m.seq > 0 {
+				markTimes[m.seq] = append(markTimes[m.seq], m.time)
+			}
+		}
 	}
+	least := ms.least().seq
 	var indexes [len(indexBuckets)]*bbolt.Bucket
 	for _, ix := range store.Indexes {
 		if indexes[ix] = tx.Bucket(indexBuckets[ix]); indexes[ix] == nil {
@@ -156,24 +163,21 @@ func verify(tx *bbolt.Tx) error {
 				return chain(cur.seq, "its hash does not match fact %d's prev: fact %d was altered", next.seq, cur.seq)
 			}
 		}
-		if cur.seq == indexed.seq && indexed.time != t {
-			return chain(cur.seq, "the indexed mark says %s but the fact says %s", time.Unix(0, indexed.time).UTC(), f.Time)
+		for _, mt := range markTimes[cur.seq] {
+			if mt != t {
+				return chain(cur.seq, "an indexed mark says %s but the fact says %s", time.Unix(0, mt).UTC(), f.Time)
+			}
 		}
-		if cur.seq > indexed.seq {
+		if cur.seq > least {
 			if err := checkRecent(recent, f); err != nil {
 				return err
 			}
-			if blameNext != nil {
-				return blameNext
-			}
-			prevSeq, prevTime, cur = cur.seq, t, next
-			continue
 		}
 		want := indexValue(t, f.Kind)
 		for _, ix := range store.Indexes {
 			id := f.ID(ix)
-			if id == "" {
-				continue
+			if id == "" || cur.seq > ms.of(ix, id).seq {
+				continue // in level 0
 			}
 			expected[ix]++
 			got := indexes[ix].Get(indexKey(nil, id, cur.seq))
@@ -190,10 +194,10 @@ func verify(tx *bbolt.Tx) error {
 		}
 		prevSeq, prevTime, cur = cur.seq, t, next
 	}
-	if err := extraEntries(facts, indexes, expected); err != nil {
+	if err := extraEntries(facts, indexes, &ms, expected); err != nil {
 		return err
 	}
-	return extraRecent(recent, indexed.seq, h.seq)
+	return extraRecent(recent, least, h.seq)
 }
 
 // recentIndex names level 0 in a Discrepancy.
@@ -258,7 +262,7 @@ func describeEntry(v []byte) string {
 // extraEntries finds index entries no fact accounts for. The chain walk
 // has found every expected entry, so an index holding exactly as many
 // keys as expected has none beyond them and needs no scan.
-func extraEntries(facts *bbolt.Bucket, indexes [len(indexBuckets)]*bbolt.Bucket, expected [len(indexBuckets)]int) error {
+func extraEntries(facts *bbolt.Bucket, indexes [len(indexBuckets)]*bbolt.Bucket, ms *marks, expected [len(indexBuckets)]int) error {
 	var first *store.Discrepancy
 	for _, ix := range store.Indexes {
 		b := indexes[ix]
@@ -270,9 +274,13 @@ func extraEntries(facts *bbolt.Bucket, indexes [len(indexBuckets)]*bbolt.Bucket,
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			var reason string
-			id, seq, ok := parseIndexKey(k)
+			r, id, seq, ok := parseIndexKey(k)
 			if !ok {
 				reason = fmt.Sprintf("malformed key %x", k)
+			} else if r != rangeOf(string(id)) {
+				reason = fmt.Sprintf("entry for %q is in partition %d, not %d", id, r, rangeOf(string(id)))
+			} else if seq > ms[ix][r].seq {
+				reason = fmt.Sprintf("entry for %q is beyond its partition's mark, fact %d", id, ms[ix][r].seq)
 			} else if v := facts.Get(seqKey(seq)); v == nil {
 				reason = fmt.Sprintf("entry for %q points at a fact that does not exist", id)
 			} else if f, err := decodeFact(v); err != nil || f.ID(ix) != string(id) {
@@ -297,72 +305,15 @@ func extraEntries(facts *bbolt.Bucket, indexes [len(indexBuckets)]*bbolt.Bucket,
 
 // Reindex deletes every index bucket and level 0 and rebuilds them from
 // the facts, in one transaction: readers see the old indexes or the new
-// ones, never a half-built one. The indexed mark stays where it is, so the
-// writer's tail still mirrors level 0. Entries are sorted before they are
-// put, because bbolt keeps a transaction's new keys in memory until commit,
-// and inserting them out of order into a fresh bucket costs a slice shift
-// per key; the transaction holds every index in memory, about 100 bytes per
-// entry.
+// ones, never a half-built one. The marks stay where they are, so the
+// writer's tail still mirrors level 0.
 func (l *Ledger) Reindex() error {
 	err := l.db.Update(func(tx *bbolt.Tx) error {
-		r := &reader{tx: tx}
-		facts, err := r.factsBucket()
+		ms, err := (&reader{tx: tx}).readMarks()
 		if err != nil {
 			return err
 		}
-		indexed, err := r.mark()
-		if err != nil {
-			return err
-		}
-		type kv struct{ k, v []byte }
-		var entries [len(indexBuckets)][]kv
-		var records []kv
-		c := facts.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			f, err := decodeFact(v)
-			if err != nil {
-				return fmt.Errorf("decode fact %d: %w", seqOf(k), err)
-			}
-			if f.Seq != seqOf(k) {
-				return fmt.Errorf("fact stored under %d says it is %d; run verify", seqOf(k), f.Seq)
-			}
-			if f.Seq > indexed.seq {
-				tf := tailFactOf(&f)
-				records = append(records, kv{seqKey(f.Seq), encodeRecent(&tf)})
-				continue
-			}
-			value := indexValue(f.Time.UnixNano(), f.Kind)
-			for _, ix := range store.Indexes {
-				if id := f.ID(ix); id != "" {
-					entries[ix] = append(entries[ix], kv{indexKey(nil, id, f.Seq), value})
-				}
-			}
-		}
-		rebuild := func(name []byte, what string, es []kv) error {
-			if tx.Bucket(name) != nil {
-				if err := tx.DeleteBucket(name); err != nil {
-					return fmt.Errorf("drop %s index: %w", what, err)
-				}
-			}
-			b, err := tx.CreateBucket(name)
-			if err != nil {
-				return fmt.Errorf("create %s index: %w", what, err)
-			}
-			slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-			for _, e := range es {
-				if err := b.Put(e.k, e.v); err != nil {
-					return fmt.Errorf("rebuild %s index: %w", what, err)
-				}
-			}
-			return nil
-		}
-		for _, ix := range store.Indexes {
-			if err := rebuild(indexBuckets[ix], ix.String(), entries[ix]); err != nil {
-				return err
-			}
-			entries[ix] = nil
-		}
-		return rebuild(recentBucket, recentIndex, records)
+		return rebuild(tx, &ms)
 	})
 	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed
@@ -371,6 +322,67 @@ func (l *Ledger) Reindex() error {
 		return fmt.Errorf("reindex %s: %w", l.path, err)
 	}
 	return nil
+}
+
+// rebuild writes the index buckets and level 0 afresh from the facts, as
+// ms places them. Entries are sorted before they are put, because bbolt
+// keeps a transaction's new keys in memory until commit, and inserting
+// them out of order into a fresh bucket costs a slice shift per key; the
+// transaction holds every index in memory, about 100 bytes per entry.
+func rebuild(tx *bbolt.Tx, ms *marks) error {
+	facts := tx.Bucket(factsBucket)
+	if facts == nil {
+		return fmt.Errorf("facts: %w", errNoBucket)
+	}
+	least := ms.least().seq
+	type kv struct{ k, v []byte }
+	var entries [len(indexBuckets)][]kv
+	var records []kv
+	c := facts.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		f, err := decodeFact(v)
+		if err != nil {
+			return fmt.Errorf("decode fact %d: %w", seqOf(k), err)
+		}
+		if f.Seq != seqOf(k) {
+			return fmt.Errorf("fact stored under %d says it is %d; run verify", seqOf(k), f.Seq)
+		}
+		if f.Seq > least {
+			tf := tailFactOf(&f)
+			records = append(records, kv{seqKey(f.Seq), encodeRecent(&tf)})
+		}
+		value := indexValue(f.Time.UnixNano(), f.Kind)
+		for _, ix := range store.Indexes {
+			if id := f.ID(ix); id != "" && f.Seq <= ms.of(ix, id).seq {
+				entries[ix] = append(entries[ix], kv{indexKey(nil, id, f.Seq), value})
+			}
+		}
+	}
+	put := func(name []byte, what string, es []kv) error {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("drop %s index: %w", what, err)
+			}
+		}
+		b, err := tx.CreateBucket(name)
+		if err != nil {
+			return fmt.Errorf("create %s index: %w", what, err)
+		}
+		slices.SortFunc(es, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for _, e := range es {
+			if err := b.Put(e.k, e.v); err != nil {
+				return fmt.Errorf("rebuild %s index: %w", what, err)
+			}
+		}
+		return nil
+	}
+	for _, ix := range store.Indexes {
+		if err := put(indexBuckets[ix], ix.String(), entries[ix]); err != nil {
+			return err
+		}
+		entries[ix] = nil
+	}
+	return put(recentBucket, recentIndex, records)
 }
 
 // Backup writes a copy of the ledger file as of one read transaction, so

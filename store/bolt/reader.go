@@ -2,8 +2,10 @@ package bolt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -20,13 +22,15 @@ type reader struct {
 	facts   *bbolt.Bucket
 	indexes [len(indexBuckets)]*bbolt.Bucket
 
-	// The snapshot's span: the index buckets hold facts up to indexed and
-	// level 0 those after it up to top. Read from the meta bucket on first
-	// use, or set by the writer (spanned true).
-	tail    *tail
-	spanned bool
-	indexed mark
-	top     uint64
+	// The snapshot's span: each partition of the index buckets holds
+	// entries up to its mark, and level 0 the rest up to top. Read from the
+	// meta bucket on first use (rawMarks, decoded one mark at a time), or
+	// set by the writer (spanned true, marks).
+	tail     *tail
+	spanned  bool
+	marks    *marks
+	rawMarks []byte
+	top      uint64
 }
 
 var errNoBucket = errors.New("bucket missing")
@@ -64,24 +68,33 @@ func (r *reader) head() (head, error) {
 	return decodeHead(v)
 }
 
-func (r *reader) mark() (mark, error) {
+// marksRecord returns the snapshot's encoded marks.
+func (r *reader) marksRecord() ([]byte, error) {
 	meta := r.tx.Bucket(metaBucket)
 	if meta == nil {
-		return mark{}, fmt.Errorf("meta: %w", errNoBucket)
+		return nil, fmt.Errorf("meta: %w", errNoBucket)
 	}
 	v := meta.Get(indexedKey)
-	if v == nil {
-		return mark{}, fmt.Errorf("indexed mark: %w", errNoBucket)
+	if want := len(store.Indexes) * ranges * markLen; len(v) != want {
+		return nil, fmt.Errorf("indexed marks have %d bytes, want %d", len(v), want)
 	}
-	return decodeMark(v)
+	return v, nil
 }
 
-// span reads the snapshot's indexed mark and head, once.
+func (r *reader) readMarks() (marks, error) {
+	v, err := r.marksRecord()
+	if err != nil {
+		return marks{}, err
+	}
+	return decodeMarks(v)
+}
+
+// span reads the snapshot's marks and head, once.
 func (r *reader) span() error {
 	if r.spanned {
 		return nil
 	}
-	m, err := r.mark()
+	v, err := r.marksRecord()
 	if err != nil {
 		return err
 	}
@@ -89,8 +102,17 @@ func (r *reader) span() error {
 	if err != nil {
 		return fmt.Errorf("read head: %w", err)
 	}
-	r.indexed, r.top, r.spanned = m, h.seq, true
+	r.rawMarks, r.top, r.spanned = v, h.seq, true
 	return nil
+}
+
+// markOf is the mark of id's partition of ix.
+func (r *reader) markOf(ix store.Index, id string) mark {
+	if r.marks != nil {
+		return r.marks.of(ix, id)
+	}
+	i := (slices.Index(store.Indexes, ix)*ranges + int(rangeOf(id))) * markLen
+	return mark{seq: binary.BigEndian.Uint64(r.rawMarks[i:]), time: int64(binary.BigEndian.Uint64(r.rawMarks[i+8:]))}
 }
 
 func (r *reader) Head() (uint64, time.Time, error) {
@@ -240,12 +262,13 @@ func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (mor
 	if id == "" || since > until {
 		return true, nil
 	}
+	m := r.markOf(ix, id)
 	var buf [8]entry
-	recent, err := r.recent(buf[:0], ix, id, since, until, w.Kinds)
+	recent, err := r.recent(buf[:0], ix, id, m.seq, since, until, w.Kinds)
 	if err != nil {
 		return false, err
 	}
-	indexed := r.indexed.seq > 0 && since <= r.indexed.time
+	indexed := m.seq > 0 && since <= m.time
 	if w.Reverse {
 		for i := len(recent) - 1; i >= 0; i-- {
 			if e := &recent[i]; !fn(e.seq, e.time, bytesOf(e.kind)) {
@@ -270,15 +293,15 @@ func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (mor
 	return true, nil
 }
 
-// recent appends to dst id's level 0 entries in the snapshot. They come
-// from the tail, unless a merge that committed after the snapshot began
-// has trimmed some of them away; then from the snapshot's own level 0
+// recent appends to dst id's level 0 entries in the snapshot: those of the
+// facts after its partition's mark. They come from the tail, unless merges
+// that committed after the snapshot began have trimmed some of them away; then from the snapshot's own level 0
 // records, which is slower (a walk over all of them) and rare.
-func (r *reader) recent(dst []entry, ix store.Index, id string, since, until int64, kinds []string) ([]entry, error) {
-	if r.top <= r.indexed.seq {
+func (r *reader) recent(dst []entry, ix store.Index, id string, after uint64, since, until int64, kinds []string) ([]entry, error) {
+	if r.top <= after {
 		return dst, nil
 	}
-	if es, ok := r.tail.match(dst, ix, id, r.indexed.seq, r.top, since, until, kinds); ok {
+	if es, ok := r.tail.match(dst, ix, id, after, r.top, since, until, kinds); ok {
 		return es, nil
 	}
 	b := r.tx.Bucket(recentBucket)
@@ -286,7 +309,7 @@ func (r *reader) recent(dst []entry, ix store.Index, id string, since, until int
 		return nil, fmt.Errorf("recent: %w", errNoBucket)
 	}
 	c := b.Cursor()
-	for k, v := c.Seek(seqKey(r.indexed.seq + 1)); k != nil && seqOf(k) <= r.top; k, v = c.Next() {
+	for k, v := c.Seek(seqKey(after + 1)); k != nil && seqOf(k) <= r.top; k, v = c.Next() {
 		tf, err := decodeRecent(v)
 		if err != nil {
 			return nil, fmt.Errorf("recent index: record %d: %w", seqOf(k), err)
@@ -318,7 +341,7 @@ func (r *reader) scanIndex(ix store.Index, id string, w *store.Window, fn visit)
 	}
 	since, until := timeBounds(w)
 	end := indexKey(nil, id, ^uint64(0)) // past the id's last entry
-	prefix := end[:len(id)+1]
+	prefix := end[:len(end)-8]
 	c := b.Cursor()
 	// entry decodes the cursor's position; ok is false past the id's range.
 	entry := func(k, v []byte) (seq uint64, t int64, kind []byte, ok bool, err error) {
@@ -329,7 +352,7 @@ func (r *reader) scanIndex(ix store.Index, id string, w *store.Window, fn visit)
 		if !ok {
 			return 0, 0, nil, false, fmt.Errorf("%s index: corrupt entry %x", ix, k)
 		}
-		_, seq, _ = parseIndexKey(k)
+		_, _, seq, _ = parseIndexKey(k)
 		return seq, t, kind, true, nil
 	}
 

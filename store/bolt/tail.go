@@ -13,26 +13,44 @@ import (
 
 // The index has two levels.
 //
-// Level 0 is the "recent" bucket: one record per fact after the indexed
-// mark, under the fact's sequence number, holding the fact's time and ids.
-// It is written in the same transaction as the fact, and because its keys
-// only grow, a commit of 64 facts dirties one or two of its pages.
+// Level 0 is the "recent" bucket: one record per recent fact, under the
+// fact's sequence number, holding the fact's time and ids. It is written in
+// the same transaction as the fact, and because its keys only grow, a
+// commit of 64 facts dirties one or two of its pages.
 //
-// Level 1 is the index buckets (id, NUL, seq → time, kind): B-trees keyed
-// by random-looking ids, where every insert lands on a page of its own.
-// Writing them fact by fact cost about 3.4 page writes per fact, and on
-// this kind of disk a page write is the whole budget of an append. So the
-// writer moves level 0 into level 1 in bulk: when level 0 holds Options.Tail
-// facts, the older half is put into the index buckets in key order, deleted
-// from "recent" and the indexed mark advanced, all in one transaction. The
-// index buckets then take many entries per page they rewrite.
+// Level 1 is the index buckets (partition, id, NUL, seq → time, kind):
+// B-trees keyed by random-looking ids, where every insert lands on a page
+// of its own. Writing them fact by fact cost about 3.4 page writes per
+// fact, and on this kind of disk a page write is the whole budget of an
+// append. So the writer moves level 0 into level 1 in bulk, one partition
+// at a time: the ids of each index are split into `ranges` partitions by a
+// hash, a partition's keys are contiguous (they start with its number),
+// and each partition has a mark, the last fact whose entries for it are in
+// level 1. Every Tail facts, each partition takes the entries that have
+// piled up for it, in key order, so that each of its pages is rewritten
+// once for many entries; and because a step moves one partition of one
+// index, it holds up the writer for a small fraction of a full merge.
+// A level 0 record is deleted once every partition has passed it.
 //
 // Readers never decode level 0 from disk on the hot path: the ledger keeps
 // it in memory as a tail, by index and id, loaded at Open (from the compact
 // records, never by replaying facts) and extended by the writer.
 
-// mark is the last fact the index buckets hold: its seq and time. Facts
-// after it are in level 0.
+// ranges is the number of partitions of each index.
+const ranges = 16
+
+// rangeOf is the partition of id: FNV-1a, because it must never change
+// and needs no key.
+func rangeOf(id string) byte {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return byte(h % ranges)
+}
+
+// mark is the last fact whose entries for a partition are in the index
+// buckets: its seq and time. Later facts' entries are in level 0.
 type mark struct {
 	seq  uint64
 	time int64 // unix nanoseconds; meaningless when seq is 0
@@ -40,29 +58,71 @@ type mark struct {
 
 const markLen = 16
 
-func (m mark) encode() []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, markLen), m.seq)
-	return binary.BigEndian.AppendUint64(b, uint64(m.time))
+// marks has a mark for each partition of each index (index 0 unused).
+type marks [len(indexBuckets)][ranges]mark
+
+func (m *marks) of(ix store.Index, id string) mark { return m[ix][rangeOf(id)] }
+
+// least is the oldest mark: level 0 holds the facts after it.
+func (m *marks) least() mark {
+	l := mark{seq: ^uint64(0)}
+	for _, ix := range store.Indexes {
+		for _, p := range m[ix] {
+			if p.seq < l.seq {
+				l = p
+			}
+		}
+	}
+	return l
 }
 
-func decodeMark(b []byte) (mark, error) {
-	if len(b) != markLen {
-		return mark{}, fmt.Errorf("indexed mark has %d bytes, want %d", len(b), markLen)
+// all sets every mark to at.
+func (m *marks) all(at mark) {
+	for _, ix := range store.Indexes {
+		for r := range m[ix] {
+			m[ix][r] = at
+		}
 	}
-	return mark{seq: binary.BigEndian.Uint64(b), time: int64(binary.BigEndian.Uint64(b[8:]))}, nil
+}
+
+func (m *marks) encode() []byte {
+	b := make([]byte, 0, len(store.Indexes)*ranges*markLen)
+	for _, ix := range store.Indexes {
+		for _, p := range m[ix] {
+			b = binary.BigEndian.AppendUint64(b, p.seq)
+			b = binary.BigEndian.AppendUint64(b, uint64(p.time))
+		}
+	}
+	return b
+}
+
+func decodeMarks(b []byte) (marks, error) {
+	var m marks
+	if want := len(store.Indexes) * ranges * markLen; len(b) != want {
+		return m, fmt.Errorf("indexed marks have %d bytes, want %d", len(b), want)
+	}
+	for _, ix := range store.Indexes {
+		for r := range m[ix] {
+			m[ix][r] = mark{seq: binary.BigEndian.Uint64(b), time: int64(binary.BigEndian.Uint64(b[8:]))}
+			b = b[markLen:]
+		}
+	}
+	return m, nil
 }
 
 // tailFact is what level 0 knows of a fact: its time and its id in each
 // index (ids[store.ByKind] is its kind).
 type tailFact struct {
-	time int64
-	ids  [len(indexBuckets)]string
+	time   int64
+	ids    [len(indexBuckets)]string
+	ranges [len(indexBuckets)]byte // rangeOf each id, for the merges
 }
 
 func tailFactOf(f *store.Fact) tailFact {
 	tf := tailFact{time: f.Time.UnixNano()}
 	for _, ix := range store.Indexes {
 		tf.ids[ix] = f.ID(ix)
+		tf.ranges[ix] = rangeOf(tf.ids[ix])
 	}
 	return tf
 }
@@ -95,6 +155,7 @@ func decodeRecent(b []byte) (tailFact, error) {
 			return tf, fmt.Errorf("record is cut short in its %s id", ix)
 		}
 		tf.ids[ix] = string(b[w : w+int(n)])
+		tf.ranges[ix] = rangeOf(tf.ids[ix])
 		b = b[w+int(n):]
 	}
 	if len(b) != 0 {
@@ -136,6 +197,10 @@ func (t *tail) last() uint64 { return t.after + uint64(len(t.facts)) }
 func (t *tail) add(seq uint64, tf tailFact) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.addLocked(seq, tf)
+}
+
+func (t *tail) addLocked(seq uint64, tf tailFact) {
 	if seq != t.last()+1 {
 		panic(fmt.Sprintf("tail: fact %d added after %d", seq, t.last()))
 	}
@@ -168,8 +233,8 @@ func (t *tail) truncate(seq uint64) {
 	}
 }
 
-// trim drops the facts up to seq: those a committed merge moved into the
-// index buckets. A reader whose snapshot predates that merge finds them
+// trim drops the facts up to seq: those whose entries committed merges
+// have moved into the index buckets, for every partition. A reader whose snapshot predates that merge finds them
 // gone and reads its own snapshot's level 0 instead (see recent).
 func (t *tail) trim(seq uint64) {
 	t.mu.Lock()
@@ -228,12 +293,13 @@ func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, sinc
 	return dst, true
 }
 
-// loadTail reads level 0 of a snapshot into a new tail. A record that does
+// loadTail reads level 0 of a snapshot, the facts in (indexed, top], into a
+// new tail. A record that does
 // not decode, or a gap, is read from the fact instead, so that a damaged
 // level 0 never keeps a ledger from opening (verify reports it, reindex
 // rewrites it).
 func loadTail(r *reader, indexed mark, top uint64, n int) (*tail, error) {
-	t := newTail(indexed.seq, n)
+	t := newTail(indexed.seq, max(n, int(top-min(top, indexed.seq))))
 	if top <= indexed.seq {
 		return t, nil
 	}
@@ -262,7 +328,7 @@ func loadTail(r *reader, indexed mark, top uint64, n int) (*tail, error) {
 			}
 			tf = tailFactOf(&f)
 		}
-		t.add(seq, tf)
+		t.addLocked(seq, tf) // nobody else has t yet
 	}
 	return t, nil
 }

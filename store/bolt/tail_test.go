@@ -100,8 +100,8 @@ func TestWindowsAcrossLevels(t *testing.T) {
 	}
 	check := func(l *Ledger) {
 		t.Helper()
-		if l.indexed.seq == 0 || l.indexed.seq == uint64(len(all)) {
-			t.Fatalf("indexed mark at %d of %d facts: one level is empty", l.indexed.seq, len(all))
+		if least := l.marks.least().seq; least == 0 || least == uint64(len(all)) {
+			t.Fatalf("least mark at %d of %d facts: one level is empty", least, len(all))
 		}
 		l.View(func(r store.Reader) error {
 			checkWindows(t, r, all, store.ByAddress, "a")
@@ -130,9 +130,10 @@ func TestWindowsAcrossLevels(t *testing.T) {
 func TestWindowsOverlayAcrossLevels(t *testing.T) {
 	fixture := windowFixture()
 	l := newLedgerWith(t, Options{Tail: 16})
-	committed := appendFacts(t, l, fixture[:40]...)
-	if l.indexed.seq == 0 || l.indexed.seq == 40 {
-		t.Fatalf("indexed mark at %d of 40", l.indexed.seq)
+	committed := appendFacts(t, l, fixture[:20]...)
+	committed = append(committed, appendFacts(t, l, fixture[20:40]...)...)
+	if least := l.marks.least().seq; least == 0 || least == 40 {
+		t.Fatalf("least mark at %d of 40", least)
 	}
 	err := l.Update(func(tx store.Tx) error {
 		all := slices.Clone(committed)
@@ -167,6 +168,9 @@ func TestSnapshotOlderThanMerge(t *testing.T) {
 		defer close(finished)
 		l.View(func(r store.Reader) error {
 			old = r
+			if _, err := r.Count(store.ByAddress, "a", store.Window{}); err != nil {
+				t.Error(err)
+			}
 			release <- struct{}{}
 			<-release
 			checkWindows(t, r, before, store.ByAddress, "a")
@@ -176,11 +180,11 @@ func TestSnapshotOlderThanMerge(t *testing.T) {
 	}()
 	<-release
 	after := appendFacts(t, l, fixture[10:]...)
-	if l.indexed.seq <= 10 || l.tail.after <= 0 {
-		t.Fatalf("no merge past the old snapshot: indexed %d, tail after %d", l.indexed.seq, l.tail.after)
+	if l.tail.after <= 10 {
+		t.Fatalf("no merge past the old snapshot: the tail starts after %d", l.tail.after)
 	}
-	if r := old.(*reader); r.tail.after <= r.indexed.seq {
-		t.Fatalf("the tail still holds the old snapshot's level 0 (after %d, snapshot mark %d)", r.tail.after, r.indexed.seq)
+	if r := old.(*reader); r.markOf(store.ByAddress, "a").seq != 0 {
+		t.Fatalf("the old snapshot's mark for \"a\" is %d, want 0", r.markOf(store.ByAddress, "a").seq)
 	}
 	release <- struct{}{}
 	<-finished
@@ -199,14 +203,27 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := appendFacts(t, l, windowFixture()...)
-	if l.indexed.seq != uint64(len(all)) {
-		t.Fatalf("with Tail 1, the mark is %d after %d facts", l.indexed.seq, len(all))
+	if least := l.marks.least().seq; least != uint64(len(all)) {
+		t.Fatalf("with Tail 1, the least mark is %d after %d facts", least, len(all))
 	}
 	l.Close()
+	// Format 1: no marks, no level 0, no partition in index keys.
 	tamper(t, path, func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(metaBucket)
 		meta.Delete(indexedKey)
 		meta.Put(formatKey, []byte(format1))
+		for _, name := range indexBuckets[1:] {
+			b := tx.Bucket(name)
+			var kvs [][2][]byte
+			b.ForEach(func(k, v []byte) error {
+				kvs = append(kvs, [2][]byte{slices.Clone(k), slices.Clone(v)})
+				return nil
+			})
+			for _, kv := range kvs {
+				b.Delete(kv[0])
+				b.Put(kv[0][1:], kv[1])
+			}
+		}
 		return tx.DeleteBucket(recentBucket)
 	})
 	l, err = Open(path, Options{})
