@@ -392,6 +392,9 @@ func (l *Ledger) commit(batch []*request) []*request {
 		if i == len(batch)-1 {
 			batch = l.drain(batch)
 			if i == len(batch)-1 && !yielded {
+				// Once per batch, let the goroutines the last commit
+				// answered run: they come back with their next update,
+				// which then shares this commit instead of the next.
 				yielded = true
 				runtime.Gosched()
 				batch = l.drain(batch)
