@@ -243,3 +243,73 @@ func TestOpenUpgradesFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Readers running while writers append and partitions merge see, in each
+// snapshot, exactly the entries a walk over that snapshot's facts finds,
+// wherever those entries are: index buckets, the tail, or (for a snapshot
+// older than a merge) its own level 0 records.
+func TestReadersDuringMerges(t *testing.T) {
+	l := newLedgerWith(t, Options{Tail: 8, InitialMmapSize: 64 << 20})
+	stop := make(chan struct{})
+	writers := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					writers <- nil
+					return
+				default:
+				}
+				f := store.Fact{Time: t0.Add(time.Duration(i) * time.Second), Kind: "code.sent",
+					Address: fmt.Sprintf("a%d", i%5), User: fmt.Sprintf("u%d", (i+g)%3)}
+				if err := l.Update(func(tx store.Tx) error { _, err := tx.Append(f); return err }); err != nil {
+					writers <- err
+					return
+				}
+			}
+		}()
+	}
+	for check := range 100 {
+		err := l.View(func(r store.Reader) error {
+			want := map[string][]uint64{}
+			if err := r.All(1, func(f store.Fact) bool {
+				want[f.Address] = append(want[f.Address], f.Seq)
+				return true
+			}); err != nil {
+				return err
+			}
+			// Have a merge commit while this snapshot is open.
+			before := l.Stats().Merges
+			for n := 0; l.Stats().Merges == before; n++ {
+				f := store.Fact{Time: t0, Kind: "code.sent", Address: fmt.Sprintf("b%d", n)}
+				if err := l.Update(func(tx store.Tx) error { _, err := tx.Append(f); return err }); err != nil {
+					return err
+				}
+			}
+			for i := range 5 {
+				id := fmt.Sprintf("a%d", i)
+				es, err := entriesOf(r, store.ByAddress, id, store.Window{})
+				if err != nil {
+					return err
+				}
+				if got := entrySeqs(es); !slices.Equal(got, want[id]) && !(len(got) == 0 && len(want[id]) == 0) {
+					return fmt.Errorf("check %d, %s: entries %v, facts %v", check, id, got, want[id])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for range 4 {
+		if err := <-writers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
