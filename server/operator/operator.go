@@ -219,27 +219,75 @@ func runFacts(_ context.Context, env Env, fs *flag.FlagSet, args []string) error
 	if set == 0 && len(w.Kinds) == 1 {
 		ix, id = store.ByKind, w.Kinds[0]
 	}
+	return streamFacts(env, ix, id, w)
+}
+
+// factsPerView is how many facts streamFacts reads in one read transaction.
+const factsPerView = 1000
+
+// streamFacts writes the facts of id in ix (every fact when id is "") that
+// w selects, as JSON lines. The output may go to a slow reader (a pager
+// over the control socket), and a read transaction held open meanwhile
+// would keep bbolt from reusing pages and stall any commit that must grow
+// the file's map; so it reads factsPerView facts per transaction, never
+// past the head it saw first. Facts never change, so the output is the
+// same as one transaction's.
+func streamFacts(env Env, ix store.Index, id string, w store.Window) error {
 	enc := json.NewEncoder(env.Stdout)
-	var werr error
-	emit := func(f store.Fact) bool {
-		werr = enc.Encode(f)
-		return werr == nil
-	}
-	err = env.Ledger.View(func(r store.Reader) error {
-		if id != "" {
-			return r.Facts(ix, id, w, emit)
+	var head uint64
+	var seqs []uint64 // the facts of id, when there is one
+	err := env.Ledger.View(func(r store.Reader) error {
+		var err error
+		if head, _, err = r.Head(); err != nil || id == "" {
+			return err
 		}
-		return r.All(1, func(f store.Fact) bool {
-			if !w.Matches(store.Entry{Seq: f.Seq, Time: f.Time, Kind: f.Kind}) {
-				return true
-			}
-			return emit(f)
+		return r.Entries(ix, id, w, func(e store.Entry) bool {
+			seqs = append(seqs, e.Seq)
+			return true
 		})
 	})
-	if err == nil {
-		err = werr
+	if err != nil {
+		return err
 	}
-	return err
+	var batch []store.Fact
+	for from := uint64(1); from <= head; {
+		batch = batch[:0]
+		err := env.Ledger.View(func(r store.Reader) error {
+			if id != "" {
+				for _, seq := range seqs[:min(factsPerView, len(seqs))] {
+					f, err := r.Fact(seq)
+					if err != nil {
+						return err
+					}
+					batch = append(batch, f)
+				}
+				seqs = seqs[min(factsPerView, len(seqs)):]
+				return nil
+			}
+			return r.All(from, func(f store.Fact) bool {
+				if f.Seq > head {
+					return false
+				}
+				if w.Matches(store.Entry{Seq: f.Seq, Time: f.Time, Kind: f.Kind}) {
+					batch = append(batch, f)
+				}
+				from = f.Seq + 1
+				return from <= head && f.Seq%factsPerView != 0
+			})
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range batch {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		if id != "" && len(seqs) == 0 {
+			break
+		}
+	}
+	return nil
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -441,6 +441,48 @@ func TestFactsFilters(t *testing.T) {
 	}
 }
 
+// facts reads a long ledger a thousand facts per read transaction; the
+// output must still be every selected fact, once, in order.
+func TestFactsAcrossManyTransactions(t *testing.T) {
+	f := newFixture(t)
+	err := f.led.Update(func(tx store.Tx) error {
+		for i := range 2500 {
+			x := store.Fact{Time: t0, Kind: "test.even"}
+			if i%2 == 1 {
+				x.Kind = "test.odd"
+			}
+			if i%3 == 0 {
+				x.User = "u-many"
+			}
+			if _, err := tx.Append(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := f.all()
+	for _, tc := range []struct {
+		args []string
+		keep func(store.Fact) bool
+	}{
+		{nil, func(store.Fact) bool { return true }},
+		{[]string{"--user", "u-many"}, func(x store.Fact) bool { return x.User == "u-many" }},
+		{[]string{"--kind", "test.odd"}, func(x store.Fact) bool { return x.Kind == "test.odd" }},
+		{[]string{"--user", "u-many", "--kind", "test.even"}, func(x store.Fact) bool { return x.User == "u-many" && x.Kind == "test.even" }},
+	} {
+		code, out, errOut := f.run(append([]string{"facts"}, tc.args...)...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("facts %v: exit %d, %q", tc.args, code, errOut)
+		}
+		if got, want := seqs(t, out), where(all, tc.keep); !slices.Equal(got, want) {
+			t.Errorf("facts %v: %d facts (first %v), want %d", tc.args, len(got), got[:min(3, len(got))], len(want))
+		}
+	}
+}
+
 func TestFactsUsageErrors(t *testing.T) {
 	f := newFixture(t)
 	f.seed()
