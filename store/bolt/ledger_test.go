@@ -327,25 +327,31 @@ func TestWindowsOverlay(t *testing.T) {
 	for _, split := range []int{0, 1, 40, len(fixture) - 1} {
 		t.Run(fmt.Sprint(split), func(t *testing.T) {
 			l := newLedger(t)
-			committed := appendFacts(t, l, fixture[:split]...)
-			err := l.Update(func(tx store.Tx) error {
-				all := slices.Clone(committed)
-				for _, f := range fixture[split:] {
-					got, err := tx.Append(f)
-					if err != nil {
-						return err
-					}
-					all = append(all, got)
-				}
-				checkWindows(t, tx, all, store.ByAddress, "a")
-				checkWindows(t, tx, all, store.ByUser, "u1")
-				checkWindows(t, tx, all, store.ByKind, "code.sent")
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkOverlay(t, l, appendFacts(t, l, fixture[:split]...), fixture[split:])
 		})
+	}
+}
+
+// checkOverlay appends rest in one update and, inside it, checks every
+// window against committed followed by what it appended.
+func checkOverlay(t *testing.T, l *Ledger, committed, rest []store.Fact) {
+	t.Helper()
+	err := l.Update(func(tx store.Tx) error {
+		all := slices.Clone(committed)
+		for _, f := range rest {
+			got, err := tx.Append(f)
+			if err != nil {
+				return err
+			}
+			all = append(all, got)
+		}
+		checkWindows(t, tx, all, store.ByAddress, "a")
+		checkWindows(t, tx, all, store.ByUser, "u1")
+		checkWindows(t, tx, all, store.ByKind, "code.sent")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

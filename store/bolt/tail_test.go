@@ -135,22 +135,7 @@ func TestWindowsOverlayAcrossLevels(t *testing.T) {
 	if least := l.marks.least().seq; least == 0 || least == 40 {
 		t.Fatalf("least mark at %d of 40", least)
 	}
-	err := l.Update(func(tx store.Tx) error {
-		all := slices.Clone(committed)
-		for _, f := range fixture[40:] {
-			got, err := tx.Append(f)
-			if err != nil {
-				return err
-			}
-			all = append(all, got)
-		}
-		checkWindows(t, tx, all, store.ByAddress, "a")
-		checkWindows(t, tx, all, store.ByUser, "u1")
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	checkOverlay(t, l, committed, fixture[40:])
 }
 
 // A read transaction that began before a merge still sees its snapshot
