@@ -442,8 +442,12 @@ func (l *Ledger) commit(batch []*request) []*request {
 		return batch
 	}
 	if merged != nil {
-		l.marks = *merged
+		// The tail drops what the previous merge moved, not this one: a
+		// read transaction that began before this commit still finds its
+		// level 0 there, and only one that spans two merges has to read
+		// its snapshot's records.
 		l.tail.trim(l.marks.least().seq)
+		l.marks = *merged
 		l.merges.Add(1)
 	}
 	l.commits.Add(1)
