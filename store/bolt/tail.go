@@ -164,7 +164,7 @@ func decodeRecent(b []byte) (tailFact, error) {
 	return tf, nil
 }
 
-// tail is level 0 in memory: facts from+1 on, and for each index the
+// tail is level 0 in memory: facts after+1 on, and for each index the
 // sequence numbers of each id's facts, ascending. The writer goroutine is
 // its only mutator; readers share it under mu. Entries of facts that a
 // reader's snapshot does not include are simply outside the range it asks
@@ -181,6 +181,10 @@ type tail struct {
 func newTail(after uint64, n int) *tail {
 	t := &tail{after: after, facts: make([]tailFact, 0, n)}
 	for _, ix := range store.Indexes {
+		if ix == store.ByKind {
+			t.ids[ix] = map[string][]uint64{} // a few dozen kinds
+			continue
+		}
 		t.ids[ix] = make(map[string][]uint64, n)
 	}
 	return t
