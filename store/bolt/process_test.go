@@ -215,6 +215,9 @@ func TestCrashDurability(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
+		if (cycle+1)%100 == 0 {
+			t.Logf("%d cycles, %d acknowledged facts", cycle+1, len(acked))
+		}
 	}
 	t.Logf("%d cycles, %d acknowledged facts", cycles, len(acked))
 }
