@@ -247,10 +247,10 @@ func limited(w *store.Window, fn visit) visit {
 // level 0 (reversed for a reverse window). It returns more=false when fn
 // stopped it.
 //
-// Facts up to the indexed mark are no newer than the mark's time, so a
-// window that starts after it ("the last hour", when level 0 spans more
-// than an hour) is answered from memory without touching the index
-// buckets.
+// Facts up to the mark of id's partition are no newer than the mark's
+// time, so a window that starts after it ("the last hour", when level 0
+// spans more than an hour) is answered from memory without touching the
+// index buckets.
 func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (more bool, err error) {
 	if !validIndex(ix) {
 		return false, fmt.Errorf("unknown index %s", ix)
