@@ -59,15 +59,7 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 			return Issued{}, err
 		}
 	}
-	req, err := s.prepareCode(dev, "", addr, PurposeConfirm, 4)
-	if err != nil {
-		return Issued{}, err
-	}
-	now := s.clock.Now()
-	var iss Issued
-	var msg *message.Message
-	err = s.update("add address", func(tx store.Tx) error {
-		iss, msg = Issued{}, nil
+	return s.sendCode("add address", dev, addr, PurposeConfirm, func(tx store.Tx, now time.Time, req *codeRequest) error {
 		user, err := s.requireStepUp(tx, dev, now, "change your addresses")
 		if err != nil {
 			return err
@@ -112,22 +104,13 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 				return err
 			}
 		}
-		if _, err := tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: req.hash,
-			Body: mustJSON(addressAddedBody{Kind: string(addr.Kind), Sealed: req.sealed, Masked: addr.Masked()})}); err != nil {
-			return err
-		}
-		iss, msg, err = s.issueCode(tx, now, req)
-		if p, ok := AsProblem(err); ok { // the claim stays; its code waits
-			return keep(&Problem{Code: p.Code, RetryAt: p.RetryAt,
-				Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)})
-		}
+		_, err = tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: req.hash,
+			Body: mustJSON(addressAddedBody{Kind: string(addr.Kind), Sealed: req.sealed, Masked: addr.Masked()})})
 		return err
+	}, func(p *Problem) error { // the claim stays; its code waits
+		return keep(&Problem{Code: p.Code, RetryAt: p.RetryAt,
+			Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)})
 	})
-	if err != nil {
-		return Issued{}, err
-	}
-	s.dispatch(*msg, dev.Tag)
-	return iss, nil
 }
 
 // ConfirmAddress sends a fresh code for an address on the account that is
@@ -137,15 +120,7 @@ func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) 
 	if err != nil {
 		return Issued{}, err
 	}
-	req, err := s.prepareCode(dev, "", addr, PurposeConfirm, 4)
-	if err != nil {
-		return Issued{}, err
-	}
-	now := s.clock.Now()
-	var iss Issued
-	var msg *message.Message
-	err = s.update("confirm address", func(tx store.Tx) error {
-		iss, msg = Issued{}, nil
+	return s.sendCode("confirm address", dev, addr, PurposeConfirm, func(tx store.Tx, now time.Time, req *codeRequest) error {
 		user, err := s.requireStepUp(tx, dev, now, "confirm an address")
 		if err != nil {
 			return err
@@ -160,14 +135,8 @@ func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) 
 		case c.confirmed():
 			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
 		}
-		iss, msg, err = s.issueCode(tx, now, req)
-		return err
-	})
-	if err != nil {
-		return Issued{}, err
-	}
-	s.dispatch(*msg, dev.Tag)
-	return iss, nil
+		return nil
+	}, nil)
 }
 
 // confirmByCode is what a right confirmation code does: the notes'

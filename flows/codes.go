@@ -64,6 +64,40 @@ func (s *Service) prepareCode(dev Device, user string, addr address.Address, pur
 	return req, nil
 }
 
+// sendCode is the frame of every flow that sends a first-stage code to an
+// address: it prepares the code outside the transaction, runs decide (which
+// may refuse, set req.user and append facts) and then issueCode inside it,
+// and dispatches the message once the facts are durable. held, when not
+// nil, turns the governor's refusal into the flow's own answer.
+func (s *Service) sendCode(what string, dev Device, addr address.Address, purpose string,
+	decide func(tx store.Tx, now time.Time, req *codeRequest) error, held func(*Problem) error) (Issued, error) {
+	req, err := s.prepareCode(dev, "", addr, purpose, 4)
+	if err != nil {
+		return Issued{}, err
+	}
+	now := s.clock.Now()
+	var iss Issued
+	var msg *message.Message
+	err = s.update(what, func(tx store.Tx) error {
+		iss, msg = Issued{}, nil
+		r := req
+		if err := decide(tx, now, &r); err != nil {
+			return err
+		}
+		var err error
+		iss, msg, err = s.issueCode(tx, now, r)
+		if p, ok := AsProblem(err); ok && held != nil {
+			return held(p)
+		}
+		return err
+	})
+	if err != nil {
+		return Issued{}, err
+	}
+	s.dispatch(*msg, dev.Tag)
+	return iss, nil
+}
+
 // issueCode decides, inside a transaction, whether a code may go out and
 // records it. It returns the message to send after the commit, or a
 // *Problem (throttled) with nothing appended.

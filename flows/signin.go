@@ -36,36 +36,20 @@ func (s *Service) RequestSignIn(ctx context.Context, dev Device, input string) (
 	if err != nil {
 		return Issued{}, err
 	}
-	req, err := s.prepareCode(dev, "", addr, PurposeSignIn, 4)
-	if err != nil {
-		return Issued{}, err
-	}
-	now := s.clock.Now()
-	var iss Issued
-	var msg *message.Message
-	err = s.update("request sign-in code", func(tx store.Tx) error {
-		iss, msg = Issued{}, nil
+	return s.sendCode("request sign-in code", dev, addr, PurposeSignIn, func(tx store.Tx, _ time.Time, _ *codeRequest) error {
 		b, ok, err := deviceBinding(tx, dev.Tag)
+		if err != nil || !ok {
+			return err
+		}
+		account, err := isAccount(tx, b.User)
 		if err != nil {
 			return err
 		}
-		if ok {
-			account, err := isAccount(tx, b.User)
-			if err != nil {
-				return err
-			}
-			if account {
-				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else, or add the address to this account.")
-			}
+		if account {
+			return problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else, or add the address to this account.")
 		}
-		iss, msg, err = s.issueCode(tx, now, req)
-		return err
-	})
-	if err != nil {
-		return Issued{}, err
-	}
-	s.dispatch(*msg, dev.Tag)
-	return iss, nil
+		return nil
+	}, nil)
 }
 
 // Entered is what the right code did.
