@@ -162,8 +162,12 @@ type linkWaiter struct {
 
 // startWaiting watches the device, then reads it. Both come before the
 // request: a link pressed at once must find the session watching, and
-// its sign-in must be a change from what was read.
-func startWaiting(c *call) (*linkWaiter, error) {
+// its sign-in must be a change from what was read. Without wait it
+// returns a nil waiter, whose stop does nothing.
+func startWaiting(c *call, wait bool) (*linkWaiter, error) {
+	if !wait {
+		return nil, nil
+	}
 	w := c.svc().Watch(c.dev().Tag)
 	v, err := c.svc().Visit(c.ctx, c.dev())
 	if err != nil {
@@ -268,13 +272,11 @@ func runLogin(c *call, wait bool) error {
 	if err != nil {
 		return err
 	}
-	var lw *linkWaiter
-	if wait {
-		if lw, err = startWaiting(c); err != nil {
-			return err
-		}
-		defer lw.stop()
+	lw, err := startWaiting(c, wait)
+	if err != nil {
+		return err
 	}
+	defer lw.stop()
 	out, err := c.svc().LoginOrRegister(c.ctx, c.dev(), input, pw)
 	if err != nil {
 		return fmt.Errorf("sign in: %w", err)
@@ -346,13 +348,11 @@ func runResend(c *call, wait bool) error {
 	if err != nil {
 		return err
 	}
-	var lw *linkWaiter
-	if wait {
-		if lw, err = startWaiting(c); err != nil {
-			return err
-		}
-		defer lw.stop()
+	lw, err := startWaiting(c, wait)
+	if err != nil {
+		return err
 	}
+	defer lw.stop()
 	sent, err := c.svc().ResendVerification(c.ctx, c.dev(), input, pw)
 	if err != nil {
 		return fmt.Errorf("send the link again: %w", err)
@@ -395,14 +395,11 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 // runSigninLink is `signin --link ADDRESS`.
 func runSigninLink(c *call, wait bool) error {
 	input := c.args[0]
-	var lw *linkWaiter
-	if wait {
-		var err error
-		if lw, err = startWaiting(c); err != nil {
-			return err
-		}
-		defer lw.stop()
+	lw, err := startWaiting(c, wait)
+	if err != nil {
+		return err
 	}
+	defer lw.stop()
 	sent, err := c.svc().RequestMagicLink(c.ctx, c.dev(), input)
 	if err != nil {
 		return fmt.Errorf("send a sign-in link: %w", err)
