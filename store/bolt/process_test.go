@@ -151,7 +151,7 @@ func TestOpenLockedByAnotherProcess(t *testing.T) {
 // and over on the same file: every fact it acknowledged must be there, with
 // its content, and the file must pass Verify and bbolt's own check.
 func TestCrashDurability(t *testing.T) {
-	cycles := 50
+	cycles := 100
 	if n, err := strconv.Atoi(os.Getenv("ATTEST_BOLT_CRASH_CYCLES")); err == nil && n > 0 {
 		cycles = n // security.md's check 15 asks for 1,000 in a nightly run
 	}
