@@ -42,9 +42,9 @@ func (s *Server) logSession(next ssh.Handler) ssh.Handler {
 		dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 		_, _, pty := sess.Pty()
 		what := "screens"
-		if !pty || len(sess.Command()) > 0 {
+		if !pty || hasCommand(sess) {
 			what = "command"
-			if c := sess.Command(); len(c) > 0 {
+			if c, _ := commands.Split(sess.RawCommand()); len(c) > 0 {
 				what = "command " + inertWord(c[0])
 			}
 		}
@@ -91,16 +91,14 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 		case sess.User() == "inbox":
 			s.metrics.sessions.WithLabelValues("inbox").Inc()
 			s.serveInbox(sess, pty)
-		case len(sess.Command()) > 0 || !pty:
-			args := sess.Command()
-			if len(args) == 0 {
-				args = []string{"help"}
-			}
+		case hasCommand(sess) || !pty:
 			s.metrics.sessions.WithLabelValues("command").Inc()
-			code := commands.Run(sess.Context(), commands.Env{
+			// The raw line, split by commands.Split: Wish's sess.Command()
+			// drops what follows an unbalanced quote and is unbounded.
+			code := commands.RunLine(sess.Context(), commands.Env{
 				Service: s.svc, Device: dev, Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
 				Admin: !dev.Ephemeral && s.admins[dev.Tag],
-			}, args)
+			}, sess.RawCommand())
 			_ = sess.Exit(code)
 		default:
 			s.metrics.sessions.WithLabelValues("screens").Inc()
@@ -128,7 +126,13 @@ func (s *Server) serveInbox(sess ssh.Session, pty bool) {
 		return
 	}
 	follow := pty
-	for _, a := range sess.Command() {
+	args, err := commands.Split(sess.RawCommand())
+	if err != nil {
+		fmt.Fprintf(sess.Stderr(), "attest: %s\n", err)
+		_ = sess.Exit(2)
+		return
+	}
+	for _, a := range args {
 		switch a {
 		case "-f", "--follow":
 			follow = true
@@ -207,6 +211,10 @@ func writeInboxBlock(w io.Writer, m message.Message) error {
 	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n    %s\r\n\r\n", head, body)
 	return err
 }
+
+// hasCommand reports whether the client sent a command line with
+// anything but white space in it.
+func hasCommand(sess ssh.Session) bool { return strings.TrimSpace(sess.RawCommand()) != "" }
 
 // inertWord is inert for one short token in a log or error line.
 func inertWord(s string) string {
