@@ -306,15 +306,16 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			}
 			// The registering visitor may already act as the new user;
 			// either way the device is now signed in by the link.
-			if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
-				return err
-			} else if ok && b.User == f.User {
-				touched = []string{f.User}
-				err = signInAs(tx, now, dev.Tag, f.User, "link", f.Ticket)
-			} else {
-				touched, err = s.switchTo(tx, now, dev, f.User, "link", f.Ticket, &out)
-			}
+			b, ok, err := deviceBinding(tx, dev.Tag)
 			if err != nil {
+				return err
+			}
+			if ok && b.User == f.User {
+				touched = []string{f.User}
+				if err := signInAs(tx, now, dev.Tag, f.User, "link", f.Ticket); err != nil {
+					return err
+				}
+			} else if touched, err = s.switchTo(tx, now, dev, f.User, "link", f.Ticket, &out); err != nil {
 				return err
 			}
 			// Confirming a registration makes the account: like a sign-up,

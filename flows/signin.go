@@ -457,7 +457,7 @@ func confirmClaim(tx store.Tx, now time.Time, user, hash string, claims []*claim
 	}
 	if !mine {
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: hash,
-			Body: mustJSON(addressAddedBody{Kind: src.Kind, Sealed: src.Sealed, Masked: src.Masked})}); err != nil {
+			Body: mustJSON(addressAddedBody(src))}); err != nil {
 			return err
 		}
 	}

@@ -100,7 +100,9 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 			return err
 		}
 		if choice == SplitSignIn {
-			touched, err = s.switchTo(tx, now, dev, offer.User, "code", offer.Ticket, &out)
+			if touched, err = s.switchTo(tx, now, dev, offer.User, "code", offer.Ticket, &out); err != nil {
+				return err
+			}
 		} else {
 			if err = endClaim(tx, now, offer.User, offer.Address, "split"); err != nil {
 				return err
@@ -112,12 +114,13 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 			if msgs, err = s.notify(tx, now, offer.User, change, "", fmt.Sprintf("The %s %s left your account for an account of its own", kindNoun(body.Kind), body.Masked)); err != nil {
 				return err
 			}
-			touched, err = s.signUp(tx, now, dev, issued.Address, issued.Ticket,
-				body.source(), "code", fresh, &out)
+			// Checked here, not after the if: this branch's err shadows
+			// the function's, and a failed sign-up must undo the split.
+			if touched, err = s.signUp(tx, now, dev, issued.Address, issued.Ticket,
+				body.source(), "code", fresh, &out); err != nil {
+				return err
+			}
 			touched = append(touched, offer.User)
-		}
-		if err != nil {
-			return err
 		}
 		out.Visitor, err = s.visitor(tx, dev)
 		return err

@@ -138,7 +138,7 @@ func canonicalBody(body json.RawMessage) (json.RawMessage, error) {
 	if len(body) == 0 {
 		return nil, nil
 	}
-	if bytes.IndexAny(body, " \t\r\n<>&\u2028\u2029") < 0 {
+	if !bytes.ContainsAny(body, " \t\r\n<>&\u2028\u2029") {
 		return bytes.Clone(body), nil
 	}
 	var compact bytes.Buffer
