@@ -2,8 +2,10 @@
 // facts with secondary indexes derived from them.
 //
 // The package holds the types and the contract; implementations live in
-// sub-packages (store/bolt today, a PostgreSQL one later) so that the flows
-// above depend on the contract and never on a database.
+// sub-packages (store/bolt for one process, store/postgres for several
+// servers sharing a database) so that the flows above depend on the
+// contract and never on a database. store/storetest is the suite both
+// must pass.
 //
 // The three rules of the design notes are enforced here:
 //  1. facts are simple and atomic ("code sent", "code entered"), never
@@ -281,4 +283,9 @@ var (
 	// ErrClosed is returned by View, Update and the Maintainer methods
 	// after Close.
 	ErrClosed = errors.New("ledger is closed")
+	// ErrUnavailable is returned (wrapped) when the ledger's database
+	// cannot be reached for now, such as a PostgreSQL server that is
+	// restarting; nothing the failed call appended was acknowledged, and
+	// the same call may succeed later.
+	ErrUnavailable = errors.New("the ledger is unavailable")
 )

@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -131,27 +130,8 @@ func (h head) prev() string {
 	return hex.EncodeToString(h.hash[:])
 }
 
-// canonicalBody returns body as encoding/json stores a RawMessage
-// (compacted, with <, >, &, U+2028 and U+2029 escaped), so that the fact
-// Append returns is the fact Fact later reads back.
-func canonicalBody(body json.RawMessage) (json.RawMessage, error) {
-	if len(body) == 0 {
-		return nil, nil
-	}
-	if !bytes.ContainsAny(body, " \t\r\n<>&\u2028\u2029") {
-		return bytes.Clone(body), nil
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", store.ErrInvalidFact, err)
-	}
-	var escaped bytes.Buffer
-	json.HTMLEscape(&escaped, compact.Bytes())
-	return escaped.Bytes(), nil
-}
-
 func encodeFact(f *store.Fact) ([]byte, error) {
-	return json.Marshal(f)
+	return store.Encode(f)
 }
 
 func decodeFact(b []byte) (store.Fact, error) {

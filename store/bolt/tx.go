@@ -33,7 +33,7 @@ func (w *writeTx) Append(f store.Fact) (store.Fact, error) {
 	if err := f.Validate(); err != nil {
 		return store.Fact{}, fmt.Errorf("append %s fact: %w", f.Kind, err)
 	}
-	body, err := canonicalBody(f.Body)
+	body, err := store.CanonicalBody(f.Body)
 	if err != nil {
 		return store.Fact{}, fmt.Errorf("append %s fact: %w", f.Kind, err)
 	}

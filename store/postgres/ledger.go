@@ -1,0 +1,460 @@
+// Package postgres is attest's ledger in a PostgreSQL database, so that
+// several attest servers pointed at one database are one system.
+//
+// The facts are one append-only table, facts, with the same fields and the
+// same hash chain as store/bolt (each fact's Prev is the SHA-256 of the
+// previous fact's store.Encode), so a bbolt ledger copied in verifies
+// unchanged. The indexes are PostgreSQL's, one per id column, derived from
+// the facts. The server's role cannot change or remove a fact: the schema
+// revokes UPDATE, DELETE and TRUNCATE on facts, and statement triggers
+// refuse them for every role, the owner and superusers included. Schema
+// migrations are versioned (attest_schema) and applied by Open under an
+// advisory lock, so servers starting at once apply each exactly once.
+//
+// How read-check-append stays atomic across servers: every update
+// transaction takes one transaction-scoped advisory lock (appendLock)
+// before it reads anything, so update transactions run one at a time
+// across every server, and each reads (READ COMMITTED, one snapshot per
+// statement) everything committed before it: "is this address confirmed by
+// someone else? if not, confirm it" cannot interleave with another
+// server's. The same lock keeps the hash chain linear: the holder reads the
+// newest fact, chains onto it and commits before the lock is released; the
+// primary key on seq makes a fork impossible even if the lock were not
+// taken. Commits are grouped per server as in store/bolt: one writer
+// goroutine runs every update function waiting at the time inside one
+// locked transaction, keeping what they append in memory (the overlay, so
+// the next function of the batch sees it), and inserts it with one
+// statement before one COMMIT, which PostgreSQL makes durable before it
+// answers. The lock is held for one batch's reads and one commit, so N
+// servers share the database's commit rate rather than each paying for
+// their own.
+//
+// Reads (View) run in a REPEATABLE READ, READ ONLY transaction: one
+// snapshot, which is a prefix of the chain because commits happen in chain
+// order under the lock.
+//
+// When the database cannot be reached (a restart, say), an update's
+// batch is retried on a new connection for Options.RetryFor and then fails
+// with store.ErrUnavailable; functions may run more than once, as the
+// contract allows. A COMMIT whose answer was lost is settled by reading
+// the batch's last fact back: either it is there, chained as this batch
+// chained it, and the batch is acknowledged, or the batch is run again.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// RetryFor is how long an update keeps retrying while the database
+	// cannot be reached before it fails with store.ErrUnavailable; 0 means
+	// five seconds.
+	RetryFor time.Duration
+	// MaxConns caps this process's connections (one is the writer's, the
+	// rest serve View); 0 means 10.
+	MaxConns int32
+}
+
+// maxBatch caps how many update functions share one commit.
+const maxBatch = 1024
+
+// batchTimeout bounds one batch's transaction, so that a database that
+// stops answering (rather than closing the connection) fails the batch
+// instead of holding every update forever.
+const batchTimeout = 30 * time.Second
+
+// Ledger is a store.Ledger and store.Maintainer on PostgreSQL. It is safe
+// for concurrent use.
+type Ledger struct {
+	pool     *pgxpool.Pool
+	retryFor time.Duration
+
+	mu       sync.RWMutex
+	closed   bool
+	requests chan *request
+	stopped  chan struct{}
+
+	commits, updates, appended, retries atomic.Uint64
+}
+
+var (
+	_ store.Ledger     = (*Ledger)(nil)
+	_ store.Maintainer = (*Ledger)(nil)
+)
+
+type request struct {
+	fn   func(store.Tx) error
+	err  error
+	done chan error
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string), applies the schema migrations this build has and the
+// database lacks, and starts the writer.
+func Open(ctx context.Context, url string, opts Options) (*Ledger, error) {
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = 5 * time.Second
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 10
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message repeats the URL, password and all.
+		return nil, errors.New("open ledger: the database URL does not parse")
+	}
+	cfg.MaxConns = max(opts.MaxConns, 2)
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.RetryFor {
+		cfg.ConnConfig.ConnectTimeout = opts.RetryFor
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger on %s: %w", where(cfg), err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open ledger on %s: %w", where(cfg), classify(err))
+	}
+	l := &Ledger{
+		pool:     pool,
+		retryFor: opts.RetryFor,
+		requests: make(chan *request, maxBatch),
+		stopped:  make(chan struct{}),
+	}
+	go l.write()
+	return l, nil
+}
+
+// where names a database for messages, without its password.
+func where(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	return fmt.Sprintf("database %s on %s as %s", c.Database, c.Host, c.User)
+}
+
+// Stats counts what the writer has done since Open.
+type Stats struct {
+	Commits uint64 // transactions committed
+	Updates uint64 // update functions that returned nil and were committed
+	Facts   uint64 // facts appended
+	Retries uint64 // batches run again after losing the database
+}
+
+// Stats returns the counters; Facts/Commits is the average batch.
+func (l *Ledger) Stats() Stats {
+	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Retries: l.retries.Load()}
+}
+
+// Pool is the ledger's connection pool, for what else a server keeps in
+// the same database (its events); it is closed by Close.
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
+// View runs fn in a REPEATABLE READ, READ ONLY transaction.
+func (l *Ledger) View(fn func(store.Reader) error) error {
+	l.mu.RLock()
+	closed := l.closed
+	l.mu.RUnlock()
+	if closed {
+		return store.ErrClosed
+	}
+	ctx := context.Background()
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin view: %w", classify(err))
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(&reader{ctx: ctx, q: tx}); err != nil {
+		return err
+	}
+	// A read-only transaction has nothing to commit; ending it cleanly
+	// returns the connection to the pool at once.
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("end view: %w", classify(err))
+	}
+	return nil
+}
+
+// Update runs fn with the other functions waiting at the time in one
+// locked transaction and returns once that transaction has committed. If
+// fn returns an error or panics, what it appended is dropped and the error
+// is returned; the rest of the batch is unaffected. fn runs on the writer
+// goroutine, once, or again when the database was lost before the batch
+// committed: it must not call the Ledger, nor keep the Tx beyond its
+// return.
+func (l *Ledger) Update(fn func(store.Tx) error) error {
+	r := &request{fn: fn, done: make(chan error, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return store.ErrClosed
+	}
+	l.requests <- r
+	l.mu.RUnlock()
+	return <-r.done
+}
+
+// Close waits for the pending updates, then closes the connections.
+// Closing twice is harmless.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.stopped
+		return nil
+	}
+	l.closed = true
+	close(l.requests)
+	l.mu.Unlock()
+	<-l.stopped
+	l.pool.Close()
+	return nil
+}
+
+func (l *Ledger) write() {
+	defer close(l.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for r := range l.requests {
+		batch = l.drain(append(batch[:0], r))
+		batch = l.commit(batch)
+		for _, r := range batch {
+			r.done <- r.err
+		}
+		clear(batch)
+	}
+}
+
+func (l *Ledger) drain(batch []*request) []*request {
+	for len(batch) < maxBatch {
+		select {
+		case r, ok := <-l.requests:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs batch until it commits, fails for good, or the database has
+// been out of reach for retryFor; it sets each request's err and returns
+// the batch, which may have grown.
+func (l *Ledger) commit(batch []*request) []*request {
+	deadline := time.Now().Add(l.retryFor)
+	pause := 20 * time.Millisecond
+	for {
+		var err error
+		batch, err = l.try(batch)
+		if err == nil {
+			return batch
+		}
+		if !errors.Is(err, store.ErrUnavailable) || time.Now().Add(pause).After(deadline) {
+			for _, r := range batch {
+				r.err = err
+			}
+			return batch
+		}
+		l.retries.Add(1)
+		time.Sleep(pause)
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// try runs batch once in one locked transaction. It returns an error for
+// the whole batch (wrapping store.ErrUnavailable when trying again may
+// help), or nil with each request's own err set.
+func (l *Ledger) try(batch []*request) ([]*request, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return batch, fmt.Errorf("connect: %w", classify(err))
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return batch, fmt.Errorf("begin update: %w", classify(err))
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLock); err != nil {
+		return batch, fmt.Errorf("take the append lock: %w", classify(err))
+	}
+	// Read the head only now that the lock is held: this statement's
+	// snapshot includes every commit made under the lock before.
+	base, err := readHead(ctx, tx)
+	if err != nil {
+		return batch, err
+	}
+	ov := newOverlay(base)
+	rd := &reader{ctx: ctx, q: tx}
+	for i := 0; i < len(batch); i++ {
+		if i == len(batch)-1 {
+			// Those that arrived while the batch ran join it rather
+			// than wait for its commit.
+			batch = l.drain(batch)
+		}
+		r := batch[i]
+		n, tip := len(ov.facts), ov.tip
+		if r.err = run(r.fn, &writeTx{reader: rd, ov: ov}); r.err != nil {
+			ov.truncate(n, tip)
+		}
+	}
+	// A read that failed on the database leaves the transaction aborted
+	// (or the connection gone): the functions saw errors that were not
+	// theirs, so the batch runs again.
+	if conn.Conn().IsClosed() || conn.Conn().PgConn().TxStatus() != 'T' {
+		return batch, fmt.Errorf("update: the transaction failed under the batch's functions: %w", store.ErrUnavailable)
+	}
+	if len(ov.facts) == 0 {
+		l.count(batch, 0)
+		return batch, nil
+	}
+	what := fmt.Sprintf("commit facts %d to %d", base.seq+1, ov.tip.seq)
+	if err := insert(ctx, tx, ov.facts); err != nil {
+		return batch, fmt.Errorf("%s: %w", what, classify(err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The COMMIT may have landed with its answer lost: look.
+		landed, lerr := l.landed(ov.facts[len(ov.facts)-1], ov.tip.link)
+		if lerr != nil {
+			return batch, fmt.Errorf("%s: %w (and could not tell whether it landed: %w)", what, classify(err), lerr)
+		}
+		if !landed {
+			return batch, fmt.Errorf("%s: %w", what, classify(err))
+		}
+	}
+	l.commits.Add(1)
+	l.count(batch, uint64(len(ov.facts)))
+	return batch, nil
+}
+
+// readHead reads the newest fact and the link the next one carries.
+func readHead(ctx context.Context, q querier) (head, error) {
+	f, err := scanFact(q.QueryRow(ctx, "SELECT "+factColumns+" FROM facts ORDER BY seq DESC LIMIT 1"))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, fmt.Errorf("read head: %w", classify(err))
+	}
+	enc, err := store.Encode(&f)
+	if err != nil {
+		return head{}, fmt.Errorf("encode fact %d: %w", f.Seq, err)
+	}
+	return head{seq: f.Seq, ns: f.Time.UnixNano(), link: store.Link(enc)}, nil
+}
+
+// landed reports whether last is in the database as appended, chained to
+// the same predecessors (its link is the hash of its encoding).
+func (l *Ledger) landed(last store.Fact, link string) (bool, error) {
+	deadline := time.Now().Add(l.retryFor)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), l.retryFor)
+		got, err := (&reader{ctx: ctx, q: l.pool}).Fact(last.Seq)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return false, nil
+		case err == nil:
+			enc, err := store.Encode(&got)
+			return err == nil && store.Link(enc) == link, err
+		case !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline):
+			return false, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// insert writes facts with one statement, whatever their number.
+func insert(ctx context.Context, tx pgx.Tx, facts []store.Fact) error {
+	n := len(facts)
+	seqs, nss := make([]int64, n), make([]int64, n)
+	kinds, prevs := make([]string, n), make([]string, n)
+	users, devices, addresses, tickets, bodies := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+	orNull := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	for i := range facts {
+		f := &facts[i]
+		if f.Seq > math.MaxInt64 {
+			return fmt.Errorf("sequence number %d out of range", f.Seq)
+		}
+		seqs[i], nss[i], kinds[i], prevs[i] = int64(f.Seq), f.Time.UnixNano(), f.Kind, f.Prev
+		users[i], devices[i], addresses[i], tickets[i] = orNull(f.User), orNull(f.Device), orNull(f.Address), orNull(f.Ticket)
+		bodies[i] = orNull(string(f.Body))
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO facts (seq, ns, kind, user_tag, device, address, ticket, body, prev)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+		seqs, nss, kinds, users, devices, addresses, tickets, bodies, prevs)
+	return err
+}
+
+func (l *Ledger) count(batch []*request, facts uint64) {
+	var ok uint64
+	for _, r := range batch {
+		if r.err == nil {
+			ok++
+		}
+	}
+	l.updates.Add(ok)
+	l.appended.Add(facts)
+}
+
+// run calls fn, turning a panic into an error for its caller alone.
+func run(fn func(store.Tx) error, w *writeTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("update function panicked: %v", p)
+		}
+	}()
+	return fn(w)
+}
+
+// classify marks errors that mean "the database is out of reach for now"
+// as store.ErrUnavailable, so that callers can say so and try again.
+func classify(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "08", // connection exception
+			"57", // operator intervention: shutdown, crash, cannot connect now
+			"53": // insufficient resources: too many connections, disk full
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		switch pgErr.Code {
+		case "40001", "40P01": // serialization failure, deadlock
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	// Anything else from the driver (a refused or broken connection, a
+	// timeout) is the database being out of reach.
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || isNetwork(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,172 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/store/postgres/pgtest"
+	"github.com/attest-dev/attest/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// fresh is storetest.Fresh on a new database of the test cluster.
+func fresh(t *testing.T) func() (store.Ledger, error) {
+	url := pgtest.Start(t).NewDatabase(t)
+	return func() (store.Ledger, error) { return Open(context.Background(), url, Options{}) }
+}
+
+func TestContract(t *testing.T) { storetest.Run(t, fresh) }
+
+// open opens a ledger on url, closed when the test ends.
+func open(t *testing.T, url string) *Ledger {
+	t.Helper()
+	l, err := Open(context.Background(), url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// TestConfirmRaceTwoServers: two ledgers on one database are two servers;
+// of 100 sessions split over them racing to confirm one address, one wins.
+func TestConfirmRaceTwoServers(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	storetest.ConfirmRace(t, open(t, url), open(t, url))
+}
+
+// TestMigrationsOnce: servers starting at once apply each migration once.
+func TestMigrationsOnce(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	var wg sync.WaitGroup
+	ls := make([]*Ledger, 6)
+	for i := range ls {
+		wg.Go(func() {
+			l, err := Open(context.Background(), url, Options{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ls[i] = l
+		})
+	}
+	wg.Wait()
+	for _, l := range ls {
+		if l != nil {
+			l.Close()
+		}
+	}
+	conn := connect(t, url)
+	var n, max int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*), max(version) FROM attest_schema").Scan(&n, &max); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migrations) || max != len(migrations) {
+		t.Errorf("attest_schema has %d rows up to version %d; want %d", n, max, len(migrations))
+	}
+}
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// TestFactsAreAppendOnly: the server's role (the tables' owner here) may
+// not change or remove facts, by grant; and nobody, a superuser included,
+// gets past the triggers.
+func TestFactsAreAppendOnly(t *testing.T) {
+	c := pgtest.Start(t)
+	url := c.NewDatabase(t)
+	l := open(t, url)
+	storetest.AppendFacts(t, l, storetest.WindowFixture()[:6]...)
+	if _, err := l.Claim("check", "v"); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.Name(url)
+	super := connect(t, c.URL("postgres", db))
+	ctx := context.Background()
+	for _, sql := range []string{
+		"UPDATE facts SET kind = 'forged' WHERE seq = 2",
+		"UPDATE facts SET kind = 'forged' WHERE seq = 99", // matches nothing: refused all the same
+		"DELETE FROM facts WHERE seq = 6",
+		"TRUNCATE facts",
+		"UPDATE attest_meta SET value = 'other'",
+		"DELETE FROM attest_meta",
+		"TRUNCATE attest_meta",
+	} {
+		_, err := l.Pool().Exec(ctx, sql)
+		if !isCode(err, "42501") {
+			t.Errorf("as the server's role, %s: %v, want permission denied", sql, err)
+		}
+		_, err = super.Exec(ctx, sql)
+		if err == nil || !strings.Contains(err.Error(), "the ledger only grows") {
+			t.Errorf("as a superuser, %s: %v, want the trigger's refusal", sql, err)
+		}
+	}
+	if seq, _ := storetest.Head(t, l); seq != 6 {
+		t.Errorf("head %d after the attempts, want 6", seq)
+	}
+	storetest.Verify(t, l)
+}
+
+func isCode(err error, code string) bool {
+	var pgErr interface{ SQLState() string }
+	return errors.As(err, &pgErr) && pgErr.SQLState() == code
+}
+
+// TestVerifyFindsTampering: a superuser who disables the triggers and
+// edits a fact is caught by Verify.
+func TestVerifyFindsTampering(t *testing.T) {
+	c := pgtest.Start(t)
+	for _, tc := range []struct {
+		name, sql string
+		seq       uint64
+	}{
+		{"kind", "UPDATE facts SET kind = 'forged' WHERE seq = 3", 4},
+		{"body", `UPDATE facts SET body = '{"x":1}' WHERE seq = 2`, 3},
+		{"gap", "DELETE FROM facts WHERE seq = 4", 5},
+		{"prev", "UPDATE facts SET prev = repeat('0', 64) WHERE seq = 5", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := c.NewDatabase(t)
+			l := open(t, url)
+			storetest.AppendFacts(t, l, storetest.WindowFixture()[:6]...)
+			db := pgtest.Name(url)
+			c.Exec(t, db, "ALTER TABLE facts DISABLE TRIGGER facts_append_only; "+tc.sql)
+			var d *store.Discrepancy
+			if err := l.Verify(); !errors.As(err, &d) || d.Seq != tc.seq {
+				t.Errorf("Verify after %s: %v, want a discrepancy at fact %d", tc.sql, err, tc.seq)
+			}
+		})
+	}
+}
+
+func TestBackupSaysPgDump(t *testing.T) {
+	l := open(t, pgtest.Start(t).NewDatabase(t))
+	if _, err := l.Backup(nil); !errors.Is(err, ErrUsePgDump) {
+		t.Errorf("Backup: %v", err)
+	}
+}
+
+func TestClaim(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	a, b := open(t, url), open(t, url)
+	if v, err := a.Claim("k", "first"); err != nil || v != "first" {
+		t.Fatalf("first claim: %q, %v", v, err)
+	}
+	if v, err := b.Claim("k", "second"); err != nil || v != "first" {
+		t.Fatalf("second claim: %q, %v; want the first value", v, err)
+	}
+}

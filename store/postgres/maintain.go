@@ -1,0 +1,129 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// ErrUsePgDump is returned by Backup: a PostgreSQL ledger is backed up with
+// PostgreSQL's own tools.
+var ErrUsePgDump = errors.New("a ledger in PostgreSQL is backed up with pg_dump (pg_dump --format=custom --file=attest.dump DBNAME), not attest backup")
+
+// Backup refuses with ErrUsePgDump.
+func (l *Ledger) Backup(io.Writer) (int64, error) { return 0, ErrUsePgDump }
+
+// Verify walks the chain in one snapshot and checks, for each fact in
+// turn, that it carries the next sequence number, is valid, stores its
+// body canonically, does not go back in time and carries the hash of the
+// fact before it. It returns a *store.Discrepancy for the first problem.
+//
+// The indexes are PostgreSQL's B-trees, which the database keeps in step
+// with the table; when the amcheck extension is installed (CREATE
+// EXTENSION amcheck, as a superuser, with EXECUTE on bt_index_check
+// granted to the server's role), Verify also has it check that every fact
+// is in each index.
+func (l *Ledger) Verify() error {
+	return l.View(func(r store.Reader) error {
+		rd := r.(*reader)
+		var want uint64 = 1
+		var prevLink string
+		var prevNs int64
+		var bad error
+		_, err := rd.all(0, func(f store.Fact) bool {
+			d := func(format string, args ...any) bool {
+				bad = &store.Discrepancy{Seq: f.Seq, Reason: fmt.Sprintf(format, args...)}
+				return false
+			}
+			switch {
+			case f.Seq != want:
+				return d("fact missing: the sequence jumps from %d to %d", want-1, f.Seq)
+			case f.Prev != prevLink:
+				return d("prev %q is not the hash of fact %d", f.Prev, want-1)
+			case f.Time.UnixNano() < prevNs:
+				return d("time %s is before the previous fact's", f.Time)
+			}
+			if err := f.Validate(); err != nil {
+				return d("%v", err)
+			}
+			if canon, err := store.CanonicalBody(f.Body); err != nil || !bytes.Equal(canon, f.Body) {
+				return d("body is not canonical JSON")
+			}
+			enc, err := store.Encode(&f)
+			if err != nil {
+				return d("does not encode: %v", err)
+			}
+			want, prevLink, prevNs = f.Seq+1, store.Link(enc), f.Time.UnixNano()
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		if bad != nil {
+			return bad
+		}
+		return checkIndexes(rd.ctx, rd.q)
+	})
+}
+
+// checkIndexes runs amcheck's heapallindexed check on each of the facts
+// table's indexes, when amcheck is installed.
+func checkIndexes(ctx context.Context, q querier) error {
+	var installed bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck')").Scan(&installed); err != nil {
+		return fmt.Errorf("verify: look for amcheck: %w", classify(err))
+	}
+	if !installed {
+		return nil
+	}
+	rows, err := q.Query(ctx, `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'facts'::regclass ORDER BY c.relname`)
+	if err != nil {
+		return fmt.Errorf("verify: list indexes: %w", classify(err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("verify: list indexes: %w", classify(err))
+	}
+	for _, name := range names {
+		rows, err := q.Query(ctx, "SELECT bt_index_check($1::regclass, true)", name)
+		if err == nil {
+			rows.Close()
+			err = rows.Err()
+		}
+		if err != nil {
+			return &store.Discrepancy{Index: name, Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+// Reindex rebuilds the facts table's indexes (REINDEX TABLE, which needs
+// the table's owner).
+func (l *Ledger) Reindex() error {
+	if _, err := l.pool.Exec(context.Background(), "REINDEX TABLE facts"); err != nil {
+		return fmt.Errorf("reindex: %w", classify(err))
+	}
+	return nil
+}
+
+// Claim stores value under name unless a value is stored there already,
+// and returns the stored one: the first server to claim a name sets it for
+// every server after it. Values are never changed.
+func (l *Ledger) Claim(name, value string) (string, error) {
+	ctx := context.Background()
+	if _, err := l.pool.Exec(ctx, "INSERT INTO attest_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, value); err != nil {
+		return "", fmt.Errorf("claim %s: %w", name, classify(err))
+	}
+	var stored string
+	if err := l.pool.QueryRow(ctx, "SELECT value FROM attest_meta WHERE name = $1", name).Scan(&stored); err != nil {
+		return "", fmt.Errorf("claim %s: %w", name, classify(err))
+	}
+	return stored, nil
+}

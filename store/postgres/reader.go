@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// querier is what reads need of a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// reader implements store.Reader with SQL on one transaction: a
+// REPEATABLE READ snapshot for View, the writer's locked transaction for
+// Update (see writeTx).
+type reader struct {
+	ctx context.Context
+	q   querier
+}
+
+var _ store.Reader = (*reader)(nil)
+
+// factColumns are read in this order by scanFact.
+const factColumns = "seq, ns, kind, coalesce(user_tag, ''), coalesce(device, ''), coalesce(address, ''), coalesce(ticket, ''), coalesce(body, ''), prev"
+
+func scanFact(row pgx.Row) (store.Fact, error) {
+	var f store.Fact
+	var seq, ns int64
+	var body string
+	if err := row.Scan(&seq, &ns, &f.Kind, &f.User, &f.Device, &f.Address, &f.Ticket, &body, &f.Prev); err != nil {
+		return store.Fact{}, err
+	}
+	f.Seq, f.Time = uint64(seq), time.Unix(0, ns).UTC()
+	if body != "" {
+		f.Body = []byte(body)
+	}
+	return f, nil
+}
+
+// column names the column an index reads.
+func column(ix store.Index) (string, error) {
+	switch ix {
+	case store.ByUser:
+		return "user_tag", nil
+	case store.ByDevice:
+		return "device", nil
+	case store.ByAddress:
+		return "address", nil
+	case store.ByTicket:
+		return "ticket", nil
+	case store.ByKind:
+		return "kind", nil
+	}
+	return "", fmt.Errorf("unknown index %s", ix)
+}
+
+// query builds the SELECT for id's entries of ix inside w, at most limit
+// of them (0: all). what is the select list.
+func query(what string, ix store.Index, id string, w *store.Window, limit int) (string, []any, error) {
+	col, err := column(ix)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	args := []any{id}
+	b.WriteString("SELECT " + what + " FROM facts WHERE " + col + " = $1")
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	lo, hi := timeBounds(w)
+	if lo != math.MinInt64 {
+		b.WriteString(" AND ns >= " + arg(lo))
+	}
+	if hi != math.MaxInt64 {
+		b.WriteString(" AND ns <= " + arg(hi))
+	}
+	if len(w.Kinds) > 0 {
+		b.WriteString(" AND kind = ANY(" + arg(w.Kinds) + ")")
+	}
+	b.WriteString(" ORDER BY seq")
+	if w.Reverse {
+		b.WriteString(" DESC")
+	}
+	if limit > 0 {
+		b.WriteString(" LIMIT " + arg(limit))
+	}
+	return b.String(), args, nil
+}
+
+func (r *reader) Head() (uint64, time.Time, error) {
+	var seq, ns int64
+	err := r.q.QueryRow(r.ctx, "SELECT seq, ns FROM facts ORDER BY seq DESC LIMIT 1").Scan(&seq, &ns)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("read head: %w", classify(err))
+	}
+	return uint64(seq), time.Unix(0, ns).UTC(), nil
+}
+
+func (r *reader) Fact(seq uint64) (store.Fact, error) {
+	if seq == 0 || seq > math.MaxInt64 {
+		return store.Fact{}, store.ErrNotFound
+	}
+	f, err := scanFact(r.q.QueryRow(r.ctx, "SELECT "+factColumns+" FROM facts WHERE seq = $1", int64(seq)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Fact{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Fact{}, fmt.Errorf("read fact %d: %w", seq, classify(err))
+	}
+	return f, nil
+}
+
+func (r *reader) All(from uint64, fn func(store.Fact) bool) error {
+	_, err := r.all(from, fn)
+	return err
+}
+
+// all is All, reporting whether fn wanted more at the end.
+func (r *reader) all(from uint64, fn func(store.Fact) bool) (more bool, err error) {
+	if from > math.MaxInt64 {
+		return true, nil
+	}
+	rows, err := r.q.Query(r.ctx, "SELECT "+factColumns+" FROM facts WHERE seq >= $1 ORDER BY seq", int64(from))
+	if err != nil {
+		return false, fmt.Errorf("read facts from %d: %w", from, classify(err))
+	}
+	return eachRow(rows, scanFact, fn)
+}
+
+// eachRow calls fn with each row until it returns false, and closes rows.
+func eachRow[T any](rows pgx.Rows, scan func(pgx.Row) (T, error), fn func(T) bool) (more bool, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return false, fmt.Errorf("read row: %w", classify(err))
+		}
+		if !fn(v) {
+			return false, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read rows: %w", classify(err))
+	}
+	return true, nil
+}
+
+func scanEntry(row pgx.Row) (store.Entry, error) {
+	var seq, ns int64
+	var e store.Entry
+	if err := row.Scan(&seq, &ns, &e.Kind); err != nil {
+		return store.Entry{}, err
+	}
+	e.Seq, e.Time = uint64(seq), time.Unix(0, ns).UTC()
+	return e, nil
+}
+
+func (r *reader) Entries(ix store.Index, id string, w store.Window, fn func(store.Entry) bool) error {
+	_, err := r.entries(ix, id, &w, w.Limit, fn)
+	return err
+}
+
+func (r *reader) entries(ix store.Index, id string, w *store.Window, limit int, fn func(store.Entry) bool) (more bool, err error) {
+	sql, args, err := query("seq, ns, kind", ix, id, w, limit)
+	if err != nil || id == "" {
+		return true, err
+	}
+	rows, err := r.q.Query(r.ctx, sql, args...)
+	if err != nil {
+		return false, fmt.Errorf("read %s index: %w", ix, classify(err))
+	}
+	return eachRow(rows, scanEntry, fn)
+}
+
+func (r *reader) Facts(ix store.Index, id string, w store.Window, fn func(store.Fact) bool) error {
+	_, err := r.facts(ix, id, &w, w.Limit, fn)
+	return err
+}
+
+func (r *reader) facts(ix store.Index, id string, w *store.Window, limit int, fn func(store.Fact) bool) (more bool, err error) {
+	sql, args, err := query(factColumns, ix, id, w, limit)
+	if err != nil || id == "" {
+		return true, err
+	}
+	rows, err := r.q.Query(r.ctx, sql, args...)
+	if err != nil {
+		return false, fmt.Errorf("read facts by %s: %w", ix, classify(err))
+	}
+	return eachRow(rows, scanFact, fn)
+}
+
+func (r *reader) Count(ix store.Index, id string, w store.Window) (int, error) {
+	return r.count(ix, id, &w, w.Limit)
+}
+
+func (r *reader) count(ix store.Index, id string, w *store.Window, limit int) (int, error) {
+	sql, args, err := query("1", ix, id, w, limit)
+	if err != nil || id == "" {
+		return 0, err
+	}
+	var n int
+	if err := r.q.QueryRow(r.ctx, "SELECT count(*) FROM ("+sql+") AS matches", args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s entries: %w", ix, classify(err))
+	}
+	return n, nil
+}
+
+// timeBounds turns a window's Since and Until into inclusive unix
+// nanosecond bounds, clamping times that int64 nanoseconds cannot hold.
+func timeBounds(w *store.Window) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !w.Since.IsZero() {
+		lo = clampNano(w.Since)
+	}
+	if !w.Until.IsZero() {
+		hi = clampNano(w.Until)
+	}
+	return lo, hi
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+func clampNano(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
