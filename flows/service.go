@@ -178,6 +178,11 @@ func (s *Service) Policy() Policy { return s.policy }
 // that a test clock moves them too.
 func (s *Service) Now() time.Time { return s.clock.Now() }
 
+// Reached returns a channel closed once the service's clock reads t, and a
+// function that releases the wait early. Waits for a moment the flows
+// decided (a link's expiry) use it, so moving a test clock ends them.
+func (s *Service) Reached(t time.Time) (<-chan struct{}, func()) { return clock.Wait(s.clock, t) }
+
 // Catalogue is what visitors can star.
 func (s *Service) Catalogue() []Item { return s.catalogue }
 

@@ -18,6 +18,11 @@ import (
 // So the watch is leased: the root renews it on every periodic check, and
 // a watch not renewed for a whole lease stops itself. Either way the
 // command waiting on the bus returns, so no goroutine outlives the session.
+//
+// The lease runs on real time, not on the service's clock, on purpose: it
+// watches Bubble Tea's own ticks (tea.Tick, real time), which renew it, not
+// a moment the flows decided. On a fake clock that nobody moves a lease
+// would never lapse, and a vanished session's watch would stay forever.
 type live struct {
 	w     *flows.Watcher
 	done  chan struct{}

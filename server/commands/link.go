@@ -65,15 +65,11 @@ func runLink(c *call, wait bool) error {
 // it wakes on the watcher's pokes, which every change to the device
 // sends, and re-reads the device from the ledger each time.
 //
-// The expiry timer runs on real time. It is set from the service clock
-// (svc.Now()), so with the system clock it fires exactly at the expiry;
-// with a fake or offset clock (tests, demos built with the test clock),
-// moving that clock does not fire it. Every wake-up therefore also
-// compares the service clock with the expiry: after moving a fake clock
-// past it, a poke (anything that happens on the device) ends the wait.
+// The expiry is waited for on the service's clock, so moving a test
+// clock past it ends the wait as the expiry itself would.
 func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
-	timer := time.NewTimer(max(link.Expires.Sub(c.svc().Now()), 0))
-	defer timer.Stop()
+	expired, release := c.svc().Reached(link.Expires)
+	defer release()
 	for {
 		done, err := linkDone(c, link, false)
 		if done || err != nil {
@@ -81,9 +77,9 @@ func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
 		}
 		select {
 		case <-w.C:
-		case <-timer.C:
-			// The code is dead on a real clock: one last look, in case the
-			// approval landed just before it, then give up.
+		case <-expired:
+			// The code is dead: one last look, in case the approval landed
+			// just before it, then give up.
 			_, err := linkDone(c, link, true)
 			return err
 		case <-c.ctx.Done():
@@ -93,7 +89,7 @@ func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
 }
 
 // linkDone reads the device: signed in, it reports so and is done;
-// otherwise, past the expiry (or at the timer, expired), it reports the
+// otherwise, past the expiry (or once the clock reached it, expired), it reports the
 // expiry as the error.
 func linkDone(c *call, link flows.DeviceLink, expired bool) (bool, error) {
 	v, err := c.svc().Visit(c.ctx, c.dev())

@@ -199,12 +199,10 @@ func (lw *linkWaiter) signedIn(v flows.Visitor) bool {
 // the device from the ledger each time. expired is the refusal to return
 // when the link expires.
 //
-// As in `link --wait`, the expiry timer runs on real time, set from the
-// service clock; every wake-up also compares the service clock with the
-// expiry, so that with a fake clock moved past it, a poke ends the wait.
+// As in `link --wait`, the expiry is waited for on the service's clock.
 func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Time) error) (flows.Visitor, error) {
-	timer := time.NewTimer(max(expires.Sub(c.svc().Now()), 0))
-	defer timer.Stop()
+	dead, release := c.svc().Reached(expires)
+	defer release()
 	look := func(final bool) (flows.Visitor, bool, error) {
 		v, err := c.svc().Visit(c.ctx, c.dev())
 		switch {
@@ -225,9 +223,9 @@ func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Tim
 		}
 		select {
 		case <-lw.w.C:
-		case <-timer.C:
-			// Dead on a real clock: one last look, in case the button was
-			// pressed just before, then give up.
+		case <-dead:
+			// Dead: one last look, in case the button was pressed just
+			// before, then give up.
 			v, _, err := look(true)
 			return v, err
 		case <-c.ctx.Done():
