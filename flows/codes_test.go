@@ -40,20 +40,56 @@ func TestLetters(t *testing.T) {
 	}
 }
 
-// At most one code to an address in a day is 4 digits, however many
-// devices ask (security check 4).
-func TestOnlyFirstCodeToAnAddressIsShort(t *testing.T) {
-	h := newHarness(t, flows.Policy{})
-	short := 0
-	for i := range 5 {
-		iss, _ := h.request(device(fmt.Sprintf("d%d", i)), "victim@example.com")
-		if iss.Digits == 4 {
-			short++
+// A code's length says nothing about its address: a stranger's fresh
+// device gets the same answer whether the address is unknown, owned, or
+// was sent a code a minute ago. The device's own codes decide.
+func TestFirstCodeDigitsRevealNothing(t *testing.T) {
+	ask := func(t *testing.T, owned, recent bool) []int {
+		h := newHarness(t, flows.Policy{})
+		victim := "victim@example.com"
+		if owned {
+			h.signIn(device("owner"), victim)
+			h.clock.Advance(48 * time.Hour)
 		}
-		h.clock.Advance(time.Hour) // past the governor's hourly limits
+		if recent { // someone's new device asks, as the owner would
+			h.request(device("owners-phone"), victim)
+		}
+		h.clock.Advance(time.Hour) // past the governor's gap and hourly limit
+		var digits []int
+		for i := range 3 {
+			iss, code := h.request(device(fmt.Sprint("stranger", i)), victim)
+			if len(code) != iss.Digits {
+				t.Fatalf("issued %d digits, sent %q", iss.Digits, code)
+			}
+			digits = append(digits, iss.Digits)
+			h.clock.Advance(20 * time.Minute)
+		}
+		return digits
 	}
-	if short != 1 {
-		t.Fatalf("%d of 5 codes to one address were 4 digits, want 1", short)
+	for _, c := range []struct{ owned, recent bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		t.Run(fmt.Sprintf("owned=%v,recent=%v", c.owned, c.recent), func(t *testing.T) {
+			if got := ask(t, c.owned, c.recent); fmt.Sprint(got) != "[4 4 4]" {
+				t.Fatalf("strangers' first codes: %v digits, want [4 4 4]", got)
+			}
+		})
+	}
+
+	// The device alone: its third code in a day is 6 digits, to a new
+	// address too, and its first code the next day is 4 again.
+	h := newHarness(t, flows.Policy{})
+	dev := device("d")
+	var got []int
+	for i, addr := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		iss, _ := h.request(dev, addr)
+		got = append(got, iss.Digits)
+		if i < 2 && iss.Tries != 3 || i == 2 && iss.Tries != 5 {
+			t.Errorf("code %s: %d digits, %d tries", iss.Letter, iss.Digits, iss.Tries)
+		}
+	}
+	h.clock.Advance(24*time.Hour + time.Second)
+	iss, _ := h.request(dev, "c@example.com")
+	if got = append(got, iss.Digits); fmt.Sprint(got) != "[4 4 6 4]" {
+		t.Fatalf("one device's codes: %v digits, want [4 4 6 4]", got)
 	}
 }
 

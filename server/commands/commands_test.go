@@ -348,7 +348,7 @@ func TestSignUpThenSignIn(t *testing.T) {
 	w.clock.Advance(time.Minute)
 	iss := w.ok(phone, "signin", "grace@example.com", "--json").object(t)
 	hasFields(t, "signin --json", iss, "letter", "digits", "purpose", "channel", "to", "expires_at", "next_at", "tries")
-	if iss["letter"] != "A" || iss["digits"] != 6.0 || iss["channel"] != "email" || iss["to"] != "grace@example.com" ||
+	if iss["letter"] != "A" || iss["digits"] != 4.0 || iss["channel"] != "email" || iss["to"] != "grace@example.com" ||
 		iss["expires_at"] != "2026-11-21T09:11:00Z" || iss["next_at"] != "2026-11-21T09:02:00Z" {
 		t.Errorf("signin --json: %v", iss)
 	}

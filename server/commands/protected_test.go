@@ -175,7 +175,7 @@ func TestStepUp(t *testing.T) {
 
 // TestSeedScenario is the seed's enrolment through the commands: sign up
 // with an email address (code A, 4 digits), add a phone (code B, 4
-// digits: the device's second code and the first to that phone),
+// digits: the device's second code of the day),
 // confirm it, and the third code is 6 digits.
 func TestSeedScenario(t *testing.T) {
 	w := newWorld(t)
