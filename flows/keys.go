@@ -188,11 +188,26 @@ func (s *Service) SignInWithKey(ctx context.Context, dev Device) (Entered, error
 	return out, nil
 }
 
-// switchTo signs the device in to an existing account: an anonymous
-// visitor's data is merged into it, another account is signed out on this
-// device first. It returns the users whose live sessions should look
+// switchTo is where every way in (code, link, password, key, device
+// link, and any new one) turns a proven first factor into a device signed
+// in to an existing account. An account with an authenticator app holds
+// the sign-in for its second factor instead (see totp.go), which then
+// calls attach. It returns the users whose live sessions should look
 // again.
 func (s *Service) switchTo(tx store.Tx, now time.Time, dev Device, user, method, via string, out *Entered) ([]string, error) {
+	if b, bound, err := deviceBinding(tx, dev.Tag); err != nil || (bound && b.User == user) {
+		return []string{user}, err // already signed in as the account
+	}
+	if held, err := s.holdForSecondFactor(tx, now, dev, user, method, via); err != nil || held {
+		return nil, err
+	}
+	return s.attach(tx, now, dev, user, method, via, out)
+}
+
+// attach signs the device in to an existing account: an anonymous
+// visitor's data is merged into it, another account is signed out on this
+// device first.
+func (s *Service) attach(tx store.Tx, now time.Time, dev Device, user, method, via string, out *Entered) ([]string, error) {
 	b, bound, err := deviceBinding(tx, dev.Tag)
 	if err != nil {
 		return nil, err

@@ -322,8 +322,9 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 		if touched, err = s.switchTo(tx, now, dev, owner, "password", "", &e); err != nil {
 			return err
 		}
-		out.SignedIn, out.Merged = true, e.Merged
+		out.Merged = e.Merged
 		out.Visitor, err = s.visitor(tx, dev)
+		out.SignedIn = out.Visitor.Waiting == nil // else an authenticator app holds the sign-in
 		return err
 	})
 	if err != nil {

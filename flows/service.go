@@ -54,6 +54,8 @@ type Config struct {
 	// LinkBase is the public URL magic links start with, such as
 	// "https://attest.example.com"; links are /link/<token> under it.
 	LinkBase string
+	// Issuer names the server in authenticator apps (default "attest").
+	Issuer string
 }
 
 // Service runs the flows. It is safe for concurrent use.
@@ -71,6 +73,10 @@ type Service struct {
 	hasher  *address.Hasher
 	codeKey []byte
 	sealer  *sealer
+
+	issuer      string
+	totpSealer  *sealer // authenticator secrets, under their own key
+	recoveryKey []byte  // recovery codes' MACs
 
 	passwords *password.Hasher
 
@@ -102,6 +108,7 @@ func New(cfg Config) (*Service, error) {
 		catalogue:   cfg.Catalogue,
 		linkBase:    strings.TrimRight(cfg.LinkBase, "/"),
 		connectHint: cfg.ConnectHint,
+		issuer:      cfg.Issuer,
 		sendSlots:   make(chan struct{}, 16),
 		bus:         newBus(),
 	}
@@ -156,6 +163,19 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if s.sealer, err = newSealer(sealKey); err != nil {
+		return nil, err
+	}
+	if s.issuer == "" {
+		s.issuer = "attest"
+	}
+	totpKey, err := deriveKey(cfg.Secret, "attest totp seal v1")
+	if err != nil {
+		return nil, err
+	}
+	if s.totpSealer, err = newSealer(totpKey); err != nil {
+		return nil, err
+	}
+	if s.recoveryKey, err = deriveKey(cfg.Secret, "attest recovery mac v1"); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -336,12 +336,20 @@ func (s *Service) backoffUntil(r store.Reader, hash string, now time.Time) (time
 // backoffUntilBy is backoffUntil for the failures of any id (an address
 // hash, or a user for password step-ups).
 func (s *Service) backoffUntilBy(r store.Reader, ix store.Index, id string, now time.Time) (time.Time, error) {
+	return s.backoffRun(r, ix, id, now,
+		[]string{KindCodeFailed, KindPasswordFailed, KindTOTPFailed, KindRecoveryFailed},
+		[]string{KindCodeAccepted, KindPasswordAccepted, KindTOTPUsed, KindRecoveryUsed})
+}
+
+// backoffRun is the back-off after the latest run of failed facts of the
+// id, a run that only one of the ended kinds breaks.
+func (s *Service) backoffRun(r store.Reader, ix store.Index, id string, now time.Time, failed, ended []string) (time.Time, error) {
 	p := s.policy
 	run := 0
 	var last time.Time
-	err := r.Entries(ix, id, store.Window{Kinds: []string{KindCodeFailed, KindCodeAccepted, KindPasswordFailed, KindPasswordAccepted}, Reverse: true},
+	err := r.Entries(ix, id, store.Window{Kinds: slices.Concat(failed, ended), Reverse: true},
 		func(e store.Entry) bool {
-			if e.Kind == KindCodeAccepted || e.Kind == KindPasswordAccepted {
+			if slices.Contains(ended, e.Kind) {
 				return false
 			}
 			if run == 0 {

@@ -82,6 +82,11 @@ type Visitor struct {
 	// KeyAccount is set when the device's key is remembered for an account
 	// the device is not signed in to: it can sign in with one keystroke.
 	KeyAccount *KeyAccount
+	// Waiting is set when the device proved a first factor for an account
+	// with an authenticator app and waits for its code (totp.go).
+	Waiting *Waiting
+	// Authenticator is set when the account has an authenticator app.
+	Authenticator *Authenticator
 }
 
 // AddressInfo is one of an account's addresses, as its owner sees it.
@@ -114,6 +119,9 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 	}
 	b, ok, err := deviceBinding(r, dev.Tag)
 	if err != nil || !ok {
+		if err == nil {
+			err = s.secondFactorState(r, s.clock.Now(), &v)
+		}
 		return v, err
 	}
 	v.User, v.Method, v.Since = b.User, b.Method, b.Time
@@ -136,10 +144,12 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 			return v, err
 		}
 		var phc string
-		phc, err = currentPassword(r, b.User)
+		if phc, err = currentPassword(r, b.User); err != nil {
+			return v, err
+		}
 		v.HasPassword = phc != ""
 	}
-	return v, err
+	return v, s.secondFactorState(r, s.clock.Now(), &v)
 }
 
 // offerKey fills in the account the device's key is remembered for.
