@@ -99,6 +99,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		Logger:      logger,
 		LinkBase:    cfg.PublicURL(),
 		ConnectHint: cfg.ConnectHint(),
+		Issuer:      cfg.Name,
 	})
 	return err
 }

@@ -32,6 +32,10 @@ type visitorJSON struct {
 	// KeyAccount is set on a device not signed in to the account its key
 	// is remembered for: `signin --key` signs in to it.
 	KeyAccount *keyAccountJSON `json:"key_account"`
+	// Waiting is set while a sign-in waits for the authenticator app's
+	// code; Authenticator when the account has an app.
+	Waiting       *waitingJSON    `json:"waiting"`
+	Authenticator *totpStatusJSON `json:"authenticator"`
 }
 
 type keyAccountJSON struct {
@@ -71,6 +75,10 @@ func toVisitorJSON(v flows.Visitor) visitorJSON {
 	}
 	if k := v.KeyAccount; k != nil {
 		out.KeyAccount = &keyAccountJSON{User: k.User, Nickname: k.Nickname}
+	}
+	out.Waiting = toWaitingJSON(v.Waiting)
+	if a := v.Authenticator; a != nil {
+		out.Authenticator = &totpStatusJSON{Authenticator: true, Since: stamp(a.Since), RecoveryLeft: a.RecoveryLeft}
 	}
 	return out
 }
@@ -175,6 +183,15 @@ func runWhoami(c *call) error {
 		} else {
 			line("step-up:", "stepped up until "+when(v.StepUpUntil, now)+", on this device only")
 		}
+		if a := v.Authenticator; a != nil {
+			line("totp:", fmt.Sprintf("yes, %d recovery %s left", a.RecoveryLeft, plural(a.RecoveryLeft, "code", "codes")))
+		} else {
+			line("totp:", "none (`totp add` enrols an app)")
+		}
+	}
+	if w := v.Waiting; w != nil {
+		line("waiting:", fmt.Sprintf("a sign-in %s waits for the authenticator app's code until %s (`totp CODE`, or `recovery CODE`)",
+			method(w.Method), when(w.Until, now)))
 	}
 	if err := columns(c.env.Stdout, rows); err != nil {
 		return err

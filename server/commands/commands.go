@@ -206,7 +206,9 @@ func (cmd *command) exec(ctx context.Context, env Env, name string, args []strin
 		return c.report(&errForbidden{name})
 	}
 	if len(cmd.subs) > 0 {
-		if i := firstPositional(args, cmd.valueFlags()); i >= 0 {
+		// A group that takes arguments of its own (`totp CODE`) runs
+		// itself when the first one names no sub-command.
+		if i := firstPositional(args, cmd.valueFlags()); i >= 0 && cmd.maxArgs == 0 {
 			c := &call{ctx: ctx, env: env, name: name, cmd: cmd, json: jsonRequested(args)}
 			return c.report(usagef("there is no sub-command %s; the sub-commands are %s", quote(args[i]), cmd.subNames()))
 		}
@@ -470,7 +472,7 @@ type errorBody struct {
 // What a protected command refused for lack of a step-up adds to the
 // flows' message: in words (human mode) and as "how" (JSON).
 const (
-	stepUpHint = "Step up first: run `stepup`, then `code CODE` with the code it sends, then run this again."
+	stepUpHint = "Step up first: run `stepup`, then `code CODE` with the code it sends (or `stepup --totp CODE` with your authenticator app), then run this again."
 	stepUpHow  = "run stepup, then code CODE"
 )
 

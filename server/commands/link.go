@@ -96,7 +96,7 @@ func linkDone(c *call, link flows.DeviceLink, expired bool) (bool, error) {
 	if err != nil {
 		return true, fmt.Errorf("read who you are: %w", err)
 	}
-	if v.Account {
+	if v.Account || v.Waiting != nil {
 		return true, printLinked(c, v)
 	}
 	now := c.svc().Now()
@@ -111,6 +111,9 @@ func printLinked(c *call, v flows.Visitor) error {
 	linked := v.Method == "device-link"
 	if c.json {
 		return c.emit(linkedJSON{Linked: linked, Visitor: toVisitorJSON(v)})
+	}
+	if printWaiting(c, v) {
+		return nil
 	}
 	who := orNone(inert.String(v.Nickname), "your account")
 	if linked {

@@ -190,6 +190,9 @@ func (lw *linkWaiter) stop() {
 // began.
 func (lw *linkWaiter) signedIn(v flows.Visitor) bool {
 	b := lw.before
+	if w := v.Waiting; w != nil && (b.Waiting == nil || !w.Until.Equal(b.Waiting.Until)) {
+		return true // signed in, and held for the authenticator app
+	}
 	return v.Account && (!b.Account || v.User != b.User || v.Method != b.Method || !v.Since.Equal(b.Since))
 }
 
@@ -238,7 +241,10 @@ func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Tim
 func printLinkSignedIn(c *call, to string, v flows.Visitor) error {
 	if c.json {
 		vj := toVisitorJSON(v)
-		return c.emit(loginJSON{SignedIn: true, To: to, Visitor: &vj})
+		return c.emit(loginJSON{SignedIn: v.Waiting == nil, To: to, Visitor: &vj})
+	}
+	if printWaiting(c, v) {
+		return nil
 	}
 	who := orNone(inert.String(v.Nickname), "your account")
 	if v.Method == "link" {
@@ -278,6 +284,14 @@ func runLogin(c *call, wait bool) error {
 	out, err := c.svc().LoginOrRegister(c.ctx, c.dev(), input, pw)
 	if err != nil {
 		return fmt.Errorf("sign in: %w", err)
+	}
+	if out.Visitor.Waiting != nil { // [A], held for the authenticator app
+		if c.json {
+			vj := toVisitorJSON(out.Visitor)
+			return c.emit(loginJSON{To: c.display(input), Visitor: &vj})
+		}
+		printWaiting(c, out.Visitor)
+		return nil
 	}
 	if out.SignedIn { // [A]
 		if c.json {

@@ -89,6 +89,9 @@ func signInWithKey(c *call) error {
 	if c.json {
 		return c.emit(toEnteredJSON(out))
 	}
+	if printWaiting(c, out.Visitor) {
+		return nil
+	}
 	c.printf("Signed in as %s with this device's key.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
 	printMerge(c, out.Merged)
 	return nil
@@ -187,6 +190,9 @@ func runCode(c *call) error {
 
 // printSignedIn tells a person what a sign-in did.
 func printSignedIn(c *call, out flows.Entered) {
+	if printWaiting(c, out.Visitor) {
+		return
+	}
 	who := orNone(inert.String(out.Visitor.Nickname), "your account")
 	if out.SignedUp {
 		c.printf("Signed up: this device is now signed in as %s.\n", who)

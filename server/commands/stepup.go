@@ -11,7 +11,11 @@ import (
 
 func bindStepUp(fs *flag.FlagSet) func(*call) error {
 	pw := fs.Bool("password", false, "step up with the account's password, read from standard input, instead of a code")
+	totp := fs.String("totp", "", "step up with the authenticator app's 6-digit `CODE`")
 	return func(c *call) error {
+		if *totp != "" {
+			return runStepUpTOTP(c, *totp)
+		}
 		if *pw {
 			return runStepUpPassword(c)
 		}

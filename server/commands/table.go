@@ -88,11 +88,14 @@ func init() {
 				"step-up on the device that makes them. This sends a 6-digit code to a confirmed address of the\n" +
 				"account (another one than you signed in with, when there is one); entering it with `code` steps\n" +
 				"this device up for an hour. Other devices are not stepped up.\n" +
+				"With an authenticator app on the account, `stepup --totp CODE` steps up at once with its code.\n" +
 				"With --password, the account's password steps up at once, read from standard input:\n\n" +
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host stepup --password\n\n" +
 				"It is a second factor only for a device that signed in some other way than the password.",
 			bind: bindStepUp,
 		},
+		totpCommand,
+		recoveryCommand,
 		{
 			name: "password", summary: "set or change your account's password",
 			subs: []*command{

@@ -28,6 +28,10 @@ type Config struct {
 	// redeploy that keeps this directory keeps the server's identity.
 	DataDir string `yaml:"data_dir"`
 
+	// Name is the server's name where people see it outside attest: the
+	// issuer authenticator apps list the account under.
+	Name string `yaml:"name"`
+
 	SSH      SSH      `yaml:"ssh"`
 	HTTP     HTTP     `yaml:"http"`
 	Delivery Delivery `yaml:"delivery"`
@@ -110,6 +114,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		DataDir: "attest-data",
+		Name:    "attest",
 		SSH: SSH{
 			Listen:                   "127.0.0.1:23234",
 			MaxAuthTries:             4,
@@ -180,6 +185,7 @@ func envMap(environ []string) map[string]string {
 var Env = []struct{ Name, Sets string }{
 	{"ATTEST_CONFIG", "path of the YAML configuration file"},
 	{"ATTEST_DATA_DIR", "data directory (ledger, host key, secret)"},
+	{"ATTEST_NAME", "the server's name in authenticator apps (default attest)"},
 	{"ATTEST_SSH_LISTEN", "SSH listen address"},
 	{"ATTEST_SSH_PUBLIC_HOST", "host[:port] people use to reach the SSH server"},
 	{"ATTEST_HTTP_LISTEN", "HTTP listen address"},
@@ -215,6 +221,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 	// Read once before the file (to find DATA_DIR/config.yaml) and again
 	// here, so the environment beats the file like every other setting.
 	str("ATTEST_DATA_DIR", &c.DataDir)
+	str("ATTEST_NAME", &c.Name)
 	str("ATTEST_SSH_LISTEN", &c.SSH.Listen)
 	str("ATTEST_SSH_PUBLIC_HOST", &c.SSH.PublicHost)
 	str("ATTEST_HTTP_LISTEN", &c.HTTP.Listen)
@@ -243,6 +250,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if n := c.Name; n == "" || len(n) > 32 || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-_") != "" {
+		errs = append(errs, fmt.Errorf("name %q: want 1 to 32 letters, digits, spaces, dots, dashes or underscores", n))
 	}
 	for name, addr := range map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
