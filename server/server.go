@@ -19,14 +19,12 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	bm "charm.land/wish/v2/bubbletea"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/delivery"
 	"github.com/attest-dev/attest/store"
-	"github.com/attest-dev/attest/tui"
 )
 
 // Deps are what the server serves.
@@ -98,9 +96,10 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 	// this list readable top to bottom.)
 	chain := []wish.Middleware{
 		s.recoverPanics, // 1. a panic ends this session, never the server
-		s.logSession,    // 2. one line per session: device, what ran, how long
-		s.identify,      // 3. the device is the key that signed, nothing else
-		s.route,         // 4. the inbox, a command, or the screens
+		s.boundTerminal, // 2. terminal sizes bounded before anything allocates
+		s.logSession,    // 3. one line per session: device, what ran, how long
+		s.identify,      // 4. the device is the key that signed, nothing else
+		s.route,         // 5. the inbox, a command, or the screens
 	}
 	srv, err := wish.NewServer(
 		wish.WithAddress(cfg.SSH.Listen),
@@ -252,25 +251,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	<-errc
 	return nil
-}
-
-// newProgram builds the screens for one session.
-func (s *Server) newProgram(sess ssh.Session) *tea.Program {
-	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
-	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User()})
-	// A screen is one session inside the server: it must not install its
-	// own SIGINT handler, which would race the server's graceful shutdown.
-	// (Wish's middleware quits the program when the connection ends.)
-	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler())
-	p := tea.NewProgram(m, opts...)
-	s.mu.Lock()
-	s.programs[p] = struct{}{}
-	s.mu.Unlock()
-	go func() {
-		<-sess.Context().Done()
-		s.mu.Lock()
-		delete(s.programs, p)
-		s.mu.Unlock()
-	}()
-	return p
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"charm.land/ssh"
-	bm "charm.land/wish/v2/bubbletea"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/attest-dev/attest/flows"
@@ -83,10 +82,10 @@ func (s *Server) identify(next ssh.Handler) ssh.Handler {
 // inbox, a command line to the command mode, a terminal to the screens.
 // The SSH user name is only a route hint here, never identity.
 func (s *Server) route(next ssh.Handler) ssh.Handler {
-	screens := bm.MiddlewareWithProgramHandler(s.newProgram)(func(ssh.Session) {})
 	return func(sess ssh.Session) {
 		dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 		_, _, pty := sess.Pty()
+		term, bounded := sess.(*terminalSession)
 		switch {
 		case sess.User() == "inbox":
 			s.metrics.sessions.WithLabelValues("inbox").Inc()
@@ -100,12 +99,12 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 				Admin: !dev.Ephemeral && s.admins[dev.Tag],
 			}, sess.RawCommand())
 			_ = sess.Exit(code)
-		default:
+		case bounded:
 			s.metrics.sessions.WithLabelValues("screens").Inc()
 			if err := s.svc.Touch(sess.Context(), dev); err != nil {
 				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
 			}
-			screens(sess)
+			s.serveScreens(term)
 			if s.stopping.Load() {
 				fmt.Fprint(sess, "\r\nattest is shutting down; reconnect in a moment.\r\n")
 			}

@@ -104,7 +104,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			r.checkN++
 			cmds = append(cmds, r.scheduleCheck())
 			if !r.live.renew() {
-				r.live = watch(r.c.svc, r.c.dev.Tag, leaseTTL)
+				r.live = r.watch()
 				r.live.setUser(r.c.visitor.User)
 				cmds = append(cmds, r.live.wait())
 			}
@@ -167,6 +167,15 @@ func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 // quit ends the session: the watch stops and the waiting command returns.
+// watch starts the live watch. It stops when the session's context ends
+// (the server ends it with the session, however that ends), when the
+// person quits, or when its lease lapses.
+func (r *root) watch() *live {
+	l := watch(r.c.svc, r.c.dev.Tag, leaseTTL)
+	context.AfterFunc(r.c.ctx, l.stop)
+	return l
+}
+
 func (r *root) quit() {
 	r.quitting = true
 	r.live.stop()

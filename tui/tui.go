@@ -21,13 +21,21 @@ type Session struct {
 	Service *flows.Service
 	Device  flows.Device // Device.Ephemeral: the client offered no key
 	User    string       // the SSH user name, a display hint only, never identity; may be empty
+	// Context ends when the session does; the screens' work in flight and
+	// their watch on the flows stop with it. Nil means only quitting ends
+	// them.
+	Context context.Context
 }
 
 // New returns the root model for one session. Run it with tea.NewProgram
 // and the session's input, output, environment and window size; the model
 // takes its colours from the messages Bubble Tea sends it.
 func New(s Session) tea.Model {
-	ctx, cancel := context.WithCancel(context.Background())
+	parent := s.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
 	r := &root{
 		cancel:  cancel,
 		dark:    true,
@@ -46,7 +54,7 @@ func New(s Session) tea.Model {
 		v = flows.Visitor{Device: s.Device}
 	}
 	r.c.visitor = v
-	r.live = watch(s.Service, s.Device.Tag, leaseTTL)
+	r.live = r.watch()
 	r.live.setUser(v.User)
 	r.stack = []screen{newHome(r.c)}
 	r.layout()

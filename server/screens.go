@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	tea "charm.land/bubbletea/v2"
+	bm "charm.land/wish/v2/bubbletea"
+	uv "github.com/charmbracelet/ultraviolet"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui"
+)
+
+// serveScreens runs the screens for one session with a terminal, until the
+// person leaves, the client hangs up or the server stops.
+//
+// It does what Wish's Bubble Tea middleware does, but owns the input.
+// Bubble Tea's own input reader sends each decoded key to the program
+// with a plain channel send that does not watch for the program's end: a
+// session that ends while keys are still queued (a paste, a client that
+// types and vanishes) leaves that reader blocked forever, with its
+// buffers. So the server decodes the input itself, with the same decoder
+// (ultraviolet's TerminalReader), and hands each event over with
+// Program.Send, which returns once the program has ended; whatever is
+// decoded after that is drained and dropped. Bubble Tea is given an input
+// that stays silent until the session ends, so that it still sets up the
+// terminal's keyboard modes as it does for an interactive input.
+func (s *Server) serveScreens(sess *terminalSession) {
+	pty, winch, _ := sess.Pty()
+	// ctx ends when the program has returned, or earlier when the
+	// connection does.
+	ctx, cancel := context.WithCancel(sess.Context())
+	defer cancel()
+
+	silent, hush := io.Pipe()
+	defer hush.Close() // Bubble Tea's reader then sees EOF and ends
+	p := s.newProgram(ctx, sess, silent)
+	defer s.forget(p)
+
+	events := make(chan uv.Event)
+	go func() {
+		defer close(events)
+		// It returns once ctx has ended and the session's channel has
+		// closed (the read in flight returns only then), or at the
+		// client's end of input.
+		if err := uv.NewTerminalReader(sess, pty.Term).StreamEvents(ctx, events); err != nil {
+			s.log.Debug("screen input ended", "err", err)
+		}
+	}()
+	go func() {
+		for ev := range events {
+			p.Send(ev) // a no-op once the program has ended: this drains
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				p.Quit() // the connection ended (or the program did: a no-op)
+				return
+			case <-sess.Gone():
+				p.Quit() // the client closed this session but kept the connection
+				return
+			case w := <-winch:
+				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			}
+		}
+	}()
+
+	if _, err := p.Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
+		s.log.Warn("screen ended with an error", "err", err)
+	}
+	p.Kill() // restores the terminal if the program did not end cleanly
+}
+
+// newProgram builds the screens for one session, reading input from in.
+// The screens' own work (their watch on the flows, calls in flight) ends
+// with ctx.
+func (s *Server) newProgram(ctx context.Context, sess *terminalSession, in io.Reader) *tea.Program {
+	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx})
+	// A screen is one session inside the server: it must not install its
+	// own SIGINT handler, which would race the server's graceful shutdown.
+	// The input option comes after MakeOptions' own, which it replaces.
+	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithInput(in))
+	p := tea.NewProgram(m, opts...)
+	s.mu.Lock()
+	s.programs[p] = struct{}{}
+	s.mu.Unlock()
+	return p
+}
+
+// forget drops a program that has ended from the live screens.
+func (s *Server) forget(p *tea.Program) {
+	s.mu.Lock()
+	delete(s.programs, p)
+	s.mu.Unlock()
+}

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"sync"
+
+	"charm.land/ssh"
+)
+
+// The largest terminal the server lays out. Bubble Tea allocates its cell
+// buffers (about 320 bytes a cell, in two buffers) as soon as it learns
+// the size, so a client asking for 20000x20000 made the server allocate
+// gigabytes and die of a fatal out-of-memory no recover can catch. The
+// screens are sign-in forms: 200x60 is more than any of them uses (a
+// maximised terminal on a laptop is about that size) and costs under
+// 4 MB; a bigger terminal shows them in its top-left part.
+const (
+	maxColumns, maxRows = 200, 60
+	// Pixel sizes are informational (nothing here draws pixels) but are
+	// passed along, so they are bounded too.
+	maxPixels = 1 << 15
+	// The size assumed when a client gives none (RFC 4254 says a zero
+	// dimension is to be ignored).
+	defaultColumns, defaultRows = 80, 24
+)
+
+// boundWindow is the size the screens use for a size a client asked for.
+// A zero (or, on a 32-bit server, negative) dimension means the client
+// did not say: the previous size is kept.
+func boundWindow(asked, prev ssh.Window) ssh.Window {
+	dim := func(v, prev, limit int) int {
+		if v <= 0 {
+			return prev
+		}
+		return min(v, limit)
+	}
+	return ssh.Window{
+		Width:        dim(asked.Width, prev.Width, maxColumns),
+		Height:       dim(asked.Height, prev.Height, maxRows),
+		WidthPixels:  dim(asked.WidthPixels, 0, maxPixels),
+		HeightPixels: dim(asked.HeightPixels, 0, maxPixels),
+	}
+}
+
+// initialWindow is the size at pty-req.
+var initialWindow = ssh.Window{Width: defaultColumns, Height: defaultRows}
+
+// terminalSession is a session whose terminal size is bounded, at pty-req
+// and at every window change, before anything downstream (Bubble Tea,
+// the screens, the inbox) sees it.
+type terminalSession struct {
+	ssh.Session
+	pty   ssh.Pty
+	winch chan ssh.Window
+	// gone is closed when the SSH library stops delivering window changes,
+	// which it does only when the channel has closed: the client hung up
+	// the session, or the connection died.
+	gone chan struct{}
+
+	mu     sync.Mutex
+	window ssh.Window // the latest bounded size
+}
+
+// boundTerminal gives every session with a terminal a bounded size. It
+// also reads every window change as it arrives: the SSH library hands
+// them over on a channel with room for one and blocks its request loop
+// (and so the whole session) on the next one until someone reads, which
+// a command run with -t never does.
+func (s *Server) boundTerminal(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		pty, raw, ok := sess.Pty()
+		if !ok {
+			next(sess)
+			return
+		}
+		ts := newTerminalSession(sess, pty, raw)
+		next(ts)
+	}
+}
+
+func newTerminalSession(sess ssh.Session, pty ssh.Pty, raw <-chan ssh.Window) *terminalSession {
+	pty.Window = boundWindow(pty.Window, initialWindow)
+	ts := &terminalSession{
+		Session: sess, pty: pty, window: pty.Window,
+		winch: make(chan ssh.Window, 1), gone: make(chan struct{}),
+	}
+	go ts.pump(raw)
+	return ts
+}
+
+// pump bounds each window change and keeps only the latest for whoever
+// reads the session's window channel: a reader that falls behind sees
+// the current size, never a queue of stale ones.
+func (ts *terminalSession) pump(raw <-chan ssh.Window) {
+	defer close(ts.gone)
+	for w := range raw {
+		ts.mu.Lock()
+		ts.window = boundWindow(w, ts.window)
+		w = ts.window
+		ts.mu.Unlock()
+		select {
+		case <-ts.winch: // drop the stale size nobody read
+		default:
+		}
+		ts.winch <- w // cannot block: this is the only sender, and it just made room
+	}
+}
+
+// Pty reports the bounded terminal and the bounded window changes. The
+// channel is never closed (Wish's Bubble Tea middleware would spin on a
+// closed one); Gone says when the session's channel has closed.
+func (ts *terminalSession) Pty() (ssh.Pty, <-chan ssh.Window, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	p := ts.pty
+	p.Window = ts.window
+	return p, ts.winch, true
+}
+
+// Gone is closed once the client has closed the session's channel or the
+// connection has ended.
+func (ts *terminalSession) Gone() <-chan struct{} { return ts.gone }
