@@ -219,7 +219,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 func fail(stderr io.Writer, cfg config.Config, err error) int {
 	if errors.Is(err, store.ErrLocked) {
 		fmt.Fprintf(stderr, "attest: the ledger %s is in use by another process, most likely an attest server that is already running.\n"+
-			"Operator commands (attest verify, facts, backup) reach a running server through %s.\n", cfg.LedgerPath(), cfg.SocketPath())
+			"Operator commands (attest verify, facts, backup) reach a running server through %s.\n", cfg.Ledger(), cfg.SocketPath())
 		return 1
 	}
 	fmt.Fprintf(stderr, "attest: %v\n", err)
@@ -281,7 +281,7 @@ func operate(cmd string, args, environ []string, stdout, stderr io.Writer) int {
 
 func operateLocally(cfg config.Config, args []string, stdout, stderr io.Writer) int {
 	// Registering a user may start a ledger; every other command reads one.
-	if _, err := os.Stat(cfg.LedgerPath()); err != nil && args[0] != "user" {
+	if _, err := os.Stat(cfg.LedgerPath()); err != nil && args[0] != "user" && cfg.DatabaseURL == "" {
 		fmt.Fprintf(stderr, "attest: there is no ledger at %s (is --data-dir right?)\n", cfg.LedgerPath())
 		return 1
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
+	"github.com/attest-dev/attest/store/postgres"
+	"github.com/attest-dev/attest/store/postgres/pgtest"
 )
 
 // start is when every scenario begins: a fixed instant, so failures
@@ -25,15 +28,18 @@ var start = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
 
 var ctx = context.Background()
 
-// harness is a Service on a real bbolt file, with a fake clock, seeded
-// randomness and a mailbag that keeps what was sent.
+// harness is a Service on a real ledger, with a fake clock, seeded
+// randomness and a mailbag that keeps what was sent. The ledger is a bbolt
+// file, or a PostgreSQL database of a private cluster when
+// ATTEST_TEST_LEDGER=postgres (the scenarios run on both in CI).
 type harness struct {
 	t      *testing.T
 	svc    *flows.Service
 	clock  *clock.Fake
-	ledger *bolt.Ledger
+	ledger store.Ledger
 	bag    *mailbag
 	path   string
+	dbURL  string
 	secret []byte
 	opens  int
 }
@@ -113,7 +119,7 @@ func newHarness(t *testing.T, policy flows.Policy) *harness {
 // restart would.
 func (h *harness) open(policy flows.Policy) {
 	h.t.Helper()
-	l, err := bolt.Open(h.path, bolt.Options{})
+	l, err := h.openLedger()
 	if err != nil {
 		h.t.Fatalf("open ledger: %v", err)
 	}
@@ -139,6 +145,20 @@ func (h *harness) open(policy flows.Policy) {
 		l.Close()
 	})
 }
+
+// openLedger opens the harness's ledger: the same file, or database,
+// each time.
+func (h *harness) openLedger() (store.Ledger, error) {
+	if os.Getenv("ATTEST_TEST_LEDGER") != "postgres" {
+		return bolt.Open(h.path, bolt.Options{})
+	}
+	if h.dbURL == "" {
+		h.dbURL = pgtest.Start(h.t).NewDatabase(h.t)
+	}
+	return postgres.Open(ctx, h.dbURL, postgres.Options{})
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // restart closes everything and opens it again on the same file.
 func (h *harness) restart(policy flows.Policy) {

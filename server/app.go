@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +21,7 @@ import (
 	"github.com/attest-dev/attest/server/delivery"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
+	"github.com/attest-dev/attest/store/postgres"
 )
 
 // App is everything built from a configuration: the ledger, the flows
@@ -24,7 +29,7 @@ import (
 // run without a server share it.
 type App struct {
 	Config  config.Config
-	Ledger  *bolt.Ledger
+	Ledger  store.Ledger
 	Service *flows.Service
 	Inbox   *delivery.Inbox // nil unless in demo mode
 	Clock   clock.Clock
@@ -32,8 +37,10 @@ type App struct {
 }
 
 // Open builds an App: it creates the data directory and the server
-// secret on first use, opens the ledger (failing fast with store.ErrLocked
-// when a running server holds it), wires delivery and builds the flows.
+// secret on first use, opens the ledger (bbolt, failing fast with
+// store.ErrLocked when a running server holds it, or PostgreSQL when
+// configured, refusing a secret other than the database's), wires
+// delivery and builds the flows.
 func Open(cfg config.Config, clk clock.Clock, logger *slog.Logger) (*App, error) {
 	app, err := OpenLedger(cfg)
 	if err != nil {
@@ -54,11 +61,53 @@ func OpenLedger(cfg config.Config) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if cfg.DatabaseURL != "" {
+		led, err := postgres.Open(context.Background(), cfg.DatabaseURL, postgres.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return &App{Config: cfg, Ledger: led}, nil
+	}
 	led, err := bolt.Open(cfg.LedgerPath(), bolt.Options{InitialMmapSize: mmapAhead()})
 	if err != nil {
 		return nil, err
 	}
 	return &App{Config: cfg, Ledger: led}, nil
+}
+
+// claimer is a ledger shared by several servers, which records values
+// the first of them sets (postgres.Ledger).
+type claimer interface {
+	Claim(name, value string) (string, error)
+}
+
+// secretCheck is what a shared ledger keeps of the server secret: a MAC
+// of a fixed string, which tells whether two servers hold the same secret
+// and says nothing of it.
+func secretCheck(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("attest secret check v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkSecret refuses a secret other than the one the shared ledger was
+// started with: codes, links and sealed addresses made by the other
+// servers would be unreadable, and addresses would hash differently.
+func checkSecret(led store.Ledger, secret []byte, path string) error {
+	c, ok := led.(claimer)
+	if !ok {
+		return nil
+	}
+	mine := secretCheck(secret)
+	stored, err := c.Claim("secret_check", mine)
+	if err != nil {
+		return fmt.Errorf("check the server secret against the database: %w", err)
+	}
+	if !hmac.Equal([]byte(stored), []byte(mine)) {
+		return fmt.Errorf("the server secret %s is not the one this database was started with: "+
+			"servers that share a database must share the secret (copy the first server's file, or point ATTEST_SECRET_FILE at it)", path)
+	}
+	return nil
 }
 
 // mmapAhead is how much of the ledger file to map at open. bbolt remaps
@@ -84,6 +133,9 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 	a.Config, a.Clock, a.Logger = cfg, clk, logger
 	secret, err := loadSecret(cfg.SecretPath())
 	if err != nil {
+		return err
+	}
+	if err := checkSecret(a.Ledger, secret, cfg.SecretPath()); err != nil {
 		return err
 	}
 	sender, err := a.sender()
@@ -183,4 +235,7 @@ func loadSecret(path string) ([]byte, error) {
 	return b, nil
 }
 
-var _ store.Ledger = (*bolt.Ledger)(nil)
+var (
+	_ store.Ledger = (*bolt.Ledger)(nil)
+	_ claimer      = (*postgres.Ledger)(nil)
+)

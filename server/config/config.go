@@ -31,6 +31,14 @@ type Config struct {
 	// Name is the server's name where people see it outside attest: the
 	// issuer authenticator apps list the account under.
 	Name string `yaml:"name"`
+	// DatabaseURL puts the ledger in PostgreSQL (postgres://...) instead
+	// of DataDir/attest.db, so that several servers share it. Servers that
+	// share a database must share the secret and the host key too, which
+	// SecretFile and HostKeyFile can point at; empty means the file in
+	// DataDir.
+	DatabaseURL string `yaml:"database_url"`
+	SecretFile  string `yaml:"secret_file"`
+	HostKeyFile string `yaml:"host_key_file"`
 
 	SSH      SSH      `yaml:"ssh"`
 	HTTP     HTTP     `yaml:"http"`
@@ -186,6 +194,9 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_CONFIG", "path of the YAML configuration file"},
 	{"ATTEST_DATA_DIR", "data directory (ledger, host key, secret)"},
 	{"ATTEST_NAME", "the server's name in authenticator apps (default attest)"},
+	{"ATTEST_DATABASE_URL", "keep the ledger in PostgreSQL: postgres://user:pass@host/db (default: DATA_DIR/attest.db)"},
+	{"ATTEST_SECRET_FILE", "the server secret's file (default: DATA_DIR/secret)"},
+	{"ATTEST_HOST_KEY_FILE", "the SSH host key's file (default: DATA_DIR/ssh_host_ed25519_key)"},
 	{"ATTEST_SSH_LISTEN", "SSH listen address"},
 	{"ATTEST_SSH_PUBLIC_HOST", "host[:port] people use to reach the SSH server"},
 	{"ATTEST_HTTP_LISTEN", "HTTP listen address"},
@@ -222,6 +233,9 @@ func (c *Config) applyEnv(env map[string]string) error {
 	// here, so the environment beats the file like every other setting.
 	str("ATTEST_DATA_DIR", &c.DataDir)
 	str("ATTEST_NAME", &c.Name)
+	str("ATTEST_DATABASE_URL", &c.DatabaseURL)
+	str("ATTEST_SECRET_FILE", &c.SecretFile)
+	str("ATTEST_HOST_KEY_FILE", &c.HostKeyFile)
 	str("ATTEST_SSH_LISTEN", &c.SSH.Listen)
 	str("ATTEST_SSH_PUBLIC_HOST", &c.SSH.PublicHost)
 	str("ATTEST_HTTP_LISTEN", &c.HTTP.Listen)
@@ -253,6 +267,10 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Name; n == "" || len(n) > 32 || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-_") != "" {
 		errs = append(errs, fmt.Errorf("name %q: want 1 to 32 letters, digits, spaces, dots, dashes or underscores", n))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		// The URL may hold a password: never repeat it.
+		errs = append(errs, errors.New("database_url: want a postgres:// URL"))
 	}
 	for name, addr := range map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -300,10 +318,35 @@ func (c *Config) Validate() error {
 }
 
 // Paths of what lives in the data directory.
-func (c *Config) LedgerPath() string  { return filepath.Join(c.DataDir, "attest.db") }
-func (c *Config) HostKeyPath() string { return filepath.Join(c.DataDir, "ssh_host_ed25519_key") }
-func (c *Config) SecretPath() string  { return filepath.Join(c.DataDir, "secret") }
-func (c *Config) SocketPath() string  { return filepath.Join(c.DataDir, "attest.sock") }
+func (c *Config) LedgerPath() string { return filepath.Join(c.DataDir, "attest.db") }
+func (c *Config) SocketPath() string { return filepath.Join(c.DataDir, "attest.sock") }
+
+// HostKeyPath and SecretPath are in the data directory unless set.
+func (c *Config) HostKeyPath() string {
+	if c.HostKeyFile != "" {
+		return c.HostKeyFile
+	}
+	return filepath.Join(c.DataDir, "ssh_host_ed25519_key")
+}
+
+func (c *Config) SecretPath() string {
+	if c.SecretFile != "" {
+		return c.SecretFile
+	}
+	return filepath.Join(c.DataDir, "secret")
+}
+
+// Ledger names where the ledger is, for messages: the file, or the
+// PostgreSQL database without its password.
+func (c *Config) Ledger() string {
+	if c.DatabaseURL == "" {
+		return c.LedgerPath()
+	}
+	if u, err := url.Parse(c.DatabaseURL); err == nil {
+		return u.Redacted()
+	}
+	return "the PostgreSQL database"
+}
 
 // PublicURL is the base of links in messages.
 func (c *Config) PublicURL() string {

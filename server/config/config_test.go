@@ -517,3 +517,25 @@ func TestEnvListed(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseAndSharedFiles: the PostgreSQL ledger and the shared secret
+// and host key come from the file or the environment, and a database URL
+// that is not postgres:// is refused without repeating it.
+func TestDatabaseAndSharedFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, config.FileName, "database_url: postgres://attest:hunter2@db.example.org/attest\nsecret_file: /etc/attest/secret\n")
+	cfg := load(t, "", "ATTEST_DATA_DIR="+dir, "ATTEST_HOST_KEY_FILE=/etc/attest/host_key")
+	if cfg.DatabaseURL != "postgres://attest:hunter2@db.example.org/attest" || cfg.SecretPath() != "/etc/attest/secret" || cfg.HostKeyPath() != "/etc/attest/host_key" {
+		t.Errorf("got database %q, secret %q, host key %q", cfg.DatabaseURL, cfg.SecretPath(), cfg.HostKeyPath())
+	}
+	if got := cfg.Ledger(); strings.Contains(got, "hunter2") || !strings.Contains(got, "db.example.org") {
+		t.Errorf("Ledger() = %q, want the database without its password", got)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+	cfg.DatabaseURL = "mysql://root:hunter2@db/attest"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "database_url") || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Validate of a mysql URL: %v", err)
+	}
+}
