@@ -12,9 +12,24 @@ import (
 type bus struct {
 	mu       sync.Mutex
 	watchers map[*Watcher]struct{}
+	relay    Relay // nil when the ledger is this server's alone
 }
 
-func newBus() *bus { return &bus{watchers: map[*Watcher]struct{}{}} }
+func newBus(relay Relay) *bus { return &bus{watchers: map[*Watcher]struct{}{}, relay: relay} }
+
+// Relay carries pokes between the servers that share a ledger: a sign-out
+// everywhere on one server must reach the open screens of every other.
+type Relay interface {
+	// Publish passes a poke for users and devices on to the other
+	// servers, which call their Service's Poke with it. It must not wait
+	// for them: it is called on the flows' path.
+	Publish(users, devices []string)
+}
+
+// Poke tells this server's live sessions that the state of users and
+// devices may have changed: another server changed it, and its Relay
+// says so here.
+func (s *Service) Poke(users, devices []string) { s.bus.local(users, devices) }
 
 // Watcher receives pokes for one device and the user it acts as.
 type Watcher struct {
@@ -61,12 +76,21 @@ func (w *Watcher) poke() {
 	}
 }
 
-// publish pokes the watchers of the given devices and users. It is called
-// after the commit that made the change, never inside a transaction.
+// publish pokes the watchers of the given devices and users, here and on
+// the other servers. It is called after the commit that made the change,
+// never inside a transaction.
 func (b *bus) publish(users, devices []string) {
 	if len(users) == 0 && len(devices) == 0 {
 		return
 	}
+	b.local(users, devices)
+	if b.relay != nil {
+		b.relay.Publish(users, devices)
+	}
+}
+
+// local pokes this server's watchers.
+func (b *bus) local(users, devices []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for w := range b.watchers {

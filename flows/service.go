@@ -51,6 +51,9 @@ type Config struct {
 	// Passwords hashes and checks passwords; default: argon2id with
 	// password.DefaultParams, HashSlots() hashes at a time.
 	Passwords *password.Hasher
+	// Relay passes live-session pokes to the other servers sharing the
+	// ledger; nil when there are none.
+	Relay Relay
 	// LinkBase is the public URL magic links start with, such as
 	// "https://attest.example.com"; links are /link/<token> under it.
 	LinkBase string
@@ -110,7 +113,7 @@ func New(cfg Config) (*Service, error) {
 		connectHint: cfg.ConnectHint,
 		issuer:      cfg.Issuer,
 		sendSlots:   make(chan struct{}, 16),
-		bus:         newBus(),
+		bus:         newBus(cfg.Relay),
 	}
 	if s.clock == nil {
 		s.clock = clock.System{}

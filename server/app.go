@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
@@ -34,6 +35,11 @@ type App struct {
 	Inbox   *delivery.Inbox // nil unless in demo mode
 	Clock   clock.Clock
 	Logger  *slog.Logger
+
+	// With a shared ledger: how to stop passing pokes and messages to
+	// the other servers, and who waits until this one listens.
+	stopShare func()
+	listening sync.WaitGroup
 }
 
 // Open builds an App: it creates the data directory and the server
@@ -142,6 +148,16 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	var relay flows.Relay
+	pg, shared := a.Ledger.(*postgres.Ledger)
+	var pokes *pokeRelay
+	if shared {
+		pokes = newPokeRelay(pg, logger)
+		relay = pokes
+		if a.Inbox != nil {
+			sender = &sharedInbox{Inbox: a.Inbox, led: pg, log: logger}
+		}
+	}
 	a.Service, err = flows.New(flows.Config{
 		Ledger:      a.Ledger,
 		Secret:      secret,
@@ -152,8 +168,15 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		LinkBase:    cfg.PublicURL(),
 		ConnectHint: cfg.ConnectHint(),
 		Issuer:      cfg.Name,
+		Relay:       relay,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if shared {
+		a.stopShare = a.share(pg, pokes)
+	}
+	return nil
 }
 
 // sender wires delivery: real SMTP and SMS when configured, otherwise the
@@ -191,6 +214,9 @@ func (a *App) sender() (message.Sender, error) {
 func (a *App) Close() error {
 	if a.Service != nil {
 		a.Service.Close()
+	}
+	if a.stopShare != nil {
+		a.stopShare()
 	}
 	return a.Ledger.Close()
 }

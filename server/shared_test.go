@@ -1,9 +1,15 @@
 package server
 
 import (
+	"regexp"
+	"time"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/server/delivery"
 
 	"github.com/attest-dev/attest/server/operator"
 	"path/filepath"
@@ -89,5 +95,98 @@ func TestOperatorCommandsOnPostgres(t *testing.T) {
 	}
 	if _, err := run("backup"); err == nil || !strings.Contains(err.Error(), "pg_dump") {
 		t.Errorf("backup: %v, want a pointer to pg_dump", err)
+	}
+}
+
+// twoServers opens two Apps on one database, as two attest servers
+// behind a load balancer: the same secret, demo delivery.
+func twoServers(t *testing.T, clk clock.Clock) (a, b *App) {
+	t.Helper()
+	url := pgtest.Start(t).NewDatabase(t)
+	cfg := config.Default()
+	cfg.DataDir, cfg.DatabaseURL = t.TempDir(), url
+	a, err := Open(cfg, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	cfg.SecretFile = filepath.Join(cfg.DataDir, "secret")
+	cfg.DataDir = t.TempDir()
+	b, err = Open(cfg, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	a.WaitShared()
+	b.WaitShared()
+	return a, b
+}
+
+var codeRE = regexp.MustCompile(`Code ([A-Z]+): (\d+)`)
+
+// codeFrom waits for the code of a ticket in an inbox.
+func codeFrom(t *testing.T, in *delivery.Inbox, ticket string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	live, backlog := in.Subscribe(ctx)
+	for _, m := range backlog {
+		if m.ID == ticket {
+			return codeRE.FindStringSubmatch(m.Text)[2]
+		}
+	}
+	for {
+		select {
+		case m := <-live:
+			if m.ID == ticket {
+				return codeRE.FindStringSubmatch(m.Text)[2]
+			}
+		case <-ctx.Done():
+			t.Fatalf("the message of %s did not reach the inbox", ticket)
+		}
+	}
+}
+
+// TestTwoServersOneSystem: a code sent by one server shows in the other's
+// demo inbox (and works there); a sign-out everywhere on one reaches an
+// open screen on the other.
+func TestTwoServersOneSystem(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	a, b := twoServers(t, clk)
+	ctx := context.Background()
+	desk, phone := flows.KeyDevice("SHA256:desk"), flows.KeyDevice("SHA256:phone")
+
+	iss, err := a.Service.RequestSignIn(ctx, desk, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := a.Service.EnterCode(ctx, desk, iss.Letter, codeFrom(t, b.Inbox, iss.Ticket))
+	if err != nil || !in.SignedUp {
+		t.Fatalf("sign-up on server A with the code from B's inbox: %+v, %v", in, err)
+	}
+	clk.Advance(2 * time.Minute) // the governor's gap between codes to one address
+	iss, err = b.Service.RequestSignIn(ctx, phone, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := b.Service.EnterCode(ctx, phone, iss.Letter, codeFrom(t, a.Inbox, iss.Ticket))
+	if err != nil || on.Visitor.User != in.Visitor.User {
+		t.Fatalf("sign-in on server B with the code from A's inbox: %+v, %v", on, err)
+	}
+
+	w := b.Service.Watch(phone.Tag)
+	defer w.Stop()
+	w.SetUser(on.Visitor.User)
+	if err := a.Service.SignOutEverywhere(ctx, desk, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.C:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sign-out on server A did not reach the screen on server B within 5 s")
+	}
+	v, err := b.Service.Visit(ctx, phone)
+	if err != nil || v.Account {
+		t.Errorf("the phone after the sign-out: %+v, %v", v, err)
 	}
 }

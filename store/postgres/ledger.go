@@ -88,6 +88,9 @@ type Ledger struct {
 	stopped  chan struct{}
 
 	commits, updates, appended, retries atomic.Uint64
+
+	id   [17]byte // prefixes this process's notifications (events.go)
+	logf func(format string, args ...any)
 }
 
 var (
@@ -133,6 +136,7 @@ func Open(ctx context.Context, url string, opts Options) (*Ledger, error) {
 		retryFor: opts.RetryFor,
 		requests: make(chan *request, maxBatch),
 		stopped:  make(chan struct{}),
+		id:       newID(),
 	}
 	go l.write()
 	return l, nil
