@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/server/delivery"
+	"github.com/attest-dev/attest/store/postgres"
+)
+
+// Servers that share a PostgreSQL ledger pass on, as notifications, what
+// each would otherwise know alone: pokes for live screens (a sign-out
+// everywhere on one reaches open screens on all) and, in demo mode, the
+// inbox's messages (each server's inbox shows every server's messages;
+// they pass through notifications only, never a table, see
+// store/postgres/events.go).
+const (
+	pokeChannel  = "attest_pokes"
+	inboxChannel = "attest_inbox"
+)
+
+// poke is a notification on pokeChannel.
+type poke struct {
+	Users   []string `json:"u,omitempty"`
+	Devices []string `json:"d,omitempty"`
+}
+
+// maxPokeIDs bounds what one notification makes this server look for.
+const maxPokeIDs = 256
+
+// pokeRelay is the flows' Relay over notifications. Publish queues and
+// returns: a slow database delays pokes, never a flow.
+type pokeRelay struct {
+	led   *postgres.Ledger
+	queue chan poke
+	log   *slog.Logger
+}
+
+func newPokeRelay(led *postgres.Ledger, log *slog.Logger) *pokeRelay {
+	return &pokeRelay{led: led, queue: make(chan poke, 1024), log: log}
+}
+
+func (r *pokeRelay) Publish(users, devices []string) {
+	select {
+	case r.queue <- poke{Users: users, Devices: devices}:
+	default:
+		// Screens elsewhere see the change on their next read instead.
+		r.log.Warn("live-session pokes for the other servers are falling behind; one was dropped")
+	}
+}
+
+// send passes queued pokes on until ctx ends.
+func (r *pokeRelay) send(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-r.queue:
+			for _, part := range split(p) {
+				payload, _ := json.Marshal(part)
+				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := r.led.Notify(nctx, pokeChannel, payload); err != nil {
+					r.log.Warn("could not pass a live-session poke to the other servers", "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+// split cuts a poke into pieces that fit a notification (tags are at most
+// a few dozen bytes, so 64 ids a piece always fit).
+func split(p poke) []poke {
+	var out []poke
+	for len(p.Users)+len(p.Devices) > 64 {
+		var q poke
+		n := min(len(p.Users), 64)
+		q.Users, p.Users = p.Users[:n], p.Users[n:]
+		m := min(len(p.Devices), 64-n)
+		q.Devices, p.Devices = p.Devices[:m], p.Devices[m:]
+		out = append(out, q)
+	}
+	return append(out, p)
+}
+
+// receive pokes this server's sessions for what other servers publish.
+func receivePokes(svc *flows.Service, log *slog.Logger) func([]byte) {
+	return func(payload []byte) {
+		var p poke
+		if err := json.Unmarshal(payload, &p); err != nil || len(p.Users)+len(p.Devices) > maxPokeIDs {
+			log.Warn("ignored a malformed live-session poke from another server")
+			return
+		}
+		svc.Poke(p.Users, p.Devices)
+	}
+}
+
+// sharedInbox is the demo inbox of a server that shares its ledger: what
+// it is sent goes to its own inbox and to the other servers'.
+type sharedInbox struct {
+	*delivery.Inbox
+	led *postgres.Ledger
+	log *slog.Logger
+}
+
+func (s *sharedInbox) Send(ctx context.Context, m message.Message) error {
+	if err := s.Inbox.Send(ctx, m); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(m)
+	if err == nil {
+		err = s.led.Notify(ctx, inboxChannel, payload)
+	}
+	if err != nil {
+		// Delivered here all the same: the demo inbox of this server has it.
+		s.log.Warn("could not pass a demo message to the other servers' inboxes", "err", err)
+	}
+	return nil
+}
+
+// receiveMessages puts the other servers' demo messages in this inbox.
+func receiveMessages(in *delivery.Inbox, log *slog.Logger) func([]byte) {
+	return func(payload []byte) {
+		var m message.Message
+		if err := json.Unmarshal(payload, &m); err != nil {
+			log.Warn("ignored a malformed demo message from another server")
+			return
+		}
+		in.Send(context.Background(), m)
+	}
+}
+
+// share starts passing pokes and demo messages between the servers on
+// led, until the returned function is called.
+func (a *App) share(led *postgres.Ledger, relay *pokeRelay) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	led.SetLogger(func(format string, args ...any) { a.Logger.Warn("shared ledger: " + fmt.Sprintf(format, args...)) })
+	var running sync.WaitGroup
+	running.Go(func() { relay.send(ctx) })
+	listen := func(channel string, fn func([]byte)) {
+		var once sync.Once
+		a.listening.Add(1)
+		running.Go(func() { led.Listen(ctx, channel, fn, func() { once.Do(a.listening.Done) }) })
+	}
+	listen(pokeChannel, receivePokes(a.Service, a.Logger))
+	if a.Inbox != nil {
+		listen(inboxChannel, receiveMessages(a.Inbox, a.Logger))
+	}
+	return func() {
+		cancel()
+		running.Wait()
+	}
+}
+
+// WaitShared waits until the server listens for the other servers'
+// pokes and messages (at once when it shares no ledger).
+func (a *App) WaitShared() { a.listening.Wait() }
