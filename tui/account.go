@@ -156,7 +156,7 @@ func (a *account) Keys() helpKeys {
 	pw := with(k.Password, "p", a.passwordAct())
 	short = append(short, k.Add, k.History, k.Approve, pw)
 	row := []key.Binding{k.Up, k.Down, k.Confirm, k.Edit, with(k.Remove, "x", "unlink / forget key")}
-	acts := []key.Binding{k.Add, k.History, k.Approve, pw}
+	acts := []key.Binding{k.Add, k.History, k.Approve, pw, k.TOTP}
 	if a.canRemember() {
 		acts = append(acts, k.Remember)
 	}
@@ -272,7 +272,9 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 			a.status = "This device is already stepped up until " + flows.When(a.c.visitor.StepUpUntil, a.c.svc.Now()) + "."
 			return nil
 		}
-		a.c.push(newStepUp(a.c, ""))
+		a.c.push(stepUpScreen(a.c, ""))
+	case key.Matches(msg, k.TOTP):
+		a.c.push(openTOTP(a.c))
 	}
 	return nil
 }
@@ -517,6 +519,11 @@ func (a *account) profile(short bool) string {
 	} else {
 		f.add("Password", st.faint.Render("none · p sets one"))
 	}
+	if a := v.Authenticator; a != nil {
+		f.add("2nd factor", "authenticator app, "+plural(a.RecoveryLeft, "recovery code", "recovery codes")+" left"+st.faint.Render(" · t"))
+	} else {
+		f.add("2nd factor", st.faint.Render("none · t adds an authenticator app"))
+	}
 	return f.String()
 }
 
@@ -630,7 +637,7 @@ func (a *account) footer() string {
 	if a.canRemember() {
 		acts = append(acts, k("r", "remember this key"))
 	}
-	acts = append(acts, k("h", "history"), k("l", "approve a device"), k("p", a.passwordAct()))
+	acts = append(acts, k("h", "history"), k("l", "approve a device"), k("p", a.passwordAct()), k("t", "authenticator app"))
 	if stepUpLeft(a.c) <= 0 {
 		acts = append(acts, k("s", "step up"))
 	}

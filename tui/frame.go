@@ -23,6 +23,9 @@ func (r *root) layout() {
 	for _, s := range r.stack {
 		s.SetSize(w, h)
 	}
+	if fw, ok := r.top().(fullWindow); ok && fw.fullWindow(r.width, r.height) {
+		r.top().SetSize(r.width, r.height)
+	}
 }
 
 // bodySize is what the top screen has to draw in: the window less the
@@ -50,6 +53,10 @@ func (r *root) render() string {
 	}
 	if r.tooSmall() {
 		return r.tooSmallView()
+	}
+	if fw, ok := r.top().(fullWindow); ok && fw.fullWindow(r.width, r.height) {
+		// No bars: the screen needs every row (a QR code at 80x24).
+		return r.top().View()
 	}
 	w, bodyH := r.bodySize()
 	out := []string{r.titleBar(w), ""}

@@ -31,6 +31,7 @@ type keyMap struct {
 	Approve  key.Binding
 	StepUp   key.Binding
 	Password key.Binding // set or change the account's password
+	TOTP     key.Binding // add or manage the authenticator app
 
 	// The split choice.
 	Existing key.Binding
@@ -77,6 +78,7 @@ func newKeyMap() keyMap {
 		Approve:  key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "approve a device")),
 		StepUp:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "step up")),
 		Password: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "set a password")),
+		TOTP:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "authenticator app")),
 
 		Existing: key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "existing account")),
 		Fresh:    key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "new account")),

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -192,6 +193,10 @@ func (r *root) visited(msg visitedMsg) {
 	was := r.c.visitor
 	r.setVisitor(msg.v)
 	switch {
+	case msg.v.Waiting != nil && (was.Waiting == nil || !was.Waiting.Until.Equal(msg.v.Waiting.Until)):
+		// A link's button was pressed, or another device approved this
+		// one, for an account with an authenticator app.
+		r.awaitSecondFactor()
 	case was.Account && !msg.v.Account:
 		// By a sign-out everywhere, or a password change that signed out
 		// every other device: the screen cannot tell which.
@@ -241,7 +246,7 @@ func (r *root) wrote(w wroteMsg) tea.Cmd {
 	}
 	var cmds []tea.Cmd
 	if f, ok := msg.(failedResult); ok && needsStepUp(f.failure()) && r.then == nil && w.from != nil && w.from == r.top() {
-		s := newStepUp(r.c, w.what)
+		s := stepUpScreen(r.c, w.what)
 		r.then = &continuation{from: w.from, stepUp: s, redo: w.redo, what: w.what, refusal: msg}
 		r.c.push(s)
 	} else {
@@ -253,6 +258,17 @@ func (r *root) wrote(w wroteMsg) tea.Cmd {
 		case loginMsg:
 			if m.err == nil && m.login.SignedIn {
 				r.c.home(welcome(flows.Entered{Visitor: m.login.Visitor, Merged: m.login.Merged}))
+			} else if m.err == nil && m.login.Visitor.Waiting != nil {
+				r.awaitSecondFactor()
+				return r.c.read()
+			}
+		case secondFactorMsg:
+			if m.err == nil {
+				note := welcome(m.entered)
+				if m.recovery {
+					note += fmt.Sprintf(" A recovery code was used: %d left.", m.left)
+				}
+				r.c.home(note)
 			}
 		case steppedUpMsg:
 			if m.err == nil {
@@ -282,6 +298,8 @@ func (r *root) entered(e flows.Entered) tea.Cmd {
 	case e.Purpose == flows.PurposeStepUp:
 		return r.steppedUp(e.StepUpUntil)
 	case e.Purpose == flows.PurposeConfirm:
+	case e.Visitor.Waiting != nil:
+		r.awaitSecondFactor()
 	default:
 		r.c.home(welcome(e))
 	}

@@ -33,6 +33,11 @@ type styles struct {
 	columnHead      lipgloss.Style
 	big             lipgloss.Style // a code to read across the room
 
+	// qr paints QR codes light on dark whatever the terminal's colours;
+	// qrLight says the glyphs' foreground is light (see drawQR).
+	qr      lipgloss.Style
+	qrLight bool
+
 	help  help.Styles
 	input textinput.Styles
 }
@@ -85,6 +90,10 @@ func newStyles(dark bool, profile colorprofile.Profile) *styles {
 	}
 	if !useColor {
 		s.logo = s.logo.Reverse(true)
+	}
+	s.qr, s.qrLight = plain, dark
+	if useColor {
+		s.qr, s.qrLight = plain.Foreground(lipgloss.Color("#FFFFFF")).Background(lipgloss.Color("#000000")), true
 	}
 
 	s.help = help.Styles{

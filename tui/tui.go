@@ -57,6 +57,9 @@ func New(s Session) tea.Model {
 	r.live = r.watch()
 	r.live.setUser(v.User)
 	r.stack = []screen{newHome(r.c)}
+	if v.Waiting != nil { // a sign-in from an earlier connection waits for its second factor
+		r.stack = append(r.stack, newSecondFactor(r.c))
+	}
 	r.layout()
 	return r
 }
