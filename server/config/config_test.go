@@ -539,3 +539,25 @@ func TestDatabaseAndSharedFiles(t *testing.T) {
 		t.Errorf("Validate of a mysql URL: %v", err)
 	}
 }
+
+// The server's name is what authenticator apps list accounts under.
+func TestName(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Load("", []string{"ATTEST_DATA_DIR=" + dir})
+	if err != nil || cfg.Name != "attest" {
+		t.Fatalf("default name %q, %v", cfg.Name, err)
+	}
+	cfg, err = config.Load("", []string{"ATTEST_DATA_DIR=" + dir, "ATTEST_NAME=Example Corp"})
+	if err != nil || cfg.Name != "Example Corp" {
+		t.Fatalf("name %q, %v", cfg.Name, err)
+	}
+	for _, bad := range []string{"", "a:b", "tab\there", strings.Repeat("x", 33)} {
+		cfg, err := config.Load("", []string{"ATTEST_DATA_DIR=" + dir, "ATTEST_NAME=" + bad})
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), "name") {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+}
