@@ -19,6 +19,10 @@ type DeviceInfo struct {
 	SignedIn  time.Time // when it signed in
 	FirstSeen time.Time // its first sign-in to this account
 	LastSeen  time.Time // its latest connection or sign-in
+	// Until is when it is signed out unless it is used again: 30 days
+	// after its last use, at most a year after it signed in (the policy's
+	// SessionIdle and SessionMax).
+	Until time.Time
 }
 
 // Devices lists the devices signed in to the account dev acts as, oldest
@@ -26,23 +30,26 @@ type DeviceInfo struct {
 func (s *Service) Devices(ctx context.Context, dev Device) ([]DeviceInfo, error) {
 	var out []DeviceInfo
 	err := s.ledger.View(func(r store.Reader) error {
-		b, ok, err := deviceBinding(r, dev.Tag)
+		b, ok, err := s.deviceBinding(r, dev.Tag)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return problem(ProblemSignedOut, "This device is not signed in.")
 		}
-		out, err = devicesOf(r, b.User, dev.Tag)
+		out, err = s.devicesOf(r, b.User, dev.Tag, s.clock.Now())
 		return err
 	})
 	return out, err
 }
 
-func devicesOf(r store.Reader, user, current string) ([]DeviceInfo, error) {
+// devicesOf lists the devices signed in to user at now, from the user's
+// facts: the same answer, device by device, as deviceBinding.
+func (s *Service) devicesOf(r store.Reader, user, current string, now time.Time) ([]DeviceInfo, error) {
 	type state struct {
 		DeviceInfo
-		in bool
+		in   bool
+		used time.Time // its last use of its current sign-in
 	}
 	devices := map[string]*state{}
 	var order []string
@@ -68,9 +75,13 @@ func devicesOf(r store.Reader, user, current string) ([]DeviceInfo, error) {
 			if ferr = f.Decode(&b); ferr != nil {
 				return false
 			}
-			d.in, d.Method, d.SignedIn = true, b.Method, f.Time
+			d.in, d.Method, d.SignedIn, d.used = true, b.Method, f.Time, f.Time
 		case KindDeviceSignedOut:
 			d.in = false
+		case KindDeviceSeen:
+			if d.in {
+				d.used = f.Time
+			}
 		}
 		d.LastSeen = f.Time
 		return true
@@ -87,28 +98,16 @@ func devicesOf(r store.Reader, user, current string) ([]DeviceInfo, error) {
 		if !d.in {
 			continue
 		}
+		if d.Method != methodVisit {
+			if d.Until = s.lapsesAt(d.SignedIn, d.used); !now.Before(d.Until) {
+				continue
+			}
+		}
 		d.Current = tag == current
 		out = append(out, d.DeviceInfo)
 	}
 	slices.SortStableFunc(out, func(a, b DeviceInfo) int { return a.SignedIn.Compare(b.SignedIn) })
 	return out, nil
-}
-
-// Touch records that a signed-in device connected, for the devices list's
-// "last seen". Anonymous visitors leave no trace by connecting.
-func (s *Service) Touch(ctx context.Context, dev Device) error {
-	now := s.clock.Now()
-	return s.ledger.Update(func(tx store.Tx) error {
-		b, ok, err := deviceBinding(tx, dev.Tag)
-		if err != nil || !ok {
-			return err
-		}
-		if account, err := isAccount(tx, b.User); err != nil || !account {
-			return err
-		}
-		_, err = tx.Append(store.Fact{Time: now, Kind: KindDeviceSeen, User: b.User, Device: dev.Tag})
-		return err
-	})
 }
 
 // SignOut signs this device out. What it stored as an account stays with
@@ -118,7 +117,7 @@ func (s *Service) SignOut(ctx context.Context, dev Device) error {
 	var user string
 	err := s.ledger.Update(func(tx store.Tx) error {
 		user = ""
-		b, ok, err := deviceBinding(tx, dev.Tag)
+		b, ok, err := s.deviceBinding(tx, dev.Tag)
 		if err != nil {
 			return err
 		}
@@ -205,7 +204,7 @@ func (s *Service) OwnFacts(ctx context.Context, dev Device) ([]store.Fact, error
 		if err := r.Facts(store.ByDevice, dev.Tag, store.Window{}, collect); err != nil {
 			return err
 		}
-		b, ok, err := deviceBinding(r, dev.Tag)
+		b, ok, err := s.deviceBinding(r, dev.Tag)
 		if err != nil {
 			return err
 		}

@@ -156,9 +156,16 @@ func When(t, now time.Time) string {
 }
 
 // shortDuration renders a duration the way people write it: "45s",
-// "4m30s", "1h", "1h5m".
+// "4m30s", "1h", "1h5m", and from two days on "29d23h".
 func shortDuration(d time.Duration) string {
 	d = d.Round(time.Second)
+	if d >= 48*time.Hour {
+		days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+		if h == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%dh", days, h)
+	}
 	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
 	out := ""
 	if h > 0 {

@@ -195,7 +195,7 @@ func (s *Service) SignInWithKey(ctx context.Context, dev Device) (Entered, error
 // calls attach. It returns the users whose live sessions should look
 // again.
 func (s *Service) switchTo(tx store.Tx, now time.Time, dev Device, user, method, via string, out *Entered) ([]string, error) {
-	if b, bound, err := deviceBinding(tx, dev.Tag); err != nil || (bound && b.User == user) {
+	if b, bound, err := s.deviceBinding(tx, dev.Tag); err != nil || (bound && b.User == user) {
 		return []string{user}, err // already signed in as the account
 	}
 	if held, err := s.holdForSecondFactor(tx, now, dev, user, method, via); err != nil || held {
@@ -208,7 +208,7 @@ func (s *Service) switchTo(tx store.Tx, now time.Time, dev Device, user, method,
 // visitor's data is merged into it, another account is signed out on this
 // device first.
 func (s *Service) attach(tx store.Tx, now time.Time, dev Device, user, method, via string, out *Entered) ([]string, error) {
-	b, bound, err := deviceBinding(tx, dev.Tag)
+	b, bound, err := s.deviceBinding(tx, dev.Tag)
 	if err != nil {
 		return nil, err
 	}

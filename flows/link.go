@@ -70,7 +70,7 @@ func (s *Service) RequestDeviceLink(ctx context.Context, dev Device) (DeviceLink
 	link := DeviceLink{Code: string(code[:4]) + "-" + string(code[4:]), Expires: now.Add(s.policy.DeviceLinkTTL)}
 	ticket := s.linkTicket(string(code))
 	err := s.update("request device link", func(tx store.Tx) error {
-		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+		if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
 			return err
 		} else if ok {
 			if account, err := isAccount(tx, b.User); err != nil {

@@ -139,7 +139,7 @@ func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string
 	var msg *message.Message
 	err = s.update("request magic link", func(tx store.Tx) error {
 		sent, msg = LinkSent{}, nil
-		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+		if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
 			return err
 		} else if ok {
 			if account, err := isAccount(tx, b.User); err != nil {
@@ -306,7 +306,7 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			}
 			// The registering visitor may already act as the new user;
 			// either way the device is now signed in by the link.
-			b, ok, err := deviceBinding(tx, dev.Tag)
+			b, ok, err := s.deviceBinding(tx, dev.Tag)
 			if err != nil {
 				return err
 			}

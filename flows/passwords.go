@@ -103,7 +103,7 @@ func (s *Service) SetPassword(ctx context.Context, dev Device, pw string, signOu
 			return err
 		}
 		if signOutOthers {
-			devices, err := devicesOf(tx, user, dev.Tag)
+			devices, err := s.devicesOf(tx, user, dev.Tag, now)
 			if err != nil {
 				return err
 			}
@@ -244,7 +244,7 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 			}
 		}
 		user := fresh
-		if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+		if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
 			return err
 		} else if ok {
 			account, err := isAccount(tx, b.User)

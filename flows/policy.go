@@ -35,6 +35,13 @@ type Policy struct {
 	// DeviceLinkTTL is how long a device-link code can be approved (1 min).
 	DeviceLinkTTL time.Duration
 
+	// A device signed in to an account is signed out once it has not been
+	// used for SessionIdle (30 days: NIST SP 800-63B's reauthentication
+	// at AAL1), and SessionMax (365 days) after it signed in however much
+	// it is used. See sessions.go.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+
 	// DefaultRegion is the region phone numbers without a country code
 	// are read in (ISO 3166 code such as "US"); empty requires a +.
 	DefaultRegion string
@@ -63,6 +70,8 @@ var DefaultPolicy = Policy{
 	StepUpTTL:       time.Hour,
 	AddressesPerDay: 5,
 	DeviceLinkTTL:   time.Minute,
+	SessionIdle:     30 * 24 * time.Hour,
+	SessionMax:      365 * 24 * time.Hour,
 	Governor: Governor{
 		AddressGap:     time.Minute,
 		AddressPerHour: 5,
@@ -94,6 +103,8 @@ func (p Policy) withDefaults() Policy {
 	dur(&p.StepUpTTL, d.StepUpTTL)
 	num(&p.AddressesPerDay, d.AddressesPerDay)
 	dur(&p.DeviceLinkTTL, d.DeviceLinkTTL)
+	dur(&p.SessionIdle, d.SessionIdle)
+	dur(&p.SessionMax, d.SessionMax)
 	g, dg := &p.Governor, d.Governor
 	dur(&g.AddressGap, dg.AddressGap)
 	num(&g.AddressPerHour, dg.AddressPerHour)
@@ -128,6 +139,14 @@ func (p Policy) Validate() error {
 	}
 	if p.DeviceLinkTTL > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("a device-link code may live at most 5 minutes, not %s", p.DeviceLinkTTL))
+	}
+	// Use is recorded once a day (see sessions.go), so a shorter idle time
+	// could not be told from no use at all.
+	if p.SessionIdle != 0 && (p.SessionIdle < 24*time.Hour || p.SessionIdle > DefaultPolicy.SessionIdle) {
+		errs = append(errs, fmt.Errorf("a device may stay signed in unused for 1 to 30 days (24h to 720h), not %s", p.SessionIdle))
+	}
+	if p.SessionMax < 0 || p.SessionMax > DefaultPolicy.SessionMax {
+		errs = append(errs, fmt.Errorf("a sign-in may last at most 365 days (8760h), not %s", p.SessionMax))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("policy: %w", err)

@@ -37,7 +37,7 @@ func (s *Service) RequestSignIn(ctx context.Context, dev Device, input string) (
 		return Issued{}, err
 	}
 	return s.sendCode("request sign-in code", dev, addr, PurposeSignIn, func(tx store.Tx, _ time.Time, _ *codeRequest) error {
-		b, ok, err := deviceBinding(tx, dev.Tag)
+		b, ok, err := s.deviceBinding(tx, dev.Tag)
 		if err != nil || !ok {
 			return err
 		}
@@ -401,7 +401,7 @@ func (s *Service) signUp(tx store.Tx, now time.Time, dev Device, hash, ticket st
 	if err != nil {
 		return nil, err
 	}
-	b, bound, err := deviceBinding(tx, dev.Tag)
+	b, bound, err := s.deviceBinding(tx, dev.Tag)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func (s *Service) offersSplit(r store.Reader, dev Device, owner *claim, hash str
 	if owner.Kind != string(address.Phone) && owner.Kind != string(address.Email) {
 		return false, nil
 	}
-	b, bound, err := deviceBinding(r, dev.Tag)
+	b, bound, err := s.deviceBinding(r, dev.Tag)
 	if err != nil {
 		return false, err
 	}

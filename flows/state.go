@@ -19,16 +19,20 @@ type binding struct {
 	Method string
 	Seq    uint64
 	Time   time.Time
+	// Until is when the sign-in lapses unless the device is used again
+	// (see sessions.go); zero for an anonymous visit, which does not.
+	Until time.Time
 }
 
-// deviceBinding returns the user device acts as, if any: the latest
-// sign-in of the device, unless the device signed out since or the user
-// signed out everywhere since.
-func deviceBinding(r store.Reader, device string) (binding, bool, error) {
+// latestBinding returns the user the device acts as by its sign-in facts
+// alone, as of asOf (zero: every fact): the latest sign-in of the device,
+// unless the device signed out since or the user signed out everywhere
+// since. Whether the sign-in has lapsed is deviceBinding's question.
+func latestBinding(r store.Reader, device string, asOf time.Time) (binding, bool, error) {
 	var last store.Fact
 	found := false
 	err := r.Facts(store.ByDevice, device, store.Window{
-		Kinds: []string{KindDeviceSignedIn, KindDeviceSignedOut}, Reverse: true, Limit: 1,
+		Until: asOf, Kinds: []string{KindDeviceSignedIn, KindDeviceSignedOut}, Reverse: true, Limit: 1,
 	}, func(f store.Fact) bool { last, found = f, true; return false })
 	if err != nil {
 		return binding{}, false, fmt.Errorf("read device %s: %w", device, err)
@@ -38,7 +42,7 @@ func deviceBinding(r store.Reader, device string) (binding, bool, error) {
 	}
 	var everywhere uint64
 	err = r.Entries(store.ByUser, last.User, store.Window{
-		Kinds: []string{KindSignedOutAll}, Reverse: true, Limit: 1,
+		Until: asOf, Kinds: []string{KindSignedOutAll}, Reverse: true, Limit: 1,
 	}, func(e store.Entry) bool { everywhere = e.Seq; return false })
 	if err != nil {
 		return binding{}, false, fmt.Errorf("read user %s: %w", last.User, err)

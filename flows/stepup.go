@@ -39,8 +39,8 @@ type stepUpBody struct {
 // stepUpUntil returns when the device's step-up ends, or the zero time
 // when it has none: the newest grant for the device, made after its
 // current sign-in to the same user, not yet expired.
-func stepUpUntil(r store.Reader, device string, now time.Time) (time.Time, error) {
-	b, ok, err := deviceBinding(r, device)
+func (s *Service) stepUpUntil(r store.Reader, device string, now time.Time) (time.Time, error) {
+	b, ok, err := s.bindingAt(r, device, now, false)
 	if err != nil || !ok {
 		return time.Time{}, err
 	}
@@ -70,7 +70,7 @@ func (s *Service) requireStepUp(r store.Reader, dev Device, now time.Time, what 
 	if err != nil || !ok {
 		return "", err
 	}
-	until, err := stepUpUntil(r, dev.Tag, now)
+	until, err := s.stepUpUntil(r, dev.Tag, now)
 	if err != nil {
 		return "", err
 	}
@@ -85,7 +85,7 @@ func (s *Service) requireStepUp(r store.Reader, dev Device, now time.Time, what 
 // requireAccount returns the device's binding when it is signed in to an
 // account, or a Problem.
 func (s *Service) requireAccount(r store.Reader, dev Device) (binding, bool, error) {
-	b, ok, err := deviceBinding(r, dev.Tag)
+	b, ok, err := s.deviceBinding(r, dev.Tag)
 	if err != nil {
 		return binding{}, false, err
 	}
@@ -230,7 +230,7 @@ func (s *Service) StepUpUntil(ctx context.Context, dev Device) (time.Time, error
 	var until time.Time
 	err := s.ledger.View(func(r store.Reader) error {
 		var err error
-		until, err = stepUpUntil(r, dev.Tag, s.clock.Now())
+		until, err = s.stepUpUntil(r, dev.Tag, s.clock.Now())
 		return err
 	})
 	return until, err

@@ -70,6 +70,7 @@ type Visitor struct {
 	Account  bool
 	Method   string    // how the device signed in ("visit" for anonymous)
 	Since    time.Time // when it signed in
+	Until    time.Time // when it is signed out unless used again; zero for an anonymous visit
 	Nickname string
 	Stars    []string
 	// Addresses are the account's live claims, confirmed or not (SSH keys
@@ -117,14 +118,14 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 	if err := s.offerKey(r, &v); err != nil {
 		return v, err
 	}
-	b, ok, err := deviceBinding(r, dev.Tag)
+	b, ok, err := s.deviceBinding(r, dev.Tag)
 	if err != nil || !ok {
 		if err == nil {
 			err = s.secondFactorState(r, s.clock.Now(), &v)
 		}
 		return v, err
 	}
-	v.User, v.Method, v.Since = b.User, b.Method, b.Time
+	v.User, v.Method, v.Since, v.Until = b.User, b.Method, b.Time, b.Until
 	if v.Account, err = isAccount(r, b.User); err != nil {
 		return v, err
 	}
@@ -140,7 +141,7 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 		if v.KeyAccount != nil && v.KeyAccount.User == b.User {
 			v.KeyAccount = nil
 		}
-		if v.StepUpUntil, err = stepUpUntil(r, dev.Tag, s.clock.Now()); err != nil {
+		if v.StepUpUntil, err = s.stepUpUntil(r, dev.Tag, s.clock.Now()); err != nil {
 			return v, err
 		}
 		var phc string
@@ -305,7 +306,7 @@ func (s *Service) write(dev Device, change func(tx store.Tx, now time.Time, user
 // one (the notes' "user tag, lazily, on first write") when it acts as
 // nobody.
 func (s *Service) actingUser(tx store.Tx, dev Device, now time.Time, fresh string) (string, error) {
-	b, ok, err := deviceBinding(tx, dev.Tag)
+	b, ok, err := s.deviceBinding(tx, dev.Tag)
 	if err != nil {
 		return "", err
 	}

@@ -92,6 +92,10 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 			s.serveInbox(sess, pty)
 		case hasCommand(sess) || !pty:
 			s.metrics.sessions.WithLabelValues("command").Inc()
+			// A command is a use of the device too: it keeps its sign-in alive.
+			if err := s.svc.Touch(sess.Context(), dev); err != nil {
+				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
+			}
 			// The raw line, split by commands.Split: Wish's sess.Command()
 			// drops what follows an unbalanced quote and is unbounded.
 			code := commands.RunLine(sess.Context(), commands.Env{

@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"time"
+
 	"context"
 	"strings"
 
@@ -213,6 +215,7 @@ func (d *devices) table(rows int) string {
 		{head: "VIA", drop: 2},
 		{head: "FIRST SEEN", drop: 1},
 		{head: "LAST SEEN"},
+		{head: "SIGNS OUT"}, // unless used again: 30 days after its last use, at most a year after sign-in
 		{head: ""},
 	}
 	for _, dv := range d.list {
@@ -220,7 +223,7 @@ func (d *devices) table(rows int) string {
 		if dv.Current {
 			mark = "this device"
 		}
-		for i, cell := range []string{shortTag(dv.Tag), inert.String(dv.Method), ago(dv.FirstSeen, now), ago(dv.LastSeen, now), mark} {
+		for i, cell := range []string{shortTag(dv.Tag), inert.String(dv.Method), ago(dv.FirstSeen, now), ago(dv.LastSeen, now), signsOut(dv.Until, now), mark} {
 			cols[i].cells = append(cols[i].cells, cell)
 		}
 	}
@@ -284,4 +287,13 @@ func (d *devices) table(rows int) string {
 		}))
 	}
 	return strings.Join(out, "\n")
+}
+
+// signsOut says when a device's sign-in lapses; an anonymous visit
+// does not.
+func signsOut(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return ago(t, now)
 }

@@ -128,3 +128,25 @@ func TestAccount(t *testing.T) {
 		t.Fatal("esc did not go back")
 	}
 }
+
+// A device unused for 30 days leaves the devices screen, and an open
+// screen on it drops to signed out at its next check, with no key press.
+func TestDevicesLapse(t *testing.T) {
+	e := newEnv(t)
+	twoDevices(e)
+	e.clock.Advance(29 * 24 * time.Hour)
+	if err := e.svc.Touch(ctx, phone); err != nil {
+		t.Fatal(err)
+	}
+	lap := e.open(laptop, "")
+	lap.waitFor("signed in as grace@example.com")
+	e.clock.Advance(24 * time.Hour)
+
+	tr := e.open(phone, "")
+	tr.typeText("d")
+	screen := tr.waitFor("this device", "in 29d")
+	if strings.Contains(screen, "q8XkP2mV") {
+		t.Fatalf("the lapsed laptop is still listed:\n%s", screen)
+	}
+	lap.waitFor("anonymous visitor")
+}

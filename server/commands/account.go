@@ -16,11 +16,14 @@ import (
 // visitorJSON is a flows.Visitor for scripts: `whoami --json`, and the
 // visitor in `code --json`.
 type visitorJSON struct {
-	Device    deviceJSON    `json:"device"`
-	User      string        `json:"user"`    // "" until the first write
-	Account   bool          `json:"account"` // false: an anonymous visitor
-	Method    string        `json:"method"`  // how the device signed in; "" when it acts as nobody
-	Since     *time.Time    `json:"since"`
+	Device  deviceJSON `json:"device"`
+	User    string     `json:"user"`    // "" until the first write
+	Account bool       `json:"account"` // false: an anonymous visitor
+	Method  string     `json:"method"`  // how the device signed in; "" when it acts as nobody
+	Since   *time.Time `json:"since"`
+	// Until is when the device is signed out unless it is used again;
+	// null for an anonymous visitor, whose visit does not lapse.
+	Until     *time.Time    `json:"signed_in_until"`
 	Nickname  string        `json:"nickname"`
 	Stars     []string      `json:"stars"`
 	Addresses []addressJSON `json:"addresses"` // email addresses and phone numbers; keys are counted in keys
@@ -60,7 +63,7 @@ type addressJSON struct {
 func toVisitorJSON(v flows.Visitor) visitorJSON {
 	out := visitorJSON{
 		Device: deviceJSON{Tag: v.Device.Tag, Ephemeral: v.Device.Ephemeral},
-		User:   v.User, Account: v.Account, Method: v.Method, Since: stamp(v.Since),
+		User:   v.User, Account: v.Account, Method: v.Method, Since: stamp(v.Since), Until: stamp(v.Until),
 		Nickname: v.Nickname, Stars: nonNil(v.Stars), Addresses: []addressJSON{},
 		StepUpUntil: stamp(v.StepUpUntil), HasPassword: v.HasPassword,
 	}
@@ -170,7 +173,7 @@ func runWhoami(c *call) error {
 	case v.Method == "visit":
 		line("signed in:", "as an anonymous visitor since "+when(v.Since, now))
 	default:
-		line("signed in:", fmt.Sprintf("%s, since %s", method(v.Method), when(v.Since, now)))
+		line("signed in:", fmt.Sprintf("%s, since %s, until %s unless used again", method(v.Method), when(v.Since, now), when(v.Until, now)))
 	}
 	if v.Account {
 		if v.HasPassword {
@@ -273,6 +276,8 @@ type sessionJSON struct {
 	SignedInAt *time.Time `json:"signed_in_at"`
 	FirstSeen  *time.Time `json:"first_seen"`
 	LastSeen   *time.Time `json:"last_seen"`
+	// Until is when the device is signed out unless it is used again.
+	Until *time.Time `json:"signed_in_until"`
 }
 
 func runSessions(c *call) error {
@@ -283,22 +288,30 @@ func runSessions(c *call) error {
 	if c.json {
 		for _, d := range list {
 			if err := c.emit(sessionJSON{Tag: d.Tag, Current: d.Current, Method: d.Method,
-				SignedInAt: stamp(d.SignedIn), FirstSeen: stamp(d.FirstSeen), LastSeen: stamp(d.LastSeen)}); err != nil {
+				SignedInAt: stamp(d.SignedIn), FirstSeen: stamp(d.FirstSeen), LastSeen: stamp(d.LastSeen), Until: stamp(d.Until)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	now := c.svc().Now()
-	rows := [][]string{{"DEVICE", "SIGNED IN", "FIRST SEEN", "LAST SEEN", ""}}
+	rows := [][]string{{"DEVICE", "SIGNED IN", "FIRST SEEN", "LAST SEEN", "SIGNED IN UNTIL", ""}}
 	for _, d := range list {
 		mark := ""
 		if d.Current {
 			mark = "← this device"
 		}
-		rows = append(rows, []string{inert.String(d.Tag), method(d.Method), when(d.FirstSeen, now), when(d.LastSeen, now), mark})
+		rows = append(rows, []string{inert.String(d.Tag), method(d.Method), when(d.FirstSeen, now), when(d.LastSeen, now), lapse(d.Until, now), mark})
 	}
 	return columns(c.env.Stdout, rows)
+}
+
+// lapse says when a sign-in lapses; an anonymous visit does not.
+func lapse(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return when(t, now)
 }
 
 // signoutJSON is what `signout --json` prints.

@@ -109,6 +109,12 @@ type Policy struct {
 	DevicePerHour  int           `yaml:"governor_device_per_hour"`
 	EmailPerHour   int           `yaml:"governor_email_per_hour"`
 	SMSPerHour     int           `yaml:"governor_sms_per_hour"`
+
+	// A device signed in to an account is signed out after SessionIdle
+	// unused (default and most 720h, least 24h) and SessionMax after it
+	// signed in (default and most 8760h, a year).
+	SessionIdle time.Duration `yaml:"session_idle"`
+	SessionMax  time.Duration `yaml:"session_max"`
 }
 
 // Log configures logging.
@@ -206,6 +212,8 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_SMTP_FROM", "From address of emails"},
 	{"ATTEST_SMS_URL", "SMS delivery, https://SID:TOKEN@api.twilio.com?from=%2B1..."},
 	{"ATTEST_STRICT", "every code 6 digits (true/false)"},
+	{"ATTEST_SESSION_IDLE", "sign a device out after this long unused (default 720h, 24h to 720h)"},
+	{"ATTEST_SESSION_MAX", "sign a device out this long after it signed in (default 8760h, at most 8760h)"},
 	{"ATTEST_DEFAULT_REGION", "region for phone numbers without a country code (US, GB, ...)"},
 	{"ATTEST_ADMIN_KEYS", "administrator SSH public keys, separated by newlines or ';'"},
 	{"ATTEST_LOG_LEVEL", "debug, info, warn or error"},
@@ -229,6 +237,16 @@ func (c *Config) applyEnv(env map[string]string) error {
 			*dst = b
 		}
 	}
+	duration := func(name string, dst *time.Duration) {
+		if v, ok := env[name]; ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want a duration such as 720h", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
 	// Read once before the file (to find DATA_DIR/config.yaml) and again
 	// here, so the environment beats the file like every other setting.
 	str("ATTEST_DATA_DIR", &c.DataDir)
@@ -246,6 +264,8 @@ func (c *Config) applyEnv(env map[string]string) error {
 	str("ATTEST_SMS_URL", &c.Delivery.SMSURL)
 	boolean("ATTEST_STRICT", &c.Policy.Strict)
 	str("ATTEST_DEFAULT_REGION", &c.Policy.DefaultRegion)
+	duration("ATTEST_SESSION_IDLE", &c.Policy.SessionIdle)
+	duration("ATTEST_SESSION_MAX", &c.Policy.SessionMax)
 	str("ATTEST_LOG_LEVEL", &c.Log.Level)
 	str("ATTEST_LOG_FORMAT", &c.Log.Format)
 	if v, ok := env["ATTEST_ADMIN_KEYS"]; ok {
@@ -297,6 +317,12 @@ func (c *Config) Validate() error {
 	}
 	if !address.KnownRegion(c.Policy.DefaultRegion) {
 		errs = append(errs, fmt.Errorf("policy.default_region %q: want an ISO 3166 region code such as US or GB", c.Policy.DefaultRegion))
+	}
+	if d := c.Policy.SessionIdle; d != 0 && (d < 24*time.Hour || d > 720*time.Hour) {
+		errs = append(errs, fmt.Errorf("policy.session_idle %s: want 24h to 720h (NIST SP 800-63B: at most 30 days)", d))
+	}
+	if d := c.Policy.SessionMax; d < 0 || d > 8760*time.Hour {
+		errs = append(errs, fmt.Errorf("policy.session_max %s: want at most 8760h (a year)", d))
 	}
 	if c.Delivery.SMTPURL != "" && c.Delivery.SMTPFrom == "" {
 		errs = append(errs, errors.New("delivery.smtp_from is needed with delivery.smtp_url"))
@@ -361,6 +387,8 @@ func (p Policy) Flows() flows.Policy {
 	return flows.Policy{
 		Strict:        p.Strict,
 		DefaultRegion: p.DefaultRegion,
+		SessionIdle:   p.SessionIdle,
+		SessionMax:    p.SessionMax,
 		Governor: flows.Governor{
 			AddressGap:     p.AddressGap,
 			AddressPerHour: p.AddressPerHour,

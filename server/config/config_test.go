@@ -372,6 +372,9 @@ func TestValidate(t *testing.T) {
 		{"smtp without from", func(c *config.Config) { c.Delivery.SMTPURL = "smtp://h:587" }, "delivery.smtp_from is needed"},
 		{"log level", func(c *config.Config) { c.Log.Level = "verbose" }, `log.level "verbose"`},
 		{"log format", func(c *config.Config) { c.Log.Format = "xml" }, `log.format "xml"`},
+		{"session idle an hour", func(c *config.Config) { c.Policy.SessionIdle = time.Hour }, "policy.session_idle 1h0m0s: want 24h to 720h"},
+		{"session idle 31 days", func(c *config.Config) { c.Policy.SessionIdle = 744 * time.Hour }, "policy.session_idle 744h0m0s"},
+		{"session max two years", func(c *config.Config) { c.Policy.SessionMax = 2 * 8760 * time.Hour }, "policy.session_max 17520h0m0s: want at most 8760h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
@@ -500,6 +503,7 @@ func TestEnvListed(t *testing.T) {
 	values := map[string]string{
 		"ATTEST_CONFIG": cfgFile, "ATTEST_METRICS": "true", "ATTEST_STRICT": "true",
 		"ATTEST_DATA_DIR": t.TempDir(), "ATTEST_ADMIN_KEYS": "ssh-ed25519 AAAA x",
+		"ATTEST_SESSION_IDLE": "48h", "ATTEST_SESSION_MAX": "720h",
 	}
 	for name := range listed {
 		v, ok := values[name]
