@@ -178,7 +178,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	if err := app.Build(cfg, testClock(), logger); err != nil {
 		return fail(stderr, cfg, err)
 	}
-	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger})
+	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger, Clock: app.Clock})
 	if err != nil {
 		return fail(stderr, cfg, err)
 	}

@@ -172,6 +172,7 @@ func startPasswordSSH(tb testing.TB, passwords *password.Hasher) *sshRig {
 	// A hundred clients from 127.0.0.1 at once, and the screen.
 	caps := 4 * loadSignIns
 	cfg.SSH.MaxUnauthenticated, cfg.SSH.MaxUnauthenticatedPerIP, cfg.SSH.MaxConnectionsPerIP = caps, caps, caps
+	cfg.SSH.UnauthenticatedDropStart = caps // no early drop for the one source
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}

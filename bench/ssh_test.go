@@ -42,6 +42,7 @@ func startSSH(tb testing.TB) *sshRig {
 	// 127.0.0.1, and 64 of them at once is a flood from one address by
 	// the defaults (10 unauthenticated, 20 connections per address).
 	cfg.SSH.MaxUnauthenticated, cfg.SSH.MaxUnauthenticatedPerIP, cfg.SSH.MaxConnectionsPerIP = 4*workers, 4*workers, 4*workers
+	cfg.SSH.UnauthenticatedDropStart = 4 * workers // nor would the early drop
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}

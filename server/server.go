@@ -7,8 +7,10 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -22,6 +24,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/delivery"
 	"github.com/attest-dev/attest/store"
@@ -34,6 +37,10 @@ type Deps struct {
 	// Inbox is the demo inbox; nil unless the server runs in demo mode.
 	Inbox  *delivery.Inbox
 	Logger *slog.Logger
+	// Clock and Rand drive admission's penalties and early drop;
+	// defaults: the system clock, crypto/rand.
+	Clock clock.Clock
+	Rand  io.Reader
 }
 
 // Server is a running attest server.
@@ -45,7 +52,7 @@ type Server struct {
 	log   *slog.Logger
 
 	ssh     *ssh.Server
-	lim     *limiter
+	adm     *admission
 	metrics *metrics
 	// admins are the fingerprints of the administrators' keys.
 	admins map[string]bool
@@ -60,7 +67,7 @@ type Server struct {
 type ctxKey string
 
 const (
-	ctxConn   ctxKey = "attest.conn"   // *limitedConn
+	ctxConn   ctxKey = "attest.conn"   // *admittedConn
 	ctxDevice ctxKey = "attest.device" // flows.Device
 )
 
@@ -75,7 +82,6 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		led:      d.Ledger,
 		inbox:    d.Inbox,
 		log:      d.Logger,
-		lim:      newLimiter(cfg.SSH.MaxUnauthenticated, cfg.SSH.MaxUnauthenticatedPerIP, cfg.SSH.MaxConnectionsPerIP),
 		programs: map[*tea.Program]struct{}{},
 		metrics:  newMetrics(d.Ledger),
 		admins:   map[string]bool{},
@@ -83,6 +89,19 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	c := cfg.SSH
+	s.adm = newAdmission(admissionPolicy{
+		dropStart: c.UnauthenticatedDropStart, dropRate: c.UnauthenticatedDropRate,
+		full: c.MaxUnauthenticated, headroom: c.UnauthenticatedHeadroom,
+		perSource: c.MaxUnauthenticatedPerIP, per48: c.MaxUnauthenticatedPer48,
+		perSourceTotal: c.MaxConnectionsPerIP,
+	}, d.Clock, d.Rand)
 	for i, line := range cfg.Admins {
 		key, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
@@ -136,24 +155,32 @@ var (
 )
 
 // harden sets the limits that make the server safe to expose: timeouts,
-// algorithms, authentication tries, connection and session caps.
+// algorithms, authentication tries, admission before authentication,
+// session caps.
 func (s *Server) harden(srv *ssh.Server) error {
 	c := s.cfg.SSH
 	srv.HandshakeTimeout = c.HandshakeTimeout
 	srv.IdleTimeout = c.IdleTimeout
 	srv.MaxTimeout = c.MaxTimeout
 	srv.ServerConfigCallback = func(ctx ssh.Context) *gossh.ServerConfig {
+		conn, _ := ctx.Value(ctxConn).(*admittedConn)
 		return &gossh.ServerConfig{
 			Config:       gossh.Config{KeyExchanges: kexAlgorithms, Ciphers: ciphers, MACs: macs},
 			MaxAuthTries: c.MaxAuthTries,
+			// Called at the first authentication request, so once key
+			// exchange is done: the key-exchange deadline no longer applies.
+			BannerCallback: func(gossh.ConnMetadata) string {
+				if conn != nil {
+					conn.keyExchangeDone()
+				}
+				return ""
+			},
 			// Called after each real attempt (queries for an offered key
 			// do not count). The first success frees the connection's
 			// unauthenticated slot.
 			AuthLogCallback: func(_ gossh.ConnMetadata, _ string, err error) {
-				if err == nil {
-					if lc, ok := ctx.Value(ctxConn).(*limitedConn); ok {
-						lc.markAuthenticated()
-					}
+				if err == nil && conn != nil {
+					conn.markAuthenticated()
 				}
 			},
 		}
@@ -162,18 +189,18 @@ func (s *Server) harden(srv *ssh.Server) error {
 		if s.stopping.Load() {
 			return nil
 		}
-		ip := sourceIP(conn.RemoteAddr())
-		if ok, why := s.lim.admit(ip); !ok {
-			s.log.Warn("connection refused", "remote", ip, "reason", why)
+		src := sourceOf(conn.RemoteAddr())
+		if ok, why := s.adm.admit(src); !ok {
+			s.log.Warn("connection refused", "remote", src.host, "reason", why)
 			s.metrics.refused.WithLabelValues(why).Inc()
 			return nil
 		}
-		lc := &limitedConn{Conn: conn, lim: s.lim, ip: ip}
-		ctx.SetValue(ctxConn, lc)
-		return lc
+		ac := newAdmittedConn(conn, s.adm, src, min(c.KeyExchangeTimeout, c.HandshakeTimeout))
+		ctx.SetValue(ctxConn, ac)
+		return ac
 	}
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
-		s.log.Debug("connection failed", "remote", sourceIP(conn.RemoteAddr()), "err", err)
+		s.log.Debug("connection failed", "remote", sourceOf(conn.RemoteAddr()).host, "err", err)
 	}
 	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.capSessions(ssh.DefaultSessionHandler)}
 	return nil

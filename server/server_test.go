@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +61,7 @@ func (ts *testServer) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ts.cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := server.New(ts.cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Clock: app.Clock, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,4 +516,177 @@ func TestDemoInbox(t *testing.T) {
 	if line.To != "grace@example.com" || !strings.Contains(line.Text, "Code A: ") {
 		t.Fatalf("inbox line %+v", line)
 	}
+}
+
+// dialFrom opens a TCP connection from a loopback address of its own
+// (all of 127.0.0.0/8 is loopback on Linux), so that the server sees a
+// distinct source.
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v (127.0.0.0/8 must be loopback)", from, err)
+	}
+	return c
+}
+
+// loginFrom runs whoami over a connection from the given address.
+func loginFrom(t *testing.T, from, addr string) error {
+	t.Helper()
+	raw := dialFrom(t, from, addr)
+	conn, chans, reqs, err := gossh.NewClientConn(raw, addr, &gossh.ClientConfig{
+		User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(newKey(t))}, HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		raw.Close()
+		return err
+	}
+	client := gossh.NewClient(conn, chans, reqs)
+	defer client.Close()
+	s, err := client.NewSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run("whoami")
+}
+
+// served reports whether the server admitted c: it sends its version
+// line at once, and closes a refused connection without a word.
+func served(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 64)
+	n, _ := c.Read(buf)
+	return strings.HasPrefix(string(buf[:n]), "SSH-2.0-")
+}
+
+// A few sources holding every unauthenticated slot they can get (the
+// attack that locked everyone out: 60 idle sockets from 6 addresses) do
+// not keep others out: they get the pool up to its full mark, and sources
+// with nothing waiting still get in, through the headroom.
+func TestStalledSourcesDoNotLockOthersOut(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) {
+		// The stalled sockets must outlast the whole test: the point is
+		// what happens while they hold their slots.
+		c.SSH.KeyExchangeTimeout = c.SSH.HandshakeTimeout
+	})
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for s := 2; s <= 7; s++ {
+		from := fmt.Sprintf("127.0.0.%d", s)
+		mine := 0
+		// Reconnect until the source holds its cap: the early drop makes
+		// the last slots before the full mark take many tries.
+		for try := 0; try < 2000 && mine < ts.cfg.SSH.MaxUnauthenticatedPerIP; try++ {
+			c := dialFrom(t, from, ts.addr)
+			if served(c) {
+				held = append(held, c)
+				mine++
+				continue
+			}
+			c.Close()
+		}
+	}
+	if len(held) != ts.cfg.SSH.MaxUnauthenticated {
+		t.Fatalf("the attack holds %d sockets, want the pool's full mark %d", len(held), ts.cfg.SSH.MaxUnauthenticated)
+	}
+	// The pool is full for a source that already has one waiting...
+	if c := dialFrom(t, "127.0.0.2", ts.addr); served(c) {
+		t.Fatal("an attacking source got a slot past the full mark")
+	} else {
+		c.Close()
+	}
+	// ...but not for others.
+	var in int
+	for s := 20; s < 30; s++ {
+		if err := loginFrom(t, fmt.Sprintf("127.0.0.%d", s), ts.addr); err != nil {
+			t.Logf("login from 127.0.0.%d: %v", s, err)
+			continue
+		}
+		in++
+	}
+	t.Logf("%d of 10 logins got in past %d stalled sockets from 6 sources", in, len(held))
+	if in < 8 {
+		t.Fatalf("only %d of 10 logins got in", in)
+	}
+	// The attack was still in place: every socket still open.
+	for i, c := range held {
+		c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("stalled socket %d was closed during the test: %v", i, err)
+		}
+	}
+}
+
+// A client must finish key exchange within the key-exchange deadline;
+// one that stalls is cut then, and its source, once it has stalled twice,
+// is refused for a while. The deadline is lifted once key exchange is
+// done: authentication has the rest of the handshake timeout.
+func TestKeyExchangeDeadline(t *testing.T) {
+	ts := startServer(t, func(c *config.Config) { c.SSH.KeyExchangeTimeout = 300 * time.Millisecond })
+
+	// A client that has done key exchange and takes its time to
+	// authenticate: it signs only once a stalled connection opened after
+	// it has been cut, so past its own key-exchange deadline.
+	signing, cut := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow := slowSigner{Signer: newKey(t), wait: func() { once.Do(func() { close(signing) }); <-cut }}
+	loggedIn := make(chan error, 1)
+	raw := dialFrom(t, "127.0.0.4", ts.addr)
+	go func() {
+		conn, chans, reqs, err := gossh.NewClientConn(raw, ts.addr, &gossh.ClientConfig{
+			User: "x", Auth: []gossh.AuthMethod{gossh.PublicKeys(slow)}, HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		})
+		if err != nil {
+			raw.Close()
+			loggedIn <- err
+			return
+		}
+		loggedIn <- gossh.NewClient(conn, chans, reqs).Close()
+	}()
+	<-signing
+
+	for i := range 2 {
+		c := dialFrom(t, "127.0.0.5", ts.addr)
+		if !served(c) {
+			t.Fatalf("stalled connection %d was refused at once", i+1)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second)) // bounds a failure only
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("the server did not cut stalled connection %d: %v", i+1, err)
+		}
+		c.Close()
+		if i == 0 {
+			close(cut)
+		}
+	}
+	if err := <-loggedIn; err != nil {
+		t.Fatalf("a client slow to authenticate was cut at the key-exchange deadline: %v", err)
+	}
+	// Two stalls: the source is refused; others are not.
+	if c := dialFrom(t, "127.0.0.5", ts.addr); served(c) {
+		t.Fatal("a source whose connections stalled twice was served again at once")
+	} else {
+		c.Close()
+	}
+	if err := loginFrom(t, "127.0.0.6", ts.addr); err != nil {
+		t.Fatalf("another source: %v", err)
+	}
+}
+
+// slowSigner waits before it signs.
+type slowSigner struct {
+	gossh.Signer
+	wait func()
+}
+
+func (s slowSigner) Sign(r io.Reader, data []byte) (*gossh.Signature, error) {
+	s.wait()
+	return s.Signer.Sign(r, data)
 }

@@ -47,7 +47,7 @@ func (s *Server) logSession(next ssh.Handler) ssh.Handler {
 				what = "command " + inertWord(c[0])
 			}
 		}
-		s.log.Info("session", "remote", sourceIP(sess.RemoteAddr()), "device", dev.Tag, "ran", what,
+		s.log.Info("session", "remote", sourceOf(sess.RemoteAddr()).host, "device", dev.Tag, "ran", what,
 			"took", time.Since(t0).Round(time.Millisecond))
 	}
 }

@@ -61,13 +61,31 @@ type SSH struct {
 
 	MaxAuthTries     int           `yaml:"max_auth_tries"`
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
-	IdleTimeout      time.Duration `yaml:"idle_timeout"`
-	MaxTimeout       time.Duration `yaml:"max_timeout"`
-	// Caps on connections that have not finished authenticating, in
-	// total and per source address, so a flood of half-open handshakes
-	// cannot starve real users.
-	MaxUnauthenticated      int `yaml:"max_unauthenticated"`
+	// KeyExchangeTimeout bounds the first part of the handshake, from the
+	// connection to the end of key exchange (the client's version line
+	// included); HandshakeTimeout bounds all of it, authentication too,
+	// and so wins when it is the shorter.
+	KeyExchangeTimeout time.Duration `yaml:"key_exchange_timeout"`
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	MaxTimeout         time.Duration `yaml:"max_timeout"`
+	// Admission of connections that have not finished authenticating,
+	// like OpenSSH's MaxStartups start:rate:full. A source is one IPv4
+	// address or one IPv6 /64.
+	//
+	// From UnauthenticatedDropStart waiting connections, a new one from a
+	// source that already has one waiting is refused with probability
+	// UnauthenticatedDropRate percent, rising linearly to 100% at
+	// MaxUnauthenticated. A source with none waiting is not dropped at
+	// random: it may also use UnauthenticatedHeadroom slots above
+	// MaxUnauthenticated, so a few sources holding the pool do not lock
+	// everyone else out.
+	MaxUnauthenticated       int `yaml:"max_unauthenticated"`
+	UnauthenticatedDropStart int `yaml:"unauthenticated_drop_start"`
+	UnauthenticatedDropRate  int `yaml:"unauthenticated_drop_rate"`
+	UnauthenticatedHeadroom  int `yaml:"unauthenticated_headroom"`
+	// Per source, and per IPv6 /48 (a site, which may hold many /64s).
 	MaxUnauthenticatedPerIP int `yaml:"max_unauthenticated_per_ip"`
+	MaxUnauthenticatedPer48 int `yaml:"max_unauthenticated_per_48"`
 	// MaxConnectionsPerIP caps authenticated connections per source.
 	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 	// MaxSessionsPerConnection caps session channels on one connection.
@@ -133,10 +151,15 @@ func Default() Config {
 			Listen:                   "127.0.0.1:23234",
 			MaxAuthTries:             4,
 			HandshakeTimeout:         30 * time.Second,
+			KeyExchangeTimeout:       10 * time.Second,
 			IdleTimeout:              30 * time.Minute,
 			MaxTimeout:               12 * time.Hour,
 			MaxUnauthenticated:       60,
+			UnauthenticatedDropStart: 10,
+			UnauthenticatedDropRate:  30,
+			UnauthenticatedHeadroom:  20,
 			MaxUnauthenticatedPerIP:  10,
+			MaxUnauthenticatedPer48:  30,
 			MaxConnectionsPerIP:      20,
 			MaxSessionsPerConnection: 2,
 		},
@@ -308,9 +331,19 @@ func (c *Config) Validate() error {
 	if c.SSH.HandshakeTimeout <= 0 || c.SSH.HandshakeTimeout > 2*time.Minute {
 		errs = append(errs, fmt.Errorf("ssh.handshake_timeout %s: want more than 0 and at most 2m", c.SSH.HandshakeTimeout))
 	}
+	if c.SSH.KeyExchangeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("ssh.key_exchange_timeout %s: want more than 0", c.SSH.KeyExchangeTimeout))
+	}
 	if c.SSH.MaxUnauthenticated < 1 || c.SSH.MaxUnauthenticatedPerIP < 1 || c.SSH.MaxUnauthenticatedPerIP > c.SSH.MaxUnauthenticated {
 		errs = append(errs, fmt.Errorf("ssh.max_unauthenticated %d / per_ip %d: want 1 <= per_ip <= total",
 			c.SSH.MaxUnauthenticated, c.SSH.MaxUnauthenticatedPerIP))
+	}
+	if c.SSH.MaxUnauthenticatedPer48 < 1 {
+		errs = append(errs, fmt.Errorf("ssh.max_unauthenticated_per_48 %d: want at least 1", c.SSH.MaxUnauthenticatedPer48))
+	}
+	if c.SSH.UnauthenticatedDropStart < 0 || c.SSH.UnauthenticatedDropRate < 0 || c.SSH.UnauthenticatedDropRate > 100 || c.SSH.UnauthenticatedHeadroom < 0 {
+		errs = append(errs, fmt.Errorf("ssh.unauthenticated_drop_start %d / drop_rate %d / headroom %d: want start >= 0, 0 <= rate <= 100, headroom >= 0",
+			c.SSH.UnauthenticatedDropStart, c.SSH.UnauthenticatedDropRate, c.SSH.UnauthenticatedHeadroom))
 	}
 	if c.SSH.MaxConnectionsPerIP < 1 || c.SSH.MaxSessionsPerConnection < 1 {
 		errs = append(errs, errors.New("ssh.max_connections_per_ip and ssh.max_sessions_per_connection must be at least 1"))
