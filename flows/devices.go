@@ -18,7 +18,7 @@ type DeviceInfo struct {
 	Method    string    // how it signed in
 	SignedIn  time.Time // when it signed in
 	FirstSeen time.Time // its first sign-in to this account
-	LastSeen  time.Time // its latest connection or sign-in
+	LastSeen  time.Time // its sign-in or its latest day of use (the day's first connection), whichever is later
 	// Until is when it is signed out unless it is used again: 30 days
 	// after its last use, at most a year after it signed in (the policy's
 	// SessionIdle and SessionMax).
