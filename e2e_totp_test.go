@@ -115,7 +115,7 @@ func TestE2EAuthenticatorApp(t *testing.T) {
 		t.Fatalf("signin: %v\n%s", err, out)
 	}
 	out, err := e.command(phone, "code", "A-"+e.inboxCode("A", 2))
-	if err != nil || !strings.Contains(out, "waits for its 6-digit code") {
+	if err != nil || !strings.Contains(out, "First factor accepted (with a code)") {
 		t.Fatalf("code: %v\n%s", err, out)
 	}
 	out, err = e.command(phone, "whoami", "--json")

@@ -55,6 +55,9 @@ type LinkInfo struct {
 	State   string
 	Purpose string
 	Expires time.Time
+	// SecondFactor is set when the link's sign-in waits for the account's
+	// authenticator app (totp.go), so the page says the terminal asks.
+	SecondFactor bool
 }
 
 type linkBody struct {
@@ -338,6 +341,11 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			}
 		}
 		devices = []string{f.Device}
+		held, _, err := heldSignIn(tx, f.Device, now)
+		if err != nil {
+			return err
+		}
+		info.SecondFactor = held != nil
 		_, err = tx.Append(store.Fact{Time: now, Kind: KindLinkUsed, Device: f.Device, Address: f.Address, Ticket: f.Ticket})
 		return err
 	})

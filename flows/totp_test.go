@@ -561,3 +561,25 @@ func TestFactsHoldNothingSecret(t *testing.T) {
 		}
 	}
 }
+
+// The link's page is told that the sign-in waits for the app.
+func TestLinkInfoSaysTheSignInWaits(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	h.enrolled(device("desk"), "ada@example.com")
+	laptop := device("laptop")
+	w := h.svc.Watch(laptop.Tag)
+	defer w.Stop()
+	_, token := h.magicLink(laptop, "ada@example.com")
+	info, err := h.svc.ConfirmLink(ctx, token)
+	if err != nil || !info.SecondFactor {
+		t.Fatalf("confirm: %+v, %v", info, err)
+	}
+	// Without an authenticator, it does not.
+	bob := device("bob")
+	wb := h.svc.Watch(bob.Tag)
+	defer wb.Stop()
+	_, token = h.magicLink(bob, "bob@example.com")
+	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.SecondFactor {
+		t.Fatalf("confirm without an app: %+v, %v", info, err)
+	}
+}

@@ -220,3 +220,19 @@ func TestStepUpOffersTheAppFirst(t *testing.T) {
 	tr.ctrl('r')
 	tr.waitFor("Code B sent to grace@example.com")
 }
+
+// A link's button pressed in a browser moves the waiting terminal on to
+// the wait for the app's code, not into the account.
+func TestMagicLinkWaitsForTheAuthenticator(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	secret := enrolled(t, e, laptop)
+	tr := e.open(phone, "")
+	toLink(tr, grace)
+	token, _ := e.link(grace, 1)
+	e.confirmLink(token)
+	tr.waitFor("Waiting for your authenticator app", "Signed in with a sign-in link")
+	tr.typeText(appCode(t, secret, e.clock.Now()))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Signed in as grace@example.com", "stepped up · 1h")
+}

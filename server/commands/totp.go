@@ -104,8 +104,8 @@ func printWaiting(c *call, v flows.Visitor) bool {
 	if w == nil {
 		return false
 	}
-	c.printf("Right, %s. This account has an authenticator app, so this device waits for its 6-digit code until %s:\n"+
-		"enter it with `totp CODE` (or a recovery code with `recovery CODE`).\n", strings.TrimPrefix(method(w.Method), "with "), when(w.Until, c.svc().Now()))
+	c.printf("First factor accepted (%s). This account has an authenticator app, so this device waits for its\n"+
+		"6-digit code until %s: enter it with `totp CODE` (or a recovery code with `recovery CODE`).\n", method(w.Method), when(w.Until, c.svc().Now()))
 	return true
 }
 

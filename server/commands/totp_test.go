@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestTOTPCommands(t *testing.T) {
 	w.ok(phone, "signin", "ada@example.com")
 	letter, digits := w.code("ada@example.com", 3) // 2: the enrolment's notice
 	r = w.ok(phone, "code", letter+"-"+digits)
-	mustContain(t, "code", r.stdout, "waits for its 6-digit code until 09:11:00 UTC", "`totp CODE`", "`recovery CODE`")
+	mustContain(t, "code", r.stdout, "First factor accepted (with a code)", "6-digit code until 09:11:00 UTC", "`totp CODE`", "`recovery CODE`")
 	who := w.ok(phone, "whoami", "--json").object(t)
 	wait, _ := who["waiting"].(map[string]any)
 	if who["account"] != false || wait == nil || wait["for"] != "totp" || wait["method"] != "code" || wait["until"] != "2026-11-21T09:11:00Z" {
@@ -109,4 +110,42 @@ func wrongDigits(code string) string {
 	b := []byte(code)
 	b[0] = '0' + (b[0]-'0'+1)%10
 	return string(b)
+}
+
+// A link waited for in command mode, and a password login, end on the
+// wait for the app's code, and say so.
+func TestLinkAndLoginWaitForTOTP(t *testing.T) {
+	w := newWorld(t)
+	desk := device("desk")
+	w.signIn(desk, "ada@example.com", 1)
+	add := w.ok(desk, "totp", "add", "--json").object(t)
+	secret := add["secret"].(string)
+	w.ok(desk, "totp", "confirm", appCode(t, secret, w.clock.Now()))
+	w.okAs(pw(goodPassword), desk, "password", "set")
+	w.clock.Advance(time.Minute)
+
+	// The password.
+	phone := device("phone")
+	r := w.okAs(pw(goodPassword), phone, "login", "ada@example.com")
+	mustContain(t, "login", r.stdout, "First factor accepted (with a password).", "`totp CODE`")
+	j := w.okAs(pw(goodPassword), phone, "login", "ada@example.com", "--json").object(t)
+	if j["signed_in"] != false || j["visitor"].(map[string]any)["waiting"] == nil {
+		t.Fatalf("login --json while held: %v", j)
+	}
+
+	// A link.
+	tablet := device("tablet")
+	run := w.start(context.Background(), tablet, "signin", "--link", "ada@example.com")
+	if run.stdout.waitFor(regexp.MustCompile(`Waiting for the button to be pressed…\n`)) == nil {
+		t.Fatalf("signin --link: %q", run.stdout.String())
+	}
+	_, token := w.linkFor("ada@example.com")
+	w.press(token)
+	run.finish(t, "signin --link", 0)
+	mustContain(t, "signin --link", run.stdout.String(), "First factor accepted (by a sign-in link).", "`totp CODE`")
+	if strings.Contains(run.stdout.String(), "Signed in as") {
+		t.Fatalf("a held sign-in said it signed in: %q", run.stdout.String())
+	}
+	w.ok(tablet, "totp", appCode(t, secret, w.clock.Now()))
+	mustContain(t, "whoami", w.ok(tablet, "whoami").stdout, "account:    yes", "by a sign-in link")
 }

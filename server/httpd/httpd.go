@@ -35,6 +35,8 @@ type Link struct {
 	Label   string // names the waiting terminal session, e.g. "K7QX"
 	State   LinkState
 	Expires time.Time
+	// SecondFactor: the sign-in waits for the account's authenticator app.
+	SecondFactor bool
 }
 
 // Links is the flows' side of magic links.

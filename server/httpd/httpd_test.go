@@ -531,3 +531,15 @@ func TestOverRealHTTP(t *testing.T) {
 		t.Fatalf("second POST: %d\n%s", code, b)
 	}
 }
+
+// A sign-in held for the account's authenticator app is not called signed
+// in: the page sends the person back to the terminal, which asks.
+func TestPostSecondFactorPage(t *testing.T) {
+	h := newHarness(t, Config{})
+	const tok = "onswg33omrtgcy3un5zhaylhmu" // "secondfactorpage"
+	h.links.add(tok, Link{Label: "K7QX", State: LinkLive, Expires: expires, SecondFactor: true})
+	r := h.do("POST", "/link/"+tok, browserPost)
+	if r.status != 200 || strings.Contains(r.body, "Signed in.") || !strings.Contains(r.body, "it asks for the code from your authenticator app") {
+		t.Fatalf("POST of a held sign-in: %d %s", r.status, r.body)
+	}
+}

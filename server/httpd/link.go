@@ -161,6 +161,10 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, l)
 		return
 	}
+	if l.SecondFactor {
+		s.render(w, r, http.StatusOK, pageData{Title: "One more step", Text: "Go back to your terminal: it asks for the code from your authenticator app."})
+		return
+	}
 	s.render(w, r, http.StatusOK, pageData{Title: "Signed in", Text: "Signed in. You can close this tab and go back to your terminal."})
 }
 
