@@ -191,7 +191,9 @@ func (s *Server) harden(srv *ssh.Server) error {
 		}
 		src := sourceOf(conn.RemoteAddr())
 		if ok, why := s.adm.admit(src); !ok {
-			s.log.Warn("connection refused", "remote", src.host, "reason", why)
+			// Debug, not warn: a flood would write a line per attempt. The
+			// metric counts every refusal by reason.
+			s.log.Debug("connection refused", "remote", src.host, "reason", why)
 			s.metrics.refused.WithLabelValues(why).Inc()
 			return nil
 		}
