@@ -145,9 +145,9 @@ func (a *admission) admit(src source) (ok bool, reason string) {
 	return true, ""
 }
 
-// dropChance is the probability of refusing a connection when waiting
-// are already waiting: none below start, rate percent at start, rising
-// linearly to certain at full.
+// dropChance is the probability of refusing a connection when `waiting`
+// connections are already waiting: none below start, rate percent at
+// start, rising linearly to certain at full.
 func dropChance(waiting, start, rate, full int) float64 {
 	switch {
 	case waiting >= full:
