@@ -34,6 +34,13 @@ type screen struct {
 // openScreen connects and asks for a terminal of cols x rows.
 func openScreen(t *testing.T, addr string, key gossh.Signer, cols, rows int) *screen {
 	t.Helper()
+	return openScreenWith(t, addr, key, cols, rows, nil)
+}
+
+// openScreenWith runs beforeShell between the pty-req and the shell
+// request.
+func openScreenWith(t *testing.T, addr string, key gossh.Signer, cols, rows int, beforeShell func(*screen)) *screen {
+	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +67,18 @@ func openScreen(t *testing.T, addr string, key gossh.Signer, cols, rows int) *sc
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.sess.Shell(); err != nil {
-		t.Fatal(err)
+	if beforeShell != nil {
+		beforeShell(sc)
+	}
+	shell := make(chan error, 1)
+	go func() { shell <- sc.sess.Shell() }()
+	select {
+	case err := <-shell:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // bounds a failure only
+		t.Fatal("the server never answered the shell request")
 	}
 	go func() {
 		defer close(sc.done)
@@ -236,6 +253,20 @@ func TestZeroTerminalSize(t *testing.T) {
 	sc.await(0, homeMarker)
 	sc.resizeTo(40, 0, "have 40x24")
 	sc.resizeTo(0, 12, "have 40x12")
+}
+
+// Window changes before the shell request are bounded too, and do not
+// hang the session: the SSH library queued one and then blocked its
+// request loop, so the shell request was never answered.
+func TestWindowChangesBeforeTheShell(t *testing.T) {
+	ts := startServer(t, nil)
+	sc := openScreenWith(t, ts.addr, newKey(t), 80, 24, func(sc *screen) {
+		sc.windowChange(65535, 65535, 0)
+		sc.windowChange(30000, 30000, 0)
+		sc.windowChange(70000, 12, 0)
+	})
+	defer sc.vanish()
+	sc.await(0, "have 200x12")
 }
 
 // goroutinesSettle waits until the number of goroutines is at most want,

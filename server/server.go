@@ -57,6 +57,10 @@ type Server struct {
 	// admins are the fingerprints of the administrators' keys.
 	admins map[string]bool
 
+	// terminals are the sessions whose terminal boundPty took over, until
+	// they start (ssh.Session → *terminalSession).
+	terminals sync.Map
+
 	// programs are the live screens, so shutdown can tell each one.
 	mu       sync.Mutex
 	programs map[*tea.Program]struct{}
@@ -115,7 +119,7 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 	// this list readable top to bottom.)
 	chain := []wish.Middleware{
 		s.recoverPanics, // 1. a panic ends this session, never the server
-		s.boundTerminal, // 2. terminal sizes bounded before anything allocates
+		s.boundTerminal, // 2. the terminal as bounded since its pty-req (see boundPty)
 		s.logSession,    // 3. one line per session: device, what ran, how long
 		s.identify,      // 4. the device is the key that signed, nothing else
 		s.route,         // 5. the inbox, a command, or the screens
@@ -205,6 +209,7 @@ func (s *Server) harden(srv *ssh.Server) error {
 		s.log.Debug("connection failed", "remote", sourceOf(conn.RemoteAddr()).host, "err", err)
 	}
 	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.capSessions(ssh.DefaultSessionHandler)}
+	srv.PtyHandler = s.boundPty(emulatedPty())
 	return nil
 }
 

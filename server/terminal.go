@@ -60,38 +60,70 @@ type terminalSession struct {
 	window ssh.Window // the latest bounded size
 }
 
-// boundTerminal gives every session with a terminal a bounded size. It
-// also reads every window change as it arrives: the SSH library hands
-// them over on a channel with room for one and blocks its request loop
-// (and so the whole session) on the next one until someone reads, which
-// a command run with -t never does.
-func (s *Server) boundTerminal(next ssh.Handler) ssh.Handler {
-	return func(sess ssh.Session) {
-		pty, raw, ok := sess.Pty()
-		if !ok {
-			next(sess)
-			return
+// boundPty takes over a terminal at the pty-req, around the SSH library's
+// own (emulated) pty handler: from then on every window change is bounded
+// and read as it arrives. The library hands window changes over on a
+// channel with room for one and blocks its request loop (and so the whole
+// session, which then never starts) on the next one until someone reads:
+// a client sending two window changes before its shell request, or a
+// command run with -t, which never reads them, hung there.
+func (s *Server) boundPty(inner ssh.PtyHandler) ssh.PtyHandler {
+	return func(ctx ssh.Context, sess ssh.Session, pty ssh.Pty) (func() error, error) {
+		closer, err := inner(ctx, sess, pty)
+		if err != nil {
+			return nil, err
 		}
-		ts := newTerminalSession(sess, pty, raw)
-		next(ts)
+		_, raw, _ := sess.Pty()
+		ts := newTerminalSession(sess, pty, raw, func() { s.terminals.Delete(sess) })
+		s.terminals.Store(sess, ts)
+		return closer, nil
 	}
 }
 
-func newTerminalSession(sess ssh.Session, pty ssh.Pty, raw <-chan ssh.Window) *terminalSession {
+// emulatedPty is the SSH library's own pty handler, which fakes a terminal
+// on the session's channel (the library exports only the option).
+func emulatedPty() ssh.PtyHandler {
+	var probe ssh.Server
+	_ = ssh.EmulatePty()(&probe)
+	return probe.PtyHandler
+}
+
+// boundTerminal hands on a session with a terminal as its bounded form,
+// taken over at the pty-req.
+func (s *Server) boundTerminal(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		if ts, ok := s.terminals.LoadAndDelete(sess); ok {
+			next(ts.(*terminalSession))
+			return
+		}
+		if pty, raw, ok := sess.Pty(); ok { // not through boundPty: never, but bound it anyway
+			next(newTerminalSession(sess, pty, raw, nil))
+			return
+		}
+		next(sess)
+	}
+}
+
+// newTerminalSession bounds a session's terminal; gone, if not nil, is
+// called once the session's channel has closed.
+func newTerminalSession(sess ssh.Session, pty ssh.Pty, raw <-chan ssh.Window, gone func()) *terminalSession {
 	pty.Window = boundWindow(pty.Window, initialWindow)
 	ts := &terminalSession{
 		Session: sess, pty: pty, window: pty.Window,
 		winch: make(chan ssh.Window, 1), gone: make(chan struct{}),
 	}
-	go ts.pump(raw)
+	go ts.pump(raw, gone)
 	return ts
 }
 
 // pump bounds each window change and keeps only the latest for whoever
 // reads the session's window channel: a reader that falls behind sees
 // the current size, never a queue of stale ones.
-func (ts *terminalSession) pump(raw <-chan ssh.Window) {
+func (ts *terminalSession) pump(raw <-chan ssh.Window, gone func()) {
 	defer close(ts.gone)
+	if gone != nil {
+		defer gone()
+	}
 	for w := range raw {
 		ts.mu.Lock()
 		ts.window = boundWindow(w, ts.window)

@@ -52,7 +52,7 @@ func FuzzTerminalSize(f *testing.F) {
 			raw <- w
 		}
 		close(raw)
-		ts := newTerminalSession(nil, ssh.Pty{Term: "xterm", Window: sizes[0]}, raw)
+		ts := newTerminalSession(nil, ssh.Pty{Term: "xterm", Window: sizes[0]}, raw, nil)
 		<-ts.Gone()
 		want := boundWindow(sizes[0], initialWindow)
 		for _, w := range sizes {
