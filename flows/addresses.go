@@ -76,7 +76,7 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 				return err
 			}
 			if oldClaim == nil {
-				return problem(ProblemInput, fmt.Sprintf("%s is not on your account, so there is nothing to edit; add the new address instead.", old.Display()))
+				return problem(ProblemInput, fmt.Sprintf("%s is not on your account, so there is nothing to edit; add the new address instead.", old.Shown()))
 			}
 		}
 		mine, err := liveClaim(tx, user, req.hash)
@@ -84,7 +84,7 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 			return err
 		}
 		if mine != nil && mine.confirmed() { // [C2]
-			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
+			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Shown()))
 		}
 		added, err := addedToday(tx, user, now)
 		if err != nil {
@@ -109,7 +109,7 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 		return err
 	}, func(p *Problem) error { // the claim stays; its code waits
 		return keep(&Problem{Code: p.Code, RetryAt: p.RetryAt,
-			Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Display(), p.Msg)})
+			Msg: fmt.Sprintf("%s is added, unconfirmed. Its code is held back: %s", addr.Shown(), p.Msg)})
 	})
 }
 
@@ -131,9 +131,9 @@ func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) 
 		case err != nil:
 			return err
 		case c == nil:
-			return problem(ProblemInput, fmt.Sprintf("%s is not on your account; add it first.", addr.Display()))
+			return problem(ProblemInput, fmt.Sprintf("%s is not on your account; add it first.", addr.Shown()))
 		case c.confirmed():
-			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display()))
+			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Shown()))
 		}
 		return nil
 	}, nil)
@@ -162,7 +162,7 @@ func (s *Service) confirmByCode(tx store.Tx, now time.Time, dev Device, issued *
 	if err != nil {
 		return nil, err
 	}
-	return s.notify(tx, now, user, change, issued.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), body.Masked))
+	return s.notify(tx, now, user, change, issued.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), address.WarnLookAlike(body.Masked)))
 }
 
 // Unlinked reports what UnlinkAddress did.
@@ -205,7 +205,7 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 				return err
 			}
 			if len(reach) == 1 && reach[0].hash == hash {
-				return problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Display()))
+				return problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Shown()))
 			}
 		}
 		if err := endClaim(tx, now, user, hash, "unlinked"); err != nil {
@@ -219,7 +219,7 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 		if err != nil {
 			return err
 		}
-		what := fmt.Sprintf("The %s %s was removed", kindNoun(string(addr.Kind)), addr.Masked())
+		what := fmt.Sprintf("The %s %s was removed", kindNoun(string(addr.Kind)), address.WarnLookAlike(addr.Masked()))
 		if msgs, err = s.notify(tx, now, user, change, hash, what); err != nil {
 			return err
 		}

@@ -355,7 +355,7 @@ func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw 
 			return err
 		}
 		if ownerOf(claims) != nil {
-			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed: sign in instead.", addr.Display()))
+			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed: sign in instead.", addr.Shown()))
 		}
 		for _, c := range claims { // in the order added: the newest live claim wins
 			if c.live() {
@@ -368,7 +368,7 @@ func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw 
 		if account, err := isAccount(r, user); err != nil {
 			return err
 		} else if user == "" || account {
-			return problem(ProblemNoCode, fmt.Sprintf("No registration is waiting for %s to be confirmed.", addr.Display()))
+			return problem(ProblemNoCode, fmt.Sprintf("No registration is waiting for %s to be confirmed.", addr.Shown()))
 		}
 		if phc, err = currentPassword(r, user); err != nil {
 			return err

@@ -60,7 +60,7 @@ func (s *Service) RegisterUser(ctx context.Context, input, nickname, by string) 
 			return err
 		}
 		if ownerOf(claims) != nil {
-			return problem(ProblemSupport, fmt.Sprintf("%s already belongs to an account.", addr.Display()))
+			return problem(ProblemSupport, fmt.Sprintf("%s already belongs to an account.", addr.Shown()))
 		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindUserCreated, User: user,
 			Body: mustJSON(userCreatedByBody{userCreatedBody{Anonymous: false, Via: "admin"}, by})}); err != nil {

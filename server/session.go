@@ -206,7 +206,7 @@ func writeJSONLine(w io.Writer, m message.Message) error {
 }
 
 func writeInboxBlock(w io.Writer, m message.Message) error {
-	head := fmt.Sprintf("%s  %s to %s", m.Created.UTC().Format("15:04:05"), strings.ToUpper(string(m.Channel)), inert.String(m.To))
+	head := fmt.Sprintf("%s  %s to %s", m.Created.UTC().Format("15:04:05"), strings.ToUpper(string(m.Channel)), inert.Address(m.To))
 	if m.Subject != "" {
 		head += "  · " + inert.String(m.Subject)
 	}

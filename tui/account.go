@@ -250,7 +250,7 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 			a.ask("Forget "+what+"? It will no longer sign in to this account. y/N", func() tea.Cmd { return a.forget(fp) })
 		} else {
 			addr := r.Display
-			a.ask("Unlink "+inert.String(addr)+" from your account? y/N", func() tea.Cmd { return a.unlink(addr) })
+			a.ask("Unlink "+inert.Address(addr)+" from your account? y/N", func() tea.Cmd { return a.unlink(addr) })
 		}
 	case key.Matches(msg, k.Remember) && a.canRemember():
 		a.clear()
@@ -371,7 +371,7 @@ func (a *account) submit() tea.Cmd {
 func (a *account) confirm(r row) tea.Cmd {
 	a.clear()
 	if r.Confirmed {
-		a.status = inert.String(r.Display) + " is confirmed already."
+		a.status = inert.Address(r.Display) + " is confirmed already."
 		return nil
 	}
 	if s, ok := a.c.confirming[r.Display]; ok && !s.usedUp && a.c.svc.Now().Before(s.iss.Expires) {
@@ -380,7 +380,7 @@ func (a *account) confirm(r row) tea.Cmd {
 	}
 	addr := r.Display
 	a.busy, a.target = "sending a code…", addr
-	return a.c.protected("send a code to "+inert.String(addr), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+	return a.c.protected("send a code to "+inert.Address(addr), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		iss, err := svc.ConfirmAddress(ctx, dev, addr)
 		return requestedMsg{iss: iss, err: err}
 	})
@@ -419,7 +419,7 @@ func (a *account) requested(msg requestedMsg) tea.Cmd {
 
 func (a *account) unlink(addr string) tea.Cmd {
 	a.busy = "unlinking…"
-	return a.c.protected("unlink "+inert.String(addr), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+	return a.c.protected("unlink "+inert.Address(addr), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		out, err := svc.UnlinkAddress(ctx, dev, addr)
 		return unlinkedMsg{addr: addr, changed: out.Changed, err: err}
 	})
@@ -540,7 +540,7 @@ func (a *account) list() (lines []string, at int) {
 	w := 0
 	for _, r := range rs {
 		if !r.isKey() {
-			w = max(w, lipgloss.Width(inert.String(r.Display)))
+			w = max(w, lipgloss.Width(inert.Address(r.Display)))
 		}
 	}
 	w = min(w, max(a.width-2-5-2-2-lipgloss.Width(unconfirmedNote), 12))
@@ -559,7 +559,7 @@ func (a *account) list() (lines []string, at int) {
 		if r.isKey() {
 			line = a.keyRow(r)
 		} else {
-			name := fit(inert.String(r.Display), w)
+			name := fit(inert.Address(r.Display), w)
 			kind := fmt.Sprintf("%-5s", inert.String(string(r.Kind)))
 			line = st.label.Render(kind) + "  " + name + strings.Repeat(" ", w-lipgloss.Width(name)) + "  " + a.state(r, now)
 		}

@@ -117,7 +117,7 @@ func (s *code) Update(msg tea.Msg) tea.Cmd {
 		if msg.entered.Purpose == flows.PurposeConfirm {
 			delete(s.c.confirming, s.iss.To)
 			s.c.back()
-			s.c.tell(fmt.Sprintf("Confirmed %s: it can now sign you in to this account and receive its codes.", inert.String(s.iss.To)))
+			s.c.tell(fmt.Sprintf("Confirmed %s: it can now sign you in to this account and receive its codes.", inert.Address(s.iss.To)))
 		}
 		return nil // a sign-in or a step-up: the root moves the session on
 	case requestedMsg:
@@ -186,7 +186,7 @@ func (s *code) submit() tea.Cmd {
 	letter := s.iss.Letter
 	what := ""
 	if s.iss.Purpose == flows.PurposeConfirm {
-		what = "confirm " + inert.String(s.iss.To)
+		what = "confirm " + inert.Address(s.iss.To)
 	}
 	return s.c.protected(what, func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		e, err := svc.EnterCode(ctx, dev, letter, typed)
@@ -205,7 +205,7 @@ func (s *code) resend() tea.Cmd {
 	to := s.iss.To
 	switch s.iss.Purpose {
 	case flows.PurposeConfirm:
-		return s.c.protected("send a new code to "+inert.String(to), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		return s.c.protected("send a new code to "+inert.Address(to), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 			iss, err := svc.ConfirmAddress(ctx, dev, to)
 			return requestedMsg{iss: iss, err: err}
 		})
@@ -283,7 +283,7 @@ func (s *code) View() string {
 	default:
 		status = st.faint.Render("enter checks the code")
 	}
-	heading := fmt.Sprintf("Code %s sent to %s", iss.Letter, inert.String(iss.To))
+	heading := fmt.Sprintf("Code %s sent to %s", iss.Letter, inert.Address(iss.To))
 	if iss.Channel != "" {
 		heading += " by " + string(iss.Channel)
 	}

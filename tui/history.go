@@ -141,5 +141,5 @@ func shortAddress(k address.Kind, display string) string {
 	if k == address.SSHKey {
 		return shortTag(display)
 	}
-	return inert.String(display)
+	return inert.Address(display)
 }

@@ -372,7 +372,7 @@ func displayName(v flows.Visitor) string {
 	}
 	for _, a := range v.Addresses {
 		if a.Confirmed {
-			return inert.String(a.Display)
+			return inert.Address(a.Display)
 		}
 	}
 	return "your account"

@@ -84,7 +84,7 @@ func (m *magicLink) resend() tea.Cmd {
 func (m *magicLink) View() string {
 	st := m.c.st
 	now := m.c.svc.Now()
-	to, label := inert.String(m.sent.To), inert.String(m.sent.Label)
+	to, label := inert.Address(m.sent.To), inert.String(m.sent.Label)
 	heading := "Sign-in link sent to " + to
 	if m.sent.Channel != "" {
 		heading += " by " + string(m.sent.Channel)

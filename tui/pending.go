@@ -157,7 +157,7 @@ func (p *pending) resend() tea.Cmd {
 func (p *pending) View() string {
 	st := p.c.st
 	now := p.c.svc.Now()
-	to := inert.String(p.to)
+	to := inert.Address(p.to)
 	out := st.heading.Render("Follow the link") + "\n\n" +
 		wrap("Follow the link we sent to "+to+" to continue.", p.width) + "\n\n"
 	if p.link != nil {

@@ -126,8 +126,10 @@ func (a Address) Masked() string {
 }
 
 // Display is the address for showing to its owner: an email address in full
-// (the domain in Unicode if it is an internationalized one), a phone number
-// in international format ("+44 7700 900123").
+// (the domain in Unicode if it is an internationalized one, in ASCII if the
+// Unicode is a look-alike: see LookAlike), a phone number in international
+// format ("+44 7700 900123"). Parsing it gives the address back, so screens
+// may hand it back to the flows; Shown adds the look-alike warning.
 func (a Address) Display() string {
 	switch a.Kind {
 	case Email:

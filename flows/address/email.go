@@ -218,11 +218,12 @@ func maskEmail(v string) string {
 }
 
 // displayEmail shows the domain in Unicode, as its owner most likely typed
-// it; other people see the ASCII form (Masked), which cannot hide a
-// look-alike character.
+// it, unless the Unicode could pass for another domain (lookalike.go);
+// other people see the ASCII form (Masked), which cannot hide a look-alike
+// character.
 func displayEmail(v string) string {
 	local, domain, ok := strings.Cut(v, "@")
-	if !ok {
+	if !ok || lookAlikeDomain(domain) != "" {
 		return v
 	}
 	u, err := displayProfile.ToUnicode(domain)

@@ -148,7 +148,7 @@ func runWhoami(c *call) error {
 		if i == 0 {
 			label = "addresses:"
 		}
-		line(label, fmt.Sprintf("%s (%s)", inert.String(a.Display), addressState(a)))
+		line(label, fmt.Sprintf("%s (%s)", inert.Address(a.Display), addressState(a)))
 	}
 	if v.Account {
 		keys, this := 0, false

@@ -39,7 +39,7 @@ func runAddresses(c *call) error {
 		if !a.Confirmed {
 			since, unconfirmed = a.Added, true
 		}
-		rows = append(rows, []string{inert.String(string(a.Kind)), inert.String(a.Display), addressState(a), when(since, now)})
+		rows = append(rows, []string{inert.String(string(a.Kind)), inert.Address(a.Display), addressState(a), when(since, now)})
 	}
 	if err := columns(c.env.Stdout, rows); err != nil {
 		return err
@@ -124,9 +124,9 @@ func runAddressEdit(c *call) error {
 	}
 	printIssued(c, iss, " to confirm it")
 	if old.Confirmed {
-		c.printf("%s stays on your account beside it until you unlink it: address unlink %s\n", inert.String(oldShown), inert.String(c.args[0]))
+		c.printf("%s stays on your account beside it until you unlink it: address unlink %s\n", inert.Address(oldShown), inert.String(c.args[0]))
 	} else {
-		c.printf("It replaces %s, which was not confirmed.\n", inert.String(oldShown))
+		c.printf("It replaces %s, which was not confirmed.\n", inert.Address(oldShown))
 	}
 	return nil
 }
@@ -149,11 +149,11 @@ func runAddressUnlink(c *call) error {
 	}
 	switch {
 	case !out.Changed:
-		c.printf("%s is not on your account; there is nothing to unlink.\n", inert.String(shown))
+		c.printf("%s is not on your account; there is nothing to unlink.\n", inert.Address(shown))
 	case before.Confirmed:
-		c.printf("Unlinked %s from your account. Your other addresses, and this one, are told.\n", inert.String(shown))
+		c.printf("Unlinked %s from your account. Your other addresses, and this one, are told.\n", inert.Address(shown))
 	default:
-		c.printf("Unlinked %s from your account.\n", inert.String(shown))
+		c.printf("Unlinked %s from your account.\n", inert.Address(shown))
 	}
 	return nil
 }
@@ -191,7 +191,7 @@ func runHistory(c *call) error {
 		if e.Detail != "" {
 			what += " (" + inert.String(e.Detail) + ")"
 		}
-		rows = append(rows, []string{when(e.Time, now), inert.String(string(e.Kind)), inert.String(e.Display), what})
+		rows = append(rows, []string{when(e.Time, now), inert.String(string(e.Kind)), inert.Address(e.Display), what})
 	}
 	return columns(c.env.Stdout, rows)
 }

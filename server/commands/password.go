@@ -321,12 +321,12 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 	} else if lw != nil {
 		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
 			"the link works for %s and only while this command waits. Send it again with: %s.\n",
-			inert.String(to), linkTTLWords(), again)
+			inert.Address(to), linkTTLWords(), again)
 		c.printf("Waiting for the link…\n")
 	} else {
 		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
 			"the link works for %s and only while a command of this device waits for it.\n",
-			inert.String(to), linkTTLWords())
+			inert.Address(to), linkTTLWords())
 		c.printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
 			"To sign in, run %s (it sends a new link and waits).\n", again)
 	}
@@ -383,7 +383,7 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 		}
 	} else {
 		c.printf(what+" Open it and press the button for terminal session %s (shown on the page) within %s.\n",
-			inert.String(sent.To), inert.String(sent.Label), linkTTLWords())
+			inert.Address(sent.To), inert.String(sent.Label), linkTTLWords())
 		if lw != nil {
 			c.printf("Waiting for the button to be pressed…\n")
 		} else {

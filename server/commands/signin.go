@@ -77,7 +77,7 @@ func runSignin(c *call) error {
 func printIssued(c *call, iss flows.Issued, what string) {
 	now := c.svc().Now()
 	c.printf("Code %s (%d digits) sent to %s%s. It expires at %s. Enter it with: code %s-%s\n",
-		iss.Letter, iss.Digits, inert.String(iss.To), what, when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
+		iss.Letter, iss.Digits, inert.Address(iss.To), what, when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
 	c.printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
 }
 
@@ -176,7 +176,7 @@ func runCode(c *call) error {
 		c.printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.svc().Now()))
 	case out.Purpose == flows.PurposeConfirm:
 		if a, ok := justConfirmed(out.Visitor); ok {
-			c.printf("Code %s accepted: %s is confirmed on your account.\n", out.Letter, inert.String(a.Display))
+			c.printf("Code %s accepted: %s is confirmed on your account.\n", out.Letter, inert.Address(a.Display))
 		} else {
 			c.printf("Code %s accepted: the address is confirmed on your account.\n", out.Letter)
 		}

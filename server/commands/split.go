@@ -23,7 +23,7 @@ func runSplit(choice string) func(*call) error {
 		}
 		shown := "the address"
 		if a, ok := justConfirmed(out.Visitor); ok {
-			shown = inert.String(a.Display)
+			shown = inert.Address(a.Display)
 		}
 		c.printf("Signed up: a new account with %s, and this device is signed in to it. The other account no longer\n"+
 			"has %s and was told.\n", shown, shown)

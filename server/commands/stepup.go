@@ -37,7 +37,7 @@ func runStepUp(c *call) error {
 	}
 	now := c.svc().Now()
 	c.printf("Step-up code %s (%d digits) sent to %s. Enter it with: code %s-%s. The step-up lasts %s on this device only.\n",
-		iss.Letter, iss.Digits, inert.String(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.svc().Policy().StepUpTTL))
+		iss.Letter, iss.Digits, inert.Address(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.svc().Policy().StepUpTTL))
 	c.printf("The code expires at %s.\n", when(iss.Expires, now))
 	return nil
 }

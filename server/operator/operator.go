@@ -364,7 +364,7 @@ func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string)
 		if a.Confirmed {
 			state = "confirmed by " + a.Method
 		}
-		fmt.Fprintf(env.Stdout, "%-7s %s  %s, added %s\n", a.Kind, inert.String(a.Display), state, a.Added.Format(time.RFC3339))
+		fmt.Fprintf(env.Stdout, "%-7s %s  %s, added %s\n", a.Kind, inert.Address(a.Display), state, a.Added.Format(time.RFC3339))
 	}
 	if len(list) == 0 && !asJSON {
 		fmt.Fprintln(env.Stdout, "no addresses")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/attest-dev/attest/flows/address"
 )
 
 // String replaces every character a terminal could act on instead of
@@ -23,6 +25,13 @@ import (
 // Everything else is left alone, backslashes included: the point is that
 // nothing acts, and names with a backslash should read as typed.
 func String(s string) string { return escape(s, false) }
+
+// Address is String for an address as flows displays it (Display,
+// Issued.To, AddressInfo.Display): an email address whose domain is a
+// look-alike (shown in its xn-- form) gets a warning after it, so that
+// wherever a person reads an address they are told when it is not what it
+// may seem.
+func Address(s string) string { return String(address.WarnLookAlike(s)) }
 
 // Lines is String for text of several lines: newlines are kept as line
 // breaks, everything else is escaped as String does.

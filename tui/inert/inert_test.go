@@ -49,3 +49,16 @@ func TestLinesKeepsLineBreaks(t *testing.T) {
 		t.Fatalf("Lines left something a terminal acts on: %q", got)
 	}
 }
+
+func TestAddressWarnsOfLookAlikes(t *testing.T) {
+	for in, want := range map[string]string{
+		"bob@xn--exmple-4nf.com":        "bob@xn--exmple-4nf.com (look-alike domain: it mixes Cyrillic and Latin letters)",
+		"bob@bücher.de":                 "bob@bücher.de",
+		"+44 7400 900123":               "+44 7400 900123",
+		"bob\x1b[2J@xn--exmple-4nf.com": `bob\x1b[2J@xn--exmple-4nf.com (look-alike domain: it mixes Cyrillic and Latin letters)`,
+	} {
+		if got := Address(in); got != want {
+			t.Errorf("Address(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
