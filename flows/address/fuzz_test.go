@@ -44,6 +44,10 @@ func FuzzParseEmail(f *testing.F) {
 		"bob\x1b]52;c;aGk=\x07@example.com",
 		"bob\u202e@example.com",
 		"bob\xff@example.com",
+		"bob@ex\u0430mple.com",
+		"bob@\u0430\u0440\u0435.com",
+		"bob@g\u03bf\u03bfgle.com",
+		"bob@abc\ud55c\uad6d\u30ab\u30bf.com",
 		"",
 	} {
 		f.Add(s)
@@ -148,10 +152,30 @@ func checkAddress(t *testing.T, a Address, kind Kind) {
 	if bad := badRune(a.Value); bad >= 0 {
 		t.Fatalf("value %q contains %U", a.Value, bad)
 	}
-	for _, s := range []string{a.String(), a.Masked(), a.Display()} {
+	for _, s := range []string{a.String(), a.Masked(), a.Display(), a.Shown()} {
 		if bad := badRune(s); bad >= 0 {
 			t.Fatalf("output %q of %#v contains %U", s, a, bad)
 		}
+	}
+	// What the owner is shown parses back to the address (the screens hand
+	// it back to the flows), and the look-alike warning can be told from it
+	// alone.
+	var back Address
+	var err error
+	switch kind {
+	case Email:
+		back, err = ParseEmail(a.Display())
+	case Phone:
+		back, err = ParsePhone(a.Display(), "")
+	}
+	if err != nil || back != a {
+		t.Fatalf("%#v displays as %q, which parses to %#v, %v", a, a.Display(), back, err)
+	}
+	if got := WarnLookAlike(a.Display()); got != a.Shown() {
+		t.Fatalf("%#v: WarnLookAlike(%q) = %q, Shown() = %q", a, a.Display(), got, a.Shown())
+	}
+	if a.LookAlike() != "" && a.Display() != a.Value {
+		t.Fatalf("%#v is a look-alike (%s) but displays as %q", a, a.LookAlike(), a.Display())
 	}
 	// Hashing must work on anything a parser returns.
 	h, err := NewHasher(make([]byte, MinKeyLen))
@@ -161,4 +185,47 @@ func checkAddress(t *testing.T, a Address, kind Kind) {
 	if got := h.Hash(a); len(got) != 64 {
 		t.Fatalf("hash %q", got)
 	}
+}
+
+// FuzzParse is the single "email or phone" field: whatever it takes is an
+// email address or a phone number that reads back the same.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"bob@example.com", "+1 202 555 0143", "bob.example.com", "020 7946 0018", "ex\u0430mple@\u0430\u0440\u0435.com", "\uff20", ""} {
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, s string, r uint8) {
+		region := phoneRegions[int(r)%len(phoneRegions)]
+		a, err := Parse(s, region)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || (e.Kind != Email && e.Kind != Phone) {
+				t.Fatalf("Parse(%q): %#v", s, err)
+			}
+			checkMessage(t, err.Error())
+			return
+		}
+		checkAddress(t, a, a.Kind)
+		if b, err := Parse(a.Value, region); err != nil || b != a {
+			t.Fatalf("Parse(%q) = %#v, but Parse(%q) = %#v, %v", s, a, a.Value, b, err)
+		}
+	})
+}
+
+// FuzzSSHKeyFingerprint: a key's address is built, not parsed, from the
+// key that signed the handshake; its outputs stay safe whatever the text.
+func FuzzSSHKeyFingerprint(f *testing.F) {
+	for _, s := range []string{"SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8", "SHA256:\u00e9\u00e9\u00e9\u00e9\u00e9", "SHA256:\x1b[2J", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, fp string) {
+		a := SSHKeyFingerprint(fp)
+		for _, s := range []string{a.String(), a.Masked(), a.Display(), a.Shown()} {
+			if bad := badRune(s); bad >= 0 {
+				t.Fatalf("output %q of %#v contains %U", s, a, bad)
+			}
+		}
+		if a.LookAlike() != "" {
+			t.Fatalf("key %q is a look-alike", fp)
+		}
+	})
 }
