@@ -195,9 +195,9 @@ func (a *account) Update(msg tea.Msg) tea.Cmd {
 		case msg.err != nil:
 			a.problem = problemText(msg.err)
 		case msg.changed:
-			a.status = inert.String(msg.addr) + " is unlinked from your account."
+			a.status = inert.Address(msg.addr) + " is unlinked from your account."
 		default:
-			a.status = inert.String(msg.addr) + " was not on your account: nothing to unlink."
+			a.status = inert.Address(msg.addr) + " was not on your account: nothing to unlink."
 		}
 	case keyMsg:
 		a.busy = ""
