@@ -117,16 +117,24 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		return Issued{}, nil, fmt.Errorf("count codes of device: %w", err)
 	}
 	// The notes' rule: the first two codes a device gets in a day are 4
-	// digits, the third is 6. It reads the device's own codes and nothing
-	// about the address: a rule that also asked "was this address sent a
-	// code today?" would tell any stranger who asks for a code that the
-	// address is in use. What bounds guessing instead is per address and
-	// says nothing until someone guesses: the governor (10 codes a day to
-	// an address), a 4-digit code's 3 tries, and the back-off after 10
-	// wrong codes in a row.
+	// digits, the third is 6. It reads the device's own codes, not the
+	// address's: a rule that also asked "was this address sent a code
+	// today?" would tell any stranger who asks for a code that the address
+	// is in use. What it does read of the address is its back-off: once a
+	// run of wrong codes or passwords has put the address in back-off,
+	// every code to it is 6 digits until a right one ends the run, so an
+	// attacker cycling devices gets at most BackoffAfter guesses at 4
+	// digits per run. That tells a stranger nothing new: anyone who enters
+	// codes for the address meets the back-off itself.
 	digits := 6
 	if !s.policy.Strict && req.min <= 4 && forDevice < 2 {
-		digits = 4
+		held, err := s.backoffUntil(tx, req.hash, now)
+		if err != nil {
+			return Issued{}, nil, fmt.Errorf("read the back-off of an address: %w", err)
+		}
+		if held.IsZero() {
+			digits = 4
+		}
 	}
 	code := req.draw[:digits]
 	iss := Issued{

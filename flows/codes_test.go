@@ -333,3 +333,112 @@ func TestFailedDeliveryIsRecorded(t *testing.T) {
 		t.Fatal("no failure fact")
 	}
 }
+
+// Once an address is in back-off, its codes are 6 digits, whoever asks,
+// until a right code ends the run; then 4 again.
+func TestBackoffMakesCodesLong(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	victim := "victim@example.com"
+	h.signIn(device("owner"), victim)
+	h.clock.Advance(time.Hour)
+	failed := 0
+	for i := 0; failed < 10; i++ {
+		dev := device(fmt.Sprint("attacker", i))
+		iss, _ := h.request(dev, victim)
+		if iss.Digits != 4 {
+			t.Fatalf("after %d wrong codes a fresh device got %d digits", failed, iss.Digits)
+		}
+		for range iss.Tries {
+			if failed == 10 {
+				break
+			}
+			_, err := h.svc.EnterCode(ctx, dev, iss.Letter, wrong(h.codeOf(iss)))
+			if p, _ := flows.AsProblem(err); p == nil || (p.Code != flows.ProblemWrongCode && p.Code != flows.ProblemCodeUsed) {
+				t.Fatalf("wrong code %d: %v", failed+1, err)
+			}
+			failed++
+		}
+		h.clock.Advance(15 * time.Minute) // past the governor's gap and hourly limit
+	}
+	iss, _ := h.request(device("late"), victim)
+	if iss.Digits != 6 {
+		t.Fatalf("in back-off, a fresh device got %d digits", iss.Digits)
+	}
+	// The owner's next device signs in with that 6-digit code, which ends
+	// the run.
+	h.clock.Advance(time.Hour)
+	owner2 := device("owners-tablet")
+	iss, code := h.request(owner2, victim)
+	if _, err := h.svc.EnterCode(ctx, owner2, iss.Letter, code); err != nil {
+		t.Fatalf("the owner's right code: %v", err)
+	}
+	h.clock.Advance(time.Hour)
+	if iss, _ := h.request(device("after"), victim); iss.Digits != 4 {
+		t.Fatalf("after a right code, a fresh device got %d digits", iss.Digits)
+	}
+}
+
+// An attacker who cycles devices against one address, guessing every
+// code to its last try, gets few guesses at 4-digit codes in a week:
+// those before the back-off starts, whether the codes are asked for one
+// by one or all at once.
+func TestCyclingDevicesGetFewShortCodes(t *testing.T) {
+	for _, burst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("burst=%v", burst), func(t *testing.T) {
+			h := newHarness(t, flows.Policy{})
+			victim := "victim@example.com"
+			short, long, n := 0, 0, 0
+			end := h.clock.Now().Add(7 * 24 * time.Hour)
+			for h.clock.Now().Before(end) {
+				var batch []flows.Issued
+				var devs []flows.Device
+				for len(batch) == 0 || burst && len(batch) < 5 {
+					dev := device(fmt.Sprint("attacker", n))
+					n++
+					iss, err := h.svc.RequestSignIn(ctx, dev, victim)
+					if err != nil {
+						wantProblem(t, err, flows.ProblemThrottled)
+						h.clock.Advance(time.Minute)
+						if !burst || len(batch) == 0 {
+							continue
+						}
+						break
+					}
+					batch, devs = append(batch, iss), append(devs, dev)
+					if burst {
+						h.clock.Advance(time.Minute)
+					}
+				}
+				for i, iss := range batch {
+					for range iss.Tries {
+						_, err := h.svc.EnterCode(ctx, devs[i], iss.Letter, wrong(h.codeOf(iss)))
+						p, _ := flows.AsProblem(err)
+						if p == nil {
+							t.Fatal("a wrong code was accepted")
+						}
+						if p.Code == flows.ProblemBackoff {
+							if p.RetryAt.Before(iss.Expires) {
+								h.clock.Set(p.RetryAt)
+								continue
+							}
+							break
+						}
+						if iss.Digits == 4 {
+							short++
+						} else {
+							long++
+						}
+						if p.Code == flows.ProblemCodeUsed {
+							break
+						}
+					}
+				}
+				h.clock.Advance(time.Minute)
+			}
+			t.Logf("a week of cycling devices: %d guesses at 4-digit codes, %d at 6-digit", short, long)
+			if short > 15 {
+				t.Fatalf("%d guesses at 4-digit codes in a week, want at most 15", short)
+			}
+		})
+	}
+}
