@@ -3,6 +3,8 @@ package flows
 import (
 	"errors"
 	"time"
+
+	"github.com/attest-dev/attest/store"
 )
 
 // Problem is a refusal a person can act on. Its message is written to be
@@ -29,13 +31,28 @@ const (
 	ProblemSignedIn  = "signed_in"    // the device is already signed in
 	ProblemSignedOut = "signed_out"   // the action needs a signed-in device
 	ProblemSupport   = "contact_support"
+	// ProblemUnavailable: the ledger's database cannot be reached for now
+	// (the ledger has retried for a few seconds); nothing changed, and the
+	// same request may work in a moment.
+	ProblemUnavailable = "unavailable"
 )
+
+// unavailable is what a person is told when the ledger is out of reach.
+var unavailable = &Problem{Code: ProblemUnavailable,
+	Msg: "The ledger is unavailable, retrying: nothing changed. Try again in a moment."}
 
 func problem(code, msg string) *Problem { return &Problem{Code: code, Msg: msg} }
 
-// AsProblem returns err's Problem, if it is one.
+// AsProblem returns err's Problem, if it is one. A ledger out of reach
+// (store.ErrUnavailable) is one: screens and commands say so rather than
+// showing a database's error.
 func AsProblem(err error) (*Problem, bool) {
 	var p *Problem
-	ok := errors.As(err, &p)
-	return p, ok
+	if errors.As(err, &p) {
+		return p, true
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return unavailable, true
+	}
+	return nil, false
 }
