@@ -2,6 +2,8 @@ package server
 
 import (
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"context"
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/server/delivery"
 
 	"github.com/attest-dev/attest/server/operator"
@@ -122,24 +125,31 @@ func twoServers(t *testing.T, clk clock.Clock) (a, b *App) {
 	return a, b
 }
 
-var codeRE = regexp.MustCompile(`Code ([A-Z]+): (\d+)`)
+var codeRE = regexp.MustCompile(`[Cc]ode ([A-Z]+): (\d+)`)
 
 // codeFrom waits for the code of a ticket in an inbox.
 func codeFrom(t *testing.T, in *delivery.Inbox, ticket string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	code := func(m message.Message) string {
+		c := codeRE.FindStringSubmatch(m.Text)
+		if c == nil {
+			t.Fatalf("no code in %q", m.Text)
+		}
+		return c[2]
+	}
 	live, backlog := in.Subscribe(ctx)
 	for _, m := range backlog {
 		if m.ID == ticket {
-			return codeRE.FindStringSubmatch(m.Text)[2]
+			return code(m)
 		}
 	}
 	for {
 		select {
 		case m := <-live:
 			if m.ID == ticket {
-				return codeRE.FindStringSubmatch(m.Text)[2]
+				return code(m)
 			}
 		case <-ctx.Done():
 			t.Fatalf("the message of %s did not reach the inbox", ticket)
@@ -189,4 +199,112 @@ func TestTwoServersOneSystem(t *testing.T) {
 	if err != nil || v.Account {
 		t.Errorf("the phone after the sign-out: %+v, %v", v, err)
 	}
+}
+
+// signUp makes an account for addr on svc, with its code from in.
+func signUp(t *testing.T, svc *flows.Service, in *delivery.Inbox, dev flows.Device, addr string) flows.Entered {
+	t.Helper()
+	ctx := context.Background()
+	iss, err := svc.RequestSignIn(ctx, dev, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := svc.EnterCode(ctx, dev, iss.Letter, codeFrom(t, in, iss.Ticket))
+	if err != nil || !e.SignedUp {
+		t.Fatalf("sign up %s: %+v, %v", addr, e, err)
+	}
+	return e
+}
+
+// race runs f(0) on one goroutine and f(1) on another, at once.
+func race(f func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() { <-start; f(i) })
+	}
+	close(start)
+	wg.Wait()
+}
+
+// TestTwoServersRaces: what must happen once happens once when two
+// servers race for it.
+func TestTwoServersRaces(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	a, b := twoServers(t, clk)
+	svcs := []*flows.Service{a.Service, b.Service}
+	ctx := context.Background()
+
+	t.Run("same code entered on both", func(t *testing.T) {
+		for round := range 5 {
+			dev := flows.KeyDevice(fmt.Sprintf("SHA256:code%d", round))
+			iss, err := a.Service.RequestSignIn(ctx, dev, fmt.Sprintf("code%d@example.com", round))
+			if err != nil {
+				t.Fatal(err)
+			}
+			code := codeFrom(t, a.Inbox, iss.Ticket)
+			var errs [2]error
+			race(func(i int) { _, errs[i] = svcs[i].EnterCode(ctx, dev, iss.Letter, code) })
+			if (errs[0] == nil) == (errs[1] == nil) {
+				t.Errorf("round %d: the same code entered on both servers: %v / %v; want one success", round, errs[0], errs[1])
+			}
+		}
+	})
+
+	t.Run("same address confirmed by two users", func(t *testing.T) {
+		alice, bob := flows.KeyDevice("SHA256:alice"), flows.KeyDevice("SHA256:bob")
+		signUp(t, a.Service, a.Inbox, alice, "alice@example.com")
+		signUp(t, b.Service, b.Inbox, bob, "bob@example.com")
+		const phone = "+12015550123"
+		var codes [2]string
+		var letters [2]string
+		for i, dev := range []flows.Device{alice, bob} {
+			clk.Advance(2 * time.Minute) // the governor's gap between codes to one address
+			iss, err := svcs[i].AddAddress(ctx, dev, phone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			letters[i], codes[i] = iss.Letter, codeFrom(t, a.Inbox, iss.Ticket)
+		}
+		var errs [2]error
+		race(func(i int) {
+			_, errs[i] = svcs[i].EnterCode(ctx, []flows.Device{alice, bob}[i], letters[i], codes[i])
+		})
+		won := 0
+		for i, err := range errs {
+			if err == nil {
+				won++
+			} else if p, ok := flows.AsProblem(err); !ok || p.Code != flows.ProblemSupport {
+				t.Errorf("user %d: %v, want success or contact support", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d users confirmed %s at once (%v / %v); want 1", won, phone, errs[0], errs[1])
+		}
+	})
+
+	t.Run("governor burst split over both", func(t *testing.T) {
+		clk.Advance(time.Hour)
+		const requests = 20
+		var sent atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range requests {
+			wg.Go(func() {
+				<-start
+				dev := flows.KeyDevice(fmt.Sprintf("SHA256:burst%d", i))
+				_, err := svcs[i%2].RequestSignIn(ctx, dev, "victim@example.com")
+				if err == nil {
+					sent.Add(1)
+				} else if p, ok := flows.AsProblem(err); !ok || p.Code != flows.ProblemThrottled {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if sent.Load() != 1 {
+			t.Errorf("%d codes went to one address in one burst over two servers; want 1", sent.Load())
+		}
+	})
 }
