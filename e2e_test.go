@@ -21,6 +21,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/attest-dev/attest/store/postgres/pgtest"
 )
 
 // binary is the attest binary under test, built once with the test clock
@@ -42,6 +44,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -66,13 +69,16 @@ func needTools(t *testing.T) {
 	}
 }
 
-func startE2E(t *testing.T) *e2e {
+func startE2E(t *testing.T) *e2e { return startE2EWith(t) }
+
+// startE2EWith starts a server with env added to its environment.
+func startE2EWith(t *testing.T, env ...string) *e2e {
 	t.Helper()
 	needTools(t)
 	dir := t.TempDir()
 	e := &e2e{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), tmuxSock: filepath.Join(dir, "tmux.sock")}
 	e.server = exec.Command(binary, "--data-dir", e.dataDir, "--ssh-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
-	e.server.Env = append(os.Environ(), "ATTEST_LOG_LEVEL=warn")
+	e.server.Env = append(append(os.Environ(), "ATTEST_LOG_LEVEL=warn"), env...)
 	stdout, err := e.server.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +27,8 @@ import (
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/operator"
 	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/store/bolt"
+	"github.com/attest-dev/attest/store/postgres"
 )
 
 // Set by the release build (see .goreleaser.yaml).
@@ -53,6 +56,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "help":
 		usage(stdout)
 		return 0
+	case "migrate":
+		return migrate(args, environ, stdout, stderr)
 	}
 	for _, c := range operator.Commands() {
 		if c[0] == cmd {
@@ -78,6 +83,7 @@ or open the ledger themselves when no server runs):
 	for _, c := range operator.Commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", c[0], c[1])
 	}
+	fmt.Fprintf(w, "  %-9s %s\n", "migrate", "copy the ledger file into an empty PostgreSQL database (--to postgres://...), checking the chain")
 	fmt.Fprint(w, `
 flags (every command):
   --config FILE      YAML configuration (default: DATA_DIR/config.yaml if present)
@@ -178,6 +184,10 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	if err := app.Build(cfg, testClock(), logger); err != nil {
 		return fail(stderr, cfg, err)
 	}
+	// Servers sharing a database hear each other before taking sessions.
+	if !app.WaitShared(10 * time.Second) {
+		logger.Warn("not yet listening to the other servers on the database; live sign-outs and demo messages from them are missed until then")
+	}
 	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger, Clock: app.Clock})
 	if err != nil {
 		return fail(stderr, cfg, err)
@@ -212,6 +222,74 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// migrate copies the data directory's ledger file into an empty
+// PostgreSQL database, fact by fact, checking that the copy holds each as
+// the file does, and binds the database to the data directory's secret.
+func migrate(args, environ []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs)
+	to := fs.String("to", "", "the PostgreSQL database to copy the ledger into (postgres://...)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || (!strings.HasPrefix(*to, "postgres://") && !strings.HasPrefix(*to, "postgresql://")) {
+		fmt.Fprintln(stderr, "usage: attest migrate --to postgres://USER@HOST/DB [--data-dir DIR]")
+		return 2
+	}
+	cfg, err := common.load(environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "attest: %v\n", err)
+		return 1
+	}
+	if _, err := os.Stat(cfg.LedgerPath()); err != nil {
+		fmt.Fprintf(stderr, "attest: there is no ledger at %s (is --data-dir right?)\n", cfg.LedgerPath())
+		return 1
+	}
+	src, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
+	if err != nil {
+		return fail(stderr, cfg, err)
+	}
+	defer src.Close()
+	dst, err := postgres.Open(context.Background(), *to, postgres.Options{})
+	if err != nil {
+		fmt.Fprintf(stderr, "attest migrate: %v\n", err)
+		return 1
+	}
+	defer dst.Close()
+	if err := server.CheckSecret(cfg, dst); err != nil {
+		fmt.Fprintf(stderr, "attest migrate: %v\n", err)
+		return 1
+	}
+	n, err := store.Copy(dst, src, func(n uint64) {
+		if n%100_000 == 0 {
+			fmt.Fprintf(stderr, "attest migrate: %d facts copied\n", n)
+		}
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "attest migrate: after %d facts: %v\n", n, err)
+		return 1
+	}
+	if err := dst.Verify(); err != nil {
+		fmt.Fprintf(stderr, "attest migrate: the copy does not verify: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "copied %d facts into %s; the chain verifies. Start the servers with ATTEST_DATABASE_URL set to it.\n", n, redact(*to))
+	return 0
+}
+
+// redact drops a URL's password, for messages.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "the database"
 }
 
 // fail explains a start-up failure, in particular a ledger held by

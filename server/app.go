@@ -96,6 +96,17 @@ func secretCheck(secret []byte) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// CheckSecret binds a shared ledger to the secret of cfg (its data
+// directory's, or ATTEST_SECRET_FILE's) if it is bound to none yet, and
+// refuses one bound to another: attest migrate uses it before copying.
+func CheckSecret(cfg config.Config, led store.Ledger) error {
+	secret, err := loadSecret(cfg.SecretPath())
+	if err != nil {
+		return err
+	}
+	return checkSecret(led, secret, cfg.SecretPath())
+}
+
 // checkSecret refuses a secret other than the one the shared ledger was
 // started with: codes, links and sealed addresses made by the other
 // servers would be unreadable, and addresses would hash differently.

@@ -159,5 +159,15 @@ func (a *App) share(led *postgres.Ledger, relay *pokeRelay) (stop func()) {
 }
 
 // WaitShared waits until the server listens for the other servers'
-// pokes and messages (at once when it shares no ledger).
-func (a *App) WaitShared() { a.listening.Wait() }
+// pokes and messages (at once when it shares no ledger), for at most
+// timeout; it reports whether it does.
+func (a *App) WaitShared(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { a.listening.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}

@@ -120,8 +120,9 @@ func twoServers(t *testing.T, clk clock.Clock) (a, b *App) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	a.WaitShared()
-	b.WaitShared()
+	if !a.WaitShared(10*time.Second) || !b.WaitShared(10*time.Second) {
+		t.Fatal("the servers do not listen to each other")
+	}
 	return a, b
 }
 

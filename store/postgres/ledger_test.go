@@ -1,8 +1,16 @@
 package postgres
 
 import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"time"
+
 	"context"
 	"errors"
+	"github.com/attest-dev/attest/store/bolt"
 	"strings"
 	"sync"
 	"testing"
@@ -169,4 +177,74 @@ func TestClaim(t *testing.T) {
 	if v, err := b.Claim("k", "second"); err != nil || v != "first" {
 		t.Fatalf("second claim: %q, %v; want the first value", v, err)
 	}
+}
+
+// TestCopyFromBolt is attest migrate's copy: a bbolt ledger copied into
+// an empty database holds the same chain, fact for fact, and verifies; a
+// database that is not empty is refused; a source whose chain is broken
+// stops the copy.
+func TestCopyFromBolt(t *testing.T) {
+	src, err := bolt.Open(filepath.Join(t.TempDir(), "attest.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var want []store.Fact
+	for i := range 25 {
+		var fs []store.Fact
+		for j := range 97 {
+			f := storetest.WindowFixture()[(i*97+j)%90]
+			f.Time = f.Time.Add(time.Duration(i) * time.Hour)
+			f.Body = json.RawMessage(fmt.Sprintf(`{"i":%d,"note":"<&>"}`, i*97+j))
+			fs = append(fs, f)
+		}
+		want = append(want, storetest.AppendFacts(t, src, fs...)...)
+	}
+	dst := open(t, pgtest.Start(t).NewDatabase(t))
+	var steps []uint64
+	n, err := store.Copy(dst, src, func(n uint64) { steps = append(steps, n) })
+	if err != nil || n != uint64(len(want)) {
+		t.Fatalf("copied %d of %d: %v", n, len(want), err)
+	}
+	if !slices.Equal(steps, []uint64{1000, 2000, 2425}) {
+		t.Errorf("progress %v", steps)
+	}
+	got := storetest.View(t, dst, func(r store.Reader) ([]store.Fact, error) { return storetest.AllOf(r, 0) })
+	if !reflect.DeepEqual(got, want) {
+		t.Error("the copy differs from the source")
+	}
+	storetest.Verify(t, dst)
+	if _, err := store.Copy(dst, src, nil); !errors.Is(err, store.ErrNotEmpty) {
+		t.Errorf("copy into a full database: %v", err)
+	}
+
+	// A source with a broken link: fact 1500 does not follow fact 1499.
+	bad := &brokenLink{Ledger: src, seq: 1500}
+	if n, err := store.Copy(open(t, pgtest.Start(t).NewDatabase(t)), bad, nil); err == nil || n != 1000 {
+		t.Errorf("copy of a broken chain: %d facts, %v", n, err)
+	}
+}
+
+// brokenLink is a ledger whose fact seq reads with a wrong Prev.
+type brokenLink struct {
+	store.Ledger
+	seq uint64
+}
+
+func (b *brokenLink) View(fn func(store.Reader) error) error {
+	return b.Ledger.View(func(r store.Reader) error { return fn(&brokenReader{Reader: r, seq: b.seq}) })
+}
+
+type brokenReader struct {
+	store.Reader
+	seq uint64
+}
+
+func (r *brokenReader) All(from uint64, fn func(store.Fact) bool) error {
+	return r.Reader.All(from, func(f store.Fact) bool {
+		if f.Seq == r.seq {
+			f.Prev = strings.Repeat("0", 64)
+		}
+		return fn(f)
+	})
 }

@@ -68,11 +68,17 @@ func Start(tb testing.TB) *Cluster {
 // Main runs the tests and stops the cluster, if one was started.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the cluster, if one was started, and removes it; a TestMain
+// that does more than Main calls it at the end.
+func Stop() {
 	if shared != nil {
 		shared.stop()
 		os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
 }
 
 var errNotInstalled = errors.New("PostgreSQL's initdb is not installed (apt-get install postgresql)")
