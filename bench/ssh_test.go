@@ -29,10 +29,16 @@ type sshRig struct {
 }
 
 // startSSH is server_test.go's startServer, for benchmarks.
-func startSSH(tb testing.TB) *sshRig {
+func startSSH(tb testing.TB) *sshRig { return startSSHOn(tb, "", "", true) }
+
+// startSSHOn starts a server whose ledger is in the PostgreSQL database
+// url ("" for a bbolt file), with the secret in secretFile ("" for its data
+// directory's), reading its inbox when watch is set.
+func startSSHOn(tb testing.TB, url, secretFile string, watch bool) *sshRig {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
+	cfg.DatabaseURL, cfg.SecretFile = url, secretFile
 	cfg.SSH.Listen = "127.0.0.1:0"
 	// The governor would hold back a load test: see liftedGovernor.
 	g := liftedGovernor
@@ -66,9 +72,15 @@ func startSSH(tb testing.TB) *sshRig {
 	// The inbox's subscription buffers 64 messages; each client waits for
 	// its code before it asks for another, so at most 64 are ever unread.
 	live, _ := app.Inbox.Subscribe(ctx)
+	if !watch {
+		live = nil
+	}
 	inboxDone := make(chan struct{})
 	go func() {
 		defer close(inboxDone)
+		if live == nil {
+			return
+		}
 		for m := range live {
 			if err := r.desk.deliver(m.To, m.Text); err != nil {
 				tb.Error(err)
