@@ -308,8 +308,12 @@ func (s *Service) History(ctx context.Context, dev Device) ([]AddressEvent, erro
 		shown := map[string]string{} // hash -> display
 		kinds := map[string]address.Kind{}
 		var ferr error
-		err = r.Facts(store.ByUser, b.User, store.Window{Kinds: []string{KindAddressAdded, KindAddressConfirmed, KindAddressEnded}},
+		err = r.Facts(store.ByUser, b.User, store.Window{Kinds: append([]string{KindAddressAdded, KindAddressConfirmed, KindAddressEnded}, authenticatorHistoryKinds...)},
 			func(f store.Fact) bool {
+				if ev, ok := authenticatorEvent(f); ok { // totp.go
+					out = append(out, ev)
+					return true
+				}
 				ev := AddressEvent{Time: f.Time}
 				switch f.Kind {
 				case KindAddressAdded:

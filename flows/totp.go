@@ -509,6 +509,36 @@ func (s *Service) RemoveTOTP(ctx context.Context, dev Device) error {
 	return nil
 }
 
+// authenticatorHistoryKinds are the authenticator's changes an account's
+// history lists beside its addresses: each is a change to how it signs in.
+var authenticatorHistoryKinds = []string{KindTOTPConfirmed, KindTOTPRemoved, KindRecoveryIssued, KindRecoveryUsed}
+
+// HistoryAuthenticator is the kind of the authenticator's history events.
+const HistoryAuthenticator = "authenticator"
+
+// authenticatorEvent is a history event for one of
+// authenticatorHistoryKinds; ok is false for any other fact.
+func authenticatorEvent(f store.Fact) (AddressEvent, bool) {
+	ev := AddressEvent{Time: f.Time, Kind: HistoryAuthenticator, Display: "authenticator app"}
+	switch f.Kind {
+	case KindTOTPConfirmed:
+		ev.Event = "added"
+	case KindTOTPRemoved:
+		ev.Event = "removed"
+	case KindRecoveryIssued:
+		ev.Display, ev.Event = "recovery codes", "made"
+	case KindRecoveryUsed:
+		ev.Display, ev.Event = "recovery code", "used"
+		var b recoveryUsedBody
+		if f.Decode(&b) == nil {
+			ev.Detail = b.Purpose // a body that does not decode leaves only the how out
+		}
+	default:
+		return AddressEvent{}, false
+	}
+	return ev, true
+}
+
 // parseTOTP accepts "123456" or "123 456".
 func parseTOTP(code string) (string, error) {
 	code = strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(code))

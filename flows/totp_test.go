@@ -530,6 +530,20 @@ func TestRemoveTheAuthenticator(t *testing.T) {
 	if _, err := h.svc.AddTOTP(ctx, desk); err != nil {
 		t.Fatal(err)
 	}
+	// The account's history lists each change to how it signs in.
+	events, err := h.svc.History(ctx, desk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		if ev.Kind == flows.HistoryAuthenticator {
+			got = append(got, ev.Display+" "+ev.Event)
+		}
+	}
+	if strings.Join(got, ", ") != "authenticator app added, recovery codes made, authenticator app removed" {
+		t.Fatalf("history: %q", got)
+	}
 }
 
 // No fact body carries a secret: the sealed secret is not the secret, and

@@ -151,7 +151,7 @@ func init() {
 			},
 		},
 		{
-			name: "history", summary: "every change to your account's addresses and keys, oldest first",
+			name: "history", summary: "every change to your account's addresses, keys and authenticator app, oldest first",
 			about: "Lists when each address or key was added, confirmed and removed. With --json, one JSON object\n" +
 				"per line.",
 			bind: noFlags(runHistory),

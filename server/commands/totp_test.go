@@ -95,6 +95,7 @@ func TestTOTPCommands(t *testing.T) {
 	if got := recoveryLineRE.FindAllStringSubmatch(fresh, -1); len(got) != 10 {
 		t.Fatalf("recovery new:\n%s", fresh)
 	}
+	mustContain(t, "history", w.ok(desk, "history").stdout, "authenticator app  added", "recovery code      used (signin)", "recovery codes     made")
 	r = w.ok(desk, "totp", "remove")
 	mustContain(t, "totp remove", r.stdout, "removed")
 	if r := w.ok(desk, "totp", "--json").object(t); r["authenticator"] != false {
