@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/attest-dev/attest/tui/qrtest"
 )
 
 // oathtool computes the app's code for the secret at the server's time
@@ -91,14 +93,24 @@ func TestE2EAuthenticatorApp(t *testing.T) {
 	e.waitFor("desk", "2nd factor", 5*time.Second)
 	e.keys("desk", "t")
 	s := e.waitFor("desk", "Scan the code with Google", 5*time.Second)
-	if !strings.Contains(s, "▄") || !strings.Contains(s, "████ ▄▄▄▄▄ █") {
-		t.Fatalf("no QR code (a finder pattern) on the screen:\n%s", s)
+	// What the terminal shows decodes, with a decoder that is not the
+	// encoder, to the URI of the key written beside it.
+	rows, err := qrtest.Rows(s)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, s)
+	}
+	uri, err := qrtest.Decode(rows, true)
+	if err != nil {
+		t.Fatalf("the QR code in the terminal does not decode: %v\n%s", err, s)
 	}
 	m := keyGroupsRE.FindStringSubmatch(s)
 	if m == nil {
 		t.Fatalf("no key on the screen:\n%s", s)
 	}
 	secret := strings.ReplaceAll(m[1]+m[2], " ", "")
+	if !strings.HasPrefix(uri, "otpauth://totp/attest:grace@example.com?secret="+secret+"&issuer=attest") {
+		t.Fatalf("the code says %q, the key beside it %s", uri, secret)
+	}
 	now := e.advance("1m") // and the next sign-in code to the address may go
 	e.keys("desk", oathtool(t, secret, now), "Enter")
 	s = e.waitFor("desk", "Recovery codes", 5*time.Second)

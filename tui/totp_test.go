@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/tui/qrtest"
 )
 
 func appCode(t *testing.T, secret string, at time.Time) string {
@@ -21,31 +21,6 @@ func appCode(t *testing.T, secret string, at time.Time) string {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// qrRows takes the QR code off a full-window screen: its top row is the
-// quiet zone, a run of full blocks as wide as the code.
-func qrRows(t *testing.T, screen string) []string {
-	t.Helper()
-	lines := strings.Split(screen, "\n")
-	cols := 0
-	for _, r := range lines[0] {
-		if r != '█' {
-			break
-		}
-		cols++
-	}
-	if cols < 21+2*quietZone {
-		t.Fatalf("no QR code at the top left:\n%s", screen)
-	}
-	var rows []string
-	for _, l := range lines[:(cols+1)/2] {
-		if utf8.RuneCountInString(l) < cols {
-			t.Fatalf("a short QR row %q", l)
-		}
-		rows = append(rows, string([]rune(l)[:cols]))
-	}
-	return rows
 }
 
 var recoveryRE = regexp.MustCompile(`\b[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}\b`)
@@ -64,7 +39,11 @@ func TestEnrolDrawsAQRCodeThatDecodes(t *testing.T) {
 	screen := tr.waitFor("Add an authenticator app", "Then type the code it shows:")
 	tr.golden("qr", screen)
 
-	uri, err := decodeDrawn(qrRows(t, screen), true)
+	rows, err := qrtest.Rows(screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, err := qrtest.Decode(rows, true)
 	if err != nil {
 		t.Fatalf("the drawn code does not decode: %v\n%s", err, screen)
 	}
