@@ -25,14 +25,19 @@ import (
 // were to collide.
 type Kind string
 
-// The kinds. Only Email, Phone and SSHKey have constructors so far.
+// The kinds. OIDC has no constructor yet.
 const (
-	Email  Kind = "email"
-	Phone  Kind = "phone"  // value in E.164 form: "+447700900123"
-	SSHKey Kind = "sshkey" // value is the key's fingerprint: "SHA256:..."
-	Wallet Kind = "wallet"
-	OIDC   Kind = "oidc"
+	Email    Kind = "email"
+	Phone    Kind = "phone"    // value in E.164 form: "+447700900123"
+	SSHKey   Kind = "sshkey"   // value is the key's fingerprint: "SHA256:..."
+	Ethereum Kind = "ethereum" // value with its EIP-55 checksum: "0x5aAeb605..."
+	SS58     Kind = "ss58"     // value as typed: "5GrwvaEF..." (Substrate, any network)
+	OIDC     Kind = "oidc"
 )
+
+// IsWallet reports whether an address of kind k is proven by signing a
+// challenge with its key (rather than by a code sent to it).
+func (k Kind) IsWallet() bool { return k == Ethereum || k == SS58 }
 
 // Address is one address in normalized form. Two inputs that mean the same
 // address give equal Addresses, so comparing with == is correct.
@@ -70,9 +75,13 @@ func SSHKeyFingerprint(fingerprint string) Address {
 	return Address{Kind: SSHKey, Value: fingerprint}
 }
 
-// Parse reads s as an email address if it has an @ (in any width), and as a
-// phone number otherwise. It is for the single "email or phone" field.
+// Parse reads s as a wallet address if it looks like one (LooksLikeWallet),
+// as an email address if it has an @ (in any width), and as a phone number
+// otherwise. It is for the single sign-in field.
 func Parse(s, defaultRegion string) (Address, error) {
+	if LooksLikeWallet(s) {
+		return ParseWallet(s)
+	}
 	// U+FF20 and U+FE6B are the only characters other than @ whose NFKC form
 	// contains an @ (checked over all of Unicode); ParseEmail maps them.
 	if strings.ContainsAny(s, "@\uFF20\uFE6B") {

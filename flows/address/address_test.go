@@ -89,9 +89,12 @@ func TestOutputs(t *testing.T) {
 		{SSHKeyFingerprint("SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"),
 			"sshkey:SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8", "SHA256:nThbg6kX…",
 			"SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"},
-		{Address{Wallet, "0x52908400098527886E0F7030069857D2E4169EE7"},
-			"wallet:0x52908400098527886E0F7030069857D2E4169EE7", "0x52…9EE7",
+		{Address{Ethereum, "0x52908400098527886E0F7030069857D2E4169EE7"},
+			"ethereum:0x52908400098527886E0F7030069857D2E4169EE7", "0x52…9EE7",
 			"0x52908400098527886E0F7030069857D2E4169EE7"},
+		{Address{SS58, "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"},
+			"ss58:5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", "5Grw…utQY",
+			"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"},
 		{Address{}, "", "•••", ""},
 	}
 	for _, tt := range tests {
@@ -116,7 +119,8 @@ func TestOutputsEscapeHandBuiltValues(t *testing.T) {
 		{Phone, "+1\x1b[2J"},
 		{SSHKey, "SHA256:\rabcdefghijklmnop"},
 		{OIDC, "https://issuer\x1b[31m/sub"},
-		{Wallet, "\u202eevil"},
+		{Ethereum, "\u202eevil"},
+		{SS58, "5Grw\x1b[2Jva"},
 		{Email, "bad\xffutf8@example.com"},
 	} {
 		for name, s := range map[string]string{"String": a.String(), "Masked": a.Masked(), "Display": a.Display()} {
@@ -143,7 +147,7 @@ func TestErrorIsErrInvalid(t *testing.T) {
 func TestKinds(t *testing.T) {
 	// The kinds are stored (inside hashes) for the life of the ledger: their
 	// spelling must never change.
-	for k, want := range map[Kind]string{Email: "email", Phone: "phone", SSHKey: "sshkey", Wallet: "wallet", OIDC: "oidc"} {
+	for k, want := range map[Kind]string{Email: "email", Phone: "phone", SSHKey: "sshkey", Ethereum: "ethereum", SS58: "ss58", OIDC: "oidc"} {
 		if string(k) != want {
 			t.Errorf("kind %q, want %q", k, want)
 		}

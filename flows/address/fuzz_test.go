@@ -2,6 +2,7 @@ package address
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -187,8 +188,8 @@ func checkAddress(t *testing.T, a Address, kind Kind) {
 	}
 }
 
-// FuzzParse is the single "email or phone" field: whatever it takes is an
-// email address or a phone number that reads back the same.
+// FuzzParse is the single sign-in field: whatever it takes is an email
+// address, a phone number or a wallet address that reads back the same.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"bob@example.com", "+1 202 555 0143", "bob.example.com", "020 7946 0018", "ex\u0430mple@\u0430\u0440\u0435.com", "\uff20", ""} {
 		f.Add(s, uint8(2))
@@ -198,7 +199,7 @@ func FuzzParse(f *testing.F) {
 		a, err := Parse(s, region)
 		if err != nil {
 			var e *Error
-			if !errors.As(err, &e) || (e.Kind != Email && e.Kind != Phone) {
+			if !errors.As(err, &e) || (e.Kind != Email && e.Kind != Phone && !e.Kind.IsWallet()) {
 				t.Fatalf("Parse(%q): %#v", s, err)
 			}
 			checkMessage(t, err.Error())
@@ -226,6 +227,43 @@ func FuzzSSHKeyFingerprint(f *testing.F) {
 		}
 		if a.LookAlike() != "" {
 			t.Fatalf("key %q is a look-alike", fp)
+		}
+	})
+}
+
+func FuzzParseWallet(f *testing.F) {
+	for _, s := range append([]string{
+		"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+		"HNZata7iMYWmk5RvZRTiAsSDhV8366zq2YGb3tLH5Upf74F",
+		"0xabc@example.com",
+		"0x" + strings.Repeat("0", 40),
+		" 0X5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED ",
+		"5Grw\x1b[2J",
+		"",
+	}, eip55Examples...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseWallet(s)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || (e.Kind != Ethereum && e.Kind != SS58) {
+				t.Fatalf("ParseWallet(%q): %v is not an address error", s, err)
+			}
+			if bad := badRune(err.Error()); bad >= 0 {
+				t.Fatalf("ParseWallet(%q): error %q contains %U", s, err, bad)
+			}
+			return
+		}
+		if !a.Kind.IsWallet() || badRune(a.Value) >= 0 || a.Value != strings.TrimSpace(a.Value) {
+			t.Fatalf("ParseWallet(%q) = %#v", s, a)
+		}
+		b, err := ParseWallet(a.Value)
+		if err != nil || b != a {
+			t.Fatalf("ParseWallet(%q) = %q, but ParseWallet(%q) = %#v, %v", s, a.Value, a.Value, b, err)
+		}
+		if c, err := Parse(s, "US"); err != nil || c != a {
+			t.Fatalf("Parse(%q) = %#v, %v; ParseWallet gave %#v", s, c, err, a)
 		}
 	})
 }

@@ -97,7 +97,7 @@ func TestWarnLookAlikeLeavesOtherTextAlone(t *testing.T) {
 		}
 	}
 	// Other kinds are never look-alikes.
-	for _, a := range []Address{{Phone, "+447400900123"}, SSHKeyFingerprint("SHA256:xn--exmple-4nf"), {Wallet, "a@xn--exmple-4nf.com"}} {
+	for _, a := range []Address{{Phone, "+447400900123"}, SSHKeyFingerprint("SHA256:xn--exmple-4nf"), {Ethereum, "a@xn--exmple-4nf.com"}, {SS58, "a@xn--exmple-4nf.com"}} {
 		if a.LookAlike() != "" || a.Shown() != a.Display() {
 			t.Errorf("%#v: LookAlike %q, Shown %q", a, a.LookAlike(), a.Shown())
 		}
