@@ -49,7 +49,7 @@ func (s *Service) EditAddress(ctx context.Context, dev Device, oldInput, newInpu
 }
 
 func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 // ConfirmAddress sends a fresh code for an address on the account that is
 // not confirmed yet (the code itself is entered with EnterCode).
 func (s *Service) ConfirmAddress(ctx context.Context, dev Device, input string) (Issued, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -200,11 +200,11 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 			return nil
 		}
 		if c.confirmed() {
-			reach, err := s.reachable(tx, user)
+			ways, err := waysIn(tx, user)
 			if err != nil {
 				return err
 			}
-			if len(reach) == 1 && reach[0].hash == hash {
+			if len(ways) == 1 && ways[0] == hash {
 				return problem(ProblemLastAddress, fmt.Sprintf("%s is the only confirmed address on your account: without it you could not sign in again or receive step-up codes. Add and confirm another first.", addr.Shown()))
 			}
 		}
@@ -231,6 +231,23 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 		return Unlinked{}, err
 	}
 	s.send(msgs, dev.Tag)
+	return out, nil
+}
+
+// waysIn lists the hashes of the account's confirmed addresses it can
+// sign in with: email addresses, phone numbers and wallets.
+func waysIn(r store.Reader, user string) ([]string, error) {
+	order, claims, err := userClaims(r, user, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range order {
+		c := claims[h]
+		if k := address.Kind(c.Kind); c.confirmed() && (k == address.Email || k == address.Phone || k.IsWallet()) {
+			out = append(out, h)
+		}
+	}
 	return out, nil
 }
 
@@ -283,6 +300,10 @@ func kindNoun(kind string) string {
 		return "phone number"
 	case address.SSHKey:
 		return "SSH key"
+	case address.Ethereum:
+		return "Ethereum wallet"
+	case address.SS58:
+		return "SS58 wallet"
 	}
 	return kind
 }
@@ -400,8 +421,9 @@ func (s *Service) AddressesAt(ctx context.Context, user string, at time.Time) ([
 	return out, err
 }
 
-// addedToday counts the email addresses and phone numbers the user added
-// in the last day (remembered SSH keys do not count against the limit).
+// addedToday counts the email addresses, phone numbers and wallets the
+// user added in the last day (remembered SSH keys do not count against the
+// limit).
 func addedToday(r store.Reader, user string, now time.Time) (int, error) {
 	n := 0
 	var ferr error
@@ -411,7 +433,7 @@ func addedToday(r store.Reader, user string, now time.Time) (int, error) {
 			if ferr = f.Decode(&b); ferr != nil {
 				return false
 			}
-			if b.Kind == string(address.Email) || b.Kind == string(address.Phone) {
+			if k := address.Kind(b.Kind); k == address.Email || k == address.Phone || k.IsWallet() {
 				n++
 			}
 			return true

@@ -129,7 +129,7 @@ func (s *Service) randomLetters(n int) (string, error) {
 // The device must stay connected and watching (Watch) for the link to
 // work: the link signs in that waiting session.
 func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string) (LinkSent, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return LinkSent{}, err
 	}

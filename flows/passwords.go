@@ -160,7 +160,7 @@ type Login struct {
 //
 // Every case does one argon2id computation, so none is faster to answer.
 func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw string) (Login, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return Login{}, err
 	}
@@ -340,7 +340,7 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 // could have a link sent that signs their own terminal in to someone
 // else's new account.
 func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw string) (LinkSent, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return LinkSent{}, err
 	}

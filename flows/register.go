@@ -33,7 +33,7 @@ type userCreatedByBody struct {
 // "admin", with an optional nickname, and welcomes it. An address that
 // already belongs to an account is refused.
 func (s *Service) RegisterUser(ctx context.Context, input, nickname, by string) (Registered, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return Registered{}, err
 	}

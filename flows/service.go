@@ -56,9 +56,12 @@ type Config struct {
 	Relay Relay
 	// LinkBase is the public URL magic links start with, such as
 	// "https://attest.example.com"; links are /link/<token> under it.
+	// Wallet challenges name its host as their domain and it as their URI.
 	LinkBase string
 	// Issuer names the server in authenticator apps (default "attest").
 	Issuer string
+	// ChainID is the EIP-155 chain id Ethereum challenges name; default 1.
+	ChainID int
 }
 
 // Service runs the flows. It is safe for concurrent use.
@@ -72,6 +75,7 @@ type Service struct {
 	catalogue   []Item
 	linkBase    string
 	connectHint string
+	chainID     int
 
 	hasher  *address.Hasher
 	codeKey []byte
@@ -112,6 +116,7 @@ func New(cfg Config) (*Service, error) {
 		linkBase:    strings.TrimRight(cfg.LinkBase, "/"),
 		connectHint: cfg.ConnectHint,
 		issuer:      cfg.Issuer,
+		chainID:     cfg.ChainID,
 		sendSlots:   make(chan struct{}, 16),
 		bus:         newBus(cfg.Relay),
 	}
@@ -135,6 +140,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.connectHint == "" {
 		s.connectHint = "ssh to this attest server"
+	}
+	if s.chainID <= 0 {
+		s.chainID = 1
 	}
 	if s.linkBase == "" {
 		s.linkBase = "http://127.0.0.1:23235"

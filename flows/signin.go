@@ -32,7 +32,7 @@ func (s *Service) ParseAddress(input string) (address.Address, error) {
 // answer (and the time it takes) is the same whether or not the address
 // belongs to an account; only the governor can hold it back.
 func (s *Service) RequestSignIn(ctx context.Context, dev Device, input string) (Issued, error) {
-	addr, err := s.ParseAddress(input)
+	addr, err := s.parseInbox(input)
 	if err != nil {
 		return Issued{}, err
 	}
