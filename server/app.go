@@ -180,6 +180,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		ConnectHint: cfg.ConnectHint(),
 		Issuer:      cfg.Name,
 		Relay:       relay,
+		ChainID:     cfg.Policy.ChainID,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -80,6 +81,9 @@ func (c *call) display(input string) string {
 }
 
 func runAddressAdd(c *call) error {
+	if address.LooksLikeWallet(c.args[0]) {
+		return runWalletAdd(c)
+	}
 	iss, err := c.svc().AddAddress(c.ctx, c.dev(), c.args[0])
 	if err != nil {
 		return fmt.Errorf("add the address: %w", err)
@@ -93,6 +97,9 @@ func runAddressAdd(c *call) error {
 }
 
 func runAddressConfirm(c *call) error {
+	if address.LooksLikeWallet(c.args[0]) {
+		return runWalletAdd(c) // a wallet is confirmed by signing a fresh challenge
+	}
 	iss, err := c.svc().ConfirmAddress(c.ctx, c.dev(), c.args[0])
 	if err != nil {
 		return fmt.Errorf("send a confirmation code: %w", err)

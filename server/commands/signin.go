@@ -55,6 +55,9 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 }
 
 func runSignin(c *call) error {
+	if address.LooksLikeWallet(c.args[0]) {
+		return runWalletSignin(c)
+	}
 	iss, err := c.svc().RequestSignIn(c.ctx, c.dev(), c.args[0])
 	if err != nil {
 		return fmt.Errorf("send a sign-in code: %w", err)
@@ -227,6 +230,10 @@ func kindNoun(k address.Kind) string {
 		return "phone number"
 	case address.SSHKey:
 		return "SSH key"
+	case address.Ethereum:
+		return "the Ethereum wallet"
+	case address.SS58:
+		return "the SS58 wallet"
 	}
 	return inert.String(string(k))
 }

@@ -12,11 +12,18 @@ import (
 func bindStepUp(fs *flag.FlagSet) func(*call) error {
 	pw := fs.Bool("password", false, "step up with the account's password, read from standard input, instead of a code")
 	totp := fs.String("totp", "", "step up with the authenticator app's 6-digit `CODE`")
+	wallet := fs.Bool("wallet", false, "step up by signing a challenge with a wallet of the account (ADDRESS, or its first)")
 	return func(c *call) error {
-		if *totp != "" {
+		switch {
+		case *pw && *wallet, *totp != "" && (*pw || *wallet):
+			return usagef("takes one of --password, --totp and --wallet")
+		case *totp != "":
 			return runStepUpTOTP(c, *totp)
-		}
-		if *pw {
+		case *wallet:
+			return runWalletStepUp(c)
+		case len(c.args) > 0:
+			return usagef("ADDRESS goes with --wallet")
+		case *pw:
 			return runStepUpPassword(c)
 		}
 		return runStepUp(c)

@@ -61,7 +61,7 @@ func init() {
 		},
 		{
 			name: "signin", args: "[ADDRESS]", maxArgs: 1,
-			summary: "send a sign-in code to ADDRESS (email or phone); --link a link; --key signs in with this key",
+			summary: "send a sign-in code to ADDRESS (email or phone), or show a wallet's message to sign; --link, --key",
 			about: "Sends a code to ADDRESS. Entering it (see `code`) signs this device in, creating the account if\n" +
 				"the address has none. The answer is the same whether or not the address has an account.\n" +
 				"With --link, sends a link instead of a code and waits: opening the link and pressing the\n" +
@@ -69,7 +69,10 @@ func init() {
 				"in. The link works once, for 5 minutes, and only while a session of this device waits for it,\n" +
 				"which is why waiting is the default; --no-wait returns at once.\n" +
 				"With --key instead of ADDRESS, signs in at once with the key this connection uses, if it is\n" +
-				"remembered for an account (see `keys remember` and `approve`).",
+				"remembered for an account (see `keys remember` and `approve`).\n" +
+				"A wallet address (Ethereum 0x..., or SS58) gets no code: this shows a message to sign with the\n" +
+				"wallet (EIP-4361 for Ethereum), valid 5 minutes; give the signature with `signature`. With\n" +
+				"--json, \"message\" is the exact text to sign.",
 			bind: bindSignin,
 		},
 		{
@@ -82,7 +85,8 @@ func init() {
 			bind: noFlags(runCode),
 		},
 		{
-			name: "stepup", summary: "send a code that steps this device up for protected changes; --password uses the password",
+			name: "stepup", args: "[ADDRESS]", maxArgs: 1,
+			summary: "send a code that steps this device up for protected changes; or --password, --totp, --wallet",
 			about: "Protected changes (adding, confirming, editing or unlinking an address; remembering or\n" +
 				"forgetting a key; setting a password; approving a new device; signing out everywhere) need a\n" +
 				"step-up on the device that makes them. This sends a 6-digit code to a confirmed address of the\n" +
@@ -91,11 +95,23 @@ func init() {
 				"With an authenticator app on the account, `stepup --totp CODE` steps up at once with its code.\n" +
 				"With --password, the account's password steps up at once, read from standard input:\n\n" +
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host stepup --password\n\n" +
-				"It is a second factor only for a device that signed in some other way than the password.",
+				"It is a second factor only for a device that signed in some other way than the password.\n" +
+				"With --wallet [ADDRESS], a wallet confirmed on the account steps up: sign the message shown\n" +
+				"(see `signin`) and give the signature with `signature`.",
 			bind: bindStepUp,
 		},
 		totpCommand,
 		recoveryCommand,
+		{
+			name: "signature", args: "SIG", minArgs: 1, maxArgs: 1,
+			summary: "give a wallet's signature of the message `signin 0x...` (or `address add`, `stepup --wallet`) showed",
+			about: "Completes this device's newest wallet challenge: signs in (creating the account if nobody has\n" +
+				"the wallet), adds the wallet to your account, or steps this device up, as the challenge was for.\n" +
+				"SIG is hex (0x...): for Ethereum a personal_sign signature (65 bytes), for SS58 an sr25519 or\n" +
+				"ed25519 signature of the message, as polkadot.js signRaw makes it. A challenge works once, for\n" +
+				"5 minutes, on the device that asked for it.",
+			bind: bindSignature,
+		},
 		{
 			name: "password", summary: "set or change your account's password",
 			subs: []*command{

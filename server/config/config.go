@@ -133,6 +133,9 @@ type Policy struct {
 	// signed in (default and most 8760h, a year).
 	SessionIdle time.Duration `yaml:"session_idle"`
 	SessionMax  time.Duration `yaml:"session_max"`
+	// ChainID is the EIP-155 chain id Ethereum wallet challenges name
+	// (0: 1, Ethereum mainnet).
+	ChainID int `yaml:"chain_id"`
 }
 
 // Log configures logging.
@@ -238,6 +241,7 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_SESSION_IDLE", "sign a device out after this long unused (default 720h, 24h to 720h)"},
 	{"ATTEST_SESSION_MAX", "sign a device out this long after it signed in (default 8760h, at most 8760h)"},
 	{"ATTEST_DEFAULT_REGION", "region for phone numbers without a country code (US, GB, ...)"},
+	{"ATTEST_CHAIN_ID", "EIP-155 chain id that Ethereum wallet challenges name (default 1)"},
 	{"ATTEST_ADMIN_KEYS", "administrator SSH public keys, separated by newlines or ';'"},
 	{"ATTEST_LOG_LEVEL", "debug, info, warn or error"},
 	{"ATTEST_LOG_FORMAT", "text or json"},
@@ -289,6 +293,13 @@ func (c *Config) applyEnv(env map[string]string) error {
 	str("ATTEST_DEFAULT_REGION", &c.Policy.DefaultRegion)
 	duration("ATTEST_SESSION_IDLE", &c.Policy.SessionIdle)
 	duration("ATTEST_SESSION_MAX", &c.Policy.SessionMax)
+	if v, ok := env["ATTEST_CHAIN_ID"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ATTEST_CHAIN_ID=%q: want a number", v))
+		}
+		c.Policy.ChainID = n
+	}
 	str("ATTEST_LOG_LEVEL", &c.Log.Level)
 	str("ATTEST_LOG_FORMAT", &c.Log.Format)
 	if v, ok := env["ATTEST_ADMIN_KEYS"]; ok {
@@ -356,6 +367,9 @@ func (c *Config) Validate() error {
 	}
 	if d := c.Policy.SessionMax; d < 0 || d > 8760*time.Hour {
 		errs = append(errs, fmt.Errorf("policy.session_max %s: want at most 8760h (a year)", d))
+	}
+	if c.Policy.ChainID < 0 {
+		errs = append(errs, fmt.Errorf("policy.chain_id %d: want a positive EIP-155 chain id", c.Policy.ChainID))
 	}
 	if c.Delivery.SMTPURL != "" && c.Delivery.SMTPFrom == "" {
 		errs = append(errs, errors.New("delivery.smtp_from is needed with delivery.smtp_url"))

@@ -507,7 +507,7 @@ func TestEnvListed(t *testing.T) {
 	values := map[string]string{
 		"ATTEST_CONFIG": cfgFile, "ATTEST_METRICS": "true", "ATTEST_STRICT": "true",
 		"ATTEST_DATA_DIR": t.TempDir(), "ATTEST_ADMIN_KEYS": "ssh-ed25519 AAAA x",
-		"ATTEST_SESSION_IDLE": "48h", "ATTEST_SESSION_MAX": "720h",
+		"ATTEST_SESSION_IDLE": "48h", "ATTEST_SESSION_MAX": "720h", "ATTEST_CHAIN_ID": "11155111",
 	}
 	for name := range listed {
 		v, ok := values[name]
@@ -566,6 +566,21 @@ func TestName(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), "name") {
 			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+}
+
+func TestChainID(t *testing.T) {
+	if got := load(t, "", "ATTEST_DATA_DIR="+t.TempDir(), "ATTEST_CHAIN_ID=137").Policy.ChainID; got != 137 {
+		t.Errorf("ATTEST_CHAIN_ID=137: %d", got)
+	}
+	for _, v := range []string{"x", "-1"} {
+		cfg, err := config.Load("", []string{"ATTEST_DATA_DIR=" + t.TempDir(), "ATTEST_CHAIN_ID=" + v})
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "chain") {
+			t.Errorf("ATTEST_CHAIN_ID=%s: %v", v, err)
 		}
 	}
 }

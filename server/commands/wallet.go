@@ -1,0 +1,120 @@
+package commands
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// Wallets sign in by signature: `signin ADDRESS` (and `address add`,
+// `stepup --wallet`) print a message to sign, and `signature SIG`
+// completes this device's newest challenge. Scripts take the message from
+// --json, where it is exact:
+//
+//	ssh host signin 0x... --json | jq -r .message > challenge.txt
+//	cast wallet sign --interactive "$(cat challenge.txt)"
+//	ssh host signature 0x...
+
+// challengeJSON is what a command that issues a wallet challenge prints
+// with --json.
+type challengeJSON struct {
+	Purpose string     `json:"purpose"` // "signin", "confirm" or "stepup"
+	Kind    string     `json:"kind"`    // "ethereum" or "ss58"
+	Address string     `json:"address"`
+	Message string     `json:"message"` // the exact text to sign
+	Expires *time.Time `json:"expires"`
+	How     string     `json:"how"`
+}
+
+func toChallengeJSON(ch flows.Challenge) challengeJSON {
+	return challengeJSON{Purpose: ch.Purpose, Kind: string(ch.Kind), Address: ch.Address, Message: ch.Message,
+		Expires: stamp(ch.Expires), How: signHow(ch.Kind)}
+}
+
+// signHow says how to sign a message with a wallet of the kind.
+func signHow(k address.Kind) string {
+	if k == address.Ethereum {
+		return "personal_sign (EIP-191): cast wallet sign, or MetaMask; then: signature 0x..."
+	}
+	return "sr25519 or ed25519, as polkadot.js signRaw does; then: signature 0x..."
+}
+
+// printChallenge shows the message to sign, line by line as it is, so
+// that it copies cleanly.
+func printChallenge(c *call, ch flows.Challenge, what string) error {
+	if c.json {
+		return c.emit(toChallengeJSON(ch))
+	}
+	c.printf("Sign this message with %s %s, to %s. It expires at %s.\n\n",
+		kindNoun(ch.Kind), inert.String(ch.Address), what, when(ch.Expires, c.svc().Now()))
+	c.printf("%s\n\n", inert.Lines(ch.Message))
+	c.printf("Sign it with %s\n", signHow(ch.Kind))
+	c.printf("For the exact text in a script: signin ADDRESS --json, its \"message\".\n")
+	if c.dev().Ephemeral {
+		fmt.Fprintln(c.env.Stderr, "Note: this connection has no SSH key, so another connection cannot give the signature. "+
+			"Connect with a key, or with a terminal (ssh -t) to paste it in the same session.")
+	}
+	return nil
+}
+
+func runWalletSignin(c *call) error {
+	ch, err := c.svc().RequestWalletSignIn(c.ctx, c.dev(), c.args[0])
+	if err != nil {
+		return fmt.Errorf("ask for a wallet challenge: %w", err)
+	}
+	return printChallenge(c, ch, "sign in")
+}
+
+func runWalletAdd(c *call) error {
+	ch, err := c.svc().AddWallet(c.ctx, c.dev(), c.args[0])
+	if err != nil {
+		return fmt.Errorf("add the wallet: %w", err)
+	}
+	return printChallenge(c, ch, "add it to your account")
+}
+
+func runWalletStepUp(c *call) error {
+	input := ""
+	if len(c.args) > 0 {
+		input = c.args[0]
+	}
+	ch, err := c.svc().RequestWalletStepUp(c.ctx, c.dev(), input)
+	if err != nil {
+		return fmt.Errorf("ask for a wallet step-up challenge: %w", err)
+	}
+	return printChallenge(c, ch, "step this device up for "+shortDuration(c.svc().Policy().StepUpTTL))
+}
+
+func bindSignature(*flag.FlagSet) func(*call) error {
+	return func(c *call) error {
+		out, err := c.svc().SubmitSignature(c.ctx, c.dev(), c.args[0])
+		if err != nil {
+			return fmt.Errorf("check the signature: %w", err)
+		}
+		if c.json {
+			e := toEnteredJSON(out)
+			if out.Purpose == flows.PurposeConfirm {
+				for _, a := range out.Visitor.Addresses {
+					if a.Display == out.Address {
+						j := toAddressJSON(a)
+						e.ConfirmedAddress = &j
+					}
+				}
+			}
+			return c.emit(e)
+		}
+		switch out.Purpose {
+		case flows.PurposeStepUp:
+			c.printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.svc().Now()))
+		case flows.PurposeConfirm:
+			c.printf("Signature accepted: %s is confirmed on your account.\n", inert.String(out.Address))
+		default:
+			printSignedIn(c, out)
+		}
+		return nil
+	}
+}
