@@ -182,6 +182,14 @@ func (a *account) Update(msg tea.Msg) tea.Cmd {
 		return a.key(msg)
 	case requestedMsg:
 		return a.requested(msg)
+	case challengeMsg:
+		a.busy = ""
+		if msg.err != nil {
+			a.problem = problemText(msg.err)
+			return nil
+		}
+		a.closeField()
+		a.c.push(newWalletSign(a.c, msg.ch))
 	case gateMsg:
 		a.busy = ""
 		if msg.err != nil {
@@ -357,6 +365,13 @@ func (a *account) submit() tea.Cmd {
 		return a.c.protected("replace "+inert.String(old)+" with "+inert.String(typed), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 			iss, err := svc.EditAddress(ctx, dev, old, typed)
 			return requestedMsg{iss: iss, err: err}
+		})
+	}
+	if address.LooksLikeWallet(typed) && a.mode != editing {
+		a.busy = "asking for a message to sign…"
+		return a.c.protected("add "+inert.String(typed), func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+			ch, err := svc.AddWallet(ctx, dev, typed)
+			return challengeMsg{ch: ch, err: err}
 		})
 	}
 	a.busy = "sending a code…"

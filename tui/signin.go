@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 )
 
 // signIn asks for an address and then how to prove it: a one-time code
@@ -118,6 +119,14 @@ func (s *signIn) Update(msg tea.Msg) tea.Cmd {
 		}
 		s.c.push(newCode(s.c, msg.iss))
 		return nil
+	case challengeMsg:
+		s.sending = ""
+		if msg.err != nil {
+			s.problem = problemText(msg.err)
+			return nil
+		}
+		s.c.push(newWalletSign(s.c, msg.ch))
+		return nil
 	case linkSentMsg:
 		s.sending = ""
 		if msg.err != nil {
@@ -180,6 +189,14 @@ func (s *signIn) sendCode() tea.Cmd {
 	addr, ok := s.ready()
 	if !ok {
 		return nil
+	}
+	if address.LooksLikeWallet(addr) {
+		// A wallet gets no code: it signs a challenge.
+		s.sending = "asking for a message to sign…"
+		return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+			ch, err := svc.RequestWalletSignIn(ctx, dev, addr)
+			return challengeMsg{ch: ch, err: err}
+		})
 	}
 	s.sending = "sending a code…"
 	return s.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
@@ -276,6 +293,8 @@ func (s *signIn) View() string {
 		out += st.faint.Render(s.sending)
 	case s.withPW:
 		out += st.faint.Render(wrap("enter signs in with this password; if the address is new, it makes an account with it and sends a link to confirm the address", s.width))
+	case address.LooksLikeWallet(s.input.Value()):
+		out += st.key.Render("enter ") + "  " + "show the message to sign with this wallet"
 	default:
 		ways := [][2]string{
 			{"enter ", "send a one-time code"},
