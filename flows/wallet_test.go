@@ -592,3 +592,35 @@ func TestWalletOneOwnerAndLastAddress(t *testing.T) {
 		t.Fatalf("history %q", events)
 	}
 }
+
+// A wallet is one more way in: an account with an authenticator app holds
+// a wallet sign-in for its code, like every other.
+func TestWalletSignInWaitsForTheAuthenticator(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	desk := device("desk")
+	secret, _ := h.enrolled(desk, "ada@example.com")
+	w := newEthKey(t, 1)
+	ch, err := h.svc.AddWallet(ctx, desk, w.address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.SubmitSignature(ctx, desk, w.sign(ch.Message)); err != nil {
+		t.Fatal(err)
+	}
+	phone := device("phone")
+	out := h.walletSignIn(phone, w)
+	if out.Visitor.Account || out.Visitor.Waiting == nil || out.Visitor.Waiting.Method != flows.MethodWallet {
+		t.Fatalf("a wallet sign-in was not held: %+v", out.Visitor)
+	}
+	if _, err := h.svc.Keys(ctx, phone); err == nil {
+		t.Fatal("a waiting device read the account's keys")
+	}
+	h.clock.Advance(30 * time.Second)
+	got, err := h.svc.EnterTOTP(ctx, phone, appCode(t, secret, h.clock.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Visitor.Account || got.Visitor.Method != flows.MethodWallet {
+		t.Fatalf("after the authenticator: %+v", got.Visitor)
+	}
+}
