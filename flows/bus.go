@@ -13,9 +13,32 @@ type bus struct {
 	mu       sync.Mutex
 	watchers map[*Watcher]struct{}
 	relay    Relay // nil when the ledger is this server's alone
+
+	// With a relay that implements Presence: how many watchers each
+	// device has here, so the others hear of its first and last.
+	presence Presence
+	devices  map[string]int
 }
 
-func newBus(relay Relay) *bus { return &bus{watchers: map[*Watcher]struct{}{}, relay: relay} }
+func newBus(relay Relay) *bus {
+	b := &bus{watchers: map[*Watcher]struct{}{}, relay: relay}
+	if p, ok := relay.(Presence); ok {
+		b.presence, b.devices = p, map[string]int{}
+	}
+	return b
+}
+
+// Presence is what a Relay implements to say which devices have a live
+// session on which server: a magic link pressed on one server must find
+// the terminal waiting for it on another.
+type Presence interface {
+	// Watched and Unwatched say that this server's first watch of a
+	// device began, or its last ended. They must not wait.
+	Watched(device string)
+	Unwatched(device string)
+	// WatchedElsewhere reports whether another server watches device.
+	WatchedElsewhere(device string) bool
+}
 
 // Relay carries pokes between the servers that share a ledger: a sign-out
 // everywhere on one server must reach the open screens of every other.
@@ -50,6 +73,11 @@ func (s *Service) Watch(device string) *Watcher {
 	w := &Watcher{C: c, c: c, bus: s.bus, device: device}
 	s.bus.mu.Lock()
 	s.bus.watchers[w] = struct{}{}
+	if s.bus.presence != nil {
+		if s.bus.devices[device]++; s.bus.devices[device] == 1 {
+			s.bus.presence.Watched(device)
+		}
+	}
 	s.bus.mu.Unlock()
 	return w
 }
@@ -64,9 +92,19 @@ func (w *Watcher) SetUser(user string) {
 
 // Stop ends the watch.
 func (w *Watcher) Stop() {
-	w.bus.mu.Lock()
-	delete(w.bus.watchers, w)
-	w.bus.mu.Unlock()
+	b := w.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.watchers[w]; !ok {
+		return
+	}
+	delete(b.watchers, w)
+	if b.presence != nil {
+		if b.devices[w.device]--; b.devices[w.device] == 0 {
+			delete(b.devices, w.device)
+			b.presence.Unwatched(w.device)
+		}
+	}
 }
 
 func (w *Watcher) poke() {
@@ -107,15 +145,17 @@ func (b *bus) local(users, devices []string) {
 	}
 }
 
-// watching reports whether a live session watches the device: a magic
-// link signs in a waiting session, so without one it has nothing to do.
+// watching reports whether a live session watches the device, here or
+// on another server: a magic link signs in a waiting session, so without
+// one it has nothing to do.
 func (b *bus) watching(device string) bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for w := range b.watchers {
 		if w.device == device {
+			b.mu.Unlock()
 			return true
 		}
 	}
-	return false
+	b.mu.Unlock()
+	return b.presence != nil && b.presence.WatchedElsewhere(device)
 }

@@ -40,10 +40,77 @@ type pokeRelay struct {
 	led   *postgres.Ledger
 	queue chan poke
 	log   *slog.Logger
+	// watches carries Watched and Unwatched, in order, to the database.
+	watches chan watch
+}
+
+type watch struct {
+	device string
+	on     bool
 }
 
 func newPokeRelay(led *postgres.Ledger, log *slog.Logger) *pokeRelay {
-	return &pokeRelay{led: led, queue: make(chan poke, 1024), log: log}
+	return &pokeRelay{led: led, queue: make(chan poke, 1024), log: log, watches: make(chan watch, 4096)}
+}
+
+// The relay is the flows' Presence too: it records which devices this
+// server watches, for magic links pressed on another server.
+var _ flows.Presence = (*pokeRelay)(nil)
+
+func (r *pokeRelay) Watched(device string)   { r.queueWatch(watch{device, true}) }
+func (r *pokeRelay) Unwatched(device string) { r.queueWatch(watch{device, false}) }
+
+func (r *pokeRelay) queueWatch(w watch) {
+	select {
+	case r.watches <- w:
+	default:
+		r.log.Warn("live-session watches for the other servers are falling behind; one was dropped")
+	}
+}
+
+func (r *pokeRelay) WatchedElsewhere(device string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	yes, err := r.led.WatchedElsewhere(ctx, device)
+	if err != nil {
+		r.log.Warn("could not ask whether another server has the device's session", "err", err)
+	}
+	return yes
+}
+
+// presenceRefresh is how often this server's watch rows are refreshed; a
+// server that stops refreshing (it crashed) stops counting after
+// postgres.PresenceTTL. It is the database's liveness, on real time.
+const presenceRefresh = 30 * time.Second
+
+// recordWatches writes the queued watches and refreshes them until ctx
+// ends, then drops them.
+func (r *pokeRelay) recordWatches(ctx context.Context) {
+	tick := time.NewTicker(presenceRefresh)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := r.led.StopWatching(dctx); err != nil {
+				r.log.Warn("could not drop this server's watches", "err", err)
+			}
+			return
+		case w := <-r.watches:
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = r.led.SetWatching(wctx, w.device, w.on)
+			cancel()
+		case <-tick.C:
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = r.led.KeepWatching(wctx)
+			cancel()
+		}
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("could not record this server's watches", "err", err)
+		}
+	}
 }
 
 func (r *pokeRelay) Publish(users, devices []string) {
@@ -143,6 +210,7 @@ func (a *App) share(led *postgres.Ledger, relay *pokeRelay) (stop func()) {
 	led.SetLogger(func(format string, args ...any) { a.Logger.Warn("shared ledger: " + fmt.Sprintf(format, args...)) })
 	var running sync.WaitGroup
 	running.Go(func() { relay.send(ctx) })
+	running.Go(func() { relay.recordWatches(ctx) })
 	listen := func(channel string, fn func([]byte)) {
 		var once sync.Once
 		a.listening.Add(1)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/attest-dev/attest/store/postgres"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -308,4 +309,99 @@ func TestTwoServersRaces(t *testing.T) {
 			t.Errorf("%d codes went to one address in one burst over two servers; want 1", sent.Load())
 		}
 	})
+}
+
+var linkRE = regexp.MustCompile(`/link/([a-z2-7]{26})`)
+
+// linkFrom waits for the magic link of a ticket in an inbox.
+func linkFrom(t *testing.T, in *delivery.Inbox, ticket string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	live, backlog := in.Subscribe(ctx)
+	for {
+		for _, m := range backlog {
+			if m.ID == ticket {
+				if l := linkRE.FindStringSubmatch(m.Text); l != nil {
+					return l[1]
+				}
+				t.Fatalf("no link in %q", m.Text)
+			}
+		}
+		select {
+		case m := <-live:
+			backlog = []message.Message{m}
+		case <-ctx.Done():
+			t.Fatalf("the message of %s did not reach the inbox", ticket)
+		}
+	}
+}
+
+// watchedOnA waits until server a sees (or no longer sees) server b's
+// watch of a device: b records it after the watch starts or stops.
+func watchedOnA(t *testing.T, a *App, device string, want bool) {
+	t.Helper()
+	pg := a.Ledger.(*postgres.Ledger)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := pg.WatchedElsewhere(context.Background(), device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s, the other server's watch of %s is %t, want %t", device, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTwoServersMagicLink: a magic link asked for by a terminal on one
+// server and pressed on the other signs that terminal in at once; pressed
+// after the terminal left, it says so and changes nothing.
+func TestTwoServersMagicLink(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	a, b := twoServers(t, clk)
+	ctx := context.Background()
+	laptop := flows.KeyDevice("SHA256:laptop")
+
+	w := b.Service.Watch(laptop.Tag)
+	sent, err := b.Service.RequestMagicLink(ctx, laptop, "grace@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := linkFrom(t, a.Inbox, sent.Ticket)
+	watchedOnA(t, a, laptop.Tag, true)
+	if info, err := a.Service.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("the link pressed on server A: %+v, %v", info, err)
+	}
+	select {
+	case <-w.C:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the terminal on server B was not told within 5 s")
+	}
+	if v, err := b.Service.Visit(ctx, laptop); err != nil || !v.Account {
+		t.Fatalf("the terminal after the link: %+v, %v", v, err)
+	}
+
+	// A link whose terminal has left does nothing.
+	desk := flows.KeyDevice("SHA256:desk")
+	w2 := b.Service.Watch(desk.Tag)
+	clk.Advance(2 * time.Minute)
+	sent, err = b.Service.RequestMagicLink(ctx, desk, "grace@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token = linkFrom(t, a.Inbox, sent.Ticket)
+	w2.Stop()
+	w.Stop()
+	watchedOnA(t, a, desk.Tag, false)
+	if info, err := a.Service.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkGone {
+		t.Fatalf("a link pressed after its terminal left: %+v, %v", info, err)
+	}
+	if v, err := b.Service.Visit(ctx, desk); err != nil || v.Account {
+		t.Errorf("the desk after a link to a terminal that left: %+v, %v", v, err)
+	}
 }

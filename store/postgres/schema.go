@@ -65,6 +65,19 @@ CREATE TRIGGER meta_write_once BEFORE UPDATE OR DELETE OR TRUNCATE ON attest_met
 	FOR EACH STATEMENT EXECUTE FUNCTION attest_refuse_change();
 REVOKE UPDATE, DELETE, TRUNCATE ON facts, attest_meta FROM PUBLIC, CURRENT_USER;
 `,
+	// 2: which server watches which device now, so that a magic link
+	// pressed on one server finds the terminal waiting on another. These
+	// are not facts: rows come and go, and an unlogged table is neither
+	// written to the WAL nor kept after a crash.
+	`
+CREATE UNLOGGED TABLE attest_watchers (
+	server text NOT NULL,
+	device text NOT NULL,
+	seen   timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (server, device)
+);
+CREATE INDEX attest_watchers_by_device ON attest_watchers (device);
+`,
 }
 
 // migrate brings the schema up to date. Servers starting at once take the
