@@ -124,9 +124,8 @@ func SecretGroups(secret string) string {
 
 // Waiting says what a device's held sign-in waits for.
 type Waiting struct {
-	Method   string    // how the first factor was proven: "code", "link", "password", "ssh", ...
-	Until    time.Time // the hold lapses then
-	Recovery int       // recovery codes left, so the screen can offer them
+	Method string    // how the first factor was proven: "code", "link", "password", "ssh", ...
+	Until  time.Time // the hold lapses then
 }
 
 // Authenticator is what an account's owner sees of its authenticator.
@@ -229,11 +228,9 @@ func (s *Service) secondFactorState(r store.Reader, now time.Time, v *Visitor) e
 		return err
 	}
 	if held != nil {
-		left, err := recoveryLeft(r, held.User, now)
-		if err != nil {
-			return err
-		}
-		v.Waiting = &Waiting{Method: body.Method, Until: body.Expires, Recovery: left}
+		// Nothing of the account itself (not even how many recovery codes
+		// it has left): the device has proven only one factor.
+		v.Waiting = &Waiting{Method: body.Method, Until: body.Expires}
 	}
 	if !v.Account {
 		return nil

@@ -53,6 +53,10 @@ func (h *harness) heldSignIn(dev flows.Device, email string) flows.Entered {
 	if out.Visitor.Account || out.Visitor.Waiting == nil || out.Visitor.Waiting.Method != "code" {
 		h.t.Fatalf("a sign-in to an account with an authenticator was not held: %+v", out.Visitor)
 	}
+	// The waiting device sees nothing of the account.
+	if v := out.Visitor; len(v.Addresses) > 0 || v.Authenticator != nil || v.HasPassword || !v.StepUpUntil.IsZero() {
+		h.t.Fatalf("a waiting device sees the account: %+v", v)
+	}
 	return out
 }
 

@@ -376,7 +376,7 @@ func (s *secondFactor) View() string {
 		methodWords(w.Method)), s.width) + "\n\n")
 	f := fields{st: st, width: s.width}
 	f.add("Waits until", flows.When(w.Until, now))
-	f.add("Lost the phone?", fmt.Sprintf("type a recovery code instead (%d left)", w.Recovery))
+	f.add("Lost the phone?", "type one of your recovery codes instead")
 	b.WriteString(f.String() + "\n\n" + st.label.Render("Code") + "  " + s.input.View() + "\n\n")
 	switch {
 	case s.checking:

@@ -131,7 +131,7 @@ func TestSignInWaitsForTheAuthenticator(t *testing.T) {
 	tr.waitFor("Code A sent to grace@example.com")
 	tr.typeText(e.code(grace, "A"))
 	tr.press(tea.KeyEnter)
-	screen := tr.waitFor("Waiting for your authenticator app", "Signed in with a code", "Waits until", "type a recovery code instead (10 left)")
+	screen := tr.waitFor("Waiting for your authenticator app", "Signed in with a code", "Waits until", "type one of your recovery codes instead")
 	tr.golden("waiting", screen)
 	if strings.Contains(screen, "grace@example.com") {
 		t.Fatalf("a waiting device shows the account:\n%s", screen)

@@ -84,17 +84,16 @@ type recoveredJSON struct {
 
 // waitingJSON is a held sign-in, in whoami and after a sign-in.
 type waitingJSON struct {
-	For          string     `json:"for"`    // "totp": the authenticator's code, or a recovery code
-	Method       string     `json:"method"` // how the first factor was proven
-	Until        *time.Time `json:"until"`
-	RecoveryLeft int        `json:"recovery_left"`
+	For    string     `json:"for"`    // "totp": the authenticator's code, or a recovery code
+	Method string     `json:"method"` // how the first factor was proven
+	Until  *time.Time `json:"until"`
 }
 
 func toWaitingJSON(w *flows.Waiting) *waitingJSON {
 	if w == nil {
 		return nil
 	}
-	return &waitingJSON{For: "totp", Method: w.Method, Until: stamp(w.Until), RecoveryLeft: w.Recovery}
+	return &waitingJSON{For: "totp", Method: w.Method, Until: stamp(w.Until)}
 }
 
 // printWaiting tells a person that a sign-in waits for its second factor,
