@@ -19,6 +19,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/tui/inert"
 )
 
 // Config is everything an attest server needs to know.
@@ -192,12 +193,12 @@ func Load(path string, environ []string) (Config, error) {
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
+			return cfg, plainError{fmt.Errorf("read config: %w", err)}
 		}
 		dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // an empty file sets nothing
-			return cfg, fmt.Errorf("read config %s: %w", path, err)
+			return cfg, plainError{fmt.Errorf("read config %s: %w", path, err)}
 		}
 	}
 	if err := cfg.applyEnv(env); err != nil {
@@ -205,6 +206,16 @@ func Load(path string, environ []string) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// plainError is err with its text safe for a terminal. A YAML error
+// quotes the value it could not use, and a double-quoted YAML string can
+// hold any control character ("\e]52;c;..." sets the clipboard), which
+// would otherwise reach the operator's terminal as it is. errors.Is and
+// errors.As still see err.
+type plainError struct{ err error }
+
+func (e plainError) Error() string { return inert.Lines(e.err.Error()) }
+func (e plainError) Unwrap() error { return e.err }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

@@ -1,10 +1,13 @@
 package config_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/tui/inert"
@@ -89,4 +92,27 @@ func FuzzConfigEnv(f *testing.F) {
 		cfg, err := config.Load("", env)
 		checkLoaded(t, cfg, err)
 	})
+}
+
+// A YAML error quotes the value it could not use, and a double-quoted
+// YAML string can hold an escape sequence: found by FuzzConfigFile (the
+// tab of testdata/fuzz/FuzzConfigFile/0873708b97d3f100 came through raw).
+func TestConfigFileErrorIsPlainText(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte("ssh:\n  max_auth_tries: \"\\e]52;c;aGk=\\a\\t\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path, []string{"ATTEST_DATA_DIR=" + dir})
+	if err == nil {
+		t.Fatal("a string for max_auth_tries loaded")
+	}
+	msg := err.Error()
+	if inert.Lines(msg) != msg || !strings.Contains(msg, "`\\x1b]52;c;") {
+		t.Fatalf("error %q", msg)
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		t.Fatalf("error %#v does not unwrap to the YAML error", err)
+	}
 }
