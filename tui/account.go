@@ -555,7 +555,7 @@ func (a *account) list() (lines []string, at int) {
 	w := 0
 	for _, r := range rs {
 		if !r.isKey() {
-			w = max(w, lipgloss.Width(inert.Address(r.Display)))
+			w = max(w, lipgloss.Width(inert.String(r.Display)))
 		}
 	}
 	w = min(w, max(a.width-2-5-2-2-lipgloss.Width(unconfirmedNote), 12))
@@ -574,7 +574,9 @@ func (a *account) list() (lines []string, at int) {
 		if r.isKey() {
 			line = a.keyRow(r)
 		} else {
-			name := fit(inert.Address(r.Display), w)
+			// The look-alike warning would not fit the column: it gets
+			// a line of its own below the row.
+			name := fit(inert.String(r.Display), w)
 			kind := fmt.Sprintf("%-5s", inert.String(string(r.Kind)))
 			line = st.label.Render(kind) + "  " + name + strings.Repeat(" ", w-lipgloss.Width(name)) + "  " + a.state(r, now)
 		}
@@ -582,6 +584,9 @@ func (a *account) list() (lines []string, at int) {
 			line = st.selected.Render(line)
 		}
 		lines = append(lines, fit(cur+line, a.width))
+		if why := address.LookAlikeOf(r.Display); why != "" && !r.isKey() {
+			lines = append(lines, fit("         "+st.faint.Render("look-alike domain: "+why), a.width))
+		}
 	}
 	if !keysHead {
 		lines = append(lines, "", st.heading.Render("SSH keys")+"  "+st.faint.Render("sign in with one keystroke"))

@@ -170,15 +170,22 @@ func (a Address) Shown() string {
 // screens and commands that have only the displayed text. Any other text
 // comes back unchanged.
 func WarnLookAlike(shown string) string {
+	return warn(shown, LookAlikeOf(shown))
+}
+
+// LookAlikeOf is LookAlike for an email address as Display (or the
+// normalized value) spells it: why it could be mistaken for another, or
+// "". Any other text gives "".
+func LookAlikeOf(shown string) string {
 	// Longer than any address: not one, and not worth decoding.
 	if len(shown) > maxEmail {
-		return shown
+		return ""
 	}
 	at := strings.LastIndexByte(shown, '@')
 	if at < 0 {
-		return shown
+		return ""
 	}
-	return warn(shown, lookAlikeDomain(strings.ToLower(shown[at+1:])))
+	return lookAlikeDomain(strings.ToLower(shown[at+1:]))
 }
 
 func warn(shown, why string) string {
