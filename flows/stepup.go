@@ -163,6 +163,12 @@ func (s *Service) RequestStepUp(ctx context.Context, dev Device) (Issued, error)
 			}
 		}
 		if pick == nil {
+			if ways, err := waysIn(tx, b.User); err != nil {
+				return err
+			} else if len(ways) > 0 {
+				// Only wallets: they step up by signing (RequestWalletStepUp).
+				return problem(ProblemInput, "This account has no email address or phone number to send a step-up code to: step up by signing with your wallet instead (stepup --wallet).")
+			}
 			return problem(ProblemSupport, "This account has no confirmed email address or phone number to send a step-up code to. Please contact support.")
 		}
 		iss, msg, err = s.issueCode(tx, now, candidates[pick.hash])

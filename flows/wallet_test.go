@@ -3,6 +3,7 @@ package flows_test
 import (
 	"crypto/ed25519"
 	"encoding/hex"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/wallet"
+	"github.com/attest-dev/attest/store/bolt"
 )
 
 // Scenario tests of wallet sign-in. The signatures here are made with the
@@ -622,5 +625,52 @@ func TestWalletSignInWaitsForTheAuthenticator(t *testing.T) {
 	}
 	if !got.Visitor.Account || got.Visitor.Method != flows.MethodWallet {
 		t.Fatalf("after the authenticator: %+v", got.Visitor)
+	}
+}
+
+// An account with only a wallet gets no step-up code; the refusal says to
+// sign instead, and signing steps the device up.
+func TestWalletOnlyAccountStepsUpBySigning(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	w := newSrKey(t, 3, true)
+	dev := device("d")
+	h.walletSignIn(dev, w)
+	h.clock.Advance(time.Hour) // the sign-up's step-up lapses
+	_, err := h.svc.RequestStepUp(ctx, dev)
+	p := wantProblem(t, err, flows.ProblemInput)
+	if !strings.Contains(p.Msg, "stepup --wallet") {
+		t.Errorf("refusal %q", p.Msg)
+	}
+	ch, err := h.svc.RequestWalletStepUp(ctx, dev, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.SubmitSignature(ctx, dev, w.sign(ch.Message)); err != nil {
+		t.Fatal(err)
+	}
+	if h.visit(dev).StepUpUntil.IsZero() {
+		t.Fatal("not stepped up")
+	}
+}
+
+// The chain id an operator configures is the one Ethereum messages name.
+func TestWalletChainID(t *testing.T) {
+	l, err := bolt.Open(filepath.Join(t.TempDir(), "attest.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	svc, err := flows.New(flows.Config{Ledger: l, Secret: []byte("0123456789abcdef0123456789abcdef-test-secret"),
+		Clock: clock.NewFake(start), ChainID: 11155111, LinkBase: "https://id.example.org/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := svc.RequestWalletSignIn(ctx, device("d"), newEthKey(t, 1).address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ch.Message, "id.example.org wants you to sign in") || !strings.Contains(ch.Message, "\nURI: https://id.example.org\n") ||
+		!strings.Contains(ch.Message, "\nChain ID: 11155111\n") {
+		t.Fatalf("message:\n%s", ch.Message)
 	}
 }
