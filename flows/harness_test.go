@@ -160,6 +160,34 @@ func (h *harness) openLedger() (store.Ledger, error) {
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// stored is what the ledger keeps, for tests that look for secrets in it:
+// the bbolt file, or every fact as PostgreSQL holds it.
+func (h *harness) stored() []byte {
+	h.t.Helper()
+	if h.dbURL == "" {
+		raw, err := os.ReadFile(h.path)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return raw
+	}
+	var raw []byte
+	err := h.ledger.View(func(r store.Reader) error {
+		return r.All(0, func(f store.Fact) bool {
+			enc, err := store.Encode(&f)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			raw = append(raw, enc...)
+			return true
+		})
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return raw
+}
+
 // restart closes everything and opens it again on the same file.
 func (h *harness) restart(policy flows.Policy) {
 	h.t.Helper()

@@ -3,7 +3,6 @@ package flows_test
 import (
 	"bytes"
 	"encoding/base32"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -133,10 +132,7 @@ func TestEnrolAnAuthenticator(t *testing.T) {
 		}
 	}
 	h.restart(flows.Policy{})
-	raw, err := os.ReadFile(h.path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := h.stored()
 	secretBytes, err := otpDecode(e.Secret)
 	if err != nil {
 		t.Fatal(err)
