@@ -208,7 +208,7 @@ func (s *Server) harden(srv *ssh.Server) error {
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
 		s.log.Debug("connection failed", "remote", sourceOf(conn.RemoteAddr()).host, "err", err)
 	}
-	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.capSessions(ssh.DefaultSessionHandler)}
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.capSessions(boundRequests(ssh.DefaultSessionHandler))}
 	srv.PtyHandler = s.boundPty(emulatedPty())
 	return nil
 }
