@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
@@ -18,8 +19,9 @@ import (
 // sign-ins cannot starve other sessions. A wrong password costs a try
 // against the same per-address back-off as a wrong code.
 
-// ProblemWrongPassword is the [B] case: the address is confirmed, the
-// password is not its account's.
+// ProblemWrongPassword is a wrong password where the account is already
+// known: a step-up of a signed-in device. (One-stage login never says it:
+// see LoginOrRegister.)
 const ProblemWrongPassword = "wrong_password"
 
 type passwordSetBody struct {
@@ -58,6 +60,9 @@ func policyProblem(err error) error {
 func (s *Service) SetPassword(ctx context.Context, dev Device, pw string, signOutOthers bool) error {
 	pw = password.Normalize(pw)
 	now := s.clock.Now()
+	if err := s.allowPasswordWork(dev, now); err != nil {
+		return err
+	}
 	var inputs []string
 	var onlyFactor bool
 	if err := s.ledger.View(func(r store.Reader) error {
@@ -79,7 +84,7 @@ func (s *Service) SetPassword(ctx context.Context, dev Device, pw string, signOu
 	}); err != nil {
 		return err
 	}
-	if err := password.Check(pw, onlyFactor, inputs...); err != nil {
+	if err := s.passwords.Check(ctx, pw, onlyFactor, inputs...); err != nil {
 		return policyProblem(err)
 	}
 	phc, err := s.passwords.Hash(ctx, s.rand, pw)
@@ -140,25 +145,41 @@ type Login struct {
 	SignedIn bool
 	Visitor  Visitor
 	Merged   *Merge
-	// Pending: cases [C] and [D], which answer alike: "follow the link we
-	// sent to <To> to continue". Link is set when a link went out just now.
+	// Pending: every other case, which all answer alike: "follow the
+	// link we sent to <To>". Link is the link that went out, or nil when
+	// the governor held it back.
 	Pending bool
 	To      string
 	Link    *LinkSent
 }
 
 // LoginOrRegister is the notes' one-stage login-or-register: an address
-// and a password in one request.
+// and a password in one request. The notes' cases:
 //
 //	[A] address confirmed, right password: signed in;
-//	[B] address confirmed, wrong password: "wrong password";
-//	[C] address added but not confirmed: the password is not checked;
-//	    "follow the link we sent you" (ResendVerification sends it again);
+//	[B] address confirmed, wrong password;
+//	[C] address added but not confirmed;
 //	[D] unknown address: the user is created, the password saved, the
-//	    address added unconfirmed and a verification link sent; answered
-//	    as [C].
+//	    address added unconfirmed and a confirmation link sent.
 //
-// Every case does one argon2id computation, so none is faster to answer.
+// The notes answer [B] "wrong password", which tells anyone who types an
+// address whether it has an account (ASVS 5.0 6.3.8). Here every case but
+// [A] answers the same, in text, status and work: a link goes to the
+// address (if the governor lets it) and the answer is "follow the link we
+// sent". Which link depends on the case, and only the address's holder
+// sees it: [D] the registration's confirmation link; [C], given the
+// registration's password, that link again; otherwise a sign-in link, the
+// one `signin --link` sends, so the owner in [B] who mistyped gets a way
+// in and a stranger learns nothing they could not learn from `signin`.
+// A password the policy would refuse for a new account is refused in
+// every case but [A], for the same reason.
+//
+// Cost: every request counts against the device's and the source's
+// PasswordTries before anything is looked up. Then every case does one
+// argon2id computation, and every case but [A] one strength estimate
+// (both in the hashing slots); every case but [A] counts a failed try
+// against the address's back-off, so that the back-off, too, reads the
+// same for every address.
 func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw string) (Login, error) {
 	addr, err := s.parseInbox(input)
 	if err != nil {
@@ -168,109 +189,98 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	if pw == "" {
 		return Login{}, problem(ProblemInput, "Type a password.")
 	}
-	hash := s.hasher.Hash(addr)
 	now := s.clock.Now()
-
-	var owner, phc string
-	var pending bool
-	var until time.Time
-	if err := s.ledger.View(func(r store.Reader) error {
-		claims, err := readClaims(r, hash, time.Time{})
-		if err != nil {
-			return err
-		}
-		if o := ownerOf(claims); o != nil {
-			owner = o.User
-			if phc, err = currentPassword(r, owner); err != nil {
-				return err
-			}
-			until, err = s.backoffUntil(r, hash, now)
-			return err
-		}
-		for _, c := range claims {
-			pending = pending || c.live()
-		}
-		return nil
-	}); err != nil {
+	if err := s.allowPasswordWork(dev, now); err != nil {
 		return Login{}, err
 	}
-
-	switch {
-	case owner != "": // [A] or [B]
-		if until.After(now) {
-			s.passwords.VerifyNothing(ctx, pw)
-			return Login{}, &Problem{Code: ProblemBackoff, RetryAt: until,
-				Msg: fmt.Sprintf("Too many wrong passwords or codes for this address. Try again at %s.", When(until, now))}
-		}
-		ok := false
-		if phc == "" {
-			s.passwords.VerifyNothing(ctx, pw) // an account without a password
-		} else if ok, err = s.passwords.Verify(ctx, pw, phc); err != nil {
-			return Login{}, fmt.Errorf("verify password: %w", err)
-		}
-		return s.finishLogin(dev, hash, owner, ok, now)
-	case pending: // [C]
-		s.passwords.VerifyNothing(ctx, pw)
-		return Login{Pending: true, To: addr.Display()}, nil
-	}
-
-	// [D]: a new account, its password, its address unconfirmed.
-	if err := password.Check(pw, true, addr.Value, strings.SplitN(addr.Value, "@", 2)[0]); err != nil {
-		return Login{}, policyProblem(err)
-	}
-	newPHC, err := s.passwords.Hash(ctx, s.rand, pw)
+	hash := s.hasher.Hash(addr)
+	st, err := s.readLoginState(dev, hash, now)
 	if err != nil {
-		return Login{}, fmt.Errorf("hash password: %w", err)
+		return Login{}, err
+	}
+	if st.signedIn {
+		return Login{}, problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
+	}
+	if st.until.After(now) {
+		s.passwords.VerifyNothing(ctx, pw)
+		return Login{}, backoffProblem(st.until, now)
+	}
+
+	var matched bool // the password is the owner's, or the registration's
+	switch {
+	case st.owner != "":
+		if matched, err = s.verifyOrNothing(ctx, pw, st.ownerPHC); err != nil {
+			return Login{}, err
+		}
+		if matched { // [A]
+			return s.finishLogin(dev, hash, st.owner, now)
+		}
+	case st.claimed:
+		if matched, err = s.verifyOrNothing(ctx, pw, st.regPHC); err != nil {
+			return Login{}, err
+		}
+	}
+	// Not signed in: judge the password as a new account's, whatever the
+	// case, so that a refusal reads the same for every address.
+	verdict := s.passwords.Check(ctx, pw, true, addr.Value, strings.SplitN(addr.Value, "@", 2)[0])
+	var pe *password.PolicyError
+	if verdict != nil && !errors.As(verdict, &pe) {
+		return Login{}, fmt.Errorf("judge password: %w", verdict)
+	}
+	var newPHC string
+	if st.owner == "" && !st.claimed { // [D]: the one argon2id is the new hash
+		if pe != nil {
+			s.passwords.VerifyNothing(ctx, pw)
+		} else if newPHC, err = s.passwords.Hash(ctx, s.rand, pw); err != nil {
+			return Login{}, fmt.Errorf("hash password: %w", err)
+		}
 	}
 	fresh, err := s.token("u_")
 	if err != nil {
 		return Login{}, err
 	}
-	req, err := s.prepareLink(dev, "", addr, PurposeConfirm)
+	req, err := s.prepareLink(dev, "", addr, PurposeSignIn)
 	if err != nil {
 		return Login{}, err
 	}
 	var out Login
 	var msg *message.Message
-	err = s.update("register", func(tx store.Tx) error {
-		out, msg = Login{Pending: true, To: addr.Display()}, nil
+	err = s.update("login or register", func(tx store.Tx) error {
+		out, msg = Login{Pending: true, To: addr.Shown()}, nil
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
 			return err
 		}
+		live := ownerOf(claims) != nil
 		for _, c := range claims {
-			if c.live() { // someone registered it meanwhile: answer as [C]
-				return nil
-			}
+			live = live || c.live()
 		}
-		user := fresh
-		if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
-			return err
-		} else if ok {
-			account, err := isAccount(tx, b.User)
-			if err != nil {
+		user := st.owner
+		if user == "" {
+			user = st.reg
+		}
+		link := req
+		switch {
+		case pe != nil:
+		case !live && newPHC != "": // [D], still unknown
+			if user, err = s.register(tx, now, dev, fresh, hash, addr, req.sealed, newPHC); err != nil {
 				return err
 			}
-			if account {
-				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to make another account.")
-			}
-			user = b.User // the anonymous visitor registers, keeping its data
-		} else if _, err := tx.Append(store.Fact{Time: now, Kind: KindUserCreated, User: user, Device: dev.Tag,
-			Body: mustJSON(userCreatedBody{Anonymous: false, Via: "register"})}); err != nil {
+			link.user, link.purpose = user, PurposeConfirm
+		case matched && st.reg != "" && !live: // the registration ended meanwhile
+		case matched && st.reg != "": // [C] with the registration's password
+			link.user, link.purpose = st.reg, PurposeConfirm
+		}
+		// Every answer but [A] counts against the address's back-off.
+		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordFailed, User: user, Device: dev.Tag, Address: hash}); err != nil {
 			return err
 		}
-		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordSet, User: user, Device: dev.Tag,
-			Body: mustJSON(passwordSetBody{PHC: newPHC})}); err != nil {
-			return err
+		if pe != nil {
+			return keep(problem(ProblemInput, "Not signed in, and this password cannot make a new account. "+pe.Message))
 		}
-		if _, err := tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: hash,
-			Body: mustJSON(addressAddedBody{Kind: string(addr.Kind), Sealed: req.sealed, Masked: addr.Masked()})}); err != nil {
-			return err
-		}
-		req.user = user
-		sent, m, err := s.issueLink(tx, now, req)
+		sent, m, err := s.issueLink(tx, now, link)
 		if _, throttled := AsProblem(err); throttled {
-			return nil // registered; the link waits for ResendVerification
+			return nil // the link waits: sending again is ResendVerification
 		}
 		if err != nil {
 			return err
@@ -287,9 +297,117 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	return out, nil
 }
 
-// finishLogin records a password try for an owned address and, when it
-// was right, signs the device in.
-func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.Time) (Login, error) {
+// loginState is what LoginOrRegister and ResendVerification read about
+// an address and a device before any password work.
+type loginState struct {
+	signedIn bool   // the device is signed in to an account
+	owner    string // the address's confirmed owner ([A], [B])
+	ownerPHC string
+	claimed  bool   // [C]: a live claim, none confirmed
+	reg      string // [C]: the newest claim's user, when it is a registration (no account yet)
+	regPHC   string
+	until    time.Time // the address's back-off
+}
+
+func (s *Service) readLoginState(dev Device, hash string, now time.Time) (loginState, error) {
+	var st loginState
+	err := s.ledger.View(func(r store.Reader) error {
+		st = loginState{}
+		if b, ok, err := s.deviceBinding(r, dev.Tag); err != nil {
+			return err
+		} else if ok {
+			if st.signedIn, err = isAccount(r, b.User); err != nil {
+				return err
+			}
+		}
+		claims, err := readClaims(r, hash, time.Time{})
+		if err != nil {
+			return err
+		}
+		if o := ownerOf(claims); o != nil {
+			st.owner = o.User
+			if st.ownerPHC, err = currentPassword(r, st.owner); err != nil {
+				return err
+			}
+		} else {
+			for _, c := range claims { // in the order added: the newest live claim wins
+				if c.live() {
+					st.claimed, st.reg = true, c.User
+				}
+			}
+			// Only a registration (a user who is not yet an account) is
+			// confirmed by a link; an address added to an existing account
+			// is confirmed from that account, with a code.
+			if st.reg != "" {
+				account, err := isAccount(r, st.reg)
+				if err != nil {
+					return err
+				}
+				if account {
+					st.reg = ""
+				} else if st.regPHC, err = currentPassword(r, st.reg); err != nil {
+					return err
+				}
+			}
+		}
+		st.until, err = s.backoffUntil(r, hash, now)
+		return err
+	})
+	return st, err
+}
+
+// verifyOrNothing checks pw against phc, or does the same work for
+// nothing when there is no phc: either way one argon2id computation.
+func (s *Service) verifyOrNothing(ctx context.Context, pw, phc string) (bool, error) {
+	if phc == "" {
+		s.passwords.VerifyNothing(ctx, pw)
+		return false, ctx.Err()
+	}
+	ok, err := s.passwords.Verify(ctx, pw, phc)
+	if err != nil {
+		return false, fmt.Errorf("verify password: %w", err)
+	}
+	return ok, nil
+}
+
+func backoffProblem(until, now time.Time) *Problem {
+	return &Problem{Code: ProblemBackoff, RetryAt: until,
+		Msg: fmt.Sprintf("Too many wrong passwords or codes for this address. Try again at %s.", When(until, now))}
+}
+
+// register is case [D] inside the transaction: a new account (or the
+// device's anonymous visitor, keeping its data), its password, its
+// address added unconfirmed. It returns the registering user.
+func (s *Service) register(tx store.Tx, now time.Time, dev Device, fresh, hash string, addr address.Address, sealed, phc string) (string, error) {
+	user := fresh
+	if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
+		return "", err
+	} else if ok {
+		account, err := isAccount(tx, b.User)
+		if err != nil {
+			return "", err
+		}
+		if account {
+			return "", problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
+		}
+		user = b.User // the anonymous visitor registers, keeping its data
+	} else if _, err := tx.Append(store.Fact{Time: now, Kind: KindUserCreated, User: user, Device: dev.Tag,
+		Body: mustJSON(userCreatedBody{Anonymous: false, Via: "register"})}); err != nil {
+		return "", err
+	}
+	if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordSet, User: user, Device: dev.Tag,
+		Body: mustJSON(passwordSetBody{PHC: phc})}); err != nil {
+		return "", err
+	}
+	if _, err := tx.Append(store.Fact{Time: now, Kind: KindAddressAdded, User: user, Address: hash,
+		Body: mustJSON(addressAddedBody{Kind: string(addr.Kind), Sealed: sealed, Masked: addr.Masked()})}); err != nil {
+		return "", err
+	}
+	return user, nil
+}
+
+// finishLogin signs the device in after the right password ([A]).
+func (s *Service) finishLogin(dev Device, hash, owner string, now time.Time) (Login, error) {
 	var out Login
 	var touched []string
 	err := s.update("login", func(tx store.Tx) error {
@@ -299,23 +417,10 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 			return err
 		}
 		if o := ownerOf(claims); o == nil || o.User != owner {
-			return problem(ProblemWrongPassword, "Wrong password.")
+			// Only someone with the right password gets here.
+			return problem(ProblemInput, "The address changed hands while you signed in. Try again.")
 		}
-		try := store.Fact{Time: now, Kind: KindPasswordFailed, User: owner, Device: dev.Tag, Address: hash}
-		if !ok {
-			if _, err := tx.Append(try); err != nil {
-				return err
-			}
-			msg := "Wrong password."
-			if until, err := s.backoffUntil(tx, hash, now); err != nil {
-				return err
-			} else if until.After(now) {
-				msg += fmt.Sprintf(" Too many wrong tries for this address: the next can be at %s.", When(until, now))
-			}
-			return keep(problem(ProblemWrongPassword, msg)) // the failed try counts
-		}
-		try.Kind = KindPasswordAccepted
-		if _, err := tx.Append(try); err != nil {
+		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordAccepted, User: owner, Device: dev.Tag, Address: hash}); err != nil {
 			return err
 		}
 		var e Entered
@@ -334,80 +439,68 @@ func (s *Service) finishLogin(dev Device, hash, owner string, ok bool, now time.
 	return out, nil
 }
 
-// ResendVerification sends the verification link of a registration again
-// (the notes' "send again" of case [C]). The link signs in the terminal
-// that asks, so it takes the registration's password: otherwise anyone
-// could have a link sent that signs their own terminal in to someone
-// else's new account.
+// ResendVerification sends a registration's confirmation link again (the
+// notes' "send again" of case [C]). The link signs in the terminal that
+// asks, so it takes the registration's password: otherwise anyone could
+// have a link sent that signs their own terminal in to someone else's new
+// account.
+//
+// Like LoginOrRegister it answers every address alike: with the
+// registration's password the confirmation link goes again; in every
+// other case (a wrong password, an address with an account, an unknown
+// address) a sign-in link goes instead, the one `signin --link` sends,
+// which signs the terminal in only when the address's holder presses it.
+// Every case costs one argon2id computation and counts against the
+// address's back-off; the governor may hold any of them back.
 func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw string) (LinkSent, error) {
 	addr, err := s.parseInbox(input)
 	if err != nil {
 		return LinkSent{}, err
 	}
 	pw = password.Normalize(pw)
-	hash := s.hasher.Hash(addr)
+	if pw == "" {
+		return LinkSent{}, problem(ProblemInput, "Type a password.")
+	}
 	now := s.clock.Now()
-	var user, phc string
-	var until time.Time
-	if err := s.ledger.View(func(r store.Reader) error {
-		claims, err := readClaims(r, hash, time.Time{})
-		if err != nil {
-			return err
-		}
-		if ownerOf(claims) != nil {
-			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed: sign in instead.", addr.Shown()))
-		}
-		for _, c := range claims { // in the order added: the newest live claim wins
-			if c.live() {
-				user = c.User
-			}
-		}
-		// Only a registration (a user who is not yet an account) is
-		// confirmed by a link; an address added to an existing account is
-		// confirmed from that account, with a code.
-		if account, err := isAccount(r, user); err != nil {
-			return err
-		} else if user == "" || account {
-			return problem(ProblemNoCode, fmt.Sprintf("No registration is waiting for %s to be confirmed.", addr.Shown()))
-		}
-		if phc, err = currentPassword(r, user); err != nil {
-			return err
-		}
-		until, err = s.backoffUntil(r, hash, now)
-		return err
-	}); err != nil {
+	if err := s.allowPasswordWork(dev, now); err != nil {
 		return LinkSent{}, err
 	}
-	if until.After(now) {
+	hash := s.hasher.Hash(addr)
+	st, err := s.readLoginState(dev, hash, now)
+	if err != nil {
+		return LinkSent{}, err
+	}
+	if st.signedIn {
+		return LinkSent{}, problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
+	}
+	if st.until.After(now) {
 		s.passwords.VerifyNothing(ctx, pw)
-		return LinkSent{}, &Problem{Code: ProblemBackoff, RetryAt: until,
-			Msg: fmt.Sprintf("Too many wrong passwords for this address. Try again at %s.", When(until, now))}
+		return LinkSent{}, backoffProblem(st.until, now)
 	}
-	ok := false
-	if phc == "" {
-		s.passwords.VerifyNothing(ctx, pw)
-	} else if ok, err = s.passwords.Verify(ctx, pw, phc); err != nil {
-		return LinkSent{}, fmt.Errorf("verify password: %w", err)
+	matched, err := s.verifyOrNothing(ctx, pw, st.regPHC)
+	if err != nil {
+		return LinkSent{}, err
 	}
-	if !ok {
-		// A wrong guess counts against the address like any other.
-		if err := s.ledger.Update(func(tx store.Tx) error {
-			_, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordFailed, User: user, Device: dev.Tag, Address: hash})
-			return err
-		}); err != nil {
-			return LinkSent{}, fmt.Errorf("record password try: %w", err)
-		}
-		return LinkSent{}, problem(ProblemWrongPassword, "Wrong password: type the password you chose for this account.")
-	}
-	req, err := s.prepareLink(dev, user, addr, PurposeConfirm)
+	req, err := s.prepareLink(dev, "", addr, PurposeSignIn)
 	if err != nil {
 		return LinkSent{}, err
 	}
 	var sent LinkSent
 	var msg *message.Message
 	err = s.update("resend verification", func(tx store.Tx) error {
+		sent, msg = LinkSent{}, nil
+		link := req
+		if matched {
+			link.user, link.purpose = st.reg, PurposeConfirm
+		}
+		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordFailed, User: link.user, Device: dev.Tag, Address: hash}); err != nil {
+			return err
+		}
 		var err error
-		sent, msg, err = s.issueLink(tx, now, req)
+		sent, msg, err = s.issueLink(tx, now, link)
+		if p, ok := AsProblem(err); ok {
+			return keep(p) // the try still counts
+		}
 		return err
 	})
 	if err != nil {
@@ -417,11 +510,32 @@ func (s *Service) ResendVerification(ctx context.Context, dev Device, input, pw 
 	return sent, nil
 }
 
+// allowPasswordWork counts a request for password work against the
+// device's and the source network's budgets (Policy.PasswordTries). It
+// comes before any work and before the address is looked up, so its
+// refusal is the same for every address.
+func (s *Service) allowPasswordWork(dev Device, now time.Time) error {
+	// The device first: one device over its own limit must not spend its
+	// network's budget, which other devices behind the same address share.
+	ok, next := s.triesByDevice.Allow(dev.Tag, now)
+	if ok && dev.Source != "" { // in-process callers (tests, embedders) have none
+		ok, next = s.triesBySource.Allow(dev.Source, now)
+	}
+	if ok {
+		return nil
+	}
+	return &Problem{Code: ProblemThrottled, RetryAt: next,
+		Msg: fmt.Sprintf("Too many passwords from this device or network. Try again at %s.", When(next, now))}
+}
+
 // StepUpWithPassword steps the device up with the account's password, a
 // second factor when the device signed in some other way.
 func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string) (time.Time, error) {
 	pw = password.Normalize(pw)
 	now := s.clock.Now()
+	if err := s.allowPasswordWork(dev, now); err != nil {
+		return time.Time{}, err
+	}
 	var user, phc string
 	var until time.Time
 	if err := s.ledger.View(func(r store.Reader) error {

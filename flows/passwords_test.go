@@ -20,7 +20,7 @@ func TestLoginOrRegisterCases(t *testing.T) {
 	defer w.Stop()
 
 	// [D] unknown address: user created, password saved, address added
-	// unconfirmed, a verification link sent; answered as [C].
+	// unconfirmed, a confirmation link sent.
 	d, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", goodPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -40,11 +40,19 @@ func TestLoginOrRegisterCases(t *testing.T) {
 		t.Fatal("[D] signed in before the address was confirmed")
 	}
 
-	// [C] added but unconfirmed: the password is not even checked.
+	// [C] added but unconfirmed, another password: answered alike, with a
+	// sign-in link rather than the registration's.
+	h.clock.Advance(2 * time.Minute)
 	other := device("other")
-	c, err := h.svc.LoginOrRegister(ctx, other, "grace@example.com", "anything at all")
-	if err != nil || !c.Pending || c.Link != nil || c.To != d.To {
+	c, err := h.svc.LoginOrRegister(ctx, other, "grace@example.com", "another long passphrase entirely")
+	if err != nil || !c.Pending || c.Link == nil || c.Link.Purpose != flows.PurposeSignIn || c.To != d.To {
 		t.Fatalf("[C]: %+v, %v", c, err)
+	}
+	// [C] with the registration's password: its confirmation link again.
+	h.clock.Advance(2 * time.Minute)
+	c, err = h.svc.LoginOrRegister(ctx, dev, "grace@example.com", goodPassword)
+	if err != nil || !c.Pending || c.Link == nil || c.Link.Purpose != flows.PurposeConfirm {
+		t.Fatalf("[C] with the registration's password: %+v, %v", c, err)
 	}
 
 	// Following the link confirms the address and signs the terminal in.
@@ -63,11 +71,53 @@ func TestLoginOrRegisterCases(t *testing.T) {
 	if err != nil || !a.SignedIn || a.Visitor.User != v.User || a.Visitor.Method != "password" {
 		t.Fatalf("[A]: %+v, %v", a, err)
 	}
-	// [B] confirmed, wrong password.
-	_, err = h.svc.LoginOrRegister(ctx, device("third"), "grace@example.com", "wrong horse battery staple")
-	p := wantProblem(t, err, flows.ProblemWrongPassword)
-	if p.Msg != "Wrong password." {
-		t.Fatalf("[B]: %q", p.Msg)
+	// [B] confirmed, wrong password: answered as [D], and the link that
+	// went to the address signs the terminal in when its owner presses it.
+	third := device("third")
+	w3 := h.svc.Watch(third.Tag)
+	defer w3.Stop()
+	b, err := h.svc.LoginOrRegister(ctx, third, "grace@example.com", "wrong horse battery staple")
+	if err != nil || !b.Pending || b.SignedIn || b.Link == nil || b.Link.Purpose != flows.PurposeSignIn || b.To != d.To {
+		t.Fatalf("[B]: %+v, %v", b, err)
+	}
+	if h.visit(third).Account {
+		t.Fatal("[B] signed in")
+	}
+	_, token = h.magicLinkToken("grace@example.com")
+	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("press [B]'s link: %+v, %v", info, err)
+	}
+	if got := h.visit(third); !got.Account || got.User != v.User {
+		t.Fatalf("[B]'s link did not sign the terminal in to the account: %+v", got)
+	}
+}
+
+// [B] tells the owner's other addresses nothing: the one message goes to
+// the address typed, as `signin --link` would send it, and the governor
+// keeps it to one a minute however often a stranger tries.
+func TestWrongPasswordMessagesOnlyTheAddress(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	desk := device("desk")
+	h.account(desk, "grace@example.com")
+	h.addConfirmed(desk, "+14155552671")
+	if err := h.svc.SetPassword(ctx, desk, goodPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(25 * time.Hour)
+	h.svc.Wait()
+	mails, texts := len(h.bag.to("grace@example.com")), len(h.bag.to("+14155552671"))
+	for i := range 5 {
+		if _, err := h.svc.LoginOrRegister(ctx, device(fmt.Sprint("stranger", i)), "grace@example.com", fmt.Sprintf("guess number %d, a long one", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.svc.Wait()
+	got := h.bag.to("grace@example.com")[mails:]
+	if len(got) != 1 || !strings.Contains(got[0].Text, "sign in to attest") || strings.Contains(got[0].Text, "guess") {
+		t.Fatalf("the address got %d messages, want 1 sign-in link: %q", len(got), got)
+	}
+	if n := len(h.bag.to("+14155552671")) - texts; n != 0 {
+		t.Fatalf("the account's phone got %d messages from wrong passwords", n)
 	}
 }
 
@@ -85,26 +135,28 @@ func (h *harness) magicLinkToken(addr string) (string, string) {
 	return "", ""
 }
 
-// [C] and [D] answer in the same words; [D] refuses a weak password
-// without writing anything.
+// A password the policy refuses for a new account is refused whatever
+// the address, and makes nothing: no account, no password, no address.
+// The try counts against the address, as every answer but [A] does.
 func TestRegistrationPasswordPolicy(t *testing.T) {
 	h := newHarness(t, flows.Policy{})
 	for _, weak := range []string{"short", "grace@example.com", "password1234567", "passwordpassword"} {
 		_, err := h.svc.LoginOrRegister(ctx, device("d"), "grace@example.com", weak)
 		p := wantProblem(t, err, flows.ProblemInput)
-		if strings.Contains(p.Msg, weak) {
-			t.Fatalf("the refusal repeats the password: %q", p.Msg)
+		if strings.Contains(p.Msg, weak) || !strings.HasPrefix(p.Msg, "Not signed in, and this password cannot make a new account. ") {
+			t.Fatalf("refusal %q", p.Msg)
 		}
-	}
-	if h.head() != 0 {
-		t.Fatal("a refused registration wrote facts")
 	}
 	// A password alone signs in a new account: 15 characters at least.
 	_, err := h.svc.LoginOrRegister(ctx, device("d"), "grace@example.com", "Zq8#mK2!pL9x")
 	wantProblem(t, err, flows.ProblemInput)
+	if n, failed := h.head(), len(h.facts(flows.KindPasswordFailed)); n != 5 || failed != 5 {
+		t.Fatalf("refused registrations wrote %d facts, %d of them failed tries; want 5 failed tries and nothing else", n, failed)
+	}
 }
 
-// Wrong passwords share the address's back-off with wrong codes.
+// Every answer but [A] shares the address's back-off with wrong codes,
+// for an address with an account and for one without alike.
 func TestWrongPasswordsBackOff(t *testing.T) {
 	h := newHarness(t, flows.Policy{})
 	dev := device("d")
@@ -112,15 +164,51 @@ func TestWrongPasswordsBackOff(t *testing.T) {
 	if err := h.svc.SetPassword(ctx, dev, goodPassword, false); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 {
-		_, err := h.svc.LoginOrRegister(ctx, device("guesser"), "grace@example.com", fmt.Sprintf("guess number %d here", i))
-		wantProblem(t, err, flows.ProblemWrongPassword)
+	for _, addr := range []string{"grace@example.com", "grape@example.com"} {
+		for i := range 10 {
+			out, err := h.svc.LoginOrRegister(ctx, device(fmt.Sprint("guesser", i)), addr, fmt.Sprintf("guess number %d here", i))
+			if err != nil || !out.Pending {
+				t.Fatalf("%s, try %d: %+v, %v", addr, i+1, out, err)
+			}
+		}
+		_, err := h.svc.LoginOrRegister(ctx, device("owner of "+addr), addr, goodPassword)
+		p := wantProblem(t, err, flows.ProblemBackoff)
+		if addr == "grace@example.com" {
+			h.clock.Set(p.RetryAt)
+			if out, err := h.svc.LoginOrRegister(ctx, device("owner of "+addr), addr, goodPassword); err != nil || !out.SignedIn {
+				t.Fatalf("after the back-off: %+v, %v", out, err)
+			}
+		}
 	}
-	_, err := h.svc.LoginOrRegister(ctx, device("guesser"), "grace@example.com", goodPassword)
-	p := wantProblem(t, err, flows.ProblemBackoff)
-	h.clock.Set(p.RetryAt)
-	if out, err := h.svc.LoginOrRegister(ctx, device("guesser"), "grace@example.com", goodPassword); err != nil || !out.SignedIn {
-		t.Fatalf("after the back-off: %+v, %v", out, err)
+}
+
+// One device, and one source network, get PasswordTries: a burst, then
+// one a period. The refusal comes before the address is looked at.
+func TestPasswordTriesPerDeviceAndSource(t *testing.T) {
+	h := newHarness(t, flows.Policy{PasswordTries: flows.PasswordTries{DeviceBurst: 3, DeviceEvery: time.Minute, SourceBurst: 5, SourceEvery: time.Minute}})
+	dev := flows.Device{Tag: "SHA256:guesser", Source: "192.0.2.7"}
+	for i := range 3 {
+		if _, err := h.svc.LoginOrRegister(ctx, dev, fmt.Sprintf("new%d@example.com", i), goodPassword); err != nil {
+			t.Fatalf("try %d: %v", i+1, err)
+		}
+	}
+	before := h.head()
+	_, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", goodPassword)
+	p := wantProblem(t, err, flows.ProblemThrottled)
+	if !p.RetryAt.Equal(h.clock.Now().Add(time.Minute)) || h.head() != before {
+		t.Fatalf("the fourth try: retry at %v (now %v), %d facts written", p.RetryAt, h.clock.Now(), h.head()-before)
+	}
+	// Other devices from the same network share its budget: 2 left.
+	for i := range 3 {
+		_, err := h.svc.LoginOrRegister(ctx, flows.Device{Tag: fmt.Sprint("SHA256:other", i), Source: "192.0.2.7"}, fmt.Sprintf("other%d@example.com", i), goodPassword)
+		if p, _ := flows.AsProblem(err); (i < 2) == (p != nil && p.Code == flows.ProblemThrottled) {
+			t.Fatalf("device %d from the network: %v", i+1, err)
+		}
+	}
+	// The device's next try is due a minute later.
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.LoginOrRegister(ctx, dev, "new9@example.com", goodPassword); err != nil {
+		t.Fatalf("after the wait: %v", err)
 	}
 }
 
@@ -197,6 +285,8 @@ func TestStepUpWithPassword(t *testing.T) {
 
 // Send again needs the registration's password: otherwise anyone could
 // have a link sent that signs their own terminal in to the new account.
+// Without it, the address gets a sign-in link (pressing it signs nobody
+// in to the registration), and the answer reads the same.
 func TestResendVerificationNeedsThePassword(t *testing.T) {
 	h := newHarness(t, flows.Policy{})
 	owner := device("owner")
@@ -206,9 +296,12 @@ func TestResendVerificationNeedsThePassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Advance(2 * time.Minute)
-	_, err := h.svc.ResendVerification(ctx, device("attacker"), "grace@example.com", "a guess at the password")
-	wantProblem(t, err, flows.ProblemWrongPassword)
-	sent, err := h.svc.ResendVerification(ctx, owner, "grace@example.com", goodPassword)
+	sent, err := h.svc.ResendVerification(ctx, device("attacker"), "grace@example.com", "a guess at the password")
+	if err != nil || sent.Purpose != flows.PurposeSignIn {
+		t.Fatalf("resend with a wrong password: %+v, %v", sent, err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	sent, err = h.svc.ResendVerification(ctx, owner, "grace@example.com", goodPassword)
 	if err != nil || sent.Purpose != flows.PurposeConfirm {
 		t.Fatalf("resend: %+v, %v", sent, err)
 	}
@@ -235,10 +328,10 @@ func TestParallelPasswordSignIns(t *testing.T) {
 			out, err := h.svc.LoginOrRegister(ctx, device(fmt.Sprint("d", i)), "grace@example.com", pw)
 			mu.Lock()
 			defer mu.Unlock()
-			switch p, _ := flows.AsProblem(err); {
+			switch {
 			case err == nil && out.SignedIn:
 				in++
-			case p != nil && p.Code == flows.ProblemWrongPassword:
+			case err == nil && out.Pending:
 				wrongs++
 			default:
 				t.Errorf("sign-in %d: %+v, %v", i, out, err)
@@ -251,7 +344,7 @@ func TestParallelPasswordSignIns(t *testing.T) {
 	}
 }
 
-// Wrong passwords at "send again" count against the address too.
+// Every "send again" counts against the address, as a login does.
 func TestResendVerificationBacksOff(t *testing.T) {
 	h := newHarness(t, flows.Policy{})
 	owner := device("owner")
@@ -260,9 +353,13 @@ func TestResendVerificationBacksOff(t *testing.T) {
 	if _, err := h.svc.LoginOrRegister(ctx, owner, "grace@example.com", goodPassword); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 10 {
-		_, err := h.svc.ResendVerification(ctx, device("attacker"), "grace@example.com", fmt.Sprintf("guess number %d", i))
-		wantProblem(t, err, flows.ProblemWrongPassword)
+	// The registration was the first try that did not sign in; 9 more
+	// make the 10 after which the address waits.
+	for i := range 9 {
+		_, err := h.svc.ResendVerification(ctx, device(fmt.Sprint("attacker", i)), "grace@example.com", fmt.Sprintf("guess number %d", i))
+		if p, _ := flows.AsProblem(err); err != nil && p.Code != flows.ProblemThrottled {
+			t.Fatalf("resend %d: %v", i+1, err)
+		}
 	}
 	_, err := h.svc.ResendVerification(ctx, owner, "grace@example.com", goodPassword)
 	wantProblem(t, err, flows.ProblemBackoff)

@@ -41,6 +41,9 @@ type Policy struct {
 	// it is used. See sessions.go.
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// PasswordTries limits how often one device, and one source network,
+	// may hand the server a password to judge or hash.
+	PasswordTries PasswordTries
 
 	// DefaultRegion is the region phone numbers without a country code
 	// are read in (ISO 3166 code such as "US"); empty requires a +.
@@ -59,6 +62,20 @@ type Governor struct {
 	SMSPerHour     int           // all SMS, the whole server (200): each costs money
 }
 
+// PasswordTries bounds the password work (the strength estimate, one
+// argon2id hash) that one device and one source network can ask for:
+// Burst requests at once, then one per Every. They are counted before any
+// work and before anything about the address is looked up, so the answer
+// tells nothing about accounts. A negative burst means no limit (for
+// benchmarks). The per-address back-off (Policy.Backoff*) is a separate
+// limit on guessing one account's password; these bound CPU.
+type PasswordTries struct {
+	DeviceBurst int           // (10)
+	DeviceEvery time.Duration // (6 s: 10 a minute)
+	SourceBurst int           // (30)
+	SourceEvery time.Duration // (2 s: 30 a minute)
+}
+
 // DefaultPolicy is the policy when none is configured.
 var DefaultPolicy = Policy{
 	CodeTTL:         10 * time.Minute,
@@ -72,6 +89,12 @@ var DefaultPolicy = Policy{
 	DeviceLinkTTL:   time.Minute,
 	SessionIdle:     30 * 24 * time.Hour,
 	SessionMax:      365 * 24 * time.Hour,
+	PasswordTries: PasswordTries{
+		DeviceBurst: 10,
+		DeviceEvery: 6 * time.Second,
+		SourceBurst: 30,
+		SourceEvery: 2 * time.Second,
+	},
 	Governor: Governor{
 		AddressGap:     time.Minute,
 		AddressPerHour: 5,
@@ -105,6 +128,11 @@ func (p Policy) withDefaults() Policy {
 	dur(&p.DeviceLinkTTL, d.DeviceLinkTTL)
 	dur(&p.SessionIdle, d.SessionIdle)
 	dur(&p.SessionMax, d.SessionMax)
+	pt, dpt := &p.PasswordTries, d.PasswordTries
+	num(&pt.DeviceBurst, dpt.DeviceBurst)
+	dur(&pt.DeviceEvery, dpt.DeviceEvery)
+	num(&pt.SourceBurst, dpt.SourceBurst)
+	dur(&pt.SourceEvery, dpt.SourceEvery)
 	g, dg := &p.Governor, d.Governor
 	dur(&g.AddressGap, dg.AddressGap)
 	num(&g.AddressPerHour, dg.AddressPerHour)

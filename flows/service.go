@@ -27,6 +27,7 @@ import (
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/flows/password"
+	"github.com/attest-dev/attest/flows/ratelimit"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -86,6 +87,8 @@ type Service struct {
 	recoveryKey []byte  // recovery codes' MACs
 
 	passwords *password.Hasher
+	// triesByDevice and triesBySource are Policy.PasswordTries.
+	triesByDevice, triesBySource *ratelimit.Keyed
 
 	// outbox tracks messages handed to the sender after their commit, so
 	// Close (and tests) can wait for every outcome to be recorded.
@@ -153,6 +156,9 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("flows: password hasher: %w", err)
 		}
 	}
+	pt := s.policy.PasswordTries
+	s.triesByDevice = ratelimit.New(pt.DeviceEvery, pt.DeviceBurst, maxTriesKeys)
+	s.triesBySource = ratelimit.New(pt.SourceEvery, pt.SourceBurst, maxTriesKeys)
 	if s.catalogue == nil {
 		s.catalogue = DefaultCatalogue
 	}
@@ -191,6 +197,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	return s, nil
 }
+
+// maxTriesKeys bounds the devices and the networks whose password tries
+// are remembered (each about a hundred bytes).
+const maxTriesKeys = 1 << 16
 
 // deriveKey gives each use of the secret its own key, so that a MAC of one
 // kind can never be replayed as another.

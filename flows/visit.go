@@ -24,6 +24,10 @@ type Device struct {
 	// Ephemeral devices last one connection: nothing they do can be found
 	// again by reconnecting.
 	Ephemeral bool
+	// Source is the network the connection came from (an IPv4 address, or
+	// an IPv6 /64), for per-source limits on expensive requests; "" when
+	// unknown. It identifies nothing and is never stored.
+	Source string
 }
 
 // KeyDevice is the device of an SSH key, named by its SHA256 fingerprint.

@@ -72,6 +72,7 @@ func (s *Server) identify(next ssh.Handler) ssh.Handler {
 					return
 				}
 			}
+			dev.Source = sourceOf(sess.RemoteAddr()).host // for the flows' per-source password limit
 			ctx.SetValue(ctxDevice, dev)
 		}
 		next(sess)

@@ -20,6 +20,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -116,7 +117,19 @@ type Hasher struct {
 	// waiting, when set, is called by a caller about to wait for a slot
 	// (tests use it to know a caller is queued).
 	waiting func()
+
+	hashes, checks atomic.Uint64 // see Work
 }
+
+// Work counts what a Hasher has done: argon2id derivations (every Hash,
+// Verify and VerifyNothing) and policy checks (Check). Tests compare it
+// before and after a request to show that two answers cost the same.
+type Work struct {
+	Hashes, Checks uint64
+}
+
+// Work returns the counts so far.
+func (h *Hasher) Work() Work { return Work{Hashes: h.hashes.Load(), Checks: h.checks.Load()} }
 
 // NewHasher returns a Hasher for p that runs at most concurrency
 // derivations at once.
@@ -204,12 +217,40 @@ func (h *Hasher) NeedsRehash(phc string) bool {
 		p.SaltLen < c.SaltLen || p.KeyLen < c.KeyLen
 }
 
+// Check is the package's Check, run while holding a slot: the estimator
+// is bounded, but it is still the CPU of a stranger's request, and in the
+// slots a flood of sign-ups waits its turn like a flood of sign-ins
+// instead of taking every core. It returns ctx's error (wrapped) if ctx
+// ends while waiting; a refused password is a *PolicyError as from Check.
+func (h *Hasher) Check(ctx context.Context, password string, onlyFactor bool, userInputs ...string) error {
+	var verdict error
+	if err := h.hold(ctx, func() {
+		h.checks.Add(1)
+		verdict = Check(password, onlyFactor, userInputs...)
+	}); err != nil {
+		return fmt.Errorf("check password: %w", err)
+	}
+	return verdict
+}
+
 // run derives a key while holding a slot.
 func (h *Hasher) run(ctx context.Context, password string, salt []byte, p Params) ([]byte, error) {
+	var key []byte
+	err := h.hold(ctx, func() {
+		h.hashes.Add(1)
+		pw := []byte(password)
+		key = h.derive(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+		clear(pw) // best effort: the string itself cannot be wiped
+	})
+	return key, err
+}
+
+// hold runs work while holding a slot, waiting for one unless ctx ends.
+func (h *Hasher) hold(ctx context.Context, work func()) error {
 	// A caller whose context has already ended never takes a slot, even
 	// when one is free (select would pick at random between the two).
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("wait for a hashing slot: %w", err)
+		return fmt.Errorf("wait for a hashing slot: %w", err)
 	}
 	if h.waiting != nil {
 		h.waiting()
@@ -217,13 +258,11 @@ func (h *Hasher) run(ctx context.Context, password string, salt []byte, p Params
 	select {
 	case h.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for a hashing slot: %w", ctx.Err())
+		return fmt.Errorf("wait for a hashing slot: %w", ctx.Err())
 	}
 	defer func() { <-h.slots }()
-	pw := []byte(password)
-	key := h.derive(pw, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	clear(pw) // best effort: the string itself cannot be wiped
-	return key, nil
+	work()
+	return nil
 }
 
 const phcPrefix = "$argon2id$v=19$"

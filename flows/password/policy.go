@@ -1,12 +1,16 @@
 package password
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	zxcvbn "github.com/ccojocar/zxcvbn-go"
+	"github.com/ccojocar/zxcvbn-go/adjacency"
 	"github.com/ccojocar/zxcvbn-go/match"
+	"github.com/ccojocar/zxcvbn-go/matching"
+	"github.com/ccojocar/zxcvbn-go/scoring"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -19,9 +23,12 @@ const (
 	// account in (NIST SP 800-63B-4: 15 for single-factor use).
 	MinLengthOnlyFactor = 15
 	// MaxLength is well above NIST's "at least 64 allowed" and low enough
-	// that nobody can hand argon2 (or the strength estimator, whose cost
-	// grows with the square of the length) a megabyte.
+	// that nobody can hand argon2 a megabyte.
 	MaxLength = 256
+	// EstimateLength is how many code points of a password the estimator
+	// reads (see estimate): a password whose first 64 are hard to guess is
+	// hard to guess.
+	EstimateLength = 64
 	// MinScore is the least zxcvbn score (0–4) accepted: 3 means about
 	// 10^8 guesses or more by the estimator's model.
 	MinScore = 3
@@ -73,8 +80,11 @@ func Normalize(password string) string { return norm.NFKC.String(password) }
 // email addresses, nickname): passwords built from them are refused.
 //
 // There are no composition rules (NIST): length and the estimator decide.
-// The estimator costs up to a few hundred milliseconds of CPU for a
-// MaxLength password, so call Check only where a password is being set.
+// The estimator's work is bounded (see estimate): a few milliseconds for a
+// typical password, and for the worst input found a fraction of one
+// argon2id hash at DefaultParams. A server runs it through Hasher.Check,
+// in the hashing slots, so that a flood of sign-ups queues behind the
+// same bound as a flood of sign-ins.
 func Check(password string, onlyFactor bool, userInputs ...string) error {
 	if len(password) > maxInputBytes {
 		return tooLong()
@@ -119,14 +129,14 @@ func tooLong() *PolicyError {
 // why in words. The explanation comes from the kinds of patterns found,
 // never from their text: the matched tokens are pieces of the password.
 func guessable(pw string, inputs []string) (string, bool) {
-	res := zxcvbn.PasswordStrength(pw, inputs)
+	res := estimate(pw, inputs)
 	score, seq := res.Score, res.MatchSequence
 	// The estimator (zxcvbn before 4.0) only sees runs of one repeated
 	// character, so "ab1!ab1!ab1!ab1!" would pass as random. A password
 	// that is its own shortest piece repeated is no harder to guess than
 	// that piece; judge the piece instead.
 	if unit, ok := repeatedUnit(pw); ok {
-		u := zxcvbn.PasswordStrength(unit, inputs)
+		u := estimate(unit, inputs)
 		if u.Score < score {
 			score = u.Score
 			seq = append(u.MatchSequence, match.Match{Pattern: patternWholeRepeat})
@@ -136,6 +146,82 @@ func guessable(pw string, inputs []string) (string, bool) {
 		return "", false
 	}
 	return explain(seq), true
+}
+
+// estimate is zxcvbn with bounded work. The library's cost grows with the
+// cube of the length (every substring of the password is looked up in
+// every dictionary, each lookup copying it) and, in its l33t matcher,
+// exponentially with the number of distinct look-alike characters (each
+// choice of letter for each of them is a new string run through every
+// dictionary): 256 characters of "4@8({[<3|!1" took 6.5 s, and 128 of the
+// 20 look-alikes 6.7 s. So:
+//
+//   - it reads the first EstimateLength code points only. Refusing on a
+//     prefix is safe (a guessable start stays guessable), and a password
+//     whose first 64 code points score well needs no more;
+//   - it skips the l33t matcher and reads the prefix again with every
+//     look-alike replaced by its letter, once with each reading of the
+//     ambiguous ones (1, | and 7 are i, l or t), keeping the lowest score.
+//     That finds "p@ssw0rd" as "password" in three estimator runs, however
+//     many look-alikes there are; it scores such passwords a little lower
+//     than zxcvbn's own l33t matcher would (no bonus for the substitution),
+//     which only errs towards refusing them.
+//
+// BenchmarkEstimate and TestEstimateCostBounded measure the result
+// against one argon2id hash; FuzzEstimate looks for slow inputs.
+func estimate(pw string, inputs []string) scoring.MinEntropyMatch {
+	if rs := []rune(pw); len(rs) > EstimateLength {
+		pw = string(rs[:EstimateLength])
+	}
+	best := zxcvbn.PasswordStrength(pw, inputs, matching.FilterL33tMatcher)
+	for _, plain := range unleet(pw) {
+		if r := zxcvbn.PasswordStrength(plain, inputs, matching.FilterL33tMatcher); r.Score < best.Score {
+			best = r
+		}
+	}
+	return best
+}
+
+// leetReadings maps each look-alike character to the letters it stands
+// for, from the estimator's own l33t table, sorted.
+var leetReadings = func() map[rune][]rune {
+	out := map[rune][]rune{}
+	for letter, subs := range adjacency.GraphMap["l33t"].Graph {
+		l := []rune(letter)[0]
+		for _, sub := range subs {
+			r := []rune(sub)[0]
+			out[r] = append(out[r], l)
+		}
+	}
+	for _, ls := range out {
+		slices.Sort(ls)
+	}
+	return out
+}()
+
+// unleet returns pw with every look-alike replaced by a letter: once with
+// the first reading of each (1 as i), once with the last (1 as l), leaving
+// out a reading equal to pw or to the other one.
+func unleet(pw string) []string {
+	var first, last strings.Builder
+	for _, r := range pw {
+		ls, ok := leetReadings[r]
+		if !ok {
+			first.WriteRune(r)
+			last.WriteRune(r)
+			continue
+		}
+		first.WriteRune(ls[0])
+		last.WriteRune(ls[len(ls)-1])
+	}
+	var out []string
+	if a := first.String(); a != pw {
+		out = append(out, a)
+	}
+	if b := last.String(); b != pw && b != first.String() {
+		out = append(out, b)
+	}
+	return out
 }
 
 const patternWholeRepeat = "whole-repeat"

@@ -1,0 +1,6 @@
+//go:build !race
+
+package password
+
+// raceSlowdown: see race_on_test.go.
+const raceSlowdown = 1
