@@ -302,38 +302,46 @@ func runLogin(c *call, wait bool) error {
 		printMerge(c, out.Merged)
 		return nil
 	}
-	// [C] and [D] answer in the same words: whether the address was
-	// already waiting to be confirmed is not for anyone to learn here.
-	// (The JSON's link says whether this command sent one.)
+	// Every other case answers in the same words, with the same status and
+	// after the same work: whether the address has an account, or waits
+	// to be confirmed, is not for anyone to learn here. The link that went
+	// out (the JSON's link) is a sign-in link or a confirmation link, and
+	// only the address's holder sees which.
 	return pendingLink(c, lw, out.To, out.Link, input)
 }
 
-// pendingLink tells a person to follow the link of a registration, and
-// waits for it unless lw is nil. link is the link this command sent, if
-// it sent one.
+// linkDoes says what the link of a one-stage login does, in words that
+// fit every case.
+const linkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
+
+// pendingLink tells a person to follow the link that a one-stage login
+// sent, and waits for it unless lw is nil. link is the link this command
+// sent, or nil when the governor held it back.
 func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input string) error {
 	ephemeralNote(c)
 	again := "resend " + c.hintAddress(input)
+	sent := "We sent a link to " + inert.Address(to) + ": " + linkDoes + "."
+	if link == nil {
+		sent = "No new link could go to " + inert.Address(to) + " just now (it had one moments ago); the latest one: " + linkDoes + "."
+	}
 	if c.json {
 		if err := c.emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
 			return err
 		}
 	} else if lw != nil {
-		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
-			"the link works for %s and only while this command waits. Send it again with: %s.\n",
-			inert.Address(to), linkTTLWords(), again)
+		c.printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
+			"the link works for %s and only while this command waits. Send it again with: %s.\n", sent, linkTTLWords(), again)
 		c.printf("Waiting for the link…\n")
 	} else {
-		c.printf("Follow the link we sent to %s to continue. Nothing happens until you open it and press its button; "+
-			"the link works for %s and only while a command of this device waits for it.\n",
-			inert.Address(to), linkTTLWords())
+		c.printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
+			"the link works for %s and only while a command of this device waits for it.\n", sent, linkTTLWords())
 		c.printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
 			"To sign in, run %s (it sends a new link and waits).\n", again)
 	}
 	if lw == nil {
 		return nil
 	}
-	// A link sent earlier (case [C]) expires within LinkTTL from now too.
+	// A link sent earlier expires within LinkTTL from now too.
 	expires := c.svc().Now().Add(flows.LinkTTL)
 	if link != nil {
 		expires = link.Expires
@@ -369,7 +377,9 @@ func runResend(c *call, wait bool) error {
 	if err != nil {
 		return fmt.Errorf("send the link again: %w", err)
 	}
-	return sentLink(c, lw, sent, "Sent the link again to %s.", "resend "+c.hintAddress(input))
+	// One answer for every address: see flows.ResendVerification.
+	return sentLink(c, lw, sent, "Sent a link to %s: it confirms the address if your registration waits for it, or else signs you in.",
+		"resend "+c.hintAddress(input))
 }
 
 // sentLink tells a person about a link that went out (what is a format

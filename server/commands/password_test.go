@@ -124,11 +124,21 @@ func noPassword(t *testing.T, what string, outs []string, passwords ...string) {
 	}
 }
 
-// followText is what login prints for cases [C] and [D] while it waits.
+// followText is what login prints for every case but [A] while it waits.
 func followText(addr string) string {
-	return "Follow the link we sent to " + addr + " to continue. Nothing happens until you open it and press its button; " +
+	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
+		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button; " +
 		"the link works for 5 minutes and only while this command waits. Send it again with: resend " + addr + ".\n" +
 		"Waiting for the link…\n"
+}
+
+// noWaitText is what login --no-wait prints for every case but [A].
+func noWaitText(addr string) string {
+	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
+		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button; " +
+		"the link works for 5 minutes and only while a command of this device waits for it.\n" +
+		"This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. " +
+		"To sign in, run resend " + addr + " (it sends a new link and waits).\n"
 }
 
 var waitingRE = regexp.MustCompile(`Waiting for the link…\n`)
@@ -189,15 +199,20 @@ func TestLoginCases(t *testing.T) {
 		t.Errorf("login [A] --json: %v", o)
 	}
 
-	// [B] a wrong password: refused, in words and in JSON.
-	r = w.runAs(pw(otherPassword), device("stranger"), "login", grace)
-	if r.status != 1 || r.stdout != "" || r.stderr != "Wrong password.\n" {
-		t.Errorf("login [B]: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	// [B] a wrong password: answered as [D] (see TestLoginDoesNotEnumerate),
+	// with a sign-in link to the address.
+	w.clock.Advance(time.Minute)
+	r = w.okAs(pw(otherPassword), device("stranger"), "login", grace, "--no-wait")
+	if r.stdout != noWaitText(grace) {
+		t.Errorf("login [B]:\n got %q\nwant %q", r.stdout, noWaitText(grace))
 	}
 	outs = append(outs, r.stdout, r.stderr)
-	r = w.runAs(pw(otherPassword), device("stranger"), "login", grace, "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemWrongPassword || e["message"] != "Wrong password." {
-		t.Errorf("login [B] --json: status %d, %v", r.status, e)
+	text, _ := w.linkFor(grace)
+	mustContain(t, "[B]'s message", text, "To sign in to attest")
+	w.clock.Advance(time.Minute)
+	o = w.okAs(pw(otherPassword), device("stranger"), "login", grace, "--json", "--no-wait").object(t)
+	if o["signed_in"] != false || o["pending"] != true || o["to"] != grace || o["link"] == nil || o["visitor"] != nil {
+		t.Errorf("login [B] --json: %v", o)
 	}
 	outs = append(outs, r.stdout, r.stderr)
 	mustContain(t, "stranger whoami", w.ok(device("stranger"), "whoami").stdout, "account:    no")
@@ -219,10 +234,7 @@ func TestLoginPendingSameWords(t *testing.T) {
 
 	// [D] without waiting: the link will find no waiting session.
 	r := w.okAs(pw(goodPassword), laptop, "login", grace, "--no-wait")
-	want := "Follow the link we sent to grace@example.com to continue. Nothing happens until you open it and press its button; " +
-		"the link works for 5 minutes and only while a command of this device waits for it.\n" +
-		"This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. " +
-		"To sign in, run resend grace@example.com (it sends a new link and waits).\n"
+	want := noWaitText(grace)
 	if r.stdout != want {
 		t.Errorf("login --no-wait [D]:\n got %q\nwant %q", r.stdout, want)
 	}
@@ -231,14 +243,21 @@ func TestLoginPendingSameWords(t *testing.T) {
 		t.Errorf("the link with nobody waiting: %+v", info)
 	}
 
-	// [C], from another device, in the same words as [D] (the password
-	// is not even checked), and in JSON with no link of its own.
-	o := w.okAs(pw("anything at all"), device("other"), "login", grace, "--no-wait", "--json").object(t)
-	if o["signed_in"] != false || o["pending"] != true || o["to"] != grace || o["link"] != nil || o["visitor"] != nil {
+	// [C], from another device with another password, in the same words
+	// as [D], and in JSON with a link of its own (a sign-in link).
+	w.clock.Advance(time.Minute)
+	o := w.okAs(pw(otherPassword), device("other"), "login", grace, "--no-wait", "--json").object(t)
+	if o["signed_in"] != false || o["pending"] != true || o["to"] != grace || o["link"] == nil || o["visitor"] != nil {
 		t.Errorf("login [C] --json: %v", o)
 	}
-	if r := w.okAs(pw("anything at all"), device("other"), "login", grace, "--no-wait"); r.stdout != want {
+	w.clock.Advance(time.Minute)
+	if r := w.okAs(pw(otherPassword), device("other"), "login", grace, "--no-wait"); r.stdout != want {
 		t.Errorf("login --no-wait [C]:\n got %q\nwant %q", r.stdout, want)
+	}
+	// Within a minute of the last, no new link goes; the answer says so.
+	r = w.okAs(pw(otherPassword), device("other"), "login", grace, "--no-wait")
+	if !strings.HasPrefix(r.stdout, "Not signed in with that password. No new link could go to grace@example.com just now") {
+		t.Errorf("login --no-wait [C], held back: %q", r.stdout)
 	}
 
 	// [C] on the registering device, waiting: now the first link works.
@@ -360,18 +379,20 @@ func TestResend(t *testing.T) {
 	w.okAs(pw(goodPassword), laptop, "login", grace, "--no-wait")
 	w.linkFor(grace) // the first link, unused
 
-	// The password of the registration is needed, and a minute between
-	// two messages to the address.
-	r := w.runAs(pw(otherPassword), laptop, "resend", grace)
-	if r.status != 1 || r.stderr != "Wrong password: type the password you chose for this account.\n" {
-		t.Errorf("resend with a wrong password: status %d, stderr %q", r.status, r.stderr)
-	}
-	r = w.runAs(pw(goodPassword), device("x"), "resend", "nobody@example.com", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemNoCode {
-		t.Errorf("resend for no registration: status %d, %v", r.status, e)
+	// The password of the registration is needed for its link; another
+	// gets a sign-in link, in the same words, as does an unknown address.
+	// A minute goes between two messages to an address.
+	w.clock.Advance(time.Minute)
+	r := w.okAs(pw(otherPassword), device("x"), "resend", grace, "--no-wait")
+	text, _ := w.linkFor(grace)
+	mustContain(t, "resend with a wrong password", text, "To sign in to attest")
+	u := w.okAs(pw(otherPassword), device("y"), "resend", "nobody@example.com", "--no-wait")
+	label := regexp.MustCompile(`session [A-Z2-9]{4} `)
+	if a, b := label.ReplaceAllString(r.stdout, "session L "), strings.ReplaceAll(label.ReplaceAllString(u.stdout, "session L "), "nobody@example.com", grace); a != b {
+		t.Errorf("resend answers a registration\n%q\nand an unknown address\n%q", a, b)
 	}
 	r = w.runAs(pw(goodPassword), laptop, "resend", grace, "--no-wait", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemThrottled || e["retry_at"] != "2026-11-21T09:01:00Z" {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemThrottled || e["retry_at"] != "2026-11-21T09:02:00Z" {
 		t.Errorf("resend too soon: status %d, %v", r.status, e)
 	}
 
@@ -381,7 +402,7 @@ func TestResend(t *testing.T) {
 	if m == nil {
 		t.Fatalf("resend: stdout %q, stderr %q", run.stdout.String(), run.stderr.String())
 	}
-	if want := "Sent the link again to grace@example.com. Open it and press the button for terminal session " + m[1] +
+	if want := "Sent a link to grace@example.com: it confirms the address if your registration waits for it, or else signs you in. Open it and press the button for terminal session " + m[1] +
 		" (shown on the page) within 5 minutes.\nWaiting for the button to be pressed…\n"; run.stdout.String() != want {
 		t.Errorf("resend:\n got %q\nwant %q", run.stdout.String(), want)
 	}
@@ -394,11 +415,11 @@ func TestResend(t *testing.T) {
 	}
 	noPassword(t, "resend", []string{run.stdout.String(), run.stderr.String(), r.stdout, r.stderr}, goodPassword, otherPassword)
 
-	// Confirmed now: nothing to resend.
+	// Confirmed now: a sign-in link, and the same words.
 	w.clock.Advance(time.Minute)
-	r = w.runAs(pw(goodPassword), laptop, "resend", grace, "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemNothingToDo {
-		t.Errorf("resend once confirmed: status %d, %v", r.status, e)
+	r = w.okAs(pw(goodPassword), device("z"), "resend", grace, "--no-wait")
+	if !strings.HasPrefix(r.stdout, "Sent a link to grace@example.com: it confirms the address if your registration waits for it, or else signs you in.") {
+		t.Errorf("resend once confirmed: %q", r.stdout)
 	}
 }
 
@@ -441,8 +462,8 @@ func TestPasswordSet(t *testing.T) {
 	mustContain(t, "phone whoami", w.ok(phone, "whoami").stdout, "account:    yes")
 
 	// The old password no longer signs in; the new one does.
-	if r := w.runAs(pw(goodPassword), laptop, "login", grace); r.status != 1 || r.stderr != "Wrong password.\n" {
-		t.Errorf("login with the old password: status %d, stderr %q", r.status, r.stderr)
+	if r := w.runAs(pw(goodPassword), laptop, "login", grace, "--no-wait"); r.status != 0 || !strings.HasPrefix(r.stdout, "Not signed in with that password.") {
+		t.Errorf("login with the old password: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
 	}
 	w.okAs(pw(otherPassword), laptop, "login", grace)
 

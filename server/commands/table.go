@@ -40,13 +40,13 @@ func init() {
 			about: "One step for both signing in and signing up. The password is read from standard input (its first\n" +
 				"line), never from the command line, where it would stay in shell history and logs:\n\n" +
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host login grace@example.com\n\n" +
-				"An address with an account and the right password signs this device in; a wrong password is\n" +
-				"refused. An address new to attest becomes a new account with that password (at least 15\n" +
-				"characters, and hard to guess) once the address is confirmed, so we send it a link; an address\n" +
-				"already waiting to be confirmed gets the same answer. The link signs in the session that waits\n" +
-				"for it, so login waits, up to 5 minutes, until the link's button is pressed (exit 0) or the\n" +
-				"link expires (exit 1). With --no-wait it returns at once, and the link then finds no waiting\n" +
-				"session: `resend ADDRESS` sends a new one and waits.",
+				"An address with an account and its right password signs this device in. Anything else gets one\n" +
+				"answer, so that nobody learns whether an address has an account: we send the address a link.\n" +
+				"For an address new to attest, the link confirms it and makes the account with that password (at\n" +
+				"least 15 characters, and hard to guess); for an address with an account, it signs you in. The\n" +
+				"link signs in the session that waits for it, so login waits, up to 5 minutes, until the link's\n" +
+				"button is pressed (exit 0) or the link expires (exit 1). With --no-wait it returns at once, and\n" +
+				"the link then finds no waiting session: `resend ADDRESS` sends a new one and waits.",
 			bind: bindLogin,
 		},
 		{
@@ -55,8 +55,9 @@ func init() {
 			about: "For an account made with `login` whose address is not confirmed yet. It takes the password you\n" +
 				"chose, read from standard input, because the link signs in this session:\n\n" +
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host resend grace@example.com\n\n" +
-				"Like login, it waits until the link's button is pressed or the link expires (5 minutes);\n" +
-				"--no-wait returns at once, and the link then signs nothing in.",
+				"With any other password, or for any other address, it sends a sign-in link instead, and says\n" +
+				"the same. Like login, it waits until the link's button is pressed or the link expires (5\n" +
+				"minutes); --no-wait returns at once, and the link then signs nothing in.",
 			bind: bindResend,
 		},
 		{

@@ -1,0 +1,158 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+)
+
+// Nothing a command prints, nor its exit status, tells a stranger whether
+// an address has an account (ASVS 5.0 6.3.8). knownAddr has an account
+// with a password and no message for over a day; unknownAddr is new to
+// the server; both have the same length.
+const (
+	knownAddr   = "grace@example.com"
+	unknownAddr = "grape@example.com"
+)
+
+// labelRE finds a magic link's session label, which is random per link.
+var labelRE = regexp.MustCompile(`(session |"label":")[A-Z2-9]{4}\b`)
+
+// same is a result with what differs by design taken out: the address
+// itself and random labels.
+func same(r result, addr string) string {
+	norm := func(s string) string {
+		return labelRE.ReplaceAllString(strings.ReplaceAll(s, addr, "ADDRESS"), "${1}LABEL")
+	}
+	return fmt.Sprintf("status %d\nstdout %q\nstderr %q", r.status, norm(r.stdout), norm(r.stderr))
+}
+
+func enumerationWorld(t *testing.T) *world {
+	w := newWorld(t)
+	desk := device("desk")
+	w.signUp(desk, knownAddr, "Grace")
+	w.okAs(pw(goodPassword), desk, "password", "set")
+	w.clock.Advance(25 * time.Hour)
+	w.svc.Wait()
+	return w
+}
+
+// alikeCommand runs args (ADDRESS standing for the address) for each
+// address from a new device and compares the results.
+func (w *world) alikeCommand(what string, stdin as, args ...string) {
+	w.t.Helper()
+	var got []string
+	for _, addr := range []string{knownAddr, unknownAddr} {
+		a := slices.Clone(args)
+		for i := range a {
+			a[i] = strings.ReplaceAll(a[i], "ADDRESS", addr)
+		}
+		got = append(got, same(w.runAs(stdin, device(what+" to "+addr), a...), addr))
+	}
+	if got[0] != got[1] {
+		w.t.Errorf("%s: an address with an account gets\n%s\nand one without\n%s", what, got[0], got[1])
+	}
+}
+
+func TestCommandsDoNotEnumerate(t *testing.T) {
+	w := enumerationWorld(t)
+	w.alikeCommand("signin", as{}, "signin", "ADDRESS")
+	w.clock.Advance(2 * time.Minute)
+	w.alikeCommand("signin --link --json", as{}, "signin", "--link", "--no-wait", "--json", "ADDRESS")
+	w.clock.Advance(2 * time.Minute)
+	w.alikeCommand("login", pw(otherPassword), "login", "ADDRESS", "--no-wait")
+	w.clock.Advance(2 * time.Minute)
+	w.alikeCommand("login --json", pw(otherPassword), "login", "ADDRESS", "--no-wait", "--json")
+	w.alikeCommand("login, held back", pw(otherPassword), "login", "ADDRESS", "--no-wait")
+	w.alikeCommand("login, a weak password", pw("password1234567"), "login", "ADDRESS")
+	w.alikeCommand("login --json, a weak password", pw("password1234567"), "login", "ADDRESS", "--json")
+	w.clock.Advance(2 * time.Minute)
+	w.alikeCommand("resend", pw(otherPassword), "resend", "ADDRESS", "--no-wait")
+	w.alikeCommand("resend --json, held back", pw(otherPassword), "resend", "ADDRESS", "--no-wait", "--json")
+	// Seven tries that did not sign in so far; three more reach the
+	// back-off.
+	for i := range 3 {
+		w.alikeCommand(fmt.Sprint("login, try ", 8+i), pw(fmt.Sprint(otherPassword, i)), "login", "ADDRESS", "--no-wait")
+	}
+	w.alikeCommand("login, backed off", pw(goodPassword), "login", "ADDRESS", "--json")
+	w.alikeCommand("resend, backed off", pw(goodPassword), "resend", "ADDRESS")
+}
+
+// A login that waits ends alike too: the same words while it waits, and
+// when the link expires unpressed, the same refusal and exit status.
+func TestWaitingLoginDoesNotEnumerate(t *testing.T) {
+	w := enumerationWorld(t)
+	var runs []*running
+	for _, addr := range []string{knownAddr, unknownAddr} {
+		run := w.startAs(context.Background(), pw(otherPassword), device("waiting for "+addr), "login", addr)
+		if run.stdout.waitFor(waitingRE) == nil {
+			t.Fatalf("login %s: %q", addr, run.stdout.String())
+		}
+		runs = append(runs, run)
+	}
+	w.clock.Advance(flows.LinkTTL + time.Second)
+	var got []string
+	for i, addr := range []string{knownAddr, unknownAddr} {
+		w.ok(device("waiting for "+addr), "signin", fmt.Sprintf("poke%d@example.com", i)) // anything on the device pokes it
+		status := <-runs[i].status
+		got = append(got, same(result{status: status, stdout: runs[i].stdout.String(), stderr: runs[i].stderr.String()}, addr))
+	}
+	if got[0] != got[1] || !strings.HasPrefix(got[0], "status 1\n") {
+		t.Errorf("a waiting login to an address with an account ends\n%s\nand to one without\n%s", got[0], got[1])
+	}
+}
+
+// The same answer takes the same time: interleaved `login --no-wait`
+// with a wrong password to addresses with an account and to new ones, as
+// in flows' TestLoginTimingDoesNotTellWhoHasAnAccount (which says why the
+// hasher is the cheapest argon2id rather than the production one).
+func TestLoginCommandTimingDoesNotEnumerate(t *testing.T) {
+	const pairs = 30
+	w := newWorld(t)
+	known := func(i int) string { return fmt.Sprintf("known%03d@example.com", i) }
+	for i := range pairs {
+		dev := device(fmt.Sprint("owner", i))
+		w.signUp(dev, known(i), "")
+		w.okAs(pw(goodPassword), dev, "password", "set")
+	}
+	login := func(addr string) time.Duration {
+		runtime.GC()
+		t0 := time.Now()
+		r := w.runAs(pw(otherPassword), device("from "+addr+w.clock.Now().String()), "login", addr, "--no-wait")
+		took := time.Since(t0)
+		if r.status != 0 || !strings.HasPrefix(r.stdout, "Not signed in with that password. We sent a link") {
+			t.Fatalf("login %s: status %d, stdout %q, stderr %q", addr, r.status, r.stdout, r.stderr)
+		}
+		return took
+	}
+	var gap time.Duration
+	for round := range 3 {
+		w.clock.Advance(25 * time.Hour)
+		w.svc.Wait()
+		var diffs []time.Duration
+		for i := range pairs {
+			unknown := fmt.Sprintf("newbi%03d@example.com", 100*round+i)
+			if i%2 == 0 {
+				k := login(known(i))
+				diffs = append(diffs, k-login(unknown))
+			} else {
+				u := login(unknown)
+				diffs = append(diffs, login(known(i))-u)
+			}
+		}
+		slices.Sort(diffs)
+		gap = diffs[len(diffs)/2]
+		t.Logf("round %d: median difference %v over %d pairs", round+1, gap, pairs)
+		if gap.Abs() < 5*time.Millisecond {
+			return
+		}
+	}
+	t.Fatalf("login to an address with an account takes %v longer than to one without (median of %d pairs, three rounds)", gap, pairs)
+}
