@@ -74,28 +74,29 @@ func TestPasswordSignInMergesVisit(t *testing.T) {
 	}
 }
 
-// [B]: a wrong password says so and empties the field; the right one
-// then works.
+// [B]: a wrong password does not sign in, and reads as [D] does (see
+// TestPasswordScreensDoNotEnumerate): a link went to the address. It is
+// a sign-in link, so the owner who mistyped is signed in by pressing it.
 func TestPasswordWrong(t *testing.T) {
 	e := newEnv(t)
 	e.signIn(laptop, grace)
 	e.setPasswordOn(laptop, goodPW)
+	e.clock.Advance(time.Minute)
 
 	tr := e.open(phone, "")
 	toPassword(tr, grace)
 	tr.typeText(otherPW)
 	tr.press(tea.KeyEnter)
-	screen := tr.waitFor("✗ Wrong password.", "> your password")
+	screen := tr.waitFor("Not signed in with that password.", "Its page names this terminal session")
 	tr.golden("wrong", screen)
 	masked(t, screen, otherPW)
 
-	// q types in the field: it is not a quit.
-	tr.typeText("q")
-	tr.waitFor("> *")
-	tr.press(tea.KeyBackspace)
-	tr.typeText(goodPW)
-	tr.press(tea.KeyEnter)
-	tr.waitFor("Signed in as grace@example.com.")
+	token, label := e.link(grace, 1)
+	if !strings.Contains(screen, spaced(label)) {
+		t.Fatalf("the screen does not show the link's label %s:\n%s", label, screen)
+	}
+	e.confirmLink(token)
+	tr.waitFor("Signed in with the link as grace@example.com.", "signed in as grace@example.com · via link")
 }
 
 // A new account's password is held to the policy for a password that is
@@ -107,7 +108,7 @@ func TestPasswordRegisterRefusedByPolicy(t *testing.T) {
 	toPassword(tr, grace)
 	tr.typeText(weakPW)
 	tr.press(tea.KeyEnter)
-	screen := tr.waitFor("✗ Use at least 15 characters", "> your password")
+	screen := tr.waitFor("✗ Not signed in, and this password cannot make a new account.", "15 characters", "> your password")
 	masked(t, screen, weakPW)
 	// esc goes back to the address, which stays.
 	tr.press(tea.KeyEscape)
@@ -117,17 +118,18 @@ func TestPasswordRegisterRefusedByPolicy(t *testing.T) {
 	}
 }
 
-// [C] and [D] read alike: "follow the link we sent". [D] registers the
-// address and sends a link for this session, whose label it shows; [C]
-// (a registration already waits) sends nothing. The link moves the
-// session on, signed up.
+// [C] and [D] read alike: "we sent a link". [D] registers the address
+// and sends a link for this session, whose label it shows; [C] (a
+// registration already waits, another password) sends a sign-in link,
+// and the screen differs only in the label. The registration's link moves
+// the session on, signed up.
 func TestPasswordRegisterFollowLink(t *testing.T) {
 	e := newEnv(t)
 	d := e.open(laptop, "")
 	toPassword(d, grace)
 	d.typeText(goodPW)
 	d.press(tea.KeyEnter)
-	dScreen := d.waitFor("Follow the link we sent to grace@example.com to continue.", "Its page names this terminal session")
+	dScreen := d.waitFor("Not signed in with that password.", "Its page names this terminal session")
 	d.golden("D", dScreen)
 	masked(t, dScreen, goodPW)
 	token, label := e.link(grace, 1)
@@ -135,25 +137,19 @@ func TestPasswordRegisterFollowLink(t *testing.T) {
 		t.Fatalf("the screen does not show the link's label %s:\n%s", label, dScreen)
 	}
 
+	e.clock.Advance(time.Minute)
 	c := e.open(phone, "")
 	toPassword(c, grace)
-	c.typeText(otherPW) // not checked in [C]
+	c.typeText(otherPW)
 	c.press(tea.KeyEnter)
-	cScreen := c.waitFor("Follow the link we sent to grace@example.com to continue.")
+	cScreen := c.waitFor("Not signed in with that password.", "Its page names this terminal session")
 	c.golden("C", cScreen)
-	// Every line of [C] is in [D], in order: [D] only adds the label.
-	dLines := strings.Split(dScreen, "\n")
-	i := 0
-	for _, l := range strings.Split(cScreen, "\n") {
-		if l == "" {
-			continue
-		}
-		for i < len(dLines) && dLines[i] != l {
-			i++
-		}
-		if i == len(dLines) {
-			t.Fatalf("[C] says %q, which [D] does not:\n%s\n\n%s", l, cScreen, dScreen)
-		}
+	_, cLabel := e.link(grace, 2)
+	// The same screen, but for the label and the expiry (a minute later).
+	a := strings.NewReplacer(cLabel, "LABEL", spaced(cLabel), "LABEL").Replace(cScreen)
+	b := strings.NewReplacer(label, "LABEL", spaced(label), "LABEL", "09:05:00", "09:06:00").Replace(dScreen)
+	if a != b {
+		t.Fatalf("[C] and [D] differ:\n%s\n\n%s", cScreen, dScreen)
 	}
 
 	e.confirmLink(token)
@@ -165,7 +161,8 @@ func TestPasswordRegisterFollowLink(t *testing.T) {
 }
 
 // Sending the registration's link again asks for its password, in a
-// masked field, and shows the governor's wait.
+// masked field, and shows the governor's wait. Another password sends a
+// sign-in link instead, in the same words.
 func TestPasswordPendingSendAgain(t *testing.T) {
 	e := newEnv(t)
 	if _, err := e.svc.LoginOrRegister(ctx, laptop, grace, goodPW); err != nil {
@@ -176,19 +173,26 @@ func TestPasswordPendingSendAgain(t *testing.T) {
 	toPassword(tr, grace)
 	tr.typeText(goodPW)
 	tr.press(tea.KeyEnter)
-	tr.waitFor("Follow the link we sent to grace@example.com to continue.", "ctrl+r sends it again")
+	tr.waitFor("Not signed in with that password. No new link could go to", "ctrl+r sends it again")
 
 	tr.ctrl('r')
 	tr.waitFor("Password, to send the link again")
 	tr.typeText(otherPW)
 	tr.press(tea.KeyEnter)
-	screen := tr.waitFor("✗ Wrong password: type the password you chose for this account.")
-	masked(t, screen, otherPW)
-	tr.typeText(goodPW)
-	tr.press(tea.KeyEnter)
-	screen = tr.waitFor("✗ Next link at 09:01:00 UTC (in 1m).", "The link can be sent again at 09:01:00 UTC (in 1m).")
+	screen := tr.waitFor("✗ Next link at 09:01:00 UTC (in 1m).", "The link can be sent again at 09:01:00 UTC (in 1m).")
 	tr.golden("throttled", screen)
-	masked(t, screen, goodPW)
+	masked(t, screen, otherPW)
+
+	e.clock.Advance(61 * time.Second)
+	tr.send(tickMsg{n: -1})
+	tr.waitFor("ctrl+r sends it again")
+	tr.ctrl('r')
+	tr.waitFor("Password, to send the link again")
+	tr.typeText(otherPW)
+	tr.press(tea.KeyEnter)
+	_, label := e.link(grace, 2)
+	screen = tr.waitFor("✓ Sent a link again, for terminal session "+label+".", spaced(label))
+	masked(t, screen, otherPW)
 
 	e.clock.Advance(61 * time.Second)
 	tr.send(tickMsg{n: -1})
@@ -197,9 +201,10 @@ func TestPasswordPendingSendAgain(t *testing.T) {
 	tr.waitFor("Password, to send the link again")
 	tr.typeText(goodPW)
 	tr.press(tea.KeyEnter)
-	token, label := e.link(grace, 2)
-	screen = tr.waitFor("✓ Sent the link again, for terminal session "+label+".", spaced(label))
+	token, label := e.link(grace, 3)
+	screen = tr.waitFor("✓ Sent a link again, for terminal session "+label+".", spaced(label))
 	tr.golden("sent", screen)
+	masked(t, screen, goodPW)
 
 	e.confirmLink(token)
 	tr.waitFor("Welcome — your account is ready", "signed in as grace@example.com · via link")

@@ -13,14 +13,17 @@ import (
 	"github.com/attest-dev/attest/tui/inert"
 )
 
-// pending is the answer of the one-stage login-or-register when the
-// address is not confirmed yet: a new account was just registered with
-// it ([D]), or one already waits for it ([C]). Both read alike: "follow
-// the link we sent". A link that went out just now names this terminal
-// session by its label, as the link's page does. Sending the link again
-// takes the password once more (the flows' ResendVerification), in a
-// masked field that is cleared as soon as it is sent. The link signs
-// this session in; the root moves it on (root.visited).
+// pending is the answer of the one-stage login-or-register whenever the
+// password did not sign in: a new account was just registered with the
+// address ([D]), one already waits for it ([C]), or the address has an
+// account and the password was not its own ([B]). All read alike, so that
+// the screen tells nobody whether the address has an account: "we sent a
+// link" (a confirmation link or a sign-in link; only the address's holder
+// sees which). A link that went out just now names this terminal session
+// by its label, as the link's page does. Sending the link again takes the
+// password once more (the flows' ResendVerification), in a masked field
+// that is cleared as soon as it is sent. The link signs this session in;
+// the root moves it on (root.visited).
 type pending struct {
 	c    *common
 	addr string // as typed
@@ -73,9 +76,14 @@ func (p *pending) Keys() helpKeys {
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
-// linked is the news when the link signed this session in: the address
-// is confirmed and the account it made is ready.
-func (p *pending) linked(flows.Visitor) string { return "Welcome — your account is ready" }
+// linked is the news when the link signed this session in. Only the
+// address's holder can press it, so it may say what the link was.
+func (p *pending) linked(v flows.Visitor) string {
+	if p.link != nil && p.link.Purpose == flows.PurposeConfirm {
+		return "Welcome — your account is ready"
+	}
+	return "Signed in with the link as " + displayName(v) + "."
+}
 
 func (p *pending) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
@@ -110,7 +118,7 @@ func (p *pending) Update(msg tea.Msg) tea.Cmd {
 		p.closeField()
 		sent := msg.sent
 		p.link, p.nextAt = &sent, sent.NextAt
-		p.note = "Sent the link again, for terminal session " + inert.String(sent.Label) + "."
+		p.note = "Sent a link again, for terminal session " + inert.String(sent.Label) + "."
 		return nil
 	}
 	if !p.asking || p.sending {
@@ -154,12 +162,19 @@ func (p *pending) resend() tea.Cmd {
 	})
 }
 
+// linkDoes says what the link does, in words that fit every case.
+const linkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
+
 func (p *pending) View() string {
 	st := p.c.st
 	now := p.c.svc.Now()
 	to := inert.Address(p.to)
+	sent := "We sent a link to " + to + ": " + linkDoes + "."
+	if p.link == nil {
+		sent = "No new link could go to " + to + " just now (it had one moments ago); the latest one: " + linkDoes + "."
+	}
 	out := st.heading.Render("Follow the link") + "\n\n" +
-		wrap("Follow the link we sent to "+to+" to continue.", p.width) + "\n\n"
+		wrap("Not signed in with that password. "+sent, p.width) + "\n\n"
 	if p.link != nil {
 		label := inert.String(p.link.Label)
 		out += wrap("Its page names this terminal session "+label+": press its button only if it does.", p.width) + "\n\n" +

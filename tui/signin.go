@@ -139,9 +139,11 @@ func (s *signIn) Update(msg tea.Msg) tea.Cmd {
 		s.sending = ""
 		switch {
 		case msg.err != nil:
-			// A wrong password, a back-off, a password the policy
-			// refuses for a new account: the field was cleared on
-			// enter, and the reason stays until they type again.
+			// A back-off, too many tries from this device, a password
+			// the policy refuses for a new account: the field was
+			// cleared on enter, and the reason stays until they type
+			// again. (A wrong password is not an error: it is pending,
+			// as for a new address.)
 			s.problem = problemText(msg.err)
 		case msg.login.Pending:
 			s.closePassword()
