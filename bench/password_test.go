@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"slices"
 	"strconv"
@@ -1010,4 +1011,65 @@ func TestLookAlikeSignUpHarness(t *testing.T) {
 	if len(ds) < 5 || ds[0] <= 0 {
 		t.Fatalf("whoami latencies %v", ds)
 	}
+}
+
+// BenchmarkLoginEnumeration: one-stage logins with a wrong password to
+// addresses with an account and to new ones (same length), interleaved
+// in pairs, with the production hasher: the timing test of flows
+// (TestLoginTimingDoesNotTellWhoHasAnAccount) with the real argon2id
+// parameters. gap-p50-ms is the median of the pairs' differences
+// (with an account minus without); the bound is 5 ms either way.
+//
+//	go test -run '^$' -bench LoginEnumeration -benchtime 60x ./bench/
+func BenchmarkLoginEnumeration(b *testing.B) {
+	r := newFlowsRig(b) // no Passwords: the flows' production default
+	ctx := context.Background()
+	pairs := max(b.N, 30)
+	known := func(i int) string { return fmt.Sprintf("known%03d@example.com", i) }
+	for i := range pairs {
+		err := passwordAccount(ctx, r.svc, flows.KeyDevice(fmt.Sprint("SHA256:owner-", i)), known(i), benchPassword,
+			func(iss flows.Issued) (string, error) { return r.desk.await(iss.Ticket) })
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	r.svc.Wait()
+	login := func(addr string) (time.Duration, error) {
+		runtime.GC()
+		t := time.Now()
+		out, err := r.svc.LoginOrRegister(ctx, flows.KeyDevice("SHA256:from-"+addr), addr, "wrong horse battery staple")
+		took := time.Since(t)
+		if err == nil && (!out.Pending || out.Link == nil) {
+			err = fmt.Errorf("login %s: %+v", addr, out)
+		}
+		return took, err
+	}
+	var diffs, ks, us []time.Duration
+	b.ResetTimer()
+	for i := range pairs {
+		order := []string{known(i), fmt.Sprintf("newbi%03d@example.com", i)}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		var took [2]time.Duration
+		for j, addr := range order {
+			d, err := login(addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			took[j] = d
+		}
+		k, u := took[0], took[1]
+		if i%2 == 1 {
+			k, u = u, k
+		}
+		diffs, ks, us = append(diffs, k-u), append(ks, k), append(us, u)
+	}
+	b.StopTimer()
+	med := func(ds []time.Duration) float64 { slices.Sort(ds); return ms(ds[len(ds)/2]) }
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(med(ks), "known-p50-ms")
+	b.ReportMetric(med(us), "unknown-p50-ms")
+	b.ReportMetric(med(diffs), "gap-p50-ms")
+	b.ReportMetric(float64(pairs), "pairs")
 }
