@@ -29,10 +29,13 @@ func TestPasswordScreensDoNotEnumerate(t *testing.T) {
 	addrs := []string{grace, unknown}
 	terms := []*term{e.open(flows.KeyDevice("SHA256:stranger-1"), ""), e.open(flows.KeyDevice("SHA256:stranger-2"), "")}
 	labels := regexp.MustCompile(`session [A-Z2-9]{4}|│  [A-Z2-9] [A-Z2-9] [A-Z2-9] [A-Z2-9]  │`)
-	alike := func(what string, want ...string) {
+	// alike does act on each terminal in turn, waits for its screen to
+	// show want, and compares the two screens.
+	alike := func(what string, act func(tr *term, addr string), want ...string) {
 		t.Helper()
 		var got []string
 		for i, tr := range terms {
+			act(tr, addrs[i])
 			s := tr.waitFor(want...)
 			got = append(got, labels.ReplaceAllString(strings.ReplaceAll(s, addrs[i], "ADDRESS"), "LABEL"))
 		}
@@ -40,41 +43,31 @@ func TestPasswordScreensDoNotEnumerate(t *testing.T) {
 			t.Fatalf("%s: an address with an account shows\n%s\nand one without\n%s", what, got[0], got[1])
 		}
 	}
-	each := func(f func(tr *term, addr string)) {
-		for i, tr := range terms {
-			f(tr, addrs[i])
-		}
-	}
 
-	// A password the policy refuses for a new account.
-	each(func(tr *term, addr string) {
+	alike("a weak password", func(tr *term, addr string) {
 		toPassword(tr, addr)
 		tr.typeText("password1234567")
 		tr.press(tea.KeyEnter)
-	})
-	alike("a weak password", "✗ Not signed in, and this password cannot make a new account.")
+	}, "✗ Not signed in, and this password cannot make a new account.")
 	// A wrong one that would do for a new account.
-	each(func(tr *term, _ string) {
+	alike("a wrong password", func(tr *term, _ string) {
 		tr.typeText(otherPW)
 		tr.press(tea.KeyEnter)
-	})
-	alike("a wrong password", "Not signed in with that password. We sent a link", "Its page names this terminal session")
+	}, "Not signed in with that password. We sent a link", "Its page names this terminal session")
 	// Sending it again, too soon and then in time.
-	each(func(tr *term, _ string) {
+	alike("send again, too soon", func(tr *term, _ string) {
 		tr.ctrl('r')
 		tr.waitFor("Password, to send the link again")
 		tr.typeText(otherPW)
 		tr.press(tea.KeyEnter)
-	})
-	alike("send again, too soon", "✗ Next link at")
+	}, "✗ Next link at")
 	e.clock.Advance(61 * time.Second)
-	each(func(tr *term, _ string) {
+	alike("send again", func(tr *term, _ string) {
 		tr.send(tickMsg{n: -1})
 		tr.waitFor("ctrl+r sends it again")
 		tr.ctrl('r')
 		tr.waitFor("Password, to send the link again")
 		tr.typeText(otherPW)
 		tr.press(tea.KeyEnter)
-	})
-	alike("send again", "✓ Sent a link again, for terminal session")
+	}, "✓ Sent a link again, for terminal session")
 }
