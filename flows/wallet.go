@@ -110,7 +110,9 @@ func walletStatement(purpose string) string {
 	case PurposeConfirm:
 		return "Add this wallet to your attest account."
 	case PurposeStepUp:
-		return "Approve protected changes to your attest account on this device for one hour."
+		// Short enough for an 80-column terminal: the screens show the
+		// message unwrapped, or not at all.
+		return "Approve protected changes to your account on this device for an hour."
 	}
 	return "Sign in to attest."
 }

@@ -20,6 +20,7 @@ type keyMap struct {
 	// The sign-in screen's other ways: a link, a password.
 	MagicLink   key.Binding
 	UsePassword key.Binding
+	UseWallet   key.Binding // the step-up screen: sign with a wallet of the account
 
 	// The account screen.
 	Add      key.Binding
@@ -68,6 +69,7 @@ func newKeyMap() keyMap {
 
 		MagicLink:   key.NewBinding(key.WithKeys("ctrl+l"), key.WithHelp("ctrl+l", "send a link")),
 		UsePassword: key.NewBinding(key.WithKeys("ctrl+p"), key.WithHelp("ctrl+p", "use a password")),
+		UseWallet:   key.NewBinding(key.WithKeys("ctrl+w"), key.WithHelp("ctrl+w", "sign with your wallet")),
 
 		Add:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
 		Confirm:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confirm")),

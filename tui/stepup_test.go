@@ -7,9 +7,11 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/flows/wallet"
 )
 
 // A third SSH key, for the split's second way.
@@ -527,5 +529,155 @@ func TestEditAddress(t *testing.T) {
 	screen := tr.waitFor("email  ada@example.org    unconfirmed")
 	if strings.Contains(screen, "ada@example.com") {
 		t.Fatalf("the unconfirmed address was not replaced:\n%s", screen)
+	}
+}
+
+// walletOnAccount gives grace's account a confirmed Ethereum wallet, added
+// by the laptop in its sign-up hour (so stepped up) and signed with key,
+// then signs the phone in: the phone has no step-up.
+func walletOnAccount(e *env) (*secp256k1.PrivateKey, string) {
+	e.t.Helper()
+	key := secp256k1.PrivKeyFromBytes(append(make([]byte, 31), 7))
+	addr := address.EIP55(wallet.AddressOf(key.PubKey()))
+	e.signIn(laptop, grace)
+	ch, err := e.svc.AddWallet(ctx, laptop, addr)
+	if err != nil {
+		e.t.Fatalf("add the wallet: %v", err)
+	}
+	if _, err := e.svc.SubmitSignature(ctx, laptop, personalSign(key, ch.Message)); err != nil {
+		e.t.Fatalf("sign for the wallet: %v", err)
+	}
+	e.svc.Wait()
+	e.clock.Advance(5 * time.Minute)
+	e.signIn(phone, grace)
+	e.clock.Advance(2 * time.Minute)
+	return key, addr
+}
+
+// A protected action on a device without a step-up: the step-up screen
+// offers the wallet beside the code; the wallet's message copies whole,
+// and a right signature steps the device up and the action goes ahead.
+func TestStepUpWithWallet(t *testing.T) {
+	e := newEnv(t)
+	key, addr := walletOnAccount(e)
+	tr := e.open(phone, "")
+	addOnAccount(tr, phone1)
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code B sent to grace@example.com", "ctrl+w signs a message with it instead", "this goes ahead: add +14155552671")
+
+	tr.ctrl('w')
+	screen := tr.waitFor("step up · wallet", "Signature", "Expiration Time: ", "this goes ahead: add +14155552671",
+		"ssh HOST stepup --wallet --json")
+	tr.golden("wallet", screen)
+	msg := messageOnScreen(t, screen)
+	if !strings.HasPrefix(msg, "attest.test wants you to sign in with your Ethereum account:\n"+addr+
+		"\n\nApprove protected changes to your account on this device for an hour.\n") {
+		t.Fatalf("the message on the screen:\n%s", msg)
+	}
+
+	tr.send(tea.PasteMsg{Content: personalSign(key, msg)})
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code C sent to +1 415-555-2671 by sms", "stepped up · 1h")
+	v, err := e.svc.Visit(ctx, phone)
+	if err != nil || v.StepUpUntil.IsZero() || len(v.Addresses) != 3 {
+		t.Fatalf("the phone is not stepped up, or the number not added: %+v, %v", v, err)
+	}
+}
+
+// A signature by another key is refused and said so; the device stays
+// without a step-up, nothing is added, and esc goes back to the code.
+// The account's authenticator is not enrolled, so the code came first.
+func TestStepUpWithWalletWrongSignature(t *testing.T) {
+	e := newEnv(t)
+	key, _ := walletOnAccount(e)
+	tr := e.open(phone, "")
+	addOnAccount(tr, phone1)
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code B sent to grace@example.com")
+	tr.ctrl('w')
+	msg := messageOnScreen(t, tr.waitFor("step up · wallet", "Expiration Time: "))
+
+	other := secp256k1.PrivKeyFromBytes(append(make([]byte, 31), 8))
+	tr.send(tea.PasteMsg{Content: personalSign(other, msg)})
+	tr.press(tea.KeyEnter)
+	tr.waitFor("✗ That signature is not by this address", "step up · wallet")
+	// The right signature cut short: refused as such.
+	right := personalSign(key, msg)
+	tr.send(tea.PasteMsg{Content: right[:len(right)-2]})
+	tr.press(tea.KeyEnter)
+	tr.waitFor("✗ An Ethereum signature is 65 bytes (130 hex digits after 0x); that one is", "  64.")
+	v, err := e.svc.Visit(ctx, phone)
+	if err != nil || !v.StepUpUntil.IsZero() || len(v.Addresses) != 2 {
+		t.Fatalf("a wrong signature changed something: %+v, %v", v, err)
+	}
+
+	tr.press(tea.KeyEscape)
+	tr.waitFor("Code B sent to grace@example.com", "Code B  >")
+	tr.typeText(e.code(grace, "B"))
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Code C sent to +1 415-555-2671 by sms", "stepped up · 1h")
+}
+
+// With an authenticator app, its code is still asked for first; ctrl+w
+// there signs with the wallet instead, from the account screen's own
+// step-up.
+func TestStepUpWithWalletAfterTheApp(t *testing.T) {
+	e := newEnv(t)
+	key := secp256k1.PrivKeyFromBytes(append(make([]byte, 31), 7))
+	addr := address.EIP55(wallet.AddressOf(key.PubKey()))
+	e.signIn(laptop, grace)
+	ch, err := e.svc.AddWallet(ctx, laptop, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SubmitSignature(ctx, laptop, personalSign(key, ch.Message)); err != nil {
+		t.Fatal(err)
+	}
+	enrolled(t, e, laptop)
+	e.clock.Advance(time.Hour)
+
+	tr := e.open(laptop, "")
+	tr.waitFor("signed in as grace@example.com")
+	tr.typeText("a")
+	tr.waitFor("2nd factor")
+	tr.typeText("s")
+	tr.waitFor("step up · authenticator app", "ctrl+w signs a message with your wallet instead")
+	tr.ctrl('w')
+	msg := messageOnScreen(t, tr.waitFor("step up · wallet", "Expiration Time: "))
+	tr.send(tea.PasteMsg{Content: personalSign(key, msg)})
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Stepped up on this device until", "stepped up · 1h")
+	if v, err := e.svc.Visit(ctx, laptop); err != nil || v.StepUpUntil.IsZero() {
+		t.Fatalf("not stepped up: %+v, %v", v, err)
+	}
+}
+
+// An account whose only way in is a wallet has no code to be sent: its
+// step-up opens on the wallet's message.
+func TestStepUpWalletOnlyAccount(t *testing.T) {
+	e := newEnv(t)
+	key := secp256k1.PrivKeyFromBytes(append(make([]byte, 31), 7))
+	addr := address.EIP55(wallet.AddressOf(key.PubKey()))
+	ch, err := e.svc.RequestWalletSignIn(ctx, laptop, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.SubmitSignature(ctx, laptop, personalSign(key, ch.Message)); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Wait()
+	e.clock.Advance(time.Hour)
+
+	tr := e.open(laptop, "")
+	tr.waitFor("signed in as " + addr)
+	tr.typeText("a")
+	tr.waitFor("Step-up      none")
+	tr.typeText("s")
+	msg := messageOnScreen(t, tr.waitFor("step up · wallet", "Expiration Time: ", "esc back"))
+	tr.send(tea.PasteMsg{Content: personalSign(key, msg)})
+	tr.press(tea.KeyEnter)
+	tr.waitFor("Stepped up on this device until", "stepped up · 1h")
+	if v, err := e.svc.Visit(ctx, laptop); err != nil || v.StepUpUntil.IsZero() {
+		t.Fatalf("not stepped up: %+v, %v", v, err)
 	}
 }

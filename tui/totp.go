@@ -410,7 +410,8 @@ func methodWords(m string) string {
 
 // stepUpScreen is the step-up the root and the account screen open: the
 // app's code (or a recovery code) when the account has an authenticator,
-// with a code to an address one key away; otherwise the code at once.
+// with a code to an address (or a wallet's signature) one key away;
+// otherwise the code at once.
 func stepUpScreen(c *common, what string) screen {
 	if c.visitor.Authenticator != nil {
 		return newTOTPStepUp(c, what)
@@ -473,7 +474,9 @@ func (s *totpStepUp) Keys() helpKeys {
 		return s.inner.Keys()
 	}
 	k := s.c.keys
-	b := []key.Binding{with(k.Submit, "enter", "check"), with(k.Resend, "ctrl+r", "send a code instead"), k.Back}
+	useWallet := k.UseWallet
+	useWallet.SetEnabled(s.inner == nil && hasWallet(s.c))
+	b := []key.Binding{with(k.Submit, "enter", "check"), with(k.Resend, "ctrl+r", "send a code instead"), useWallet, k.Back}
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
@@ -496,6 +499,15 @@ func (s *totpStepUp) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		case key.Matches(msg, k.Resend) && !s.checking:
 			s.inner = newStepUp(s.c, s.what)
+			s.inner.SetSize(s.width, s.height)
+			return s.inner.Init()
+		case key.Matches(msg, k.UseWallet) && !s.checking:
+			inner := newStepUp(s.c, s.what)
+			if !inner.canWallet() {
+				return nil
+			}
+			inner.walletFirst = true
+			s.inner = inner
 			s.inner.SetSize(s.width, s.height)
 			return s.inner.Init()
 		case key.Matches(msg, k.Submit):
@@ -551,6 +563,9 @@ func (s *totpStepUp) View() string {
 		b.WriteString(st.bad.Render(wrap("✗ "+s.problem, s.width)))
 	default:
 		b.WriteString(st.faint.Render(wrap("enter checks · "+st.key.Render("ctrl+r")+" sends a code to one of your addresses instead", s.width)))
+		if hasWallet(s.c) {
+			b.WriteString("\n" + st.faint.Render(wrap(st.key.Render("ctrl+w")+" signs a message with your wallet instead", s.width)))
+		}
 	}
 	return b.String()
 }

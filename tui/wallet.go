@@ -119,6 +119,18 @@ func (s *walletSign) submit() tea.Cmd {
 	})
 }
 
+// command is the command that prints a challenge like this one's with
+// --json, for a script.
+func (s *walletSign) command() string {
+	switch s.ch.Purpose {
+	case flows.PurposeStepUp:
+		return "stepup --wallet --json"
+	case flows.PurposeConfirm:
+		return "address add ADDRESS --json"
+	}
+	return "signin ADDRESS --json"
+}
+
 // howToSign names the wallet call that signs the message.
 func howToSign(k address.Kind) string {
 	if k == address.Ethereum {
@@ -136,13 +148,17 @@ func (s *walletSign) View() string {
 		st.label.Render("Signature") + "\n" + s.input.View() + "\n"
 	switch {
 	case s.problem != "" && s.usedUp:
-		top += st.bad.Render(wrap("✗ "+s.problem+" Press esc and ask again for a new message.", s.width))
+		again := " Press esc and ask again for a new message."
+		if s.ch.Purpose == flows.PurposeStepUp {
+			again = " Press ctrl+w for a new message."
+		}
+		top += st.bad.Render(wrap("✗ "+s.problem+again, s.width))
 	case s.problem != "":
 		top += st.bad.Render(wrap("✗ "+s.problem, s.width))
 	case s.checking:
 		top += st.faint.Render("checking the signature…")
 	default:
-		top += st.faint.Render(wrap("In a script, ssh HOST signin ADDRESS --json gives the exact message.", s.width))
+		top += st.faint.Render(wrap("In a script, ssh HOST "+s.command()+" gives the exact message.", s.width))
 	}
 	msg := inert.Lines(s.ch.Message)
 	lines := strings.Split(msg, "\n")
@@ -153,7 +169,7 @@ func (s *walletSign) View() string {
 	tall := strings.Count(top, "\n") + 2 + len(lines)
 	if s.width > 0 && (widest > s.width || tall > s.height) {
 		return top + "\n\n" + st.bad.Render(wrap(fmt.Sprintf("The message needs a window of at least %d columns and %d lines to be copied whole (this one shows %dx%d). "+
-			"Enlarge it, or run: ssh HOST signin ADDRESS --json", widest, tall, s.width, s.height), s.width))
+			"Enlarge it, or run: ssh HOST %s", widest, tall, s.width, s.height, s.command()), s.width))
 	}
 	// Unstyled and unwrapped: what is copied is what is signed.
 	return top + "\n\n" + msg
