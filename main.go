@@ -181,6 +181,7 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	// With port 0 the system picked; messages must name the real ports.
 	cfg.SSH.Listen, cfg.HTTP.Listen = sshLn.Addr().String(), httpLn.Addr().String()
+	app.Providers = server.DiscoverProviders(context.Background(), cfg.OIDC, logger)
 	if err := app.Build(cfg, testClock(), logger); err != nil {
 		return fail(stderr, cfg, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
@@ -42,6 +43,10 @@ type harness struct {
 	dbURL  string
 	secret []byte
 	opens  int
+	// providers and pollWait go into every Service the harness opens
+	// (oidc_test.go).
+	providers []*openid.Provider
+	pollWait  func(context.Context, time.Duration) error
 }
 
 type mailbag struct {
@@ -135,6 +140,8 @@ func (h *harness) open(policy flows.Policy) {
 		Sender:    h.bag,
 		Policy:    policy,
 		Passwords: cheapPasswords(h.t),
+		Providers: h.providers,
+		PollWait:  h.pollWait,
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/flows/ratelimit"
 	"github.com/attest-dev/attest/store"
@@ -63,6 +64,11 @@ type Config struct {
 	Issuer string
 	// ChainID is the EIP-155 chain id Ethereum challenges name; default 1.
 	ChainID int
+	// Providers are the OpenID Providers people can sign in with (oidc.go).
+	Providers []*openid.Provider
+	// PollWait waits between device-grant polls; default: a real timer.
+	// Tests inject one that moves their clock instead.
+	PollWait func(ctx context.Context, d time.Duration) error
 }
 
 // Service runs the flows. It is safe for concurrent use.
@@ -98,6 +104,9 @@ type Service struct {
 	sendSlots chan struct{}
 
 	bus *bus
+
+	providers []*openid.Provider
+	pollWait  func(ctx context.Context, d time.Duration) error
 }
 
 // New builds a Service.
@@ -122,6 +131,8 @@ func New(cfg Config) (*Service, error) {
 		chainID:     cfg.ChainID,
 		sendSlots:   make(chan struct{}, 16),
 		bus:         newBus(cfg.Relay),
+		providers:   cfg.Providers,
+		pollWait:    cfg.PollWait,
 	}
 	if s.clock == nil {
 		s.clock = clock.System{}
@@ -159,6 +170,9 @@ func New(cfg Config) (*Service, error) {
 	pt := s.policy.PasswordTries
 	s.triesByDevice = ratelimit.New(pt.DeviceEvery, pt.DeviceBurst, maxTriesKeys)
 	s.triesBySource = ratelimit.New(pt.SourceEvery, pt.SourceBurst, maxTriesKeys)
+	if s.pollWait == nil {
+		s.pollWait = sleep
+	}
 	if s.catalogue == nil {
 		s.catalogue = DefaultCatalogue
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/delivery"
 	"github.com/attest-dev/attest/store"
@@ -40,6 +41,9 @@ type App struct {
 	// the other servers, and who waits until this one listens.
 	stopShare func()
 	listening sync.WaitGroup
+	// Providers are the OpenID Providers, discovered (DiscoverProviders)
+	// before Build by the serve command; operator commands have none.
+	Providers []*openid.Provider
 }
 
 // Open builds an App: it creates the data directory and the server
@@ -181,6 +185,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		Issuer:      cfg.Name,
 		Relay:       relay,
 		ChainID:     cfg.Policy.ChainID,
+		Providers:   a.Providers,
 	})
 	if err != nil {
 		return err

@@ -124,6 +124,8 @@ func (a Address) Masked() string {
 		return printable(maskEmail(a.Value))
 	case Phone:
 		return printable(maskPhone(a.Value))
+	case OIDC:
+		return printable(maskOIDC(a.Value))
 	case SSHKey:
 		// A fingerprint is not secret, but a short prefix is all anyone
 		// needs to tell their keys apart.
@@ -145,6 +147,8 @@ func (a Address) Display() string {
 		return printable(displayEmail(a.Value))
 	case Phone:
 		return printable(displayPhone(a.Value))
+	case OIDC:
+		return printable(displayOIDC(a.Value))
 	}
 	return printable(a.Value)
 }

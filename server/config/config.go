@@ -50,6 +50,9 @@ type Config struct {
 	// run administrator commands.
 	Admins []string `yaml:"admins"`
 
+	// OIDC are the OpenID Providers people can sign in with (oidc.go).
+	OIDC []OIDCProvider `yaml:"oidc"`
+
 	Log Log `yaml:"log"`
 }
 
@@ -256,6 +259,8 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_ADMIN_KEYS", "administrator SSH public keys, separated by newlines or ';'"},
 	{"ATTEST_LOG_LEVEL", "debug, info, warn or error"},
 	{"ATTEST_LOG_FORMAT", "text or json"},
+	{"ATTEST_OIDC_<NAME>_CLIENT_ID", "client id of the oidc provider NAME (configured in config.yaml)"},
+	{"ATTEST_OIDC_<NAME>_CLIENT_SECRET", "client secret of the oidc provider NAME"},
 }
 
 func (c *Config) applyEnv(env map[string]string) error {
@@ -321,6 +326,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 			}
 		}
 	}
+	c.applyOIDCEnv(env)
 	return errors.Join(errs...)
 }
 
@@ -395,6 +401,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
 	}
+	errs = append(errs, c.validateOIDC()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
