@@ -98,6 +98,9 @@ environment:
 	for _, e := range config.Env {
 		fmt.Fprintf(w, "  %-24s %s\n", e.Name, e.Sets)
 	}
+	for _, e := range config.EnvPerProvider {
+		fmt.Fprintf(w, "  %s\n  %-24s %s\n", e.Name, "", e.Sets)
+	}
 }
 
 // commonFlags are the flags every command takes.

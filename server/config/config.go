@@ -259,8 +259,6 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_ADMIN_KEYS", "administrator SSH public keys, separated by newlines or ';'"},
 	{"ATTEST_LOG_LEVEL", "debug, info, warn or error"},
 	{"ATTEST_LOG_FORMAT", "text or json"},
-	{"ATTEST_OIDC_<NAME>_CLIENT_ID", "client id of the oidc provider NAME (configured in config.yaml)"},
-	{"ATTEST_OIDC_<NAME>_CLIENT_SECRET", "client secret of the oidc provider NAME"},
 }
 
 func (c *Config) applyEnv(env map[string]string) error {

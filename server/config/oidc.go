@@ -41,6 +41,13 @@ func (p OIDCProvider) envName() string {
 	return strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_"))
 }
 
+// EnvPerProvider lists the variables each configured provider reads,
+// with NAME its name in capitals (dashes as underscores).
+var EnvPerProvider = []struct{ Name, Sets string }{
+	{"ATTEST_OIDC_<NAME>_CLIENT_ID", "client id of the oidc provider NAME in config.yaml"},
+	{"ATTEST_OIDC_<NAME>_CLIENT_SECRET", "its client secret"},
+}
+
 // applyOIDCEnv reads each configured provider's client id and secret from
 // ATTEST_OIDC_<NAME>_CLIENT_ID and ATTEST_OIDC_<NAME>_CLIENT_SECRET.
 func (c *Config) applyOIDCEnv(env map[string]string) {
