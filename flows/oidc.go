@@ -57,6 +57,10 @@ const (
 	ProblemEmailTaken          = "email_taken"          // the provider's email is confirmed on another account
 )
 
+// authTimeSkew is how far the provider's clock may be behind this
+// server's when it says when the person signed in.
+const authTimeSkew = 5 * time.Minute
+
 // OIDCTTL is how long a code-flow link works.
 const OIDCTTL = 10 * time.Minute
 
@@ -491,15 +495,31 @@ func (s *Service) oidcOutcome(r store.Reader, ticket string) (*OIDCResult, *Prob
 		return nil, nil, err
 	}
 	res := &OIDCResult{Provider: b.Provider, Entered: Entered{SignedUp: b.Outcome == "signed_up"}}
-	res.Purpose = map[string]string{"signed_in": PurposeSignIn, "signed_up": PurposeSignIn, "linked": PurposeLink, "stepped_up": PurposeStepUp}[b.Outcome]
-	if b.Email == "taken" {
-		res.Note = emailTakenNote(b.Provider)
+	for _, p := range s.providers {
+		if p.Name() == b.Provider {
+			res.Provider = p.DisplayName()
+		}
 	}
-	res.Entered.Visitor, err = s.visitor(r, Device{Tag: end.Device})
-	if err == nil && res.Purpose == PurposeStepUp {
+	res.Purpose = map[string]string{"signed_in": PurposeSignIn, "signed_up": PurposeSignIn, "linked": PurposeLink, "stepped_up": PurposeStepUp}[b.Outcome]
+	res.Entered.Purpose = res.Purpose
+	if b.Email == "taken" {
+		res.Note = emailTakenNote(res.Provider)
+	}
+	if res.Entered.Visitor, err = s.visitor(r, Device{Tag: end.Device}); err != nil {
+		return nil, nil, err
+	}
+	if res.Purpose == PurposeStepUp {
 		res.Entered.StepUpUntil = res.Entered.Visitor.StepUpUntil
 	}
-	return res, nil, err
+	if b.Email == "confirmed" {
+		// The email the provider gave, confirmed in this very attempt.
+		for _, a := range res.Entered.Visitor.Addresses {
+			if a.Kind == address.Email && a.Method == "oidc" && a.ConfirmedAt.Equal(end.Time) {
+				res.Email = a.Display
+			}
+		}
+	}
+	return res, nil, nil
 }
 
 func emailTakenNote(provider string) string {
@@ -794,8 +814,10 @@ func (s *Service) finishOIDC(ticket string, p *openid.Provider, id openid.Identi
 				return problem(ProblemOIDCRefused, fmt.Sprintf("That %s account is not the one linked to this account, so it cannot step it up.", p.DisplayName()))
 			}
 			// A step-up needs a fresh sign-in at the provider, not a
-			// session it remembered from last week.
-			if id.AuthTime.IsZero() || id.AuthTime.Before(f.Time.Add(-time.Minute)) {
+			// session it remembered from last week: the provider must say
+			// the person signed in after the attempt began (give or take
+			// authTimeSkew between its clock and this server's).
+			if id.AuthTime.IsZero() || id.AuthTime.Before(f.Time.Add(-authTimeSkew)) {
 				return problem(ProblemOIDCRefused, fmt.Sprintf("%s did not confirm that you signed in just now, so this is no step-up.", p.DisplayName()))
 			}
 			if err := grantStepUp(tx, now, b.User, dev.Tag, ticket, FactorOIDC, s.policy.StepUpTTL); err != nil {

@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/server/config"
+	"github.com/attest-dev/attest/server/httpd"
 )
 
 // discoveryTimeout bounds how long the server waits at start for the
@@ -50,4 +52,25 @@ func DiscoverProviders(ctx context.Context, cfgs []config.OIDCProvider, logger *
 	}
 	wg.Wait()
 	return out
+}
+
+// oidcPages adapts the flows' code flow to the HTTP listener's pages.
+type oidcPages struct{ svc *flows.Service }
+
+func attemptFromFlows(p flows.OIDCPage) httpd.OIDCAttempt {
+	return httpd.OIDCAttempt{Label: p.Label, Provider: p.Provider, Purpose: p.Purpose, AuthURL: p.AuthURL, Expires: p.Expires,
+		State: linkFromFlows(flows.LinkInfo{State: p.State}).State}
+}
+
+func (o oidcPages) Peek(ctx context.Context, state string) (httpd.OIDCAttempt, error) {
+	p, err := o.svc.PeekOIDC(ctx, state)
+	return attemptFromFlows(p), err
+}
+
+func (o oidcPages) Callback(ctx context.Context, state, code, errCode, errDesc string) (httpd.OIDCAttempt, error) {
+	p, err := o.svc.OIDCCallback(ctx, state, code, errCode, errDesc)
+	if pr, ok := flows.AsProblem(err); ok {
+		return attemptFromFlows(p), &httpd.Refusal{Message: pr.Msg}
+	}
+	return attemptFromFlows(p), err
 }

@@ -90,6 +90,7 @@ func (s *Server) HTTPHandler() http.Handler {
 	}
 	return httpd.New(httpd.Config{
 		Links: links{svc: s.svc},
+		OIDC:  oidcPages{svc: s.svc},
 		Health: func(ctx context.Context) error {
 			return s.led.View(func(r store.Reader) error {
 				_, _, err := r.Head()

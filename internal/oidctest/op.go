@@ -18,9 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -698,4 +700,30 @@ func (b *Browser) Approve(verifyURL, userCode, username, password string, deny b
 		return fmt.Errorf("verification page: %s", resp.Status)
 	}
 	return nil
+}
+
+// SignInThrough is SignIn for a browser that follows every redirect:
+// it returns the last page (the client's callback page) and its URL.
+func (b *Browser) SignInThrough(authURL, username, password string, deny bool) (status int, body string, last *url.URL, err error) {
+	resp, err := b.Client.Get(authURL)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	resp.Body.Close()
+	login := resp.Request.URL
+	action := "allow"
+	if deny {
+		action = "deny"
+	}
+	resp, err = b.Client.PostForm(login.String(), url.Values{"id": {login.Query().Get("authRequestID")},
+		"username": {username}, "password": {password}, "action": {action}})
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	if _, err := io.Copy(&sb, io.LimitReader(resp.Body, 1<<20)); err != nil {
+		return 0, "", nil, err
+	}
+	return resp.StatusCode, sb.String(), resp.Request.URL, nil
 }

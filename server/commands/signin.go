@@ -33,8 +33,13 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 	key := fs.Bool("key", false, "sign in with the key this connection uses, if it is remembered for an account")
 	link := fs.Bool("link", false, "send a sign-in link to ADDRESS instead of a code, and wait until it is pressed")
 	noWait := fs.Bool("no-wait", false, "with --link: do not wait (the link then signs in only a session of this device that waits)")
+	with := fs.String("with", "", "sign in with the provider `NAME` (see `providers`) and wait for it")
 	return func(c *call) error {
 		switch {
+		case *with != "" && (*key || *link || *noWait || len(c.args) > 0):
+			return usagef("--with NAME goes alone")
+		case *with != "":
+			return withOIDC(c, *with, flows.PurposeSignIn)
 		case *key && *link:
 			return usagef("takes --key or --link, not both")
 		case *noWait && !*link:

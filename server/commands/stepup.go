@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -13,10 +14,15 @@ func bindStepUp(fs *flag.FlagSet) func(*call) error {
 	pw := fs.Bool("password", false, "step up with the account's password, read from standard input, instead of a code")
 	totp := fs.String("totp", "", "step up with the authenticator app's 6-digit `CODE`")
 	wallet := fs.Bool("wallet", false, "step up by signing a challenge with a wallet of the account (ADDRESS, or its first)")
+	with := fs.String("with", "", "step up by signing in afresh at the linked provider `NAME`")
 	return func(c *call) error {
 		switch {
-		case *pw && *wallet, *totp != "" && (*pw || *wallet):
-			return usagef("takes one of --password, --totp and --wallet")
+		case *pw && *wallet, *totp != "" && (*pw || *wallet), *with != "" && (*pw || *wallet || *totp != ""):
+			return usagef("takes one of --password, --totp, --wallet and --with")
+		case *with != "" && len(c.args) > 0:
+			return usagef("ADDRESS goes with --wallet")
+		case *with != "":
+			return withOIDC(c, *with, flows.PurposeStepUp)
 		case *totp != "":
 			return runStepUpTOTP(c, *totp)
 		case *wallet:

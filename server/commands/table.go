@@ -62,7 +62,7 @@ func init() {
 		},
 		{
 			name: "signin", args: "[ADDRESS]", maxArgs: 1,
-			summary: "send a sign-in code to ADDRESS (email or phone), or show a wallet's message to sign; --link, --key",
+			summary: "send a sign-in code to ADDRESS (email or phone), or show a wallet's message to sign; --link, --key, --with NAME",
 			about: "Sends a code to ADDRESS. Entering it (see `code`) signs this device in, creating the account if\n" +
 				"the address has none. The answer is the same whether or not the address has an account.\n" +
 				"With --link, sends a link instead of a code and waits: opening the link and pressing the\n" +
@@ -73,8 +73,16 @@ func init() {
 				"remembered for an account (see `keys remember` and `approve`).\n" +
 				"A wallet address (Ethereum 0x..., or SS58) gets no code: this shows a message to sign with the\n" +
 				"wallet (EIP-4361 for Ethereum), valid 5 minutes; give the signature with `signature`. With\n" +
-				"--json, \"message\" is the exact text to sign.",
+				"--json, \"message\" is the exact text to sign.\n" +
+				"With --with NAME, signs in with the provider NAME (see `providers`): it prints a URL and a\n" +
+				"code to enter there, or a link labelled with this terminal session, then waits and exits 0\n" +
+				"once signed in. With --json the first line is that URL and code (verification_uri,\n" +
+				"verification_uri_complete, user_code) or the link (link, label), printed before it waits.",
 			bind: bindSignin,
+		},
+		{
+			name: "providers", summary: "the sign-in providers (signin --with NAME) and whether each is available",
+			bind: noFlags(runProviders),
 		},
 		{
 			name: "code", args: "CODE", minArgs: 1, maxArgs: 2,
@@ -87,7 +95,7 @@ func init() {
 		},
 		{
 			name: "stepup", args: "[ADDRESS]", maxArgs: 1,
-			summary: "send a code that steps this device up for protected changes; or --password, --totp, --wallet",
+			summary: "send a code that steps this device up for protected changes; or --password, --totp, --wallet, --with NAME",
 			about: "Protected changes (adding, confirming, editing or unlinking an address; remembering or\n" +
 				"forgetting a key; setting a password; approving a new device; signing out everywhere) need a\n" +
 				"step-up on the device that makes them. This sends a 6-digit code to a confirmed address of the\n" +
@@ -98,7 +106,9 @@ func init() {
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host stepup --password\n\n" +
 				"It is a second factor only for a device that signed in some other way than the password.\n" +
 				"With --wallet [ADDRESS], a wallet confirmed on the account steps up: sign the message shown\n" +
-				"(see `signin`) and give the signature with `signature`.",
+				"(see `signin`) and give the signature with `signature`.\n" +
+				"With --with NAME, a fresh sign-in at the provider NAME, linked to the account, steps up: the\n" +
+				"provider is asked to make you sign in again, and says when you did.",
 			bind: bindStepUp,
 		},
 		totpCommand,
@@ -138,12 +148,14 @@ func init() {
 				"(see `stepup`). Phone numbers start with + and the country code.",
 			subs: []*command{
 				{
-					name: "add", args: "ADDRESS", minArgs: 1, maxArgs: 1,
-					summary: "add an address to your account and send it a code to confirm it",
+					name: "add", args: "ADDRESS", maxArgs: 1,
+					summary: "add an address to your account and send it a code to confirm it; --with NAME links a provider",
 					about: "Adds ADDRESS, unconfirmed, and sends it a code; entering the code (see `code`) confirms it.\n" +
 						"An address already confirmed on another account can be added, but not confirmed: that\n" +
-						"needs support.",
-					bind: noFlags(runAddressAdd),
+						"needs support.\n" +
+						"With --with NAME instead, links your account at the sign-in provider NAME: sign in there\n" +
+						"(the command says where) and it signs in to this account from then on.",
+					bind: bindAddressAdd,
 				},
 				{
 					name: "confirm", args: "ADDRESS", minArgs: 1, maxArgs: 1,
@@ -158,12 +170,13 @@ func init() {
 					bind: noFlags(runAddressEdit),
 				},
 				{
-					name: "unlink", args: "ADDRESS", minArgs: 1, maxArgs: 1,
+					name: "unlink", args: "ADDRESS", maxArgs: 1,
 					summary: "remove an address from your account",
 					about: "Removes ADDRESS. The account's only confirmed address cannot be removed. When a confirmed\n" +
 						"address goes, the account's other addresses, and the address itself, are told. An address\n" +
-						"that is not on the account is not an error: there is nothing left to unlink.",
-					bind: noFlags(runAddressUnlink),
+						"that is not on the account is not an error: there is nothing left to unlink.\n" +
+						"With --with NAME instead, unlinks the sign-in provider NAME, unless it is the only way in.",
+					bind: bindAddressUnlink,
 				},
 			},
 		},

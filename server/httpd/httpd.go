@@ -64,6 +64,8 @@ func (r *Refusal) Error() string { return r.Message }
 // Config is what New needs.
 type Config struct {
 	Links Links
+	// OIDC serves /oidc/start/{state} and /oidc/callback; nil means none.
+	OIDC OIDC
 	// Health reports whether the server can serve; nil means always.
 	Health func(ctx context.Context) error
 	// Metrics serves GET /metrics; nil means no /metrics at all.
@@ -82,11 +84,15 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &site{links: cfg.Links, health: cfg.Health, log: log}
+	s := &site{links: cfg.Links, oidc: cfg.OIDC, health: cfg.Health, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /link/{token}", s.peek)
 	mux.HandleFunc("POST /link/{token}", s.confirm)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if cfg.OIDC != nil {
+		mux.HandleFunc("GET /oidc/start/{state}", s.oidcStart)
+		mux.HandleFunc("GET /oidc/callback", s.oidcCallback)
+	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
@@ -109,6 +115,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 
 type site struct {
 	links  Links
+	oidc   OIDC
 	health func(context.Context) error
 	log    *slog.Logger
 }
@@ -150,7 +157,7 @@ func route(r *http.Request) string {
 		return "unmatched"
 	}
 	_, path, _ := strings.Cut(r.Pattern, " ")
-	return strings.ReplaceAll(path, "{token}", "…")
+	return strings.NewReplacer("{token}", "…", "{state}", "…").Replace(path)
 }
 
 type statusRecorder struct {
