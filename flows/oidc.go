@@ -159,7 +159,8 @@ type oidcVerifiedBody struct {
 	// Claims names the claims used, and where each came from.
 	Claims   []string   `json:"claims"`
 	AuthTime *time.Time `json:"auth_time,omitempty"`
-	// Outcome: "signed_in", "signed_up", "linked", "stepped_up".
+	// Outcome: "signed_in", "signed_up", "linked", "stepped_up", or "held"
+	// (the account's authenticator app holds the sign-in).
 	Outcome string `json:"outcome"`
 	// Email says what became of the provider's email: "confirmed" (added,
 	// confirmed by the provider), "already" (the account had it), "taken"
@@ -350,15 +351,15 @@ func providerProblem(p *openid.Provider, err error) error {
 	return problem(ProblemProviderUnavailable, fmt.Sprintf("%s cannot be reached right now; try again later.", p.DisplayName()))
 }
 
-// sleep is PollWait's default: a real timer, since the interval is the
-// provider's, kept on the provider's clock.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// sleep is PollWait's default: a wait on the service's clock, so that a
+// test clock moved past it ends it.
+func (s *Service) sleep(ctx context.Context, d time.Duration) error {
+	done, release := s.Reached(s.clock.Now().Add(d))
+	defer release()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-done:
 		return nil
 	}
 }
@@ -500,7 +501,7 @@ func (s *Service) oidcOutcome(r store.Reader, ticket string) (*OIDCResult, *Prob
 			res.Provider = p.DisplayName()
 		}
 	}
-	res.Purpose = map[string]string{"signed_in": PurposeSignIn, "signed_up": PurposeSignIn, "linked": PurposeLink, "stepped_up": PurposeStepUp}[b.Outcome]
+	res.Purpose = map[string]string{"signed_in": PurposeSignIn, "held": PurposeSignIn, "signed_up": PurposeSignIn, "linked": PurposeLink, "stepped_up": PurposeStepUp}[b.Outcome]
 	res.Entered.Purpose = res.Purpose
 	if b.Email == "taken" {
 		res.Note = emailTakenNote(res.Provider)
@@ -527,15 +528,13 @@ func emailTakenNote(provider string) string {
 }
 
 // awaitCallback waits for the code flow's callback to end the attempt.
-// It wakes on the device's pokes and re-reads the ledger each time; its
-// expiry timer runs on real time, set from the service clock, and every
-// wake-up also compares the service clock with the expiry (as the magic
-// link's wait does), so a test clock moved past it ends the wait.
+// It wakes on the device's pokes and re-reads the ledger each time, and
+// at the expiry, waited for on the service's clock.
 func (s *Service) awaitCallback(ctx context.Context, dev Device, st OIDCStart) (OIDCResult, error) {
 	w := s.Watch(dev.Tag)
 	defer w.Stop()
-	timer := time.NewTimer(max(st.Expires.Sub(s.clock.Now()), 0))
-	defer timer.Stop()
+	expired, release := s.Reached(st.Expires)
+	defer release()
 	for {
 		var res *OIDCResult
 		var refusal *Problem
@@ -560,7 +559,7 @@ func (s *Service) awaitCallback(ctx context.Context, dev Device, st OIDCStart) (
 		case <-ctx.Done():
 			return OIDCResult{}, ctx.Err()
 		case <-w.C:
-		case <-timer.C:
+		case <-expired:
 		}
 	}
 }
@@ -745,6 +744,14 @@ func (s *Service) finishOIDC(ticket string, p *openid.Provider, id openid.Identi
 				user, outcome = owner.User, "signed_in"
 				if touched, err = s.switchTo(tx, now, dev, owner.User, "oidc", ticket, &out.Entered); err != nil {
 					return err
+				}
+				// An account with an authenticator holds the sign-in for
+				// its second factor: until then nothing of the account
+				// changes, the provider's email included.
+				if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+					return err
+				} else if !ok || b.User != owner.User {
+					outcome, mail = "held", nil
 				}
 			} else {
 				// A new identity whose verified email is another account's:

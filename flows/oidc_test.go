@@ -601,3 +601,39 @@ func TestOIDCStepUpNeedsAFreshSignInAtALinkedProvider(t *testing.T) {
 		t.Fatalf("%d oidc step-up grants", len(grants))
 	}
 }
+
+// A provider sign-in passes the same gate as every way in: an account
+// with an authenticator app holds it, and nothing of the account changes
+// (the provider's email is not added) until the app's code.
+func TestOIDCSignInWaitsForTheAuthenticator(t *testing.T) {
+	h, _, _ := newOIDCHarness(t, "")
+	desk := device("desk")
+	// Bob's account: the provider (whose email is unverified) and an app.
+	if _, err := h.deviceSignIn(desk, flows.PurposeSignIn, "bob", "pw-bob"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := h.svc.AddTOTP(ctx, desk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.ConfirmTOTP(ctx, desk, appCode(t, e.Secret, h.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+
+	tv := device("tv")
+	res, err := h.deviceSignIn(tv, flows.PurposeSignIn, "bob", "pw-bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := res.Entered.Visitor; v.Account || v.Waiting == nil || v.Waiting.Method != "oidc" {
+		t.Fatalf("the sign-in was not held: %+v", v)
+	}
+	out, err := h.svc.EnterTOTP(ctx, tv, appCode(t, e.Secret, h.clock.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Visitor.Account || out.Visitor.User != h.visit(desk).User {
+		t.Fatalf("after the app's code: %+v", out.Visitor)
+	}
+}

@@ -66,8 +66,8 @@ type Config struct {
 	ChainID int
 	// Providers are the OpenID Providers people can sign in with (oidc.go).
 	Providers []*openid.Provider
-	// PollWait waits between device-grant polls; default: a real timer.
-	// Tests inject one that moves their clock instead.
+	// PollWait waits between device-grant polls; default: a wait on
+	// Clock. Tests inject one that moves their clock and records the waits.
 	PollWait func(ctx context.Context, d time.Duration) error
 }
 
@@ -171,7 +171,7 @@ func New(cfg Config) (*Service, error) {
 	s.triesByDevice = ratelimit.New(pt.DeviceEvery, pt.DeviceBurst, maxTriesKeys)
 	s.triesBySource = ratelimit.New(pt.SourceEvery, pt.SourceBurst, maxTriesKeys)
 	if s.pollWait == nil {
-		s.pollWait = sleep
+		s.pollWait = s.sleep
 	}
 	if s.catalogue == nil {
 		s.catalogue = DefaultCatalogue
