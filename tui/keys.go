@@ -21,6 +21,7 @@ type keyMap struct {
 	MagicLink   key.Binding
 	UsePassword key.Binding
 	UseWallet   key.Binding // the step-up screen: sign with a wallet of the account
+	Provider    key.Binding
 
 	// The account screen.
 	Add      key.Binding
@@ -70,6 +71,7 @@ func newKeyMap() keyMap {
 		MagicLink:   key.NewBinding(key.WithKeys("ctrl+l"), key.WithHelp("ctrl+l", "send a link")),
 		UsePassword: key.NewBinding(key.WithKeys("ctrl+p"), key.WithHelp("ctrl+p", "use a password")),
 		UseWallet:   key.NewBinding(key.WithKeys("ctrl+w"), key.WithHelp("ctrl+w", "sign with your wallet")),
+		Provider:    key.NewBinding(key.WithKeys("ctrl+o"), key.WithHelp("ctrl+o", "sign in with a provider")),
 
 		Add:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add address")),
 		Confirm:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "confirm")),

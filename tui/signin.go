@@ -89,6 +89,10 @@ func (s *signIn) Keys() helpKeys {
 	short := []key.Binding{with(k.Submit, "enter", "code"), with(k.MagicLink, "ctrl+l", "link"),
 		with(k.UsePassword, "ctrl+p", "password"), k.Back}
 	full := []key.Binding{with(k.Submit, "enter", "send a code"), k.MagicLink, k.UsePassword, k.Back}
+	if len(s.c.svc.Providers()) > 0 {
+		short = append(short[:3:3], with(k.Provider, "ctrl+o", "provider"), k.Back)
+		full = append(full[:3:3], k.Provider, k.Back)
+	}
 	return helpKeys{short: short, full: [][]key.Binding{full}}
 }
 
@@ -108,6 +112,9 @@ func (s *signIn) Update(msg tea.Msg) tea.Cmd {
 			return s.sendLink()
 		case key.Matches(msg, k.UsePassword):
 			return s.openPassword()
+		case key.Matches(msg, k.Provider) && s.sending == "":
+			chooseProvider(s.c)
+			return nil
 		}
 	case requestedMsg:
 		s.sending = ""
@@ -302,6 +309,9 @@ func (s *signIn) View() string {
 			{"enter ", "send a one-time code"},
 			{"ctrl+l", "send a sign-in link, to open in a browser"},
 			{"ctrl+p", "use a password"},
+		}
+		if ps := s.c.svc.Providers(); len(ps) > 0 {
+			ways = append(ways, [2]string{"ctrl+o", providerLine(ps)})
 		}
 		for i, w := range ways {
 			if i > 0 {

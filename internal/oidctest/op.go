@@ -727,3 +727,17 @@ func (b *Browser) SignInThrough(authURL, username, password string, deny bool) (
 	}
 	return resp.StatusCode, sb.String(), resp.Request.URL, nil
 }
+
+// PendingUserCodes lists the user codes of device authorizations nobody
+// has approved or denied yet, as a person would read one off a screen.
+func (o *OP) PendingUserCodes() []string {
+	o.st.mu.Lock()
+	defer o.st.mu.Unlock()
+	var out []string
+	for _, e := range o.st.devices {
+		if !e.state.Done && !e.state.Denied {
+			out = append(out, e.userCode)
+		}
+	}
+	return out
+}

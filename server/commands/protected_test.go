@@ -738,10 +738,10 @@ func TestSubCommands(t *testing.T) {
 	}
 	r := w.run(dev, "address")
 	want := "attest address: needs a sub-command: add, confirm, edit, unlink\n" +
-		"usage: address add ADDRESS [--json]\n" +
+		"usage: address add ADDRESS [--json] [--with NAME]\n" +
 		"       address confirm ADDRESS [--json]\n" +
 		"       address edit OLD NEW [--json]\n" +
-		"       address unlink ADDRESS [--json]\n" +
+		"       address unlink ADDRESS [--json] [--with NAME]\n" +
 		"run `address --help` for more\n"
 	if r.stderr != want {
 		t.Errorf("address:\n got %q\nwant %q", r.stderr, want)
@@ -755,7 +755,7 @@ func TestSubCommands(t *testing.T) {
 	mustContain(t, "address --help", w.ok(dev, "address", "--help").stdout, "Sub-commands:", "address add ADDRESS", "address unlink ADDRESS")
 	mustContain(t, "keys --help", w.ok(dev, "keys", "--help").stdout, "usage: keys [--json]\n       keys remember [--json]",
 		"keys remove FINGERPRINT (keys forget)")
-	mustContain(t, "help address add", w.ok(dev, "help", "address", "add").stdout, "usage: address add ADDRESS [--json]")
+	mustContain(t, "help address add", w.ok(dev, "help", "address", "add").stdout, "usage: address add ADDRESS [--json] [--with NAME]")
 	mustContain(t, "keys forget --help", w.ok(dev, "keys", "forget", "--help").stdout, "usage: keys remove FINGERPRINT [--json]")
 	if h := w.ok(dev, "help", "keys", "forget", "--json").object(t); h["name"] != "keys remove" {
 		t.Errorf("help keys forget --json: %v", h)

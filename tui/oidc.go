@@ -1,0 +1,278 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/openid"
+	"github.com/attest-dev/attest/tui/inert"
+)
+
+// Sign-in with an OpenID Provider. The sign-in screen lists the
+// providers (ctrl+o); with several, a chooser picks one. The waiting
+// screen starts the attempt and shows what to do: with the device grant,
+// the provider's URL and the code to enter there; with the code flow, a
+// link labelled with this terminal session, as magic links are. Either
+// way the screen moves on by itself once the provider has answered.
+
+// providerChooser lists the configured providers, numbered.
+type providerChooser struct {
+	c             *common
+	providers     []flows.ProviderInfo
+	problem       string
+	width, height int
+}
+
+func newProviderChooser(c *common, ps []flows.ProviderInfo) *providerChooser {
+	return &providerChooser{c: c, providers: ps}
+}
+
+func (p *providerChooser) Init() tea.Cmd             { return nil }
+func (p *providerChooser) SetSize(width, height int) { p.width, p.height = width, height }
+func (p *providerChooser) Title() string             { return "sign in with a provider" }
+func (p *providerChooser) Focused() bool             { return false }
+
+func (p *providerChooser) Keys() helpKeys {
+	pick := key.NewBinding(key.WithKeys("1"), key.WithHelp("1-9", "choose"))
+	b := []key.Binding{pick, p.c.keys.Back}
+	return helpKeys{short: b, full: [][]key.Binding{b}}
+}
+
+func (p *providerChooser) Update(msg tea.Msg) tea.Cmd {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return nil
+	}
+	if key.Matches(k, p.c.keys.Back) {
+		p.c.back()
+		return nil
+	}
+	n, err := strconv.Atoi(k.String())
+	if err != nil || n < 1 || n > len(p.providers) {
+		return nil
+	}
+	pr := p.providers[n-1]
+	if !pr.Available {
+		p.problem = inert.String(pr.DisplayName) + " is unavailable right now; choose another."
+		return nil
+	}
+	p.c.push(newOIDCWait(p.c, pr, flows.PurposeSignIn))
+	return nil
+}
+
+func (p *providerChooser) View() string {
+	st := p.c.st
+	out := st.heading.Render("Sign in with a provider") + "\n\n" +
+		wrap("Your account at the provider signs you in here; the first time, it makes you an account.", p.width) + "\n\n"
+	for i, pr := range p.providers {
+		line := st.key.Render(strconv.Itoa(i+1)) + "  " + inert.String(pr.DisplayName)
+		if !pr.Available {
+			line += st.faint.Render("  unavailable right now")
+		}
+		out += line + "\n"
+	}
+	if p.problem != "" {
+		out += "\n" + st.bad.Render(wrap("✗ "+p.problem, p.width))
+	}
+	return out
+}
+
+// oidcWait starts an attempt with a provider and waits for its outcome.
+type oidcWait struct {
+	c        *common
+	provider flows.ProviderInfo
+	purpose  string
+
+	started bool // the start came back
+	st      flows.OIDCStart
+	problem string
+	cancel  context.CancelFunc // ends the wait when the screen is left
+
+	width, height int
+}
+
+// Messages of the waiting screen.
+type (
+	oidcStartedMsg struct {
+		st  flows.OIDCStart
+		err error
+	}
+	oidcDoneMsg struct {
+		ticket string
+		res    flows.OIDCResult
+		err    error
+	}
+)
+
+func (m oidcStartedMsg) failure() error { return m.err }
+
+func newOIDCWait(c *common, p flows.ProviderInfo, purpose string) *oidcWait {
+	return &oidcWait{c: c, provider: p, purpose: purpose}
+}
+
+func (o *oidcWait) Init() tea.Cmd { return o.start() }
+
+func (o *oidcWait) start() tea.Cmd {
+	o.started, o.problem, o.st = false, "", flows.OIDCStart{}
+	name, purpose := o.provider.Name, o.purpose
+	return o.c.protected("use "+o.provider.DisplayName, func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		st, err := svc.StartOIDC(ctx, dev, name, purpose)
+		return oidcStartedMsg{st: st, err: err}
+	})
+}
+
+func (o *oidcWait) SetSize(width, height int) { o.width, o.height = width, height }
+func (o *oidcWait) Title() string             { return "with " + inert.String(o.provider.DisplayName) }
+func (o *oidcWait) Focused() bool             { return false }
+
+func (o *oidcWait) Keys() helpKeys {
+	again := with(o.c.keys.Resend, "ctrl+r", "start again")
+	again.SetEnabled(o.problem != "")
+	b := []key.Binding{again, o.c.keys.Back}
+	return helpKeys{short: b, full: [][]key.Binding{b}}
+}
+
+func (o *oidcWait) leave() {
+	if o.cancel != nil {
+		o.cancel()
+		o.cancel = nil
+	}
+}
+
+func (o *oidcWait) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		switch {
+		case key.Matches(msg, o.c.keys.Back):
+			o.leave()
+			o.c.back()
+		case key.Matches(msg, o.c.keys.Resend) && o.problem != "":
+			return o.start()
+		}
+	case oidcStartedMsg:
+		if msg.err != nil {
+			o.problem = problemText(msg.err)
+			return nil
+		}
+		o.started, o.st = true, msg.st
+		// The wait is no write: it can take minutes, and the root must
+		// keep applying what it reads meanwhile.
+		ctx, cancel := context.WithCancel(o.c.ctx)
+		o.cancel = cancel
+		svc, dev, st := o.c.svc, o.c.dev, msg.st
+		return func() tea.Msg {
+			res, err := svc.WaitOIDC(ctx, dev, st)
+			return oidcDoneMsg{ticket: st.Ticket, res: res, err: err}
+		}
+	case oidcDoneMsg:
+		if msg.ticket != o.st.Ticket {
+			return nil // an attempt this screen gave up
+		}
+		o.leave()
+		if msg.err != nil {
+			o.problem = problemText(msg.err)
+			return o.c.read()
+		}
+		o.done(msg.res)
+		return o.c.read()
+	}
+	return nil
+}
+
+// done routes the session on after the provider answered.
+func (o *oidcWait) done(res flows.OIDCResult) {
+	name := inert.String(res.Provider)
+	note := ""
+	if res.Note != "" {
+		note = " " + inert.String(res.Note)
+	}
+	switch {
+	case o.purpose == flows.PurposeLink:
+		o.c.back()
+		o.c.tell(name + " is linked: it signs in to this account from now on." + note)
+	case o.purpose == flows.PurposeStepUp:
+		o.c.back()
+		o.c.tell("Stepped up with " + name + " on this device until " + flows.When(res.Entered.StepUpUntil, o.c.svc.Now()) + ".")
+	case res.Entered.Visitor.Waiting != nil:
+		o.c.home(name + " proved who you are; this account also wants its authenticator app's code.")
+	default:
+		msg := welcome(res.Entered)
+		if !strings.HasSuffix(msg, ".") {
+			msg += "."
+		}
+		if res.Email != "" {
+			msg += " " + inert.String(res.Email) + " is on your account, confirmed by " + name + "."
+		}
+		o.c.home(msg + note)
+	}
+}
+
+func (o *oidcWait) View() string {
+	st := o.c.st
+	name := inert.String(o.provider.DisplayName)
+	now := o.c.svc.Now()
+	out := st.heading.Render(wrap(map[string]string{
+		flows.PurposeSignIn: "Sign in with " + name,
+		flows.PurposeLink:   "Link " + name + " to your account",
+		flows.PurposeStepUp: "Step up with " + name,
+	}[o.purpose], o.width)) + "\n\n"
+	switch {
+	case o.problem != "":
+		return out + st.bad.Render(wrap("✗ "+o.problem, o.width)) + "\n\n" +
+			st.faint.Render(wrap("ctrl+r starts again; esc goes back.", o.width))
+	case !o.started:
+		return out + st.faint.Render("asking "+name+"…")
+	}
+	f := fields{st: st, width: o.width}
+	if o.st.Flow == openid.FlowDevice {
+		out += wrap("On your phone or computer, open", o.width) + "\n" +
+			st.key.Render(wrap(inert.String(o.st.VerificationURI), o.width)) + "\n" +
+			wrap("and enter this code:", o.width) + "\n\n" + labelBox(st, inert.String(o.st.UserCode)) + "\n\n"
+		if c := o.st.VerificationURIComplete; c != "" {
+			f.add("Or open", inert.String(c))
+		}
+	} else {
+		label := inert.String(o.st.Label)
+		out += wrap(fmt.Sprintf("Open this link and continue with %s for terminal session %s:", name, label), o.width) + "\n" +
+			st.key.Render(wrap(inert.String(o.st.Link), o.width)) + "\n\n" + labelBox(st, label) + "\n\n"
+		f.add("Session", label+st.faint.Render(" · the link's page shows the same label"))
+	}
+	if !now.Before(o.st.Expires) {
+		f.add("Expires", st.bad.Render("expired "+flows.When(o.st.Expires, now)))
+	} else {
+		f.add("Expires", flows.When(o.st.Expires, now))
+	}
+	out += f.String() + "\n\n"
+	return out + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", o.width))
+}
+
+// providerLine is the sign-in screen's line for the providers.
+func providerLine(ps []flows.ProviderInfo) string {
+	names := make([]string, 0, len(ps))
+	for _, p := range ps {
+		n := inert.String(p.DisplayName)
+		if !p.Available {
+			n += " (unavailable)"
+		}
+		names = append(names, n)
+	}
+	return "sign in with " + strings.Join(names, ", ")
+}
+
+// chooseProvider is ctrl+o on the sign-in screen: the only provider at
+// once, or the chooser.
+func chooseProvider(c *common) {
+	ps := c.svc.Providers()
+	switch {
+	case len(ps) == 1 && ps[0].Available:
+		c.push(newOIDCWait(c, ps[0], flows.PurposeSignIn))
+	case len(ps) > 0:
+		c.push(newProviderChooser(c, ps))
+	}
+}

@@ -1,0 +1,109 @@
+package tui
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/flows/openid"
+	"github.com/attest-dev/attest/internal/oidctest"
+	"github.com/attest-dev/attest/store/bolt"
+)
+
+// oidcEnv is an env whose service has a provider on a real OpenID
+// Provider on loopback. The clock starts at the real time (the provider
+// stamps its tokens with it); device polls wait for the test's tick.
+func newOIDCEnv(t *testing.T, flow string) (*env, *oidctest.OP, chan struct{}) {
+	t.Helper()
+	op, err := oidctest.New(oidctest.Options{
+		Clients: []oidctest.Client{{ID: "attest", Secret: "s", RedirectURIs: []string{"https://attest.test/oidc/callback"}}},
+		Users:   []oidctest.User{{Subject: "sub-ada", Username: "ada", Password: "pw", Email: "ada@example.com", EmailVerified: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { op.Close() })
+	p := openid.Discover(ctx, openid.Config{Name: "test", DisplayName: "TestID", Issuer: op.Issuer, ClientID: "attest", ClientSecret: "s", Flow: flow}, nil)
+	if !p.Available() {
+		t.Fatal(p.Reason())
+	}
+	l, err := bolt.Open(filepath.Join(t.TempDir(), "attest.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, clock: clock.NewFake(time.Now()), bag: newMailbag()}
+	tick := make(chan struct{})
+	e.svc, err = flows.New(flows.Config{
+		Ledger: l, Secret: []byte("0123456789abcdef0123456789abcdef-test-secret"), Clock: e.clock,
+		Rand: rand.NewChaCha8([32]byte{3}), Sender: e.bag, Passwords: cheapPasswords(t), LinkBase: "https://attest.test",
+		Providers: []*openid.Provider{p},
+		PollWait: func(ctx context.Context, d time.Duration) error {
+			select {
+			case <-tick:
+				e.clock.Advance(d)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.svc.Close()
+		l.Close()
+	})
+	return e, op, tick
+}
+
+var regexpLink = regexp.MustCompile(`https://attest\.test/oidc/start/([a-z2-7]{26})`)
+
+func TestSignInWithAProviderByDeviceGrant(t *testing.T) {
+	e, op, tick := newOIDCEnv(t, "")
+	tr := e.open(laptop, "")
+	tr.typeText("s")
+	tr.waitFor("ctrl+o  sign in with TestID")
+	tr.ctrl('o')
+	screen := tr.waitFor("Sign in with TestID", "and enter this code:", "moves on by itself once TestID has answered")
+	codes := op.PendingUserCodes()
+	if len(codes) != 1 || !strings.Contains(screen, spaced(codes[0])) || !strings.Contains(screen, op.Issuer+"/device") {
+		t.Fatalf("the screen does not show the code %v and the URL:\n%s", codes, screen)
+	}
+	if err := oidctest.NewBrowser("").Approve(op.Issuer+"/device", codes[0], "ada", "pw", false); err != nil {
+		t.Fatal(err)
+	}
+	tick <- struct{}{}
+	tr.waitFor("Welcome — your account is ready. ada@example.com is on your account,", "confirmed by TestID.", "via oidc")
+}
+
+func TestSignInWithAProviderByLink(t *testing.T) {
+	e, _, _ := newOIDCEnv(t, openid.FlowCode)
+	tr := e.open(laptop, "")
+	tr.typeText("s")
+	tr.waitFor("ctrl+o  sign in with TestID")
+	tr.ctrl('o')
+	screen := tr.waitFor("Open this link and continue with TestID", "the link's page shows the same label")
+	m := regexpLink.FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatalf("no link on the screen:\n%s", screen)
+	}
+	page, err := e.svc.PeekOIDC(ctx, m[1])
+	if err != nil || page.State != flows.LinkLive || !strings.Contains(screen, spaced(page.Label)) {
+		t.Fatalf("start page %+v %v:\n%s", page, err, screen)
+	}
+	back, err := oidctest.NewBrowser("https://attest.test/").SignIn(page.AuthURL, "ada", "pw", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.OIDCCallback(ctx, back.Query().Get("state"), "", back.Query().Get("error"), ""); err == nil {
+		t.Fatal("a denied sign-in was accepted")
+	}
+	tr.waitFor("You said no at TestID", "ctrl+r starts again")
+}
