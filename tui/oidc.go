@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/openid"
@@ -40,17 +42,13 @@ func (p *providerChooser) Focused() bool             { return false }
 
 func (p *providerChooser) Keys() helpKeys {
 	pick := key.NewBinding(key.WithKeys("1"), key.WithHelp("1-9", "choose"))
-	b := []key.Binding{pick, p.c.keys.Back}
+	b := []key.Binding{pick}
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
 func (p *providerChooser) Update(msg tea.Msg) tea.Cmd {
 	k, ok := msg.(tea.KeyPressMsg)
 	if !ok {
-		return nil
-	}
-	if key.Matches(k, p.c.keys.Back) {
-		p.c.back()
 		return nil
 	}
 	n, err := strconv.Atoi(k.String())
@@ -91,6 +89,7 @@ type oidcWait struct {
 
 	started bool // the start came back
 	st      flows.OIDCStart
+	modules [][]bool // the QR code of the device grant's complete URL
 	problem string
 	cancel  context.CancelFunc // ends the wait when the screen is left
 
@@ -134,10 +133,15 @@ func (o *oidcWait) Focused() bool             { return false }
 func (o *oidcWait) Keys() helpKeys {
 	again := with(o.c.keys.Resend, "ctrl+r", "start again")
 	again.SetEnabled(o.problem != "")
-	b := []key.Binding{again, o.c.keys.Back}
+	b := []key.Binding{again}
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
+// leaver is a screen with work under way that must end when it leaves
+// the stack (root.left, and the way home).
+type leaver interface{ leave() }
+
+// leave ends the wait for the provider.
 func (o *oidcWait) leave() {
 	if o.cancel != nil {
 		o.cancel()
@@ -148,11 +152,7 @@ func (o *oidcWait) leave() {
 func (o *oidcWait) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
-		switch {
-		case key.Matches(msg, o.c.keys.Back):
-			o.leave()
-			o.c.back()
-		case key.Matches(msg, o.c.keys.Resend) && o.problem != "":
+		if key.Matches(msg, o.c.keys.Resend) && o.problem != "" {
 			return o.start()
 		}
 	case oidcStartedMsg:
@@ -160,7 +160,12 @@ func (o *oidcWait) Update(msg tea.Msg) tea.Cmd {
 			o.problem = problemText(msg.err)
 			return nil
 		}
-		o.started, o.st = true, msg.st
+		o.started, o.st, o.modules = true, msg.st, nil
+		if msg.st.VerificationURIComplete != "" {
+			// A phone scans it rather than typing the URL and the code;
+			// without it (encoding failed) the URL and code still do.
+			o.modules, _ = qrModules(msg.st.VerificationURIComplete)
+		}
 		// The wait is no write: it can take minutes, and the root must
 		// keep applying what it reads meanwhile.
 		ctx, cancel := context.WithCancel(o.c.ctx)
@@ -200,7 +205,8 @@ func (o *oidcWait) done(res flows.OIDCResult) {
 		o.c.back()
 		o.c.tell("Stepped up with " + name + " on this device until " + flows.When(res.Entered.StepUpUntil, o.c.svc.Now()) + ".")
 	case res.Entered.Visitor.Waiting != nil:
-		o.c.home(name + " proved who you are; this account also wants its authenticator app's code.")
+		// The account's authenticator app holds the sign-in: the root
+		// asks for its code when it reads the device (root.visited).
 	default:
 		msg := welcome(res.Entered)
 		if !strings.HasSuffix(msg, ".") {
@@ -229,27 +235,54 @@ func (o *oidcWait) View() string {
 	case !o.started:
 		return out + st.faint.Render("asking "+name+"…")
 	}
-	f := fields{st: st, width: o.width}
-	if o.st.Flow == openid.FlowDevice {
-		out += wrap("On your phone or computer, open", o.width) + "\n" +
-			st.key.Render(wrap(inert.String(o.st.VerificationURI), o.width)) + "\n" +
-			wrap("and enter this code:", o.width) + "\n\n" + labelBox(st, inert.String(o.st.UserCode)) + "\n\n"
-		if c := o.st.VerificationURIComplete; c != "" {
-			f.add("Or open", inert.String(c))
+	if o.st.Flow == openid.FlowDevice && o.modules != nil {
+		// The code beside the words, when the window has room for both.
+		cols, rows := qrSize(len(o.modules))
+		if textW := o.width - cols - 2; textW >= 34 && o.height >= rows {
+			qr := drawQR(o.modules, st.qrLight)
+			for i, r := range qr {
+				qr[i] = st.qr.Render(r)
+			}
+			return lipgloss.JoinHorizontal(lipgloss.Top, out+o.deviceText(textW, true), "  ", strings.Join(qr, "\n"))
 		}
-	} else {
+	}
+	if o.st.Flow == openid.FlowDevice {
+		return out + o.deviceText(o.width, false)
+	}
+	f := fields{st: st, width: o.width}
+	{
 		label := inert.String(o.st.Label)
 		out += wrap(fmt.Sprintf("Open this link and continue with %s for terminal session %s:", name, label), o.width) + "\n" +
 			st.key.Render(wrap(inert.String(o.st.Link), o.width)) + "\n\n" + labelBox(st, label) + "\n\n"
 		f.add("Session", label+st.faint.Render(" · the link's page shows the same label"))
 	}
+	o.expiry(&f, now)
+	out += f.String() + "\n\n"
+	return out + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", o.width))
+}
+
+func (o *oidcWait) expiry(f *fields, now time.Time) {
 	if !now.Before(o.st.Expires) {
-		f.add("Expires", st.bad.Render("expired "+flows.When(o.st.Expires, now)))
+		f.add("Expires", o.c.st.bad.Render("expired "+flows.When(o.st.Expires, now)))
 	} else {
 		f.add("Expires", flows.When(o.st.Expires, now))
 	}
-	out += f.String() + "\n\n"
-	return out + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", o.width))
+}
+
+// deviceText is what the device grant asks of the person, in width
+// columns; withQR says the QR code is beside it.
+func (o *oidcWait) deviceText(width int, withQR bool) string {
+	st := o.c.st
+	name := inert.String(o.provider.DisplayName)
+	out := wrap("On your phone or computer, open", width) + "\n" +
+		st.key.Render(wrap(inert.String(o.st.VerificationURI), width)) + "\n" +
+		wrap("and enter this code:", width) + "\n\n" + labelBox(st, inert.String(o.st.UserCode)) + "\n\n"
+	if withQR {
+		out += wrap("or scan the QR code with your phone.", width) + "\n\n"
+	}
+	f := fields{st: st, width: width}
+	o.expiry(&f, o.c.svc.Now())
+	return out + f.String() + "\n\n" + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", width))
 }
 
 // providerLine is the sign-in screen's line for the providers.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/openid"
@@ -39,11 +41,16 @@ func newOIDCEnv(t *testing.T, flow string) (*env, *oidctest.OP, chan struct{}) {
 	}
 	e := &env{t: t, clock: clock.NewFake(time.Now()), bag: newMailbag()}
 	tick := make(chan struct{})
+	waiting = make(chan context.Context, 1)
 	e.svc, err = flows.New(flows.Config{
 		Ledger: l, Secret: []byte("0123456789abcdef0123456789abcdef-test-secret"), Clock: e.clock,
 		Rand: rand.NewChaCha8([32]byte{3}), Sender: e.bag, Passwords: cheapPasswords(t), LinkBase: "https://attest.test",
 		Providers: []*openid.Provider{p},
 		PollWait: func(ctx context.Context, d time.Duration) error {
+			select {
+			case waiting <- ctx:
+			default:
+			}
 			select {
 			case <-tick:
 				e.clock.Advance(d)
@@ -63,6 +70,9 @@ func newOIDCEnv(t *testing.T, flow string) (*env, *oidctest.OP, chan struct{}) {
 	return e, op, tick
 }
 
+// waiting receives the context of the newest device-grant wait.
+var waiting chan context.Context
+
 var regexpLink = regexp.MustCompile(`https://attest\.test/oidc/start/([a-z2-7]{26})`)
 
 func TestSignInWithAProviderByDeviceGrant(t *testing.T) {
@@ -71,7 +81,7 @@ func TestSignInWithAProviderByDeviceGrant(t *testing.T) {
 	tr.typeText("s")
 	tr.waitFor("ctrl+o  sign in with TestID")
 	tr.ctrl('o')
-	screen := tr.waitFor("Sign in with TestID", "and enter this code:", "moves on by itself once TestID has answered")
+	screen := tr.waitFor("Sign in with TestID", "and enter this code:", "or scan the QR code", "moves on by itself once")
 	codes := op.PendingUserCodes()
 	if len(codes) != 1 || !strings.Contains(screen, spaced(codes[0])) || !strings.Contains(screen, op.Issuer+"/device") {
 		t.Fatalf("the screen does not show the code %v and the URL:\n%s", codes, screen)
@@ -106,4 +116,32 @@ func TestSignInWithAProviderByLink(t *testing.T) {
 		t.Fatal("a denied sign-in was accepted")
 	}
 	tr.waitFor("You said no at TestID", "ctrl+r starts again")
+}
+
+// Leaving the waiting screen ends the wait: the provider is asked no more.
+func TestLeavingEndsTheProviderWait(t *testing.T) {
+	e, op, tick := newOIDCEnv(t, "")
+	tr := e.open(laptop, "")
+	tr.typeText("s")
+	tr.waitFor("ctrl+o  sign in with TestID")
+	tr.ctrl('o')
+	tr.waitFor("and enter this code:")
+	var wait context.Context
+	select {
+	case wait = <-waiting:
+	case <-time.After(patience):
+		t.Fatal("the screen does not wait for the provider")
+	}
+	polls := op.Polls()
+	tr.press(tea.KeyEscape)
+	tr.waitFor("Email address or phone number")
+	select {
+	case <-wait.Done():
+	case <-time.After(patience):
+		t.Fatal("the wait went on after the screen was left")
+	}
+	if op.Polls() != polls {
+		t.Fatal("the provider was polled after the screen was left")
+	}
+	_ = tick
 }

@@ -335,6 +335,9 @@ func (r *root) inStack(s screen) bool {
 // step-up screen before its code was right gives the action's screen the
 // refusal it was spared.
 func (r *root) left(popped screen) tea.Cmd {
+	if l, ok := popped.(leaver); ok {
+		l.leave()
+	}
 	t := r.then
 	if t == nil || popped != t.stepUp {
 		return nil
@@ -379,6 +382,11 @@ func (r *root) route() tea.Cmd {
 			r.notice = ""
 			cmds = append(cmds, r.top().Update(refreshMsg{}))
 		case rt.home:
+			for _, x := range r.stack {
+				if l, ok := x.(leaver); ok {
+					l.leave()
+				}
+			}
 			h := newHome(r.c)
 			r.stack = []screen{h}
 			r.notice = rt.notice
