@@ -741,3 +741,13 @@ func (o *OP) PendingUserCodes() []string {
 	}
 	return out
 }
+
+// AllowRedirect registers another redirect URI for a client, for a
+// client whose address is known only once it runs.
+func (o *OP) AllowRedirect(clientID, uri string) {
+	o.st.mu.Lock()
+	defer o.st.mu.Unlock()
+	c := o.st.clients[clientID]
+	c.RedirectURIs = append(c.RedirectURIs, uri)
+	o.st.clients[clientID] = c
+}
