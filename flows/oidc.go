@@ -281,7 +281,7 @@ func (s *Service) oidcPrecheck(r store.Reader, dev Device, p *openid.Provider, p
 	}
 	switch purpose {
 	case PurposeSignIn:
-		if b, ok, err := deviceBinding(r, dev.Tag); err != nil {
+		if b, ok, err := s.deviceBinding(r, dev.Tag); err != nil {
 			return "", err
 		} else if ok {
 			if account, err := isAccount(r, b.User); err != nil {
@@ -748,7 +748,7 @@ func (s *Service) finishOIDC(ticket string, p *openid.Provider, id openid.Identi
 				// An account with an authenticator holds the sign-in for
 				// its second factor: until then nothing of the account
 				// changes, the provider's email included.
-				if b, ok, err := deviceBinding(tx, dev.Tag); err != nil {
+				if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
 					return err
 				} else if !ok || b.User != owner.User {
 					outcome, mail = "held", nil
@@ -772,7 +772,7 @@ func (s *Service) finishOIDC(ticket string, p *openid.Provider, id openid.Identi
 				if touched, err = s.signUp(tx, now, dev, hash, ticket, src, "oidc", fresh, &out.Entered); err != nil {
 					return err
 				}
-				b, _, err := deviceBinding(tx, dev.Tag)
+				b, _, err := s.deviceBinding(tx, dev.Tag)
 				if err != nil {
 					return err
 				}
