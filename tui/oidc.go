@@ -12,6 +12,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/tui/inert"
 )
@@ -26,6 +27,7 @@ import (
 // providerChooser lists the configured providers, numbered.
 type providerChooser struct {
 	c             *common
+	purpose       string // flows.PurposeSignIn (the default) or PurposeStepUp
 	providers     []flows.ProviderInfo
 	problem       string
 	width, height int
@@ -60,7 +62,12 @@ func (p *providerChooser) Update(msg tea.Msg) tea.Cmd {
 		p.problem = inert.String(pr.DisplayName) + " is unavailable right now; choose another."
 		return nil
 	}
-	p.c.push(newOIDCWait(p.c, pr, flows.PurposeSignIn))
+	purpose := p.purpose
+	if purpose == "" {
+		purpose = flows.PurposeSignIn
+	}
+	p.c.back() // the chosen provider's screen takes the chooser's place
+	p.c.push(newOIDCWait(p.c, pr, purpose))
 	return nil
 }
 
@@ -184,14 +191,13 @@ func (o *oidcWait) Update(msg tea.Msg) tea.Cmd {
 			o.problem = problemText(msg.err)
 			return o.c.read()
 		}
-		o.done(msg.res)
-		return o.c.read()
+		return tea.Batch(o.done(msg.res), o.c.read())
 	}
 	return nil
 }
 
 // done routes the session on after the provider answered.
-func (o *oidcWait) done(res flows.OIDCResult) {
+func (o *oidcWait) done(res flows.OIDCResult) tea.Cmd {
 	name := inert.String(res.Provider)
 	note := ""
 	if res.Note != "" {
@@ -202,8 +208,13 @@ func (o *oidcWait) done(res flows.OIDCResult) {
 		o.c.back()
 		o.c.tell(name + " is linked: it signs in to this account from now on." + note)
 	case o.purpose == flows.PurposeStepUp:
+		// Back on the step-up screen, the step-up lands as a write, so
+		// the root carries on with the action that asked for it.
 		o.c.back()
-		o.c.tell("Stepped up with " + name + " on this device until " + flows.When(res.Entered.StepUpUntil, o.c.svc.Now()) + ".")
+		until := res.Entered.StepUpUntil
+		return o.c.write(func(context.Context, *flows.Service, flows.Device) tea.Msg {
+			return steppedUpMsg{until: until}
+		})
 	case res.Entered.Visitor.Waiting != nil:
 		// The account's authenticator app holds the sign-in: the root
 		// asks for its code when it reads the device (root.visited).
@@ -217,6 +228,7 @@ func (o *oidcWait) done(res flows.OIDCResult) {
 		}
 		o.c.home(msg + note)
 	}
+	return nil
 }
 
 func (o *oidcWait) View() string {
@@ -300,12 +312,32 @@ func providerLine(ps []flows.ProviderInfo) string {
 
 // chooseProvider is ctrl+o on the sign-in screen: the only provider at
 // once, or the chooser.
-func chooseProvider(c *common) {
+func chooseProvider(c *common) { chooseProviderFor(c, flows.PurposeSignIn) }
+
+// chooseProviderFor is chooseProvider for a sign-in, or a step-up with a
+// linked provider.
+func chooseProviderFor(c *common, purpose string) {
 	ps := c.svc.Providers()
 	switch {
 	case len(ps) == 1 && ps[0].Available:
-		c.push(newOIDCWait(c, ps[0], flows.PurposeSignIn))
+		c.push(newOIDCWait(c, ps[0], purpose))
 	case len(ps) > 0:
-		c.push(newProviderChooser(c, ps))
+		ch := newProviderChooser(c, ps)
+		ch.purpose = purpose
+		c.push(ch)
 	}
+}
+
+// canProvider reports whether a provider can step this account up: one
+// is configured, and the account has a provider's identity linked.
+func (s *stepUp) canProvider() bool {
+	if len(s.c.svc.Providers()) == 0 {
+		return false
+	}
+	for _, a := range s.c.visitor.Addresses {
+		if a.Kind == address.OIDC && a.Confirmed {
+			return true
+		}
+	}
+	return false
 }

@@ -145,3 +145,54 @@ func TestLeavingEndsTheProviderWait(t *testing.T) {
 	}
 	_ = tick
 }
+
+// A device without a step-up, on an account with the provider linked,
+// steps up with a fresh sign-in there (ctrl+o on the step-up screen), and
+// the protected action it asked for goes ahead.
+func TestStepUpWithAProvider(t *testing.T) {
+	e, op, tick := newOIDCEnv(t, "")
+	signIn := func(dev flows.Device) {
+		st, err := e.svc.StartOIDC(ctx, dev, "test", flows.PurposeSignIn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := oidctest.NewBrowser("").Approve(st.VerificationURI, st.UserCode, "ada", "pw", false); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := e.svc.WaitOIDC(ctx, dev, st); done <- err }()
+		tick <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn(laptop)
+	phone := flows.KeyDevice("SHA256:phone-of-ada")
+	signIn(phone) // signed in to the account: no step-up of its own
+	tr := e.open(phone, "")
+	addOnAccount(tr, "ada@example.org")
+	tr.press(tea.KeyEnter)
+	tr.waitFor("A step-up proves it is you", "ctrl+o")
+	tr.ctrl('o')
+	tr.waitFor("Step up with TestID", "and enter this code:")
+	codes := op.PendingUserCodes()
+	if len(codes) != 1 {
+		t.Fatalf("pending codes %v", codes)
+	}
+	if err := oidctest.NewBrowser("").Approve(op.Issuer+"/device", codes[0], "ada", "pw", false); err != nil {
+		t.Fatal(err)
+	}
+	tick <- struct{}{}
+	tr.waitFor("sent to ada@example.org", "stepped up · 1h")
+	v, err := e.svc.Visit(ctx, phone)
+	if err != nil || v.StepUpUntil.IsZero() {
+		t.Fatalf("the phone is not stepped up: %+v %v", v, err)
+	}
+	added := false
+	for _, a := range v.Addresses {
+		added = added || (a.Display == "ada@example.org" && !a.Confirmed)
+	}
+	if !added {
+		t.Fatalf("the add did not go ahead after the step-up: %+v", v.Addresses)
+	}
+}

@@ -194,6 +194,8 @@ func (s *stepUp) Keys() helpKeys {
 	}
 	usePW := with(k.UsePassword, "ctrl+p", "use your password")
 	usePW.SetEnabled(s.canPassword())
+	useProvider := with(k.Provider, "ctrl+o", "use a provider")
+	useProvider.SetEnabled(s.canProvider())
 	useWallet := k.UseWallet
 	useWallet.SetEnabled(s.canWallet() && !s.asking)
 	if s.code != nil {
@@ -262,6 +264,10 @@ func (s *stepUp) Update(msg tea.Msg) tea.Cmd {
 				return s.leaveWallet()
 			}
 			return s.wallet.Update(msg)
+		}
+		if key.Matches(msg, s.c.keys.Provider) && s.canProvider() {
+			chooseProviderFor(s.c, flows.PurposeStepUp)
+			return nil
 		}
 		if key.Matches(msg, s.c.keys.UsePassword) && s.canPassword() {
 			s.withPW, s.pwProblem = true, ""
@@ -377,6 +383,9 @@ func (s *stepUp) intro() string {
 	}
 	if s.canPassword() && !s.withPW {
 		out += "\n" + wrap("This account has a password: "+st.key.Render("ctrl+p")+" uses it instead of the code.", s.width)
+	}
+	if s.canProvider() && !s.withPW {
+		out += "\n" + wrap(st.key.Render("ctrl+o")+" signs in afresh at a provider linked to this account instead.", s.width)
 	}
 	if s.canWallet() && !s.withPW {
 		out += "\n" + wrap("This account has a wallet: "+st.key.Render("ctrl+w")+" signs a message with it instead.", s.width)
