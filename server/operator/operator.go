@@ -136,8 +136,24 @@ func runVerify(_ context.Context, env Env, fs *flag.FlagSet, args []string) erro
 	if err := m.Verify(); err != nil {
 		return err
 	}
+	if c, ok := env.Ledger.(indexChecker); ok {
+		checked, err := c.ChecksIndexes()
+		if err != nil {
+			return err
+		}
+		if !checked {
+			fmt.Fprintf(env.Stdout, "ok: %d facts; the hash chain agrees (the indexes were not checked: install PostgreSQL's amcheck extension for that)\n", head)
+			return nil
+		}
+	}
 	fmt.Fprintf(env.Stdout, "ok: %d facts; the hash chain and every index agree\n", head)
 	return nil
+}
+
+// indexChecker is a ledger whose Verify checks its indexes only
+// sometimes (PostgreSQL's, with amcheck).
+type indexChecker interface {
+	ChecksIndexes() (bool, error)
 }
 
 func runReindex(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {

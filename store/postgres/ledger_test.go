@@ -248,3 +248,31 @@ func (r *brokenReader) All(from uint64, fn func(store.Fact) bool) error {
 		return fn(f)
 	})
 }
+
+// ChecksIndexes says whether Verify could check the indexes: only once
+// amcheck is installed and granted, after which Verify runs it and passes.
+func TestChecksIndexesWithAmcheck(t *testing.T) {
+	c := pgtest.Start(t)
+	url := c.NewDatabase(t)
+	l := open(t, url)
+	storetest.AppendFacts(t, l, storetest.WindowFixture()[:6]...)
+	if ok, err := l.ChecksIndexes(); err != nil || ok {
+		t.Fatalf("without amcheck: ChecksIndexes = %v, %v; want false", ok, err)
+	}
+	// Installed, but the server's role may not run it: a missing grant is
+	// not a broken index.
+	c.Exec(t, pgtest.Name(url), "CREATE EXTENSION amcheck; REVOKE EXECUTE ON FUNCTION bt_index_check(regclass, boolean) FROM PUBLIC")
+	if ok, err := l.ChecksIndexes(); err != nil || ok {
+		t.Fatalf("amcheck without the grant: ChecksIndexes = %v, %v; want false", ok, err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatalf("Verify with amcheck but no grant: %v", err)
+	}
+	c.Exec(t, pgtest.Name(url), "GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) TO PUBLIC")
+	if ok, err := l.ChecksIndexes(); err != nil || !ok {
+		t.Fatalf("with amcheck: ChecksIndexes = %v, %v; want true", ok, err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatalf("Verify with amcheck: %v", err)
+	}
+}
