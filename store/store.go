@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -171,6 +172,35 @@ type Window struct {
 	Reverse bool
 	// Limit stops after this many matches; 0 means no limit.
 	Limit int
+}
+
+// NanoBounds turns the window's Since and Until into inclusive unix
+// nanosecond bounds, clamping times that int64 nanoseconds cannot hold
+// (UnixNano is undefined for them); an open side is the int64 extreme.
+func (w *Window) NanoBounds() (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	if !w.Since.IsZero() {
+		lo = clampNano(w.Since)
+	}
+	if !w.Until.IsZero() {
+		hi = clampNano(w.Until)
+	}
+	return lo, hi
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+func clampNano(t time.Time) int64 {
+	switch {
+	case t.Before(minNanoTime):
+		return math.MinInt64
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // Matches reports whether an entry falls inside the window's time bounds

@@ -274,7 +274,7 @@ func benchCount(b *testing.B, sizes []int, window func(countFixture) store.Windo
 			b.ReportMetric(float64(total)/float64(b.N), "codes/op")
 			// The share of the address index's partitions that answer
 			// this window from level 0 alone.
-			since, _ := timeBounds(&w)
+			since, _ := w.NanoBounds()
 			inMemory := 0
 			for _, m := range l.marks[store.ByAddress] {
 				if since > m.time {

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/attest-dev/attest/store"
 )
@@ -140,33 +138,4 @@ func decodeFact(b []byte) (store.Fact, error) {
 		return store.Fact{}, err
 	}
 	return f, nil
-}
-
-// timeBounds turns a window's Since and Until into inclusive unix
-// nanosecond bounds, clamping times that int64 nanoseconds cannot hold
-// (UnixNano is undefined for them).
-func timeBounds(w *store.Window) (lo, hi int64) {
-	lo, hi = math.MinInt64, math.MaxInt64
-	if !w.Since.IsZero() {
-		lo = clampNano(w.Since)
-	}
-	if !w.Until.IsZero() {
-		hi = clampNano(w.Until)
-	}
-	return lo, hi
-}
-
-var (
-	minNanoTime = time.Unix(0, math.MinInt64)
-	maxNanoTime = time.Unix(0, math.MaxInt64)
-)
-
-func clampNano(t time.Time) int64 {
-	switch {
-	case t.Before(minNanoTime):
-		return math.MinInt64
-	case t.After(maxNanoTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }

@@ -258,7 +258,7 @@ func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (mor
 	if err := r.span(); err != nil {
 		return false, err
 	}
-	since, until := timeBounds(w)
+	since, until := w.NanoBounds()
 	if id == "" || since > until {
 		return true, nil
 	}
@@ -339,7 +339,7 @@ func (r *reader) scanIndex(ix store.Index, id string, w *store.Window, fn visit)
 	if err != nil {
 		return false, err
 	}
-	since, until := timeBounds(w)
+	since, until := w.NanoBounds()
 	end := indexKey(nil, id, ^uint64(0)) // past the id's last entry
 	prefix := end[:len(end)-8]
 	c := b.Cursor()

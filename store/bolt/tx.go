@@ -122,7 +122,7 @@ func (w *writeTx) scanStaged(ix store.Index, id string, win *store.Window, fn vi
 	if id == "" {
 		return true
 	}
-	since, until := timeBounds(win)
+	since, until := win.NanoBounds()
 	for i := range w.staged {
 		if win.Reverse {
 			i = len(w.staged) - 1 - i

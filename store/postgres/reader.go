@@ -78,7 +78,7 @@ func query(what string, ix store.Index, id string, w *store.Window, limit int) (
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	lo, hi := timeBounds(w)
+	lo, hi := w.NanoBounds()
 	if lo != math.MinInt64 {
 		b.WriteString(" AND ns >= " + arg(lo))
 	}
@@ -217,32 +217,4 @@ func (r *reader) count(ix store.Index, id string, w *store.Window, limit int) (i
 		return 0, fmt.Errorf("count %s entries: %w", ix, classify(err))
 	}
 	return n, nil
-}
-
-// timeBounds turns a window's Since and Until into inclusive unix
-// nanosecond bounds, clamping times that int64 nanoseconds cannot hold.
-func timeBounds(w *store.Window) (lo, hi int64) {
-	lo, hi = math.MinInt64, math.MaxInt64
-	if !w.Since.IsZero() {
-		lo = clampNano(w.Since)
-	}
-	if !w.Until.IsZero() {
-		hi = clampNano(w.Until)
-	}
-	return lo, hi
-}
-
-var (
-	minNanoTime = time.Unix(0, math.MinInt64)
-	maxNanoTime = time.Unix(0, math.MaxInt64)
-)
-
-func clampNano(t time.Time) int64 {
-	switch {
-	case t.Before(minNanoTime):
-		return math.MinInt64
-	case t.After(maxNanoTime):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }
