@@ -153,7 +153,9 @@ func TestE2EOIDCCodeFlowInChromium(t *testing.T) {
 		t.Fatalf("continue to the provider: %v", err)
 	}
 	cancel()
-	tb.fill(map[string]string{"#username": "ada", "#password": "pw-ada"}, "#allow", "h1")
+	// "main h1" is attest's page: the provider's login page has an h1 of
+	// its own, which would end the wait before the callback loads.
+	tb.fill(map[string]string{"#username": "ada", "#password": "pw-ada"}, "#allow", "main h1")
 	if h := tb.heading(); h != "Signed in" {
 		t.Fatalf("callback page %q: %s", h, tb.text())
 	}
