@@ -15,15 +15,6 @@ import (
 // Every operation here changes how an account signs in, so each needs a
 // current step-up on the device asking.
 
-// ProblemNothingToDo says an operation found nothing to change.
-const ProblemNothingToDo = "nothing_to_do"
-
-// ProblemLastAddress refuses to unlink an account's only confirmed address.
-const ProblemLastAddress = "last_address"
-
-// ProblemAddressLimit refuses an address beyond Policy.AddressesPerDay.
-const ProblemAddressLimit = "address_limit"
-
 // AddAddress is the notes' ADD: the address becomes a claim of the
 // account and a confirmation code goes to it. The cases: [A] new to the
 // system, [B1] added by others but unconfirmed, [B2] confirmed by another

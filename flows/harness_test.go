@@ -315,7 +315,7 @@ func (h *harness) facts(kinds ...string) []store.Fact {
 	return out
 }
 
-func wantProblem(t *testing.T, err error, code string) *flows.Problem {
+func wantProblem(t *testing.T, err error, code flows.ProblemCode) *flows.Problem {
 	t.Helper()
 	p, ok := flows.AsProblem(err)
 	if !ok {

@@ -48,15 +48,6 @@ const PurposeLink = "link"
 // FactorOIDC is a step-up by a fresh sign-in at a linked provider.
 const FactorOIDC = "oidc"
 
-// Problem codes of social sign-in.
-const (
-	ProblemProviderUnavailable = "provider_unavailable" // unknown, failed discovery, or not answering
-	ProblemOIDCDenied          = "oidc_denied"          // the person said no at the provider
-	ProblemOIDCExpired         = "oidc_expired"         // the attempt ran out of time
-	ProblemOIDCRefused         = "oidc_refused"         // what the provider sent did not verify
-	ProblemEmailTaken          = "email_taken"          // the provider's email is confirmed on another account
-)
-
 // authTimeSkew is how far the provider's clock may be behind this
 // server's when it says when the person signed in.
 const authTimeSkew = 5 * time.Minute
@@ -169,8 +160,8 @@ type oidcVerifiedBody struct {
 }
 
 type oidcFailedBody struct {
-	Code   string `json:"code"`
-	Reason string `json:"reason"`
+	Code   ProblemCode `json:"code"`
+	Reason string      `json:"reason"`
 }
 
 // oidcStateLen is the length of a code-flow state: 16 random bytes in

@@ -210,7 +210,7 @@ func TestOIDCDeviceSlowDownDeniedExpiredAndDown(t *testing.T) {
 	if v := h.visit(other); v.Account || v.User != "" {
 		t.Fatalf("a denied sign-in left %+v", v)
 	}
-	if fs := h.facts(flows.KindOIDCFailed); len(fs) != 1 || fs[0].Ticket != st.Ticket || !strings.Contains(string(fs[0].Body), flows.ProblemOIDCDenied) {
+	if fs := h.facts(flows.KindOIDCFailed); len(fs) != 1 || fs[0].Ticket != st.Ticket || !strings.Contains(string(fs[0].Body), string(flows.ProblemOIDCDenied)) {
 		t.Fatalf("oidc.failed facts %+v", fs)
 	}
 

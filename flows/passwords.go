@@ -19,11 +19,6 @@ import (
 // sign-ins cannot starve other sessions. A wrong password costs a try
 // against the same per-address back-off as a wrong code.
 
-// ProblemWrongPassword is a wrong password where the account is already
-// known: a step-up of a signed-in device. (One-stage login never says it:
-// see LoginOrRegister.)
-const ProblemWrongPassword = "wrong_password"
-
 type passwordSetBody struct {
 	PHC string `json:"phc"`
 }

@@ -27,10 +27,6 @@ const (
 	FactorPassword = "password" // the account's password, when the device signed in otherwise
 )
 
-// ProblemStepUp is returned by protected actions on a device without a
-// current step-up.
-const ProblemStepUp = "step_up_required"
-
 type stepUpBody struct {
 	Factor  string    `json:"factor"`
 	Expires time.Time `json:"expires"`

@@ -53,11 +53,6 @@ const (
 	FactorRecovery = "recovery"
 )
 
-// ProblemNoAuthenticator is returned when an action needs an
-// authenticator the account does not have (or, for confirmation, an
-// enrolment that is not waiting).
-const ProblemNoAuthenticator = "no_authenticator"
-
 const (
 	totpPeriod     = 30 // seconds per step (RFC 6238's default, what every app assumes)
 	totpDigits     = 6

@@ -59,10 +59,6 @@ const FactorWallet = "wallet"
 // MethodWallet is how a wallet is attested: a signature over a challenge.
 const MethodWallet = "wallet"
 
-// ProblemWrongSignature is a signature that is not the address's key's
-// over the challenge (or cannot be read).
-const ProblemWrongSignature = "wrong_signature"
-
 // Challenge is a message for a wallet to sign.
 type Challenge struct {
 	Ticket  string

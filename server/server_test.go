@@ -175,9 +175,9 @@ func TestWhoamiOverSSH(t *testing.T) {
 	if w.Device.Tag != gossh.FingerprintSHA256(key.PublicKey()) || w.Device.Ephemeral || w.User != "" {
 		t.Fatalf("whoami: %+v", w)
 	}
-	// Unknown commands fail on stderr with a status.
+	// An unknown command is a command line that cannot run: exit 2, on stderr.
 	_, errOut, code = run(t, ts.addr, key, "frobnicate")
-	if code != 1 || !strings.Contains(errOut, "unknown command") {
+	if code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("unknown command: exit %d, %q", code, errOut)
 	}
 }

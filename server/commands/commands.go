@@ -12,8 +12,8 @@
 //     its message on stderr (and with --json an {"error": ...} object on
 //     stdout); anything else prints "attest: <what failed>: <why>".
 //   - exit 2: the command line is wrong (unknown flag, missing argument,
-//     a group such as `address` without a known sub-command); an unknown
-//     command is exit 1.
+//     a group such as `address` without a known sub-command, an unknown
+//     command).
 //   - a protected action refused for lack of a step-up (step_up_required)
 //     also says how to step up: a sentence after the message, and "how"
 //     in the JSON error.
@@ -56,14 +56,6 @@ const (
 	exitUsage  = 2 // the command line cannot be run as written
 )
 
-// Error codes in --json error objects besides the flows' Problem codes.
-const (
-	codeUsage     = "usage"
-	codeUnknown   = "unknown_command"
-	codeInternal  = "internal"
-	codeForbidden = "forbidden" // an administrator's command run by someone else
-)
-
 // Run runs args (the SSH command line, already split like a shell would)
 // and returns the exit status. It never panics.
 func Run(ctx context.Context, env Env, args []string) (status int) {
@@ -97,8 +89,8 @@ func Run(ctx context.Context, env Env, args []string) (status int) {
 		return c.report(&usageError{fmt.Sprintf("flags go after the command, as in `whoami --json`, not before it (%s)", quote(name))})
 	}
 	fmt.Fprintf(env.Stderr, "attest: unknown command %s; run `help` for the list\n", quote(name))
-	c.jsonError(codeUnknown, fmt.Sprintf("unknown command %q", name), time.Time{})
-	return exitFailed
+	c.jsonError(flows.ProblemUnknown, fmt.Sprintf("unknown command %q", name), time.Time{})
+	return exitUsage
 }
 
 // command is one row of the table.
@@ -430,7 +422,7 @@ func (c *call) report(err error) int {
 		if c.cmd != nil {
 			fmt.Fprintf(c.env.Stderr, "usage: %s\nrun `%s --help` for more\n", c.cmd.usage(), c.name)
 		}
-		c.jsonError(codeUsage, ue.msg, time.Time{})
+		c.jsonError(flows.ProblemUsage, ue.msg, time.Time{})
 		return exitUsage
 	}
 	if p, ok := flows.AsProblem(err); ok {
@@ -445,10 +437,10 @@ func (c *call) report(err error) int {
 		}
 		return exitFailed
 	}
-	code := codeInternal
+	code := flows.ProblemInternal
 	var fe *errForbidden
 	if errors.As(err, &fe) {
-		code = codeForbidden
+		code = flows.ProblemForbidden
 	}
 	fmt.Fprintf(c.env.Stderr, "attest: %s\n", inert.String(err.Error()))
 	c.jsonError(code, err.Error(), time.Time{})
@@ -461,9 +453,9 @@ type errorJSON struct {
 }
 
 type errorBody struct {
-	Code    string     `json:"code"`
-	Message string     `json:"message"`
-	RetryAt *time.Time `json:"retry_at"` // null unless asking again later can succeed
+	Code    flows.ProblemCode `json:"code"`
+	Message string            `json:"message"`
+	RetryAt *time.Time        `json:"retry_at"` // null unless asking again later can succeed
 	// How says what to do first, for refusals with a known way out:
 	// "run stepup, then code CODE" for step_up_required. Absent otherwise.
 	How string `json:"how,omitempty"`
@@ -476,7 +468,7 @@ const (
 	stepUpHow  = "run stepup, then code CODE"
 )
 
-func (c *call) jsonError(code, msg string, retryAt time.Time) {
+func (c *call) jsonError(code flows.ProblemCode, msg string, retryAt time.Time) {
 	if c.json {
 		_ = c.emit(errorJSON{errorBody{Code: code, Message: msg, RetryAt: stamp(retryAt)}})
 	}

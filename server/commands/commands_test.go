@@ -217,17 +217,17 @@ func TestHelp(t *testing.T) {
 func TestUnknownCommand(t *testing.T) {
 	w := newWorld(t)
 	r := w.run(device("ada"), "frob")
-	if r.status != 1 || r.stdout != "" {
+	if r.status != 2 || r.stdout != "" {
 		t.Fatalf("frob: status %d, stdout %q", r.status, r.stdout)
 	}
 	if want := "attest: unknown command \"frob\"; run `help` for the list\n"; r.stderr != want {
 		t.Errorf("frob: stderr %q, want %q", r.stderr, want)
 	}
 	r = w.run(device("ada"), "\x1b[2Jfrob", "--json")
-	if r.status != 1 || strings.Contains(r.stderr, "\x1b") || strings.Contains(r.stdout, "\x1b") {
+	if r.status != 2 || strings.Contains(r.stderr, "\x1b") || strings.Contains(r.stdout, "\x1b") {
 		t.Fatalf("unknown command with ESC: status %d, stderr %q, stdout %q", r.status, r.stderr, r.stdout)
 	}
-	if code := r.object(t)["error"].(map[string]any)["code"]; code != codeUnknown {
+	if code := r.object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemUnknown) {
 		t.Errorf("unknown command --json: code %v", code)
 	}
 }
@@ -262,8 +262,8 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("signin --json: status %d", r.status)
 	}
 	mustContain(t, "signin --json stderr", r.stderr, "attest signin: needs ADDRESS", "usage: signin [ADDRESS] [--json] [--key]")
-	if code := r.object(t)["error"].(map[string]any)["code"]; code != codeUsage {
-		t.Errorf("signin --json: code %v, want %s", code, codeUsage)
+	if code := r.object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemUsage) {
+		t.Errorf("signin --json: code %v, want %s", code, flows.ProblemUsage)
 	}
 	// A usage error changes nothing.
 	mustContain(t, "whoami", w.ok(dev, "whoami").stdout, "(none yet)")
@@ -399,7 +399,7 @@ func TestWrongCode(t *testing.T) {
 	if r.status != 1 || !strings.Contains(r.stderr, "That is not code A. 2 tries left.") {
 		t.Fatalf("wrong code: status %d, stderr %q", r.status, r.stderr)
 	}
-	if code := r.object(t)["error"].(map[string]any)["code"]; code != flows.ProblemWrongCode {
+	if code := r.object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemWrongCode) {
 		t.Errorf("wrong code --json: %v", code)
 	}
 	w.ok(dev, "code", "a"+digits) // still good, letter in lower case
@@ -419,12 +419,12 @@ func TestSigninThrottled(t *testing.T) {
 	}
 	errObj := r.object(t)["error"].(map[string]any)
 	hasFields(t, "error", errObj, "code", "message", "retry_at")
-	if errObj["code"] != flows.ProblemThrottled || errObj["retry_at"] != "2026-11-21T09:01:00Z" {
+	if errObj["code"] != string(flows.ProblemThrottled) || errObj["retry_at"] != "2026-11-21T09:01:00Z" {
 		t.Errorf("throttled --json: %v", errObj)
 	}
 	// A refusal that is not held back in time still has retry_at, as null.
 	r = w.run(dev, "signin", "not-an-address", "--json")
-	if errObj := r.object(t)["error"].(map[string]any); r.status != 1 || errObj["code"] != flows.ProblemInput || errObj["retry_at"] != nil {
+	if errObj := r.object(t)["error"].(map[string]any); r.status != 1 || errObj["code"] != string(flows.ProblemInput) || errObj["retry_at"] != nil {
 		t.Errorf("bad address --json: status %d, %v", r.status, errObj)
 	}
 }
@@ -475,7 +475,7 @@ func TestSessionsAndSignOutEverywhere(t *testing.T) {
 		if r.status != 1 || r.stderr != "This device is not signed in.\n" {
 			t.Errorf("sessions after signing out everywhere: status %d, stderr %q", r.status, r.stderr)
 		}
-		if code := r.object(t)["error"].(map[string]any)["code"]; code != flows.ProblemSignedOut {
+		if code := r.object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemSignedOut) {
 			t.Errorf("sessions --json after signing out everywhere: %v", code)
 		}
 		mustContain(t, "whoami", w.ok(dev, "whoami").stdout, "account:    no")
@@ -543,7 +543,7 @@ func TestNicknameRefusedForEscapes(t *testing.T) {
 		if r.status != 1 || !safeForTerminal(r.stdout) || !safeForTerminal(r.stderr) {
 			t.Errorf("nickname %q --json: status %d, stdout %q, stderr %q", name, r.status, r.stdout, r.stderr)
 		}
-		if code := r.object(t)["error"].(map[string]any)["code"]; code != flows.ProblemInput {
+		if code := r.object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemInput) {
 			t.Errorf("nickname %q --json: code %v", name, code)
 		}
 	}
@@ -588,7 +588,7 @@ func TestPanicIsReported(t *testing.T) {
 	if status != 1 || !strings.HasPrefix(errOut.String(), "attest: whoami failed unexpectedly") {
 		t.Fatalf("panic: status %d, stderr %q", status, errOut.String())
 	}
-	if code := (result{stdout: out.String()}).object(t)["error"].(map[string]any)["code"]; code != codeInternal {
+	if code := (result{stdout: out.String()}).object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemInternal) {
 		t.Errorf("panic --json: code %v", code)
 	}
 }

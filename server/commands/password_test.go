@@ -340,7 +340,7 @@ func TestPasswordFromStdin(t *testing.T) {
 				t.Errorf("%q with stdin %q: status %d, stdout %q, stderr %q", args, stdin, r.status, r.stdout, r.stderr)
 			}
 			r = w.runAs(as{stdin: stdin}, dev, append(args, "--json")...)
-			if e := r.object(t)["error"].(map[string]any); r.status != 2 || e["code"] != codeUsage {
+			if e := r.object(t)["error"].(map[string]any); r.status != 2 || e["code"] != string(flows.ProblemUsage) {
 				t.Errorf("%q --json with stdin %q: status %d, %v", args, stdin, r.status, e)
 			}
 		}
@@ -392,7 +392,7 @@ func TestResend(t *testing.T) {
 		t.Errorf("resend answers a registration\n%q\nand an unknown address\n%q", a, b)
 	}
 	r = w.runAs(pw(goodPassword), laptop, "resend", grace, "--no-wait", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemThrottled || e["retry_at"] != "2026-11-21T09:02:00Z" {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemThrottled) || e["retry_at"] != "2026-11-21T09:02:00Z" {
 		t.Errorf("resend too soon: status %d, %v", r.status, e)
 	}
 
@@ -431,7 +431,7 @@ func TestPasswordSet(t *testing.T) {
 
 	// The policy refuses, without repeating the password.
 	r := w.runAs(pw("grace123"), laptop, "password", "set", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemInput || strings.Contains(r.stdout+r.stderr, "grace123") {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemInput) || strings.Contains(r.stdout+r.stderr, "grace123") {
 		t.Errorf("password set, guessable: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
 	}
 	r = w.okAs(pw(goodPassword), laptop, "password", "set")
@@ -450,7 +450,7 @@ func TestPasswordSet(t *testing.T) {
 		t.Errorf("password set without a step-up: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
 	}
 	r = w.runAs(pw(otherPassword), phone, "password", "set", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemStepUp || e["how"] != stepUpHow {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemStepUp) || e["how"] != stepUpHow {
 		t.Errorf("password set --json without a step-up: %v", e)
 	}
 	w.stepUp(phone, grace)
@@ -509,7 +509,7 @@ func TestStepUpWithPassword(t *testing.T) {
 	tablet := device("tablet")
 	w.okAs(pw(goodPassword), tablet, "login", grace)
 	r = w.runAs(pw(goodPassword), tablet, "stepup", "--password", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemInput || !strings.Contains(e["message"].(string), "step up with a code") {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemInput) || !strings.Contains(e["message"].(string), "step up with a code") {
 		t.Errorf("stepup --password after a password sign-in: status %d, %v", r.status, e)
 	}
 }
@@ -542,7 +542,7 @@ func TestUserAdd(t *testing.T) {
 	}
 	// Refusals and usage errors.
 	r = w.runAs(admin, root, "user", "add", "--email", "ada@example.com", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != flows.ProblemSupport {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemSupport) {
 		t.Errorf("user add twice: status %d, %v", r.status, e)
 	}
 	for _, args := range [][]string{{"user", "add"}, {"user", "add", "ada@example.com"}, {"user"}, {"user", "add", "--email"}} {
@@ -563,7 +563,7 @@ func TestUserAdd(t *testing.T) {
 		}
 	}
 	r = w.runAs(other, device("eve"), "user", "add", "--email", "eve@example.com", "--json")
-	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != codeForbidden {
+	if e := r.object(t)["error"].(map[string]any); r.status != 1 || e["code"] != string(flows.ProblemForbidden) {
 		t.Errorf("user add --json as someone else: %v", e)
 	}
 	if r := w.runAs(other, device("eve"), "user"); r.status != 1 || r.stderr != "attest: user is for administrators\n" {

@@ -95,20 +95,20 @@ func (w *world) refusedForStepUp(dev flows.Device, args ...string) {
 		return
 	}
 	e := r.object(w.t)["error"].(map[string]any)
-	if e["code"] != flows.ProblemStepUp || e["how"] != "run stepup, then code CODE" || strings.Contains(e["message"].(string), "Step up first") {
+	if e["code"] != string(flows.ProblemStepUp) || e["how"] != "run stepup, then code CODE" || strings.Contains(e["message"].(string), "Step up first") {
 		w.t.Errorf("%q --json without a step-up: %v", args, e)
 	}
 }
 
 // refused checks a refusal with the given JSON code.
-func (w *world) refused(dev flows.Device, code string, args ...string) result {
+func (w *world) refused(dev flows.Device, code flows.ProblemCode, args ...string) result {
 	w.t.Helper()
 	r := w.run(dev, append(args, "--json")...)
 	if r.status != 1 || r.stderr == "" {
 		w.t.Fatalf("%q: status %d, stderr %q, stdout %q", args, r.status, r.stderr, r.stdout)
 	}
 	e := r.object(w.t)["error"].(map[string]any)
-	if e["code"] != code {
+	if e["code"] != string(code) {
 		w.t.Errorf("%q: error %v, want code %s", args, e, code)
 	}
 	if _, ok := e["how"]; ok && code != flows.ProblemStepUp {
@@ -634,7 +634,7 @@ func TestLinkWaitEndsWithTheConnection(t *testing.T) {
 		t.Fatalf("link --wait cancelled: status %d, stderr %q", status, run.stderr.String())
 	}
 	lines := (result{args: []string{"link"}, stdout: run.stdout.String()}).lines(t)
-	if len(lines) != 2 || lines[1]["error"].(map[string]any)["code"] != codeInternal {
+	if len(lines) != 2 || lines[1]["error"].(map[string]any)["code"] != string(flows.ProblemInternal) {
 		t.Errorf("link --wait --json cancelled: %v", lines)
 	}
 }
