@@ -375,3 +375,54 @@ func TestE2EResize(t *testing.T) {
 		}
 	}
 }
+
+// The command contract, as a shell sees it through the OpenSSH client and
+// the binary: `ssh HOST bogus; echo $?` prints 2, the error once on
+// stderr; `attest --help | head` shows the help; `attest verify --json`
+// answers in JSON through the control socket.
+func TestE2ECommandContract(t *testing.T) {
+	e := startE2E(t)
+	quoted := func(args []string) string {
+		q := make([]string, len(args))
+		for i, a := range args {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		return strings.Join(q, " ")
+	}
+	sh := func(script string) (stdout, stderr string) {
+		t.Helper()
+		var out, errOut strings.Builder
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("sh -c %q: %v\n%s%s", script, err, out.String(), errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+
+	ssh := "ssh " + quoted(e.sshArgs(e.key("contract"), "visitor"))
+	out, errOut := sh(ssh + " bogus; echo $?")
+	if out != "2\n" || errOut != "attest: unknown command \"bogus\"; run `help` for the list\n" {
+		t.Errorf("ssh HOST bogus; echo $?: stdout %q, stderr %q", out, errOut)
+	}
+	out, errOut = sh(ssh + " help | head -3; " + ssh + " whoami --bogus; echo $?")
+	if !strings.HasPrefix(out, "attest: who you are, over plain ssh.") || !strings.HasSuffix(out, "\n2\n") ||
+		strings.Count(errOut, "flag provided but not defined: -bogus") != 1 {
+		t.Errorf("ssh HOST help | head; ssh HOST whoami --bogus: stdout %q, stderr %q", out, errOut)
+	}
+
+	bin := quoted([]string{binary})
+	out, errOut = sh(bin + " --help | head -3; " + bin + " bogus; echo $?")
+	if !strings.HasPrefix(out, "attest: sign in over ssh.\n") || !strings.HasSuffix(out, "\n2\n") ||
+		errOut != "attest: unknown command \"bogus\"; run `attest help` for the list\n" {
+		t.Errorf("attest --help | head; attest bogus: stdout %q, stderr %q", out, errOut)
+	}
+	out, errOut = sh(bin + " verify --json --data-dir " + quoted([]string{e.dataDir}))
+	var v struct {
+		OK    bool   `json:"ok"`
+		Facts uint64 `json:"facts"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || !v.OK || errOut != "" {
+		t.Errorf("attest verify --json through the socket: %q, %q (%v)", out, errOut, err)
+	}
+}

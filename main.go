@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -23,6 +24,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/server"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/operator"
@@ -43,48 +46,74 @@ func main() {
 }
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "serve":
-		return serve(args, environ, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, versionString())
-		return 0
-	case "help":
-		usage(stdout)
-		return 0
-	case "migrate":
-		return migrate(args, environ, stdout, stderr)
-	}
-	for _, c := range operator.Commands() {
-		if c[0] == cmd {
-			return operate(cmd, args, environ, stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "attest: unknown command %q\n\n", cmd)
-	usage(stderr)
-	return 2
+	return program.Run(context.Background(), binEnv{environ: environ}, cli.IO{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}, args)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `attest: sign in over ssh.
+// binEnv is what the binary's commands run with.
+type binEnv struct {
+	environ []string
+}
 
-usage:
-  attest [serve] [flags]     serve (the default)
-  attest <command> [flags]   an operator command
-  attest version             print the version
+type call = cli.Call[binEnv]
 
-operator commands (they reach a running server through its control socket,
-or open the ledger themselves when no server runs):
-`)
-	for _, c := range operator.Commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c[0], c[1])
+// program is the binary's commands: serving, and the operator's commands,
+// which it shows and checks itself and then hands to a running server
+// (through its control socket) or runs against the ledger (operate).
+var program = &cli.Program[binEnv]{
+	Name:       "attest",
+	Invocation: "attest ",
+	Default:    "serve",
+	Intro: "attest: sign in over ssh.\n\n" +
+		"usage: attest [serve] [flags]     serve (the default)\n" +
+		"       attest COMMAND [flags]     an operator command\n\n" +
+		"Operator commands reach a running server through its control socket, or open the\n" +
+		"ledger themselves when no server runs.\n\n",
+}
+
+func init() {
+	program.Commands = []*cli.Command[binEnv]{
+		{Name: "serve", Summary: "serve ssh and the link pages (the default)",
+			About: "Serves SSH (the screens and the commands) and HTTP (the link pages), with the ledger in the\n" +
+				"data directory, until Ctrl-C. Configuration: defaults, then DATA_DIR/config.yaml (or --config),\n" +
+				"then ATTEST_* environment variables (`attest help` lists them), then these flags.\n" +
+				"With --json, what it prints on start is one JSON object.",
+			Bind: bindServe},
+		{Name: "version", Summary: "print the version", Bind: cli.NoFlags(runVersion)},
 	}
-	fmt.Fprintf(w, "  %-9s %s\n", "migrate", "copy the ledger file into an empty PostgreSQL database (--to postgres://...), checking the chain")
-	fmt.Fprint(w, `
+	for _, op := range operator.Commands() {
+		switch op.Name {
+		case "help":
+			continue
+		case "backup":
+			program.Commands = append(program.Commands, &cli.Command[binEnv]{
+				Name: "backup", Args: "FILE", MinArgs: 1, MaxArgs: 1,
+				Summary: "write a consistent copy of the ledger to FILE, while the server runs",
+				About: "The copy is written next to FILE and renamed into place once whole (mode 0600).\n" +
+					"With --json: {\"ok\": true, \"file\": FILE, \"bytes\": N}.",
+				Bind: bindBackup,
+			})
+		default:
+			program.Commands = append(program.Commands, cli.Forward(op, bindOperate))
+		}
+	}
+	program.Commands = append(program.Commands,
+		&cli.Command[binEnv]{Name: "migrate", Required: []string{"to"},
+			Summary: "copy the ledger file into an empty PostgreSQL database, checking the chain",
+			About: "Copies the data directory's ledger file, fact by fact, into an empty PostgreSQL database,\n" +
+				"checks that the copy holds each fact as the file does, and binds the database to the data\n" +
+				"directory's secret. With --json: {\"ok\": true, \"facts\": N}.",
+			Bind: bindMigrate},
+		cli.Help[binEnv]())
+	program.Outro = outro()
+}
+
+// outro is what `attest help` says after the commands.
+func outro() string {
+	var b strings.Builder
+	b.WriteString(`
+Every command takes --json (a JSON result, or the JSON error) and --help.
+Exit status: 0 done, 1 failed or refused, 2 a command line that cannot be run.
+
 flags (every command):
   --config FILE      YAML configuration (default: DATA_DIR/config.yaml if present)
   --data-dir DIR     data directory (default ./attest-data)
@@ -96,11 +125,22 @@ flags (serve):
 environment:
 `)
 	for _, e := range config.Env {
-		fmt.Fprintf(w, "  %-24s %s\n", e.Name, e.Sets)
+		fmt.Fprintf(&b, "  %-24s %s\n", e.Name, e.Sets)
 	}
 	for _, e := range config.EnvPerProvider {
-		fmt.Fprintf(w, "  %s\n  %-24s %s\n", e.Name, "", e.Sets)
+		fmt.Fprintf(&b, "  %s\n  %-24s %s\n", e.Name, "", e.Sets)
 	}
+	return b.String()
+}
+
+func runVersion(c *call) error {
+	if c.JSON {
+		return c.Emit(struct {
+			Version string `json:"version"`
+		}{versionString()})
+	}
+	c.Printf("%s\n", versionString())
+	return nil
 }
 
 // commonFlags are the flags every command takes.
@@ -109,8 +149,8 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.config, "config", "", "YAML configuration file")
-	fs.StringVar(&c.dataDir, "data-dir", "", "data directory")
+	fs.StringVar(&c.config, "config", "", "the configuration file, `YAML` (default: DATA_DIR/config.yaml if present)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "the data directory, `DIR` (default ./attest-data)")
 }
 
 func (c *commonFlags) load(environ []string) (config.Config, error) {
@@ -120,73 +160,64 @@ func (c *commonFlags) load(environ []string) (config.Config, error) {
 	return config.Load(c.config, environ)
 }
 
-func serve(args, environ []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
+func bindServe(fs *flag.FlagSet) func(*call) error {
 	var common commonFlags
 	common.register(fs)
-	sshListen := fs.String("ssh-listen", "", "SSH listen address")
-	httpListen := fs.String("http-listen", "", "HTTP listen address")
+	sshListen := fs.String("ssh-listen", "", "the SSH listen address, `ADDR` (default 127.0.0.1:23234)")
+	httpListen := fs.String("http-listen", "", "the HTTP listen address, `ADDR` (default 127.0.0.1:23235)")
 	showVersion := fs.Bool("version", false, "print the version")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	return func(c *call) error {
+		if *showVersion {
+			return runVersion(c)
 		}
-		return 2
+		cfg, err := common.load(c.Env.environ)
+		if err != nil {
+			return err
+		}
+		if *sshListen != "" {
+			cfg.SSH.Listen = *sshListen
+		}
+		if *httpListen != "" {
+			cfg.HTTP.Listen = *httpListen
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		return serve(c, cfg)
 	}
-	if *showVersion {
-		fmt.Fprintln(stdout, versionString())
-		return 0
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "attest: serve takes no arguments, got %q\n", fs.Arg(0))
-		return 2
-	}
-	cfg, err := common.load(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "attest: %v\n", err)
-		return 1
-	}
-	if *sshListen != "" {
-		cfg.SSH.Listen = *sshListen
-	}
-	if *httpListen != "" {
-		cfg.HTTP.Listen = *httpListen
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "attest: %v\n", err)
-		return 1
-	}
-	logger := newLogger(cfg.Log, stderr)
+}
+
+// serve serves until interrupted.
+func serve(c *call, cfg config.Config) error {
+	logger := newLogger(cfg.Log, c.Stderr)
 
 	// A running server answers on its control socket: say so at once,
 	// rather than after the ledger's lock timeout.
-	if c, err := net.DialTimeout("unix", cfg.SocketPath(), time.Second); err == nil {
-		c.Close()
-		return fail(stderr, cfg, fmt.Errorf("%w (its control socket %s answers)", store.ErrLocked, cfg.SocketPath()))
+	if conn, err := net.DialTimeout("unix", cfg.SocketPath(), time.Second); err == nil {
+		conn.Close()
+		return explain(cfg, fmt.Errorf("%w (its control socket %s answers)", store.ErrLocked, cfg.SocketPath()))
 	}
 	// Hold the ledger before opening any port: a second server on the same
 	// data directory then stops with "in use", not "address in use".
 	app, err := server.OpenLedger(cfg)
 	if err != nil {
-		return fail(stderr, cfg, err)
+		return explain(cfg, err)
 	}
 	defer app.Close()
 	sshLn, err := net.Listen("tcp", cfg.SSH.Listen)
 	if err != nil {
-		return fail(stderr, cfg, fmt.Errorf("listen for ssh: %w", err))
+		return explain(cfg, fmt.Errorf("listen for ssh: %w", err))
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		sshLn.Close()
-		return fail(stderr, cfg, fmt.Errorf("listen for http: %w", err))
+		return explain(cfg, fmt.Errorf("listen for http: %w", err))
 	}
 	// With port 0 the system picked; messages must name the real ports.
 	cfg.SSH.Listen, cfg.HTTP.Listen = sshLn.Addr().String(), httpLn.Addr().String()
 	app.Providers = server.DiscoverProviders(context.Background(), cfg.OIDC, logger)
 	if err := app.Build(cfg, testClock(), logger); err != nil {
-		return fail(stderr, cfg, err)
+		return explain(cfg, err)
 	}
 	// Servers sharing a database hear each other before taking sessions.
 	if !app.WaitShared(10 * time.Second) {
@@ -194,26 +225,44 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger, Clock: app.Clock})
 	if err != nil {
-		return fail(stderr, cfg, err)
+		return explain(cfg, err)
 	}
 	ctl, err := server.ListenControl(cfg.SocketPath())
 	if err != nil {
 		sshLn.Close()
 		httpLn.Close()
-		return fail(stderr, cfg, err)
+		return explain(cfg, err)
 	}
 	defer os.Remove(cfg.SocketPath())
+	stdout := c.Stdout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger.Info("attest is serving", "ssh", cfg.SSH.Listen, "http", cfg.HTTP.Listen, "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
-	fmt.Fprintf(stdout, "attest %s\n  connect:  %s\n", versionString(), cfg.ConnectHint())
+	host, port := splitHostPort(cfg.SSH.Listen)
+	inbox := ""
 	if cfg.Delivery.Demo() {
-		host, port := splitHostPort(cfg.SSH.Listen)
-		fmt.Fprintf(stdout, "  inbox:    ssh -p %s inbox@%s   (demo delivery: codes land here, nowhere else)\n", port, host)
+		inbox = fmt.Sprintf("ssh -p %s inbox@%s", port, host)
 	}
-	fmt.Fprintf(stdout, "  links:    %s\n", cfg.PublicURL())
-	fmt.Fprintln(stdout, "  stop:     Ctrl-C")
+	if c.JSON {
+		if err := c.Emit(struct {
+			Version string `json:"version"`
+			SSH     string `json:"ssh"`
+			HTTP    string `json:"http"`
+			Connect string `json:"connect"`
+			Inbox   string `json:"inbox,omitempty"` // demo delivery only
+			Links   string `json:"links"`
+		}{versionString(), cfg.SSH.Listen, cfg.HTTP.Listen, cfg.ConnectHint(), inbox, cfg.PublicURL()}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stdout, "attest %s\n  connect:  %s\n", versionString(), cfg.ConnectHint())
+		if inbox != "" {
+			fmt.Fprintf(stdout, "  inbox:    %s   (demo delivery: codes land here, nowhere else)\n", inbox)
+		}
+		fmt.Fprintf(stdout, "  links:    %s\n", cfg.PublicURL())
+		fmt.Fprintln(stdout, "  stop:     Ctrl-C")
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, sshLn) })
@@ -221,71 +270,60 @@ func serve(args, environ []string, stdout, stderr io.Writer) int {
 	g.Go(func() error { return srv.ServeControl(gctx, ctl) })
 	err = g.Wait()
 	logger.Info("attest stopped")
-	if err != nil {
-		fmt.Fprintf(stderr, "attest: %v\n", err)
-		return 1
-	}
-	return 0
+	return err
 }
 
-// migrate copies the data directory's ledger file into an empty
+// bindMigrate copies the data directory's ledger file into an empty
 // PostgreSQL database, fact by fact, checking that the copy holds each as
 // the file does, and binds the database to the data directory's secret.
-func migrate(args, environ []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func bindMigrate(fs *flag.FlagSet) func(*call) error {
 	var common commonFlags
 	common.register(fs)
-	to := fs.String("to", "", "the PostgreSQL database to copy the ledger into (postgres://...)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	to := fs.String("to", "", "the PostgreSQL database to copy the ledger into (`postgres://USER@HOST/DB`)")
+	return func(c *call) error {
+		if !strings.HasPrefix(*to, "postgres://") && !strings.HasPrefix(*to, "postgresql://") {
+			return cli.Usagef("--to takes a postgres:// URL")
 		}
-		return 2
-	}
-	if fs.NArg() > 0 || (!strings.HasPrefix(*to, "postgres://") && !strings.HasPrefix(*to, "postgresql://")) {
-		fmt.Fprintln(stderr, "usage: attest migrate --to postgres://USER@HOST/DB [--data-dir DIR]")
-		return 2
-	}
-	cfg, err := common.load(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "attest: %v\n", err)
-		return 1
-	}
-	if _, err := os.Stat(cfg.LedgerPath()); err != nil {
-		fmt.Fprintf(stderr, "attest: there is no ledger at %s (is --data-dir right?)\n", cfg.LedgerPath())
-		return 1
-	}
-	src, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
-	if err != nil {
-		return fail(stderr, cfg, err)
-	}
-	defer src.Close()
-	dst, err := postgres.Open(context.Background(), *to, postgres.Options{})
-	if err != nil {
-		fmt.Fprintf(stderr, "attest migrate: %v\n", err)
-		return 1
-	}
-	defer dst.Close()
-	if err := server.CheckSecret(cfg, dst); err != nil {
-		fmt.Fprintf(stderr, "attest migrate: %v\n", err)
-		return 1
-	}
-	n, err := store.Copy(dst, src, func(n uint64) {
-		if n%100_000 == 0 {
-			fmt.Fprintf(stderr, "attest migrate: %d facts copied\n", n)
+		cfg, err := common.load(c.Env.environ)
+		if err != nil {
+			return err
 		}
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "attest migrate: after %d facts: %v\n", n, err)
-		return 1
+		if _, err := os.Stat(cfg.LedgerPath()); err != nil {
+			return fmt.Errorf("there is no ledger at %s (is --data-dir right?)", cfg.LedgerPath())
+		}
+		src, err := bolt.Open(cfg.LedgerPath(), bolt.Options{})
+		if err != nil {
+			return explain(cfg, err)
+		}
+		defer src.Close()
+		dst, err := postgres.Open(c.Ctx, *to, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		if err := server.CheckSecret(cfg, dst); err != nil {
+			return err
+		}
+		n, err := store.Copy(dst, src, func(n uint64) {
+			if n%100_000 == 0 {
+				fmt.Fprintf(c.Stderr, "attest migrate: %d facts copied\n", n)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("after %d facts: %w", n, err)
+		}
+		if err := dst.Verify(); err != nil {
+			return fmt.Errorf("the copy does not verify: %w", err)
+		}
+		if c.JSON {
+			return c.Emit(struct {
+				OK    bool   `json:"ok"`
+				Facts uint64 `json:"facts"`
+			}{true, n})
+		}
+		c.Printf("copied %d facts into %s; the chain verifies. Start the servers with ATTEST_DATABASE_URL set to it.\n", n, redact(*to))
+		return nil
 	}
-	if err := dst.Verify(); err != nil {
-		fmt.Fprintf(stderr, "attest migrate: the copy does not verify: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "copied %d facts into %s; the chain verifies. Start the servers with ATTEST_DATABASE_URL set to it.\n", n, redact(*to))
-	return 0
 }
 
 // redact drops a URL's password, for messages.
@@ -296,112 +334,143 @@ func redact(s string) string {
 	return "the database"
 }
 
-// fail explains a start-up failure, in particular a ledger held by
-// another process.
-func fail(stderr io.Writer, cfg config.Config, err error) int {
+// explain says what a ledger held by another process most likely means.
+func explain(cfg config.Config, err error) error {
 	if errors.Is(err, store.ErrLocked) {
-		fmt.Fprintf(stderr, "attest: the ledger %s is in use by another process, most likely an attest server that is already running.\n"+
-			"Operator commands (attest verify, facts, backup) reach a running server through %s.\n", cfg.Ledger(), cfg.SocketPath())
-		return 1
+		return fmt.Errorf("the ledger %s is in use by another process, most likely an attest server that is already running.\n"+
+			"Operator commands (attest verify, facts, backup) reach a running server through %s", cfg.Ledger(), cfg.SocketPath())
 	}
-	fmt.Fprintf(stderr, "attest: %v\n", err)
-	return 1
+	return err
 }
 
-// operate runs an operator command inside the running server if there is
-// one, else against the ledger directly.
-func operate(cmd string, args, environ []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // the operator command reports its own flags
+// bindOperate runs an operator command (forwarded from the operator's
+// table, whose flags the binary has checked) inside the running server if
+// there is one, else against the ledger directly.
+func bindOperate(fs *flag.FlagSet) func(*call) error {
 	var common commonFlags
 	common.register(fs)
-	// Pull the common flags out; the rest belong to the command.
-	rest, err := splitCommon(fs, args)
-	if err != nil {
-		fmt.Fprintf(stderr, "attest %s: %v\n", cmd, err)
-		return 2
-	}
-	cfg, err := common.load(environ)
-	if err != nil {
-		fmt.Fprintf(stderr, "attest: %v\n", err)
-		return 1
-	}
-	out := stdout
-	opArgs := append([]string{cmd}, rest...)
-	var finish func(ok bool) error
-	if cmd == "backup" {
-		// The copy streams from the server (or the ledger) into FILE.
-		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
-			fmt.Fprintln(stderr, "usage: attest backup FILE")
-			return 2
-		}
-		out, finish, err = createAtomic(rest[0])
+	return func(c *call) error {
+		cfg, err := common.load(c.Env.environ)
 		if err != nil {
-			fmt.Fprintf(stderr, "attest backup: %v\n", err)
-			return 1
+			return err
 		}
-		opArgs = []string{cmd}
+		return operate(c, cfg, c.Forwarded("config", "data-dir"), c.Stdout, c.Stderr)
 	}
-	code, err := server.RunRemote(cfg.SocketPath(), opArgs, out, stderr)
-	if errors.Is(err, server.ErrNoServer) {
-		code = operateLocally(cfg, opArgs, out, stderr)
-	} else if err != nil {
-		fmt.Fprintf(stderr, "attest %s: %v\n", cmd, err)
-		code = 1
-	}
-	if finish != nil {
-		if err := finish(code == 0); err != nil {
-			fmt.Fprintf(stderr, "attest backup: %v\n", err)
-			return 1
-		}
-		if code == 0 {
-			fmt.Fprintf(stderr, "attest backup: wrote %s\n", rest[0])
-		}
-	}
-	return code
 }
 
-func operateLocally(cfg config.Config, args []string, stdout, stderr io.Writer) int {
+// operate runs args, an operator command line, in the server or here. The
+// operator's own output, errors included, goes to stdout and stderr; what
+// goes wrong around it is returned.
+func operate(c *call, cfg config.Config, args []string, stdout, stderr io.Writer) error {
+	status, err := server.RunRemote(cfg.SocketPath(), args, stdout, stderr)
+	if errors.Is(err, server.ErrNoServer) {
+		return operateLocally(c, cfg, args, stdout, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if status != 0 {
+		return &cli.ExitError{Status: status}
+	}
+	return nil
+}
+
+func operateLocally(c *call, cfg config.Config, args []string, stdout, stderr io.Writer) error {
 	// Registering a user may start a ledger; every other command reads one.
 	if _, err := os.Stat(cfg.LedgerPath()); err != nil && args[0] != "user" && cfg.DatabaseURL == "" {
-		fmt.Fprintf(stderr, "attest: there is no ledger at %s (is --data-dir right?)\n", cfg.LedgerPath())
-		return 1
+		return fmt.Errorf("there is no ledger at %s (is --data-dir right?)", cfg.LedgerPath())
 	}
 	app, err := server.Open(cfg, nil, nil)
 	if err != nil {
-		return fail(stderr, cfg, err)
+		return explain(cfg, err)
 	}
 	defer app.Close()
 	if args[0] == "user" && app.Inbox != nil {
 		fmt.Fprintln(stderr, "attest: no server is running and delivery is the demo inbox, so the welcome message stays in this process and is lost; start the server first to see it in ssh inbox@host.")
 	}
-	return operator.Run(context.Background(), operator.Env{Ledger: app.Ledger, Service: app.Service, Stdout: stdout, Stderr: stderr}, args)
+	if status := operator.Run(c.Ctx, operator.Env{Ledger: app.Ledger, Service: app.Service, Stdout: stdout, Stderr: stderr}, args); status != 0 {
+		return &cli.ExitError{Status: status}
+	}
+	return nil
 }
 
-// splitCommon parses --config and --data-dir wherever they appear and
-// returns the other arguments in order.
-func splitCommon(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "config" || name == "data-dir") {
-			if !hasValue {
-				if i+1 >= len(args) {
-					return nil, fmt.Errorf("%s needs a value", a)
-				}
-				a += "=" + args[i+1]
-				i++
-			}
-			if err := fs.Parse([]string{a}); err != nil {
-				return nil, err
-			}
+// bindBackup writes the server's (or the ledger's) consistent copy to
+// FILE, atomically.
+func bindBackup(fs *flag.FlagSet) func(*call) error {
+	var common commonFlags
+	common.register(fs)
+	return func(c *call) error {
+		cfg, err := common.load(c.Env.environ)
+		if err != nil {
+			return err
+		}
+		file := c.Args[0]
+		out, finish, err := createAtomic(file)
+		if err != nil {
+			return err
+		}
+		// The operator's errors go to stderr as they come; with --json the
+		// last one is also the JSON error, as the copy fills stdout.
+		var said lastLine
+		n := &countingWriter{w: out}
+		err = operate(c, cfg, []string{"backup"}, n, io.MultiWriter(c.Stderr, &said))
+		if ferr := finish(err == nil); ferr != nil && err == nil {
+			err = fmt.Errorf("write %s: %w", file, ferr)
+		}
+		var exit *cli.ExitError
+		if errors.As(err, &exit) {
+			c.JSONError(flows.ProblemInternal, strings.TrimPrefix(said.String(), "attest backup: "))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return c.Emit(struct {
+				OK    bool   `json:"ok"`
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+			}{true, file, n.n})
+		}
+		c.Printf("attest backup: wrote %s\n", file)
+		return nil
+	}
+}
+
+// countingWriter counts what it writes.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// lastLine keeps the last line written to it (its first 4 KB), for a
+// JSON error relayed from the operator's stderr.
+type lastLine struct {
+	line  []byte
+	ended bool // the line so far ended with a newline: the next write starts another
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	for _, part := range bytes.SplitAfter(p, []byte("\n")) {
+		if len(part) == 0 {
 			continue
 		}
-		rest = append(rest, a)
+		if l.ended {
+			l.line, l.ended = l.line[:0], false
+		}
+		l.line = append(l.line, part[:min(len(part), 4096-len(l.line))]...)
+		l.ended = part[len(part)-1] == '\n'
 	}
-	return rest, nil
+	return len(p), nil
 }
+
+func (l *lastLine) String() string { return strings.TrimSpace(string(l.line)) }
 
 // createAtomic writes to a temporary file next to path and, on success,
 // syncs it and renames it into place, so a failed backup never leaves a

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/tui/inert"
 )
@@ -63,9 +64,9 @@ type addressJSON struct {
 func toVisitorJSON(v flows.Visitor) visitorJSON {
 	out := visitorJSON{
 		Device: deviceJSON{Tag: v.Device.Tag, Ephemeral: v.Device.Ephemeral},
-		User:   v.User, Account: v.Account, Method: v.Method, Since: stamp(v.Since), Until: stamp(v.Until),
-		Nickname: v.Nickname, Stars: nonNil(v.Stars), Addresses: []addressJSON{},
-		StepUpUntil: stamp(v.StepUpUntil), HasPassword: v.HasPassword,
+		User:   v.User, Account: v.Account, Method: v.Method, Since: cli.Stamp(v.Since), Until: cli.Stamp(v.Until),
+		Nickname: v.Nickname, Stars: cli.NonNil(v.Stars), Addresses: []addressJSON{},
+		StepUpUntil: cli.Stamp(v.StepUpUntil), HasPassword: v.HasPassword,
 	}
 	for _, a := range v.Addresses {
 		if a.Kind == address.SSHKey {
@@ -81,14 +82,14 @@ func toVisitorJSON(v flows.Visitor) visitorJSON {
 	}
 	out.Waiting = toWaitingJSON(v.Waiting)
 	if a := v.Authenticator; a != nil {
-		out.Authenticator = &totpStatusJSON{Authenticator: true, Since: stamp(a.Since), RecoveryLeft: a.RecoveryLeft}
+		out.Authenticator = &totpStatusJSON{Authenticator: true, Since: cli.Stamp(a.Since), RecoveryLeft: a.RecoveryLeft}
 	}
 	return out
 }
 
 func toAddressJSON(a flows.AddressInfo) addressJSON {
 	return addressJSON{Kind: string(a.Kind), Address: a.Display, Confirmed: a.Confirmed, Method: a.Method,
-		Added: stamp(a.Added), ConfirmedAt: stamp(a.ConfirmedAt)}
+		Added: cli.Stamp(a.Added), ConfirmedAt: cli.Stamp(a.ConfirmedAt)}
 }
 
 // reachable lists the visitor's email addresses and phone numbers: its
@@ -112,14 +113,14 @@ func addressState(a flows.AddressInfo) string {
 }
 
 func runWhoami(c *call) error {
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read who you are: %w", err)
 	}
-	if c.json {
-		return c.emit(toVisitorJSON(v))
+	if c.JSON {
+		return c.Emit(toVisitorJSON(v))
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	var rows [][]string
 	line := func(label, value string) { rows = append(rows, []string{label, value}) }
 
@@ -138,7 +139,7 @@ func runWhoami(c *call) error {
 		line("account:", "no, an anonymous visitor (nothing stored yet)")
 	}
 	line("nickname:", orNone(inert.String(v.Nickname), "(none)"))
-	line("stars:", orNone(starNames(c.svc(), v.Stars), "(none)"))
+	line("stars:", orNone(starNames(c.Env.Service, v.Stars), "(none)"))
 	addrs := reachable(v)
 	if len(addrs) == 0 {
 		line("addresses:", "(none)")
@@ -196,11 +197,11 @@ func runWhoami(c *call) error {
 		line("waiting:", fmt.Sprintf("a sign-in %s waits for the authenticator app's code until %s (`totp CODE`, or `recovery CODE`)",
 			method(w.Method), when(w.Until, now)))
 	}
-	if err := columns(c.env.Stdout, rows); err != nil {
+	if err := cli.Columns(c.Stdout, rows); err != nil {
 		return err
 	}
 	if k := v.KeyAccount; k != nil && !v.Account {
-		c.printf("\nThis key is remembered for %s: `signin --key` signs you in.\n", orNone(inert.String(k.Nickname), "an account"))
+		c.Printf("\nThis key is remembered for %s: `signin --key` signs you in.\n", orNone(inert.String(k.Nickname), "an account"))
 	}
 	return nil
 }
@@ -245,12 +246,12 @@ func starNames(svc *flows.Service, ids []string) string {
 // ledger's own encoding is the most honest answer to "what do you know
 // about me".
 func runFacts(c *call) error {
-	facts, err := c.svc().OwnFacts(c.ctx, c.dev())
+	facts, err := c.Env.Service.OwnFacts(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read your facts: %w", err)
 	}
 	for _, f := range facts {
-		if err := c.emit(redacted(f)); err != nil {
+		if err := c.Emit(redacted(f)); err != nil {
 			return err
 		}
 	}
@@ -281,20 +282,20 @@ type sessionJSON struct {
 }
 
 func runSessions(c *call) error {
-	list, err := c.svc().Devices(c.ctx, c.dev())
+	list, err := c.Env.Service.Devices(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("list your devices: %w", err)
 	}
-	if c.json {
+	if c.JSON {
 		for _, d := range list {
-			if err := c.emit(sessionJSON{Tag: d.Tag, Current: d.Current, Method: d.Method,
-				SignedInAt: stamp(d.SignedIn), FirstSeen: stamp(d.FirstSeen), LastSeen: stamp(d.LastSeen), Until: stamp(d.Until)}); err != nil {
+			if err := c.Emit(sessionJSON{Tag: d.Tag, Current: d.Current, Method: d.Method,
+				SignedInAt: cli.Stamp(d.SignedIn), FirstSeen: cli.Stamp(d.FirstSeen), LastSeen: cli.Stamp(d.LastSeen), Until: cli.Stamp(d.Until)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	rows := [][]string{{"DEVICE", "SIGNED IN", "FIRST SEEN", "LAST SEEN", "SIGNED IN UNTIL", ""}}
 	for _, d := range list {
 		mark := ""
@@ -303,7 +304,7 @@ func runSessions(c *call) error {
 		}
 		rows = append(rows, []string{inert.String(d.Tag), method(d.Method), when(d.FirstSeen, now), when(d.LastSeen, now), lapse(d.Until, now), mark})
 	}
-	return columns(c.env.Stdout, rows)
+	return cli.Columns(c.Stdout, rows)
 }
 
 // lapse says when a sign-in lapses; an anonymous visit does not.
@@ -337,54 +338,54 @@ func bindSignout(fs *flag.FlagSet) func(*call) error {
 
 func signOut(c *call) error {
 	// Read first only to say what the sign-out meant; SignOut decides.
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read who you are: %w", err)
 	}
-	if err := c.svc().SignOut(c.ctx, c.dev()); err != nil {
+	if err := c.Env.Service.SignOut(c.Ctx, c.Env.Device); err != nil {
 		return fmt.Errorf("sign out: %w", err)
 	}
-	if c.json {
-		return c.emit(signoutJSON{SignedOut: "device", Devices: 1})
+	if c.JSON {
+		return c.Emit(signoutJSON{SignedOut: "device", Devices: 1})
 	}
 	if v.Account {
-		c.printf("Signed out of %s on this device. What you saved stays with the account: sign in again to see it.\n",
+		c.Printf("Signed out of %s on this device. What you saved stays with the account: sign in again to see it.\n",
 			orNone(inert.String(v.Nickname), "your account"))
 	} else {
-		c.printf("Signed out on this device. It starts afresh as a new anonymous visitor; what it saved is left behind.\n")
+		c.Printf("Signed out on this device. It starts afresh as a new anonymous visitor; what it saved is left behind.\n")
 	}
 	return nil
 }
 
 func signOutEverywhere(c *call, forgetKeys bool) error {
 	// Count first only to say what happened; SignOutEverywhere decides.
-	list, err := c.svc().Devices(c.ctx, c.dev())
+	list, err := c.Env.Service.Devices(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("list your devices: %w", err)
 	}
 	var keys []flows.KeyInfo
 	if forgetKeys {
-		if keys, err = c.svc().Keys(c.ctx, c.dev()); err != nil {
+		if keys, err = c.Env.Service.Keys(c.Ctx, c.Env.Device); err != nil {
 			return fmt.Errorf("list your keys: %w", err)
 		}
 	}
-	if err := c.svc().SignOutEverywhere(c.ctx, c.dev(), forgetKeys); err != nil {
+	if err := c.Env.Service.SignOutEverywhere(c.Ctx, c.Env.Device, forgetKeys); err != nil {
 		return fmt.Errorf("sign out everywhere: %w", err)
 	}
-	if c.json {
-		return c.emit(signoutJSON{SignedOut: "everywhere", Devices: len(list), KeysForgotten: len(keys)})
+	if c.JSON {
+		return c.Emit(signoutJSON{SignedOut: "everywhere", Devices: len(list), KeysForgotten: len(keys)})
 	}
 	if len(list) <= 1 {
-		c.printf("Signed out everywhere: this device was the only one signed in.\n")
+		c.Printf("Signed out everywhere: this device was the only one signed in.\n")
 	} else {
-		c.printf("Signed out everywhere: %d devices, this one included. Each must sign in again.\n", len(list))
+		c.Printf("Signed out everywhere: %d devices, this one included. Each must sign in again.\n", len(list))
 	}
 	switch {
 	case !forgetKeys:
 	case len(keys) == 0:
-		c.printf("No key was remembered for the account, so there was none to forget.\n")
+		c.Printf("No key was remembered for the account, so there was none to forget.\n")
 	default:
-		c.printf("Forgot %d remembered %s: signing in again needs a code.\n", len(keys), plural(len(keys), "key", "keys"))
+		c.Printf("Forgot %d remembered %s: signing in again needs a code.\n", len(keys), plural(len(keys), "key", "keys"))
 	}
 	return nil
 }
@@ -402,28 +403,28 @@ type nicknameJSON struct {
 }
 
 func runNickname(c *call) error {
-	if len(c.args) == 0 {
-		v, err := c.svc().Visit(c.ctx, c.dev())
+	if len(c.Args) == 0 {
+		v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 		if err != nil {
 			return fmt.Errorf("read your nickname: %w", err)
 		}
-		if c.json {
-			return c.emit(nicknameJSON{v.Nickname})
+		if c.JSON {
+			return c.Emit(nicknameJSON{v.Nickname})
 		}
 		if v.Nickname == "" {
-			c.printf("You have no nickname yet. Set one with: nickname NAME\n")
+			c.Printf("You have no nickname yet. Set one with: nickname NAME\n")
 		} else {
-			c.printf("%s\n", inert.String(v.Nickname))
+			c.Printf("%s\n", inert.String(v.Nickname))
 		}
 		return nil
 	}
-	v, err := c.svc().SetNickname(c.ctx, c.dev(), strings.Join(c.args, " "))
+	v, err := c.Env.Service.SetNickname(c.Ctx, c.Env.Device, strings.Join(c.Args, " "))
 	if err != nil {
 		return fmt.Errorf("set your nickname: %w", err)
 	}
-	if c.json {
-		return c.emit(nicknameJSON{v.Nickname})
+	if c.JSON {
+		return c.Emit(nicknameJSON{v.Nickname})
 	}
-	c.printf("Nickname set to %s.\n", inert.String(v.Nickname))
+	c.Printf("Nickname set to %s.\n", inert.String(v.Nickname))
 	return nil
 }

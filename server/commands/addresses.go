@@ -6,6 +6,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -16,7 +17,7 @@ var needAccount = &flows.Problem{Code: flows.ProblemSignedOut, Msg: "This needs 
 // runAddresses lists the account's email addresses and phone numbers:
 // the addresses part of `whoami`, one per line.
 func runAddresses(c *call) error {
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read your addresses: %w", err)
 	}
@@ -24,15 +25,15 @@ func runAddresses(c *call) error {
 		return needAccount
 	}
 	addrs := reachable(v)
-	if c.json {
+	if c.JSON {
 		for _, a := range addrs {
-			if err := c.emit(toAddressJSON(a)); err != nil {
+			if err := c.Emit(toAddressJSON(a)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	rows := [][]string{{"KIND", "ADDRESS", "STATE", "SINCE"}}
 	unconfirmed := false
 	for _, a := range addrs {
@@ -42,11 +43,11 @@ func runAddresses(c *call) error {
 		}
 		rows = append(rows, []string{inert.String(string(a.Kind)), inert.Address(a.Display), addressState(a), when(since, now)})
 	}
-	if err := columns(c.env.Stdout, rows); err != nil {
+	if err := cli.Columns(c.Stdout, rows); err != nil {
 		return err
 	}
 	if unconfirmed {
-		c.printf("\nConfirm an address with the code it was sent (`code CODE`), or ask for a fresh one: address confirm ADDRESS\n")
+		c.Printf("\nConfirm an address with the code it was sent (`code CODE`), or ask for a fresh one: address confirm ADDRESS\n")
 	}
 	return nil
 }
@@ -54,12 +55,12 @@ func runAddresses(c *call) error {
 // addressOf returns the account's address (email or phone) that input
 // names, if it is on the account, for saying what a change did. The flows
 // decide; this only reads.
-func (c *call) addressOf(input string) (flows.AddressInfo, bool) {
-	hash, err := c.svc().AddressHash(input)
+func addressOf(c *call, input string) (flows.AddressInfo, bool) {
+	hash, err := c.Env.Service.AddressHash(input)
 	if err != nil {
 		return flows.AddressInfo{}, false
 	}
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return flows.AddressInfo{}, false
 	}
@@ -73,39 +74,39 @@ func (c *call) addressOf(input string) (flows.AddressInfo, bool) {
 
 // display is input as the account shows it ("+1 415-555-2671"), once the
 // flows have accepted it; the input itself, inert, otherwise.
-func (c *call) display(input string) string {
-	if a, err := c.svc().ParseAddress(input); err == nil {
+func display(c *call, input string) string {
+	if a, err := c.Env.Service.ParseAddress(input); err == nil {
 		return a.Display()
 	}
 	return input
 }
 
 func runAddressAdd(c *call) error {
-	if address.LooksLikeWallet(c.args[0]) {
+	if address.LooksLikeWallet(c.Args[0]) {
 		return runWalletAdd(c)
 	}
-	iss, err := c.svc().AddAddress(c.ctx, c.dev(), c.args[0])
+	iss, err := c.Env.Service.AddAddress(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("add the address: %w", err)
 	}
-	if c.json {
-		return c.emit(toIssuedJSON(iss, iss.To))
+	if c.JSON {
+		return c.Emit(toIssuedJSON(iss, iss.To))
 	}
 	printIssued(c, iss, " to confirm it")
-	c.printf("Until then it is on your account, not confirmed.\n")
+	c.Printf("Until then it is on your account, not confirmed.\n")
 	return nil
 }
 
 func runAddressConfirm(c *call) error {
-	if address.LooksLikeWallet(c.args[0]) {
+	if address.LooksLikeWallet(c.Args[0]) {
 		return runWalletAdd(c) // a wallet is confirmed by signing a fresh challenge
 	}
-	iss, err := c.svc().ConfirmAddress(c.ctx, c.dev(), c.args[0])
+	iss, err := c.Env.Service.ConfirmAddress(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("send a confirmation code: %w", err)
 	}
-	if c.json {
-		return c.emit(toIssuedJSON(iss, iss.To))
+	if c.JSON {
+		return c.Emit(toIssuedJSON(iss, iss.To))
 	}
 	printIssued(c, iss, " to confirm it")
 	return nil
@@ -120,20 +121,20 @@ type editJSON struct {
 }
 
 func runAddressEdit(c *call) error {
-	old, _ := c.addressOf(c.args[0])
-	iss, err := c.svc().EditAddress(c.ctx, c.dev(), c.args[0], c.args[1])
+	old, _ := addressOf(c, c.Args[0])
+	iss, err := c.Env.Service.EditAddress(c.Ctx, c.Env.Device, c.Args[0], c.Args[1])
 	if err != nil {
 		return fmt.Errorf("edit the address: %w", err)
 	}
-	oldShown := c.display(c.args[0])
-	if c.json {
-		return c.emit(editJSON{issuedJSON: toIssuedJSON(iss, iss.To), Old: oldShown, OldKept: old.Confirmed})
+	oldShown := display(c, c.Args[0])
+	if c.JSON {
+		return c.Emit(editJSON{issuedJSON: toIssuedJSON(iss, iss.To), Old: oldShown, OldKept: old.Confirmed})
 	}
 	printIssued(c, iss, " to confirm it")
 	if old.Confirmed {
-		c.printf("%s stays on your account beside it until you unlink it: address unlink %s\n", inert.Address(oldShown), inert.String(c.args[0]))
+		c.Printf("%s stays on your account beside it until you unlink it: address unlink %s\n", inert.Address(oldShown), inert.String(c.Args[0]))
 	} else {
-		c.printf("It replaces %s, which was not confirmed.\n", inert.Address(oldShown))
+		c.Printf("It replaces %s, which was not confirmed.\n", inert.Address(oldShown))
 	}
 	return nil
 }
@@ -145,22 +146,22 @@ type unlinkJSON struct {
 }
 
 func runAddressUnlink(c *call) error {
-	before, _ := c.addressOf(c.args[0])
-	out, err := c.svc().UnlinkAddress(c.ctx, c.dev(), c.args[0])
+	before, _ := addressOf(c, c.Args[0])
+	out, err := c.Env.Service.UnlinkAddress(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("unlink the address: %w", err)
 	}
-	shown := c.display(c.args[0])
-	if c.json {
-		return c.emit(unlinkJSON{Address: shown, Changed: out.Changed})
+	shown := display(c, c.Args[0])
+	if c.JSON {
+		return c.Emit(unlinkJSON{Address: shown, Changed: out.Changed})
 	}
 	switch {
 	case !out.Changed:
-		c.printf("%s is not on your account; there is nothing to unlink.\n", inert.Address(shown))
+		c.Printf("%s is not on your account; there is nothing to unlink.\n", inert.Address(shown))
 	case before.Confirmed:
-		c.printf("Unlinked %s from your account. Your other addresses, and this one, are told.\n", inert.Address(shown))
+		c.Printf("Unlinked %s from your account. Your other addresses, and this one, are told.\n", inert.Address(shown))
 	default:
-		c.printf("Unlinked %s from your account.\n", inert.Address(shown))
+		c.Printf("Unlinked %s from your account.\n", inert.Address(shown))
 	}
 	return nil
 }
@@ -175,23 +176,23 @@ type historyJSON struct {
 }
 
 func runHistory(c *call) error {
-	events, err := c.svc().History(c.ctx, c.dev())
+	events, err := c.Env.Service.History(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read your history: %w", err)
 	}
-	if c.json {
+	if c.JSON {
 		for _, e := range events {
-			if err := c.emit(historyJSON{Time: stamp(e.Time), Kind: string(e.Kind), Address: e.Display, Event: e.Event, Detail: e.Detail}); err != nil {
+			if err := c.Emit(historyJSON{Time: cli.Stamp(e.Time), Kind: string(e.Kind), Address: e.Display, Event: e.Event, Detail: e.Detail}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if len(events) == 0 {
-		c.printf("No address has changed yet.\n")
+		c.Printf("No address has changed yet.\n")
 		return nil
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	rows := [][]string{{"WHEN", "KIND", "ADDRESS", "EVENT"}}
 	for _, e := range events {
 		what := inert.String(e.Event)
@@ -200,5 +201,5 @@ func runHistory(c *call) error {
 		}
 		rows = append(rows, []string{when(e.Time, now), inert.String(string(e.Kind)), inert.Address(e.Display), what})
 	}
-	return columns(c.env.Stdout, rows)
+	return cli.Columns(c.Stdout, rows)
 }

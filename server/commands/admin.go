@@ -24,18 +24,18 @@ func bindUserAdd(fs *flag.FlagSet) func(*call) error {
 // runUserAdd makes an account for an address, as an administrator. The
 // ledger records which administrator's device made it.
 func runUserAdd(c *call, email, nickname string) error {
-	reg, err := c.svc().RegisterUser(c.ctx, email, nickname, "admin "+c.dev().Tag)
+	reg, err := c.Env.Service.RegisterUser(c.Ctx, email, nickname, "admin "+c.Env.Device.Tag)
 	if err != nil {
 		return fmt.Errorf("add the user: %w", err)
 	}
-	if c.json {
-		return c.emit(userAddJSON{User: reg.User, Address: reg.Address, Nickname: reg.Nickname, Welcomed: true})
+	if c.JSON {
+		return c.Emit(userAddJSON{User: reg.User, Address: reg.Address, Nickname: reg.Nickname, Welcomed: true})
 	}
 	named := ""
 	if reg.Nickname != "" {
 		named = ", nickname " + inert.String(reg.Nickname)
 	}
-	c.printf("Added user %s: %s (confirmed%s).\n", inert.String(reg.User), inert.String(reg.Address), named)
-	c.printf("A welcome message went to %s.\n", inert.String(reg.Address))
+	c.Printf("Added user %s: %s (confirmed%s).\n", inert.String(reg.User), inert.String(reg.Address), named)
+	c.Printf("A welcome message went to %s.\n", inert.String(reg.Address))
 	return nil
 }

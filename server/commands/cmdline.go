@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/attest-dev/attest/internal/cli"
 )
 
 // The SSH command line is the one piece of a command a stranger sends as
@@ -130,7 +132,7 @@ func RunLine(ctx context.Context, env Env, line string) int {
 		if env.Stderr != nil {
 			fmt.Fprintf(env.Stderr, "attest: %s\n", err)
 		}
-		return exitUsage
+		return cli.ExitUsage
 	}
 	return Run(ctx, env, args)
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/attest-dev/attest/internal/cli"
 )
 
 func TestSplit(t *testing.T) {
@@ -73,8 +75,8 @@ func TestRunLineUnbalancedQuote(t *testing.T) {
 	w := newWorld(t)
 	var out, errOut bytes.Buffer
 	status := RunLine(context.Background(), Env{Service: w.svc, Device: device("k1"), Stdout: &out, Stderr: &errOut}, `code "A-1234`)
-	if status != exitUsage {
-		t.Errorf("status %d, want %d", status, exitUsage)
+	if status != cli.ExitUsage {
+		t.Errorf("status %d, want %d", status, cli.ExitUsage)
 	}
 	if got := errOut.String(); got != "attest: unbalanced quote: a ' or \" is opened and never closed\n" {
 		t.Errorf("stderr %q", got)
@@ -85,7 +87,7 @@ func TestRunLineUnbalancedQuote(t *testing.T) {
 	// A balanced line runs.
 	out.Reset()
 	errOut.Reset()
-	if status := RunLine(context.Background(), Env{Service: w.svc, Device: device("k1"), Stdout: &out, Stderr: &errOut}, `nickname "Ada L"`); status != exitOK {
+	if status := RunLine(context.Background(), Env{Service: w.svc, Device: device("k1"), Stdout: &out, Stderr: &errOut}, `nickname "Ada L"`); status != cli.ExitOK {
 		t.Fatalf("nickname: status %d, %s", status, errOut.String())
 	}
 	if !strings.Contains(out.String(), "Ada L") {

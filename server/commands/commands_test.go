@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
+	"github.com/attest-dev/attest/tui/inert"
 )
 
 // start is when every test begins, so output with times reproduces.
@@ -208,8 +210,8 @@ func TestHelp(t *testing.T) {
 
 	list := w.ok(dev, "help", "--json").object(t)
 	cmds, _ := list["commands"].([]any)
-	if len(cmds) != len(runnable(false)) {
-		t.Fatalf("help --json lists %d commands, want %d", len(cmds), len(runnable(false)))
+	if len(cmds) != len(program.Runnable(false)) {
+		t.Fatalf("help --json lists %d commands, want %d", len(cmds), len(program.Runnable(false)))
 	}
 	hasFields(t, "help --json command", cmds[0].(map[string]any), "name", "aliases", "usage", "summary")
 }
@@ -250,7 +252,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		r := w.run(dev, args...)
 		wantOut := r.stdout == ""
-		if jsonRequested(args) {
+		if slices.Contains(args, "--json") {
 			wantOut = strings.Contains(r.stdout, `"code":"usage"`)
 		}
 		if r.status != 2 || !wantOut || r.stderr == "" {
@@ -585,10 +587,17 @@ func TestPanicIsReported(t *testing.T) {
 	// A nil Service makes the flows panic; the command must report it.
 	var out, errOut bytes.Buffer
 	status := Run(context.Background(), Env{Device: device("ada"), Stdout: &out, Stderr: &errOut}, []string{"whoami", "--json"})
-	if status != 1 || !strings.HasPrefix(errOut.String(), "attest: whoami failed unexpectedly") {
+	if status != 1 || !strings.HasPrefix(errOut.String(), "attest whoami: failed unexpectedly") {
 		t.Fatalf("panic: status %d, stderr %q", status, errOut.String())
 	}
 	if code := (result{stdout: out.String()}).object(t)["error"].(map[string]any)["code"]; code != string(flows.ProblemInternal) {
 		t.Errorf("panic --json: code %v", code)
 	}
+}
+
+// safeForTerminal reports whether s has nothing a terminal could act on,
+// other than the newlines that end lines of output.
+func safeForTerminal(s string) bool {
+	lines := strings.ReplaceAll(s, "\n", "")
+	return inert.String(lines) == lines
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -19,13 +20,13 @@ type keyJSON struct {
 }
 
 func runKeys(c *call) error {
-	keys, err := c.svc().Keys(c.ctx, c.dev())
+	keys, err := c.Env.Service.Keys(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("list your keys: %w", err)
 	}
-	if c.json {
+	if c.JSON {
 		for _, k := range keys {
-			if err := c.emit(keyJSON{Fingerprint: k.Fingerprint, AddedAt: stamp(k.Added), Method: k.Method,
+			if err := c.Emit(keyJSON{Fingerprint: k.Fingerprint, AddedAt: cli.Stamp(k.Added), Method: k.Method,
 				Current: k.Current, Remembered: true}); err != nil {
 				return err
 			}
@@ -33,11 +34,11 @@ func runKeys(c *call) error {
 		return nil
 	}
 	if len(keys) == 0 {
-		c.printf("No key is remembered for your account. `keys remember` remembers the key of this connection;\n" +
+		c.Printf("No key is remembered for your account. `keys remember` remembers the key of this connection;\n" +
 			"`approve` remembers a new device's key as it links it.\n")
 		return nil
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	rows := [][]string{{"KEY", "REMEMBERED", "HOW", ""}}
 	for _, k := range keys {
 		mark := ""
@@ -46,10 +47,10 @@ func runKeys(c *call) error {
 		}
 		rows = append(rows, []string{inert.String(k.Fingerprint), when(k.Added, now), keyMethod(k.Method), mark})
 	}
-	if err := columns(c.env.Stdout, rows); err != nil {
+	if err := cli.Columns(c.Stdout, rows); err != nil {
 		return err
 	}
-	c.printf("\nA remembered key signs its device in with `signin --key`. Forget one with: keys remove FINGERPRINT\n")
+	c.Printf("\nA remembered key signs its device in with `signin --key`. Forget one with: keys remove FINGERPRINT\n")
 	return nil
 }
 
@@ -65,38 +66,38 @@ func keyMethod(m string) string {
 }
 
 func runKeysRemember(c *call) error {
-	if err := c.svc().RememberKey(c.ctx, c.dev()); err != nil {
+	if err := c.Env.Service.RememberKey(c.Ctx, c.Env.Device); err != nil {
 		return fmt.Errorf("remember this key: %w", err)
 	}
-	tag := c.dev().Tag
-	if c.json {
-		out := keyJSON{Fingerprint: tag, AddedAt: stamp(c.svc().Now()), Method: "ssh", Current: true, Remembered: true}
-		if keys, err := c.svc().Keys(c.ctx, c.dev()); err == nil {
+	tag := c.Env.Device.Tag
+	if c.JSON {
+		out := keyJSON{Fingerprint: tag, AddedAt: cli.Stamp(c.Env.Service.Now()), Method: "ssh", Current: true, Remembered: true}
+		if keys, err := c.Env.Service.Keys(c.Ctx, c.Env.Device); err == nil {
 			for _, k := range keys {
 				if k.Current {
-					out.AddedAt, out.Method = stamp(k.Added), k.Method
+					out.AddedAt, out.Method = cli.Stamp(k.Added), k.Method
 				}
 			}
 		}
-		return c.emit(out)
+		return c.Emit(out)
 	}
-	c.printf("Remembered this connection's key (%s) for your account. After a sign-out, `signin --key` signs\n"+
+	c.Printf("Remembered this connection's key (%s) for your account. After a sign-out, `signin --key` signs\n"+
 		"this device back in without a code. Your addresses are told.\n", inert.String(tag))
 	return nil
 }
 
 func runKeysRemove(c *call) error {
-	fp := c.args[0]
+	fp := c.Args[0]
 	if !strings.HasPrefix(fp, "SHA256:") {
 		fp = "SHA256:" + fp // as `keys` shows them, or without the prefix
 	}
-	if err := c.svc().ForgetKey(c.ctx, c.dev(), fp); err != nil {
+	if err := c.Env.Service.ForgetKey(c.Ctx, c.Env.Device, fp); err != nil {
 		return fmt.Errorf("forget the key: %w", err)
 	}
-	if c.json {
-		return c.emit(keyJSON{Fingerprint: fp, Current: fp == c.dev().Tag, Remembered: false})
+	if c.JSON {
+		return c.Emit(keyJSON{Fingerprint: fp, Current: fp == c.Env.Device.Tag, Remembered: false})
 	}
-	c.printf("Forgot key %s: it no longer signs in to your account. A device signed in with it stays signed\n"+
+	c.Printf("Forgot key %s: it no longer signs in to your account. A device signed in with it stays signed\n"+
 		"in; `signout --everywhere` signs every device out.\n", inert.String(fp))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -34,24 +35,24 @@ func runLink(c *call, wait bool) error {
 	if wait {
 		// Watch before asking, so that no approval can slip in between
 		// the request and the watch: a poke waits in the channel.
-		w = c.svc().Watch(c.dev().Tag)
+		w = c.Env.Service.Watch(c.Env.Device.Tag)
 		defer w.Stop()
 	}
-	link, err := c.svc().RequestDeviceLink(c.ctx, c.dev())
+	link, err := c.Env.Service.RequestDeviceLink(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("ask for a link code: %w", err)
 	}
-	if c.json {
-		if err := c.emit(linkJSON{Code: link.Code, ExpiresAt: stamp(link.Expires)}); err != nil {
+	if c.JSON {
+		if err := c.Emit(linkJSON{Code: link.Code, ExpiresAt: cli.Stamp(link.Expires)}); err != nil {
 			return err
 		}
 	} else {
-		c.printf("Link code: %s (it expires at %s).\n", inert.String(link.Code), when(link.Expires, c.svc().Now()))
-		c.printf("On a device signed in to your account, run: approve %s\n", inert.String(link.Code))
+		c.Printf("Link code: %s (it expires at %s).\n", inert.String(link.Code), when(link.Expires, c.Env.Service.Now()))
+		c.Printf("On a device signed in to your account, run: approve %s\n", inert.String(link.Code))
 		if wait {
-			c.printf("Waiting for it to be approved…\n")
+			c.Printf("Waiting for it to be approved…\n")
 		} else {
-			c.printf("Then this device is signed in: run `whoami` here to see it, or `link --wait` next time to wait.\n")
+			c.Printf("Then this device is signed in: run `whoami` here to see it, or `link --wait` next time to wait.\n")
 		}
 	}
 	if !wait {
@@ -68,7 +69,7 @@ func runLink(c *call, wait bool) error {
 // The expiry is waited for on the service's clock, so moving a test
 // clock past it ends the wait as the expiry itself would.
 func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
-	expired, release := c.svc().Reached(link.Expires)
+	expired, release := c.Env.Service.Reached(link.Expires)
 	defer release()
 	for {
 		done, err := linkDone(c, link, false)
@@ -82,8 +83,8 @@ func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
 			// just before it, then give up.
 			_, err := linkDone(c, link, true)
 			return err
-		case <-c.ctx.Done():
-			return fmt.Errorf("stopped waiting for the link code to be approved: %w", context.Cause(c.ctx))
+		case <-c.Ctx.Done():
+			return fmt.Errorf("stopped waiting for the link code to be approved: %w", context.Cause(c.Ctx))
 		}
 	}
 }
@@ -92,14 +93,14 @@ func waitForLink(c *call, w *flows.Watcher, link flows.DeviceLink) error {
 // otherwise, past the expiry (or once the clock reached it, expired), it reports the
 // expiry as the error.
 func linkDone(c *call, link flows.DeviceLink, expired bool) (bool, error) {
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return true, fmt.Errorf("read who you are: %w", err)
 	}
 	if v.Account || v.Waiting != nil {
 		return true, printLinked(c, v)
 	}
-	now := c.svc().Now()
+	now := c.Env.Service.Now()
 	if expired || !now.Before(link.Expires) {
 		return true, &flows.Problem{Code: flows.ProblemCodeUsed,
 			Msg: fmt.Sprintf("Not linked: the code expired at %s. Run `link --wait` for a new one.", when(link.Expires, now))}
@@ -109,17 +110,17 @@ func linkDone(c *call, link flows.DeviceLink, expired bool) (bool, error) {
 
 func printLinked(c *call, v flows.Visitor) error {
 	linked := v.Method == "device-link"
-	if c.json {
-		return c.emit(linkedJSON{Linked: linked, Visitor: toVisitorJSON(v)})
+	if c.JSON {
+		return c.Emit(linkedJSON{Linked: linked, Visitor: toVisitorJSON(v)})
 	}
 	if printWaiting(c, v) {
 		return nil
 	}
 	who := orNone(inert.String(v.Nickname), "your account")
 	if linked {
-		c.printf("Linked: signed in as %s. This device's key is remembered: `signin --key` signs it back in.\n", who)
+		c.Printf("Linked: signed in as %s. This device's key is remembered: `signin --key` signs it back in.\n", who)
 	} else {
-		c.printf("Signed in as %s, %s rather than by the link code.\n", who, method(v.Method))
+		c.Printf("Signed in as %s, %s rather than by the link code.\n", who, method(v.Method))
 	}
 	return nil
 }
@@ -131,13 +132,13 @@ type approveJSON struct {
 }
 
 func runApprove(c *call) error {
-	dev, err := c.svc().ApproveDeviceLink(c.ctx, c.dev(), strings.Join(c.args, " "))
+	dev, err := c.Env.Service.ApproveDeviceLink(c.Ctx, c.Env.Device, strings.Join(c.Args, " "))
 	if err != nil {
 		return fmt.Errorf("approve the link code: %w", err)
 	}
-	if c.json {
-		return c.emit(approveJSON{Approved: true, Device: dev})
+	if c.JSON {
+		return c.Emit(approveJSON{Approved: true, Device: dev})
 	}
-	c.printf("Approved: the device %s is now signed in to your account, and its key is remembered.\n", inert.String(dev))
+	c.Printf("Approved: the device %s is now signed in to your account, and its key is remembered.\n", inert.String(dev))
 	return nil
 }

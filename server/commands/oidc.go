@@ -8,6 +8,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/openid"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -26,17 +27,17 @@ type providerJSON struct {
 }
 
 func runProviders(c *call) error {
-	ps := c.svc().Providers()
-	if c.json {
+	ps := c.Env.Service.Providers()
+	if c.JSON {
 		for _, p := range ps {
-			if err := c.emit(providerJSON{Name: p.Name, DisplayName: p.DisplayName, Available: p.Available, Flow: p.Flow}); err != nil {
+			if err := c.Emit(providerJSON{Name: p.Name, DisplayName: p.DisplayName, Available: p.Available, Flow: p.Flow}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if len(ps) == 0 {
-		c.printf("This server has no sign-in providers.\n")
+		c.Printf("This server has no sign-in providers.\n")
 		return nil
 	}
 	for _, p := range ps {
@@ -45,7 +46,7 @@ func runProviders(c *call) error {
 			state = map[string]string{openid.FlowDevice: "available (you enter a code at the provider)",
 				openid.FlowCode: "available (you open a link)"}[p.Flow]
 		}
-		c.printf("%-16s %-20s %s\n", inert.String(p.Name), inert.String(p.DisplayName), state)
+		c.Printf("%-16s %-20s %s\n", inert.String(p.Name), inert.String(p.DisplayName), state)
 	}
 	return nil
 }
@@ -77,58 +78,58 @@ type oidcResultJSON struct {
 // withOIDC runs an attempt for purpose from start to end.
 func withOIDC(c *call, name, purpose string) error {
 	// Watch first: a link opened at once must find this session waiting.
-	w := c.svc().Watch(c.dev().Tag)
+	w := c.Env.Service.Watch(c.Env.Device.Tag)
 	defer w.Stop()
-	st, err := c.svc().StartOIDC(c.ctx, c.dev(), name, purpose)
+	st, err := c.Env.Service.StartOIDC(c.Ctx, c.Env.Device, name, purpose)
 	if err != nil {
 		return fmt.Errorf("start with %s: %w", name, err)
 	}
 	if purpose == flows.PurposeSignIn {
 		ephemeralNote(c)
 	}
-	if c.json {
-		if err := c.emit(oidcStartJSON{Provider: st.Provider, Purpose: st.Purpose, VerificationURI: st.VerificationURI,
+	if c.JSON {
+		if err := c.Emit(oidcStartJSON{Provider: st.Provider, Purpose: st.Purpose, VerificationURI: st.VerificationURI,
 			VerificationURIComplete: st.VerificationURIComplete, UserCode: st.UserCode, Link: st.Link, Label: st.Label,
-			ExpiresAt: stamp(st.Expires)}); err != nil {
+			ExpiresAt: cli.Stamp(st.Expires)}); err != nil {
 			return err
 		}
 	} else {
-		now := c.svc().Now()
+		now := c.Env.Service.Now()
 		if st.Flow == openid.FlowDevice {
-			c.printf("Open %s and enter the code %s", inert.String(st.VerificationURI), inert.String(st.UserCode))
+			c.Printf("Open %s and enter the code %s", inert.String(st.VerificationURI), inert.String(st.UserCode))
 			if st.VerificationURIComplete != "" {
-				c.printf(" (or open %s)", inert.String(st.VerificationURIComplete))
+				c.Printf(" (or open %s)", inert.String(st.VerificationURIComplete))
 			}
-			c.printf(" to continue with %s. The code works until %s.\n", inert.String(st.DisplayName), when(st.Expires, now))
+			c.Printf(" to continue with %s. The code works until %s.\n", inert.String(st.DisplayName), when(st.Expires, now))
 		} else {
-			c.printf("Open %s and continue with %s for the terminal session labelled %s. The link works until %s.\n",
+			c.Printf("Open %s and continue with %s for the terminal session labelled %s. The link works until %s.\n",
 				st.Link, inert.String(st.DisplayName), st.Label, when(st.Expires, now))
 		}
-		c.printf("Waiting for %s…\n", inert.String(st.DisplayName))
+		c.Printf("Waiting for %s…\n", inert.String(st.DisplayName))
 	}
-	res, err := c.svc().WaitOIDC(c.ctx, c.dev(), st)
+	res, err := c.Env.Service.WaitOIDC(c.Ctx, c.Env.Device, st)
 	if err != nil {
-		if errors.Is(err, c.ctx.Err()) {
+		if errors.Is(err, c.Ctx.Err()) {
 			return fmt.Errorf("stopped waiting for %s", st.DisplayName)
 		}
 		return fmt.Errorf("wait for %s: %w", st.DisplayName, err)
 	}
-	if c.json {
-		return c.emit(oidcResultJSON{enteredJSON: toEnteredJSON(res.Entered), Provider: res.Provider, Email: res.Email, Note: res.Note})
+	if c.JSON {
+		return c.Emit(oidcResultJSON{enteredJSON: toEnteredJSON(res.Entered), Provider: res.Provider, Email: res.Email, Note: res.Note})
 	}
 	switch purpose {
 	case flows.PurposeStepUp:
-		c.printf("Stepped up with %s: protected changes work on this device until %s.\n", inert.String(res.Provider), when(res.Entered.StepUpUntil, c.svc().Now()))
+		c.Printf("Stepped up with %s: protected changes work on this device until %s.\n", inert.String(res.Provider), when(res.Entered.StepUpUntil, c.Env.Service.Now()))
 	case flows.PurposeLink:
-		c.printf("%s is linked: it signs in to this account from now on.\n", inert.String(res.Provider))
+		c.Printf("%s is linked: it signs in to this account from now on.\n", inert.String(res.Provider))
 	default:
 		printSignedIn(c, res.Entered)
 	}
 	if res.Email != "" && purpose != flows.PurposeStepUp {
-		c.printf("%s is on your account, confirmed by %s.\n", inert.String(res.Email), inert.String(res.Provider))
+		c.Printf("%s is on your account, confirmed by %s.\n", inert.String(res.Email), inert.String(res.Provider))
 	}
 	if res.Note != "" {
-		c.printf("%s\n", inert.String(res.Note))
+		c.Printf("%s\n", inert.String(res.Note))
 	}
 	return nil
 }
@@ -139,11 +140,11 @@ func bindAddressAdd(fs *flag.FlagSet) func(*call) error {
 	with := fs.String("with", "", "link the account you have at the sign-in provider `NAME` (see `providers`)")
 	return func(c *call) error {
 		switch {
-		case *with != "" && len(c.args) > 0:
+		case *with != "" && len(c.Args) > 0:
 			return usagef("takes ADDRESS or --with NAME, not both")
 		case *with != "":
 			return withOIDC(c, *with, flows.PurposeLink)
-		case len(c.args) == 0:
+		case len(c.Args) == 0:
 			return usagef("needs ADDRESS, or --with NAME to link a sign-in provider")
 		}
 		return runAddressAdd(c)
@@ -155,11 +156,11 @@ func bindAddressUnlink(fs *flag.FlagSet) func(*call) error {
 	with := fs.String("with", "", "unlink the sign-in provider `NAME`")
 	return func(c *call) error {
 		switch {
-		case *with != "" && len(c.args) > 0:
+		case *with != "" && len(c.Args) > 0:
 			return usagef("takes ADDRESS or --with NAME, not both")
 		case *with != "":
 			return runUnlinkProvider(c, *with)
-		case len(c.args) == 0:
+		case len(c.Args) == 0:
 			return usagef("needs ADDRESS, or --with NAME to unlink a sign-in provider")
 		}
 		return runAddressUnlink(c)
@@ -167,17 +168,17 @@ func bindAddressUnlink(fs *flag.FlagSet) func(*call) error {
 }
 
 func runUnlinkProvider(c *call, name string) error {
-	out, err := c.svc().UnlinkProvider(c.ctx, c.dev(), name)
+	out, err := c.Env.Service.UnlinkProvider(c.Ctx, c.Env.Device, name)
 	if err != nil {
 		return fmt.Errorf("unlink %s: %w", name, err)
 	}
-	if c.json {
-		return c.emit(unlinkJSON{Address: name, Changed: out.Changed})
+	if c.JSON {
+		return c.Emit(unlinkJSON{Address: name, Changed: out.Changed})
 	}
 	if !out.Changed {
-		c.printf("%s is not linked to your account; there is nothing to unlink.\n", inert.String(name))
+		c.Printf("%s is not linked to your account; there is nothing to unlink.\n", inert.String(name))
 		return nil
 	}
-	c.printf("%s is unlinked: it no longer signs in to this account. Your other addresses were told.\n", inert.String(name))
+	c.Printf("%s is unlinked: it no longer signs in to this account. Your other addresses were told.\n", inert.String(name))
 	return nil
 }

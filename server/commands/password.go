@@ -11,6 +11,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/password"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -42,14 +43,14 @@ func readPassword(c *call, cmdline string) (string, error) {
 	}
 	got := make(chan line, 1)
 	go func() {
-		s, err := firstLine(c.env.Stdin, maxPasswordLine)
+		s, err := firstLine(c.Stdin, maxPasswordLine)
 		got <- line{s, err}
 	}()
 	var l line
 	select {
 	case l = <-got:
-	case <-c.ctx.Done():
-		return "", fmt.Errorf("stopped waiting for the password on standard input: %w", context.Cause(c.ctx))
+	case <-c.Ctx.Done():
+		return "", fmt.Errorf("stopped waiting for the password on standard input: %w", context.Cause(c.Ctx))
 	}
 	switch {
 	case errors.Is(l.err, errLineTooLong):
@@ -106,7 +107,7 @@ func toMagicLinkJSON(l *flows.LinkSent) *magicLinkJSON {
 	if l == nil {
 		return nil
 	}
-	return &magicLinkJSON{Label: l.Label, Channel: string(l.Channel), ExpiresAt: stamp(l.Expires), NextAt: stamp(l.NextAt)}
+	return &magicLinkJSON{Label: l.Label, Channel: string(l.Channel), ExpiresAt: cli.Stamp(l.Expires), NextAt: cli.Stamp(l.NextAt)}
 }
 
 // loginJSON is what `login --json`, `resend --json` and `signin --link
@@ -126,7 +127,7 @@ func toMergeJSON(m *flows.Merge) *mergeJSON {
 	if m == nil {
 		return nil
 	}
-	return &mergeJSON{From: m.From, Stars: nonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
+	return &mergeJSON{From: m.From, Stars: cli.NonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
 }
 
 // The flags of the commands that wait for a magic link.
@@ -145,8 +146,8 @@ func linkTTLWords() string {
 // hintAddress is an address as a command line hint shows it: the
 // normalized form, which a shell keeps as one word ("+14155552671" rather
 // than "+1 415-555-2671").
-func (c *call) hintAddress(input string) string {
-	if a, err := c.svc().ParseAddress(input); err == nil {
+func hintAddress(c *call, input string) string {
+	if a, err := c.Env.Service.ParseAddress(input); err == nil {
 		return inert.String(a.Value)
 	}
 	return inert.String(input)
@@ -168,8 +169,8 @@ func startWaiting(c *call, wait bool) (*linkWaiter, error) {
 	if !wait {
 		return nil, nil
 	}
-	w := c.svc().Watch(c.dev().Tag)
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	w := c.Env.Service.Watch(c.Env.Device.Tag)
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		w.Stop()
 		return nil, fmt.Errorf("read who you are: %w", err)
@@ -204,17 +205,17 @@ func (lw *linkWaiter) signedIn(v flows.Visitor) bool {
 //
 // As in `link --wait`, the expiry is waited for on the service's clock.
 func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Time) error) (flows.Visitor, error) {
-	dead, release := c.svc().Reached(expires)
+	dead, release := c.Env.Service.Reached(expires)
 	defer release()
 	look := func(final bool) (flows.Visitor, bool, error) {
-		v, err := c.svc().Visit(c.ctx, c.dev())
+		v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 		switch {
 		case err != nil:
 			return v, true, fmt.Errorf("read who you are: %w", err)
 		case lw.signedIn(v):
 			return v, true, nil
 		}
-		if now := c.svc().Now(); final || !now.Before(expires) {
+		if now := c.Env.Service.Now(); final || !now.Before(expires) {
 			return v, true, expired(now)
 		}
 		return v, false, nil
@@ -231,26 +232,26 @@ func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Tim
 			// before, then give up.
 			v, _, err := look(true)
 			return v, err
-		case <-c.ctx.Done():
-			return v, fmt.Errorf("stopped waiting for the link: %w", context.Cause(c.ctx))
+		case <-c.Ctx.Done():
+			return v, fmt.Errorf("stopped waiting for the link: %w", context.Cause(c.Ctx))
 		}
 	}
 }
 
 // printLinkSignedIn reports the sign-in a waited-for link led to.
 func printLinkSignedIn(c *call, to string, v flows.Visitor) error {
-	if c.json {
+	if c.JSON {
 		vj := toVisitorJSON(v)
-		return c.emit(loginJSON{SignedIn: v.Waiting == nil, To: to, Visitor: &vj})
+		return c.Emit(loginJSON{SignedIn: v.Waiting == nil, To: to, Visitor: &vj})
 	}
 	if printWaiting(c, v) {
 		return nil
 	}
 	who := orNone(inert.String(v.Nickname), "your account")
 	if v.Method == "link" {
-		c.printf("Signed in as %s.\n", who)
+		c.Printf("Signed in as %s.\n", who)
 	} else {
-		c.printf("Signed in as %s, %s rather than by the link.\n", who, method(v.Method))
+		c.Printf("Signed in as %s, %s rather than by the link.\n", who, method(v.Method))
 	}
 	return nil
 }
@@ -258,8 +259,8 @@ func printLinkSignedIn(c *call, to string, v flows.Visitor) error {
 // ephemeralNote warns a connection without a key that a sign-in lasts
 // only as long as it does.
 func ephemeralNote(c *call) {
-	if c.dev().Ephemeral {
-		fmt.Fprintln(c.env.Stderr, "Note: this connection has no SSH key, so a sign-in here lasts only until this command "+
+	if c.Env.Device.Ephemeral {
+		fmt.Fprintln(c.Stderr, "Note: this connection has no SSH key, so a sign-in here lasts only until this command "+
 			"ends. Connect with a key to stay signed in.")
 	}
 }
@@ -271,8 +272,8 @@ func bindLogin(fs *flag.FlagSet) func(*call) error {
 }
 
 func runLogin(c *call, wait bool) error {
-	input := c.args[0]
-	pw, err := readPassword(c, "login "+c.hintAddress(input))
+	input := c.Args[0]
+	pw, err := readPassword(c, "login "+hintAddress(c, input))
 	if err != nil {
 		return err
 	}
@@ -281,24 +282,24 @@ func runLogin(c *call, wait bool) error {
 		return err
 	}
 	defer lw.stop()
-	out, err := c.svc().LoginOrRegister(c.ctx, c.dev(), input, pw)
+	out, err := c.Env.Service.LoginOrRegister(c.Ctx, c.Env.Device, input, pw)
 	if err != nil {
 		return fmt.Errorf("sign in: %w", err)
 	}
 	if out.Visitor.Waiting != nil { // [A], held for the authenticator app
-		if c.json {
+		if c.JSON {
 			vj := toVisitorJSON(out.Visitor)
-			return c.emit(loginJSON{To: c.display(input), Visitor: &vj})
+			return c.Emit(loginJSON{To: display(c, input), Visitor: &vj})
 		}
 		printWaiting(c, out.Visitor)
 		return nil
 	}
 	if out.SignedIn { // [A]
-		if c.json {
+		if c.JSON {
 			vj := toVisitorJSON(out.Visitor)
-			return c.emit(loginJSON{SignedIn: true, To: c.display(input), Merged: toMergeJSON(out.Merged), Visitor: &vj})
+			return c.Emit(loginJSON{SignedIn: true, To: display(c, input), Merged: toMergeJSON(out.Merged), Visitor: &vj})
 		}
-		c.printf("Signed in as %s.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
+		c.Printf("Signed in as %s.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
 		printMerge(c, out.Merged)
 		return nil
 	}
@@ -319,30 +320,30 @@ const linkDoes = "it signs you in if the address has an account, or confirms the
 // sent, or nil when the governor held it back.
 func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input string) error {
 	ephemeralNote(c)
-	again := "resend " + c.hintAddress(input)
+	again := "resend " + hintAddress(c, input)
 	sent := "We sent a link to " + inert.Address(to) + ": " + linkDoes + "."
 	if link == nil {
 		sent = "No new link could go to " + inert.Address(to) + " just now (it had one moments ago); the latest one: " + linkDoes + "."
 	}
-	if c.json {
-		if err := c.emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
+	if c.JSON {
+		if err := c.Emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
 			return err
 		}
 	} else if lw != nil {
-		c.printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
 			"the link works for %s and only while this command waits. Send it again with: %s.\n", sent, linkTTLWords(), again)
-		c.printf("Waiting for the link…\n")
+		c.Printf("Waiting for the link…\n")
 	} else {
-		c.printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
 			"the link works for %s and only while a command of this device waits for it.\n", sent, linkTTLWords())
-		c.printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
+		c.Printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
 			"To sign in, run %s (it sends a new link and waits).\n", again)
 	}
 	if lw == nil {
 		return nil
 	}
 	// A link sent earlier expires within LinkTTL from now too.
-	expires := c.svc().Now().Add(flows.LinkTTL)
+	expires := c.Env.Service.Now().Add(flows.LinkTTL)
 	if link != nil {
 		expires = link.Expires
 	}
@@ -363,8 +364,8 @@ func bindResend(fs *flag.FlagSet) func(*call) error {
 }
 
 func runResend(c *call, wait bool) error {
-	input := c.args[0]
-	pw, err := readPassword(c, "resend "+c.hintAddress(input))
+	input := c.Args[0]
+	pw, err := readPassword(c, "resend "+hintAddress(c, input))
 	if err != nil {
 		return err
 	}
@@ -373,13 +374,13 @@ func runResend(c *call, wait bool) error {
 		return err
 	}
 	defer lw.stop()
-	sent, err := c.svc().ResendVerification(c.ctx, c.dev(), input, pw)
+	sent, err := c.Env.Service.ResendVerification(c.Ctx, c.Env.Device, input, pw)
 	if err != nil {
 		return fmt.Errorf("send the link again: %w", err)
 	}
 	// One answer for every address: see flows.ResendVerification.
 	return sentLink(c, lw, sent, "Sent a link to %s: it confirms the address if your registration waits for it, or else signs you in.",
-		"resend "+c.hintAddress(input))
+		"resend "+hintAddress(c, input))
 }
 
 // sentLink tells a person about a link that went out (what is a format
@@ -387,17 +388,17 @@ func runResend(c *call, wait bool) error {
 // lw is nil. again is the command that sends another.
 func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) error {
 	ephemeralNote(c)
-	if c.json {
-		if err := c.emit(loginJSON{Pending: true, To: sent.To, Link: toMagicLinkJSON(&sent)}); err != nil {
+	if c.JSON {
+		if err := c.Emit(loginJSON{Pending: true, To: sent.To, Link: toMagicLinkJSON(&sent)}); err != nil {
 			return err
 		}
 	} else {
-		c.printf(what+" Open it and press the button for terminal session %s (shown on the page) within %s.\n",
+		c.Printf(what+" Open it and press the button for terminal session %s (shown on the page) within %s.\n",
 			inert.Address(sent.To), inert.String(sent.Label), linkTTLWords())
 		if lw != nil {
-			c.printf("Waiting for the button to be pressed…\n")
+			c.Printf("Waiting for the button to be pressed…\n")
 		} else {
-			c.printf("This command did not wait (--no-wait): the link signs in only a session of this device that is "+
+			c.Printf("This command did not wait (--no-wait): the link signs in only a session of this device that is "+
 				"waiting, so run %s when you are ready to open it.\n", again)
 		}
 	}
@@ -416,17 +417,17 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 
 // runSigninLink is `signin --link ADDRESS`.
 func runSigninLink(c *call, wait bool) error {
-	input := c.args[0]
+	input := c.Args[0]
 	lw, err := startWaiting(c, wait)
 	if err != nil {
 		return err
 	}
 	defer lw.stop()
-	sent, err := c.svc().RequestMagicLink(c.ctx, c.dev(), input)
+	sent, err := c.Env.Service.RequestMagicLink(c.Ctx, c.Env.Device, input)
 	if err != nil {
 		return fmt.Errorf("send a sign-in link: %w", err)
 	}
-	return sentLink(c, lw, sent, "Sent a sign-in link to %s.", "signin --link "+c.hintAddress(input))
+	return sentLink(c, lw, sent, "Sent a sign-in link to %s.", "signin --link "+hintAddress(c, input))
 }
 
 // passwordSetJSON is what `password set --json` prints.
@@ -447,13 +448,13 @@ func runPasswordSet(c *call, signOutOthers bool) error {
 		return err
 	}
 	// Read first only to say what happened; SetPassword decides.
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read who you are: %w", err)
 	}
 	others := 0
 	if signOutOthers && v.Account {
-		list, err := c.svc().Devices(c.ctx, c.dev())
+		list, err := c.Env.Service.Devices(c.Ctx, c.Env.Device)
 		if err != nil {
 			return fmt.Errorf("list your devices: %w", err)
 		}
@@ -463,21 +464,21 @@ func runPasswordSet(c *call, signOutOthers bool) error {
 			}
 		}
 	}
-	if err := c.svc().SetPassword(c.ctx, c.dev(), pw, signOutOthers); err != nil {
+	if err := c.Env.Service.SetPassword(c.Ctx, c.Env.Device, pw, signOutOthers); err != nil {
 		return fmt.Errorf("set the password: %w", err)
 	}
 	state := "set"
 	if v.HasPassword {
 		state = "changed"
 	}
-	if c.json {
-		return c.emit(passwordSetJSON{Password: state, SignedOutOthers: signOutOthers, DevicesSignedOut: others})
+	if c.JSON {
+		return c.Emit(passwordSetJSON{Password: state, SignedOutOthers: signOutOthers, DevicesSignedOut: others})
 	}
 	msg := "Password " + state
 	if signOutOthers {
 		msg += "; every other device signed out"
 	}
-	c.printf("%s.\n", msg)
+	c.Printf("%s.\n", msg)
 	return nil
 }
 
@@ -492,13 +493,13 @@ func runStepUpPassword(c *call) error {
 	if err != nil {
 		return err
 	}
-	until, err := c.svc().StepUpWithPassword(c.ctx, c.dev(), pw)
+	until, err := c.Env.Service.StepUpWithPassword(c.Ctx, c.Env.Device, pw)
 	if err != nil {
 		return fmt.Errorf("step up: %w", err)
 	}
-	if c.json {
-		return c.emit(stepUpJSON{StepUpUntil: stamp(until), Factor: flows.FactorPassword})
+	if c.JSON {
+		return c.Emit(stepUpJSON{StepUpUntil: cli.Stamp(until), Factor: flows.FactorPassword})
 	}
-	c.printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.svc().Now()))
+	c.Printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.Env.Service.Now()))
 	return nil
 }

@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"flag"
 	"regexp"
 	"strings"
 	"testing"
@@ -576,7 +575,7 @@ func TestUserAdd(t *testing.T) {
 	count := func(o as) int {
 		return len(w.okAs(o, root, "help", "--json").object(t)["commands"].([]any))
 	}
-	if a, b := count(admin), count(other); a != b+1 || b != len(runnable(false)) {
+	if a, b := count(admin), count(other); a != b+1 || b != len(program.Runnable(false)) {
 		t.Errorf("help --json lists %d commands for an administrator, %d for others", a, b)
 	}
 }
@@ -676,37 +675,5 @@ func TestSigninLinkEndsWithTheConnection(t *testing.T) {
 	}
 	if info, _ := w.svc.PeekLink(context.Background(), token); info.State != flows.LinkGone {
 		t.Errorf("the link after the wait: %+v", info)
-	}
-}
-
-// TestValueFlags: flags that take a value (`user add --email ADDRESS`)
-// are skipped when finding a sub-command, and a "--" that is a flag's
-// value does not end the flags.
-func TestValueFlags(t *testing.T) {
-	values := map[string]bool{"email": true}
-	for _, tc := range []struct {
-		args []string
-		want int
-	}{
-		{[]string{"add", "--email", "x"}, 0},
-		{[]string{"--email", "x", "add"}, 2},
-		{[]string{"--email=x", "add"}, 1},
-		{[]string{"--json", "--email", "add"}, -1},
-		{[]string{"--", "--email"}, 1},
-	} {
-		if got := firstPositional(tc.args, values); got != tc.want {
-			t.Errorf("firstPositional(%q) = %d, want %d", tc.args, got, tc.want)
-		}
-	}
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	nickname := fs.String("nickname", "", "")
-	asJSON := fs.Bool("json", false, "")
-	pos, err := parseInterleaved(fs, []string{"--nickname", "--", "--json", "a"})
-	if err != nil || *nickname != "--" || !*asJSON || len(pos) != 1 || pos[0] != "a" {
-		t.Errorf("--nickname -- --json a: nickname %q, json %v, pos %q, %v", *nickname, *asJSON, pos, err)
-	}
-	pos, err = parseInterleaved(fs, []string{"b", "--", "--nickname"})
-	if err != nil || len(pos) != 2 || pos[1] != "--nickname" {
-		t.Errorf("b -- --nickname: pos %q, %v", pos, err)
 	}
 }

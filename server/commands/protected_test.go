@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -729,7 +730,7 @@ func TestSubCommands(t *testing.T) {
 	for _, args := range [][]string{{"address"}, {"address", "frob"}, {"split"}, {"split", "maybe"}, {"address", "--json"}, {"keys", "frob", "--json"}} {
 		r := w.run(dev, args...)
 		wantOut := r.stdout == ""
-		if jsonRequested(args) {
+		if slices.Contains(args, "--json") {
 			wantOut = strings.Contains(r.stdout, `"code":"usage"`)
 		}
 		if r.status != 2 || !wantOut || !strings.Contains(r.stderr, "usage: ") {
@@ -766,12 +767,12 @@ func TestSubCommands(t *testing.T) {
 
 	// Every command's --help works, and help lists every command.
 	list := w.ok(dev, "help").stdout
-	for _, cmd := range append(runnable(false), lookup("address"), lookup("split"), lookup("password")) {
-		args := append(strings.Fields(cmd.path()), "--help")
+	for _, cmd := range append(program.Runnable(false), lookup("address"), lookup("split"), lookup("password")) {
+		args := append(strings.Fields(cmd.Path()), "--help")
 		r := w.ok(dev, args...)
-		mustContain(t, strings.Join(args, " "), r.stdout, "usage: "+cmd.path(), "--json")
-		if cmd.bind != nil && !strings.Contains(list, "  "+cmd.path()) {
-			t.Errorf("help lacks %s", cmd.path())
+		mustContain(t, strings.Join(args, " "), r.stdout, "usage: "+cmd.Path(), "--json")
+		if cmd.Bind != nil && !strings.Contains(list, "  "+cmd.Path()) {
+			t.Errorf("help lacks %s", cmd.Path())
 		}
 	}
 	mustContain(t, "help", list, "stepup", "address add ADDRESS", "address edit OLD NEW", "history", "keys remove FINGERPRINT (keys forget)",

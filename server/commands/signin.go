@@ -8,6 +8,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -26,7 +27,7 @@ type issuedJSON struct {
 
 func toIssuedJSON(iss flows.Issued, to string) issuedJSON {
 	return issuedJSON{Letter: iss.Letter, Digits: iss.Digits, Purpose: iss.Purpose, Channel: string(iss.Channel),
-		To: to, ExpiresAt: stamp(iss.Expires), NextAt: stamp(iss.NextAt), Tries: iss.Tries}
+		To: to, ExpiresAt: cli.Stamp(iss.Expires), NextAt: cli.Stamp(iss.NextAt), Tries: iss.Tries}
 }
 
 func bindSignin(fs *flag.FlagSet) func(*call) error {
@@ -36,7 +37,7 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 	with := fs.String("with", "", "sign in with the provider `NAME` (see `providers`) and wait for it")
 	return func(c *call) error {
 		switch {
-		case *with != "" && (*key || *link || *noWait || len(c.args) > 0):
+		case *with != "" && (*key || *link || *noWait || len(c.Args) > 0):
 			return usagef("--with NAME goes alone")
 		case *with != "":
 			return withOIDC(c, *with, flows.PurposeSignIn)
@@ -44,13 +45,13 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 			return usagef("takes --key or --link, not both")
 		case *noWait && !*link:
 			return usagef("--no-wait goes with --link")
-		case *key && len(c.args) > 0:
+		case *key && len(c.Args) > 0:
 			return usagef("takes ADDRESS or --key, not both")
 		case *key:
 			return signInWithKey(c)
-		case len(c.args) == 0 && *link:
+		case len(c.Args) == 0 && *link:
 			return usagef("--link needs ADDRESS")
-		case len(c.args) == 0:
+		case len(c.Args) == 0:
 			return usagef("needs ADDRESS, or --key to sign in with the key this connection uses")
 		case *link:
 			return runSigninLink(c, !*noWait)
@@ -60,21 +61,21 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 }
 
 func runSignin(c *call) error {
-	if address.LooksLikeWallet(c.args[0]) {
+	if address.LooksLikeWallet(c.Args[0]) {
 		return runWalletSignin(c)
 	}
-	iss, err := c.svc().RequestSignIn(c.ctx, c.dev(), c.args[0])
+	iss, err := c.Env.Service.RequestSignIn(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("send a sign-in code: %w", err)
 	}
-	if c.dev().Ephemeral {
+	if c.Env.Device.Ephemeral {
 		// Each `ssh host code ...` without a key is a new device, which
 		// has no code: say so rather than let the code go to waste.
-		fmt.Fprintln(c.env.Stderr, "Note: this connection has no SSH key, so another connection cannot enter the code. "+
+		fmt.Fprintln(c.Stderr, "Note: this connection has no SSH key, so another connection cannot enter the code. "+
 			"Connect with a key, or with a terminal (ssh -t) to enter it in the same session.")
 	}
-	if c.json {
-		return c.emit(toIssuedJSON(iss, iss.To))
+	if c.JSON {
+		return c.Emit(toIssuedJSON(iss, iss.To))
 	}
 	printIssued(c, iss, "")
 	return nil
@@ -83,24 +84,24 @@ func runSignin(c *call) error {
 // printIssued tells a person about a code that went out: "Code B (4
 // digits) sent to ADDRESS<what>. It expires at .... Enter it with: ...".
 func printIssued(c *call, iss flows.Issued, what string) {
-	now := c.svc().Now()
-	c.printf("Code %s (%d digits) sent to %s%s. It expires at %s. Enter it with: code %s-%s\n",
+	now := c.Env.Service.Now()
+	c.Printf("Code %s (%d digits) sent to %s%s. It expires at %s. Enter it with: code %s-%s\n",
 		iss.Letter, iss.Digits, inert.Address(iss.To), what, when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
-	c.printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
+	c.Printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
 }
 
 func signInWithKey(c *call) error {
-	out, err := c.svc().SignInWithKey(c.ctx, c.dev())
+	out, err := c.Env.Service.SignInWithKey(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("sign in with this key: %w", err)
 	}
-	if c.json {
-		return c.emit(toEnteredJSON(out))
+	if c.JSON {
+		return c.Emit(toEnteredJSON(out))
 	}
 	if printWaiting(c, out.Visitor) {
 		return nil
 	}
-	c.printf("Signed in as %s with this device's key.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
+	c.Printf("Signed in as %s with this device's key.\n", orNone(inert.String(out.Visitor.Nickname), "your account"))
 	printMerge(c, out.Merged)
 	return nil
 }
@@ -136,9 +137,9 @@ type splitJSON struct {
 
 func toEnteredJSON(out flows.Entered) enteredJSON {
 	e := enteredJSON{Purpose: out.Purpose, Letter: out.Letter, SignedUp: out.SignedUp, Visitor: toVisitorJSON(out.Visitor),
-		StepUpUntil: stamp(out.StepUpUntil)}
+		StepUpUntil: cli.Stamp(out.StepUpUntil)}
 	if m := out.Merged; m != nil {
-		e.Merged = &mergeJSON{From: m.From, Stars: nonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
+		e.Merged = &mergeJSON{From: m.From, Stars: cli.NonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
 	}
 	if s := out.Split; s != nil {
 		e.Split = &splitJSON{Address: s.Address, Kind: string(s.Kind), Choices: []string{flows.SplitSignIn, flows.SplitNew}}
@@ -168,30 +169,30 @@ func justConfirmed(v flows.Visitor) (flows.AddressInfo, bool) {
 
 func runCode(c *call) error {
 	// flows reads "B-4821", "B 4821", "b4821" and "4821" alike.
-	out, err := c.svc().EnterCode(c.ctx, c.dev(), "", strings.Join(c.args, " "))
+	out, err := c.Env.Service.EnterCode(c.Ctx, c.Env.Device, "", strings.Join(c.Args, " "))
 	if err != nil {
 		return fmt.Errorf("enter the code: %w", err)
 	}
-	if c.json {
-		return c.emit(toEnteredJSON(out))
+	if c.JSON {
+		return c.Emit(toEnteredJSON(out))
 	}
 	switch {
 	case out.Split != nil:
 		kind := kindNoun(out.Split.Kind)
-		c.printf("That code is right. The address is also confirmed on an account with another %s: run `split signin` "+
+		c.Printf("That code is right. The address is also confirmed on an account with another %s: run `split signin` "+
 			"to sign in to it, or `split new` to start a new account with this %s (it leaves that account).\n", kind, kind)
 	case out.Purpose == flows.PurposeStepUp:
-		c.printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.svc().Now()))
+		c.Printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.Env.Service.Now()))
 	case out.Purpose == flows.PurposeConfirm:
 		if a, ok := justConfirmed(out.Visitor); ok {
-			c.printf("Code %s accepted: %s is confirmed on your account.\n", out.Letter, inert.Address(a.Display))
+			c.Printf("Code %s accepted: %s is confirmed on your account.\n", out.Letter, inert.Address(a.Display))
 		} else {
-			c.printf("Code %s accepted: the address is confirmed on your account.\n", out.Letter)
+			c.Printf("Code %s accepted: the address is confirmed on your account.\n", out.Letter)
 		}
 	case out.Purpose == flows.PurposeSignIn:
 		printSignedIn(c, out)
 	default:
-		c.printf("Code %s accepted.\n", out.Letter)
+		c.Printf("Code %s accepted.\n", out.Letter)
 	}
 	return nil
 }
@@ -203,9 +204,9 @@ func printSignedIn(c *call, out flows.Entered) {
 	}
 	who := orNone(inert.String(out.Visitor.Nickname), "your account")
 	if out.SignedUp {
-		c.printf("Signed up: this device is now signed in as %s.\n", who)
+		c.Printf("Signed up: this device is now signed in as %s.\n", who)
 	} else {
-		c.printf("Signed in as %s.\n", who)
+		c.Printf("Signed in as %s.\n", who)
 	}
 	printMerge(c, out.Merged)
 }
@@ -216,13 +217,13 @@ func printMerge(c *call, m *flows.Merge) {
 		return
 	}
 	if len(m.Stars) > 0 {
-		c.printf("Brought over from your visit: %s.\n", starNames(c.svc(), m.Stars))
+		c.Printf("Brought over from your visit: %s.\n", starNames(c.Env.Service, m.Stars))
 	}
 	switch {
 	case m.NicknameTaken:
-		c.printf("The account had no nickname and took yours, %s.\n", inert.String(m.VisitorNickname))
+		c.Printf("The account had no nickname and took yours, %s.\n", inert.String(m.VisitorNickname))
 	case m.VisitorNickname != "":
-		c.printf("The account kept its nickname; yours from the visit (%s) was not used.\n", inert.String(m.VisitorNickname))
+		c.Printf("The account kept its nickname; yours from the visit (%s) was not used.\n", inert.String(m.VisitorNickname))
 	}
 }
 

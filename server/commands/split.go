@@ -10,12 +10,12 @@ import (
 // runSplit carries out the choice a sign-in code offered (see `code`).
 func runSplit(choice string) func(*call) error {
 	return func(c *call) error {
-		out, err := c.svc().ChooseSplit(c.ctx, c.dev(), choice)
+		out, err := c.Env.Service.ChooseSplit(c.Ctx, c.Env.Device, choice)
 		if err != nil {
 			return fmt.Errorf("choose: %w", err)
 		}
-		if c.json {
-			return c.emit(toEnteredJSON(out))
+		if c.JSON {
+			return c.Emit(toEnteredJSON(out))
 		}
 		if choice == flows.SplitSignIn {
 			printSignedIn(c, out)
@@ -25,7 +25,7 @@ func runSplit(choice string) func(*call) error {
 		if a, ok := justConfirmed(out.Visitor); ok {
 			shown = inert.Address(a.Display)
 		}
-		c.printf("Signed up: a new account with %s, and this device is signed in to it. The other account no longer\n"+
+		c.Printf("Signed up: a new account with %s, and this device is signed in to it. The other account no longer\n"+
 			"has %s and was told.\n", shown, shown)
 		printMerge(c, out.Merged)
 		return nil

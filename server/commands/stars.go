@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -25,7 +26,7 @@ type itemJSON struct {
 }
 
 func runStar(c *call) error {
-	if len(c.args) == 0 {
+	if len(c.Args) == 0 {
 		return runStars(c)
 	}
 	return setStar(c, true)
@@ -34,25 +35,25 @@ func runStar(c *call) error {
 func runUnstar(c *call) error { return setStar(c, false) }
 
 func setStar(c *call, on bool) error {
-	change, what := c.svc().Star, "star"
+	change, what := c.Env.Service.Star, "star"
 	if !on {
-		change, what = c.svc().Unstar, "unstar"
+		change, what = c.Env.Service.Unstar, "unstar"
 	}
-	v, err := change(c.ctx, c.dev(), c.args[0])
+	v, err := change(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, quote(c.args[0]), err)
+		return fmt.Errorf("%s %s: %w", what, quote(c.Args[0]), err)
 	}
 	// The flows accepted the item, so the catalogue has it.
-	it := findItem(c.svc().Catalogue(), c.args[0])
-	if c.json {
-		return c.emit(starJSON{Item: it.ID, Starred: on, Stars: nonNil(v.Stars)})
+	it := findItem(c.Env.Service.Catalogue(), c.Args[0])
+	if c.JSON {
+		return c.Emit(starJSON{Item: it.ID, Starred: on, Stars: cli.NonNil(v.Stars)})
 	}
 	if on {
-		c.printf("Starred %s.", inert.String(it.Name))
+		c.Printf("Starred %s.", inert.String(it.Name))
 	} else {
-		c.printf("Unstarred %s.", inert.String(it.Name))
+		c.Printf("Unstarred %s.", inert.String(it.Name))
 	}
-	c.printf(" Your stars: %s.\n", orNone(starNames(c.svc(), v.Stars), "none"))
+	c.Printf(" Your stars: %s.\n", orNone(starNames(c.Env.Service, v.Stars), "none"))
 	return nil
 }
 
@@ -68,14 +69,14 @@ func findItem(catalogue []flows.Item, input string) flows.Item {
 }
 
 func runStars(c *call) error {
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read your stars: %w", err)
 	}
-	catalogue := c.svc().Catalogue()
-	if c.json {
+	catalogue := c.Env.Service.Catalogue()
+	if c.JSON {
 		for _, it := range catalogue {
-			if err := c.emit(itemJSON{ID: it.ID, Name: it.Name, Note: it.Note, Starred: slices.Contains(v.Stars, it.ID)}); err != nil {
+			if err := c.Emit(itemJSON{ID: it.ID, Name: it.Name, Note: it.Note, Starred: slices.Contains(v.Stars, it.ID)}); err != nil {
 				return err
 			}
 		}
@@ -89,9 +90,9 @@ func runStars(c *call) error {
 		}
 		rows = append(rows, []string{mark + " " + inert.String(it.Name), inert.String(it.Note)})
 	}
-	if err := columns(c.env.Stdout, rows); err != nil {
+	if err := cli.Columns(c.Stdout, rows); err != nil {
 		return err
 	}
-	c.printf("\nStar one with: star NAME. Remove a star with: unstar NAME.\n")
+	c.Printf("\nStar one with: star NAME. Remove a star with: unstar NAME.\n")
 	return nil
 }

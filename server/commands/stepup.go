@@ -19,7 +19,7 @@ func bindStepUp(fs *flag.FlagSet) func(*call) error {
 		switch {
 		case *pw && *wallet, *totp != "" && (*pw || *wallet), *with != "" && (*pw || *wallet || *totp != ""):
 			return usagef("takes one of --password, --totp, --wallet and --with")
-		case *with != "" && len(c.args) > 0:
+		case *with != "" && len(c.Args) > 0:
 			return usagef("ADDRESS goes with --wallet")
 		case *with != "":
 			return withOIDC(c, *with, flows.PurposeStepUp)
@@ -27,7 +27,7 @@ func bindStepUp(fs *flag.FlagSet) func(*call) error {
 			return runStepUpTOTP(c, *totp)
 		case *wallet:
 			return runWalletStepUp(c)
-		case len(c.args) > 0:
+		case len(c.Args) > 0:
 			return usagef("ADDRESS goes with --wallet")
 		case *pw:
 			return runStepUpPassword(c)
@@ -40,32 +40,32 @@ func bindStepUp(fs *flag.FlagSet) func(*call) error {
 // masked: a step-up proves a second factor, so the screen of a device
 // that may not be its owner's should not spell the address out.
 func runStepUp(c *call) error {
-	iss, err := c.svc().RequestStepUp(c.ctx, c.dev())
+	iss, err := c.Env.Service.RequestStepUp(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("send a step-up code: %w", err)
 	}
-	to := c.masked(iss.To)
-	if c.json {
-		return c.emit(toIssuedJSON(iss, to))
+	to := masked(c, iss.To)
+	if c.JSON {
+		return c.Emit(toIssuedJSON(iss, to))
 	}
-	now := c.svc().Now()
-	c.printf("Step-up code %s (%d digits) sent to %s. Enter it with: code %s-%s. The step-up lasts %s on this device only.\n",
-		iss.Letter, iss.Digits, inert.Address(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.svc().Policy().StepUpTTL))
-	c.printf("The code expires at %s.\n", when(iss.Expires, now))
+	now := c.Env.Service.Now()
+	c.Printf("Step-up code %s (%d digits) sent to %s. Enter it with: code %s-%s. The step-up lasts %s on this device only.\n",
+		iss.Letter, iss.Digits, inert.Address(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.Env.Service.Policy().StepUpTTL))
+	c.Printf("The code expires at %s.\n", when(iss.Expires, now))
 	return nil
 }
 
 // masked returns the masked form of one of the account's addresses,
 // given as flows displays it (flows.Issued.To).
-func (c *call) masked(display string) string {
-	if v, err := c.svc().Visit(c.ctx, c.dev()); err == nil {
+func masked(c *call, display string) string {
+	if v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device); err == nil {
 		for _, a := range v.Addresses {
 			if a.Display == display {
 				return a.Masked
 			}
 		}
 	}
-	if a, err := c.svc().ParseAddress(display); err == nil {
+	if a, err := c.Env.Service.ParseAddress(display); err == nil {
 		return a.Masked()
 	}
 	return "a confirmed address of your account"

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -13,47 +14,47 @@ import (
 // `totp confirm CODE`, `totp CODE` (a held sign-in's second factor),
 // `totp remove`, `stepup --totp CODE`, `recovery CODE`, `recovery new`.
 
-var totpCommand = &command{
-	name: "totp", args: "[CODE]", maxArgs: 1,
-	summary: "authenticator app: `totp CODE` is the second factor a waiting sign-in needs; add, confirm, remove",
-	about: "With an authenticator app (Google Authenticator, Authy, 1Password, ...) on the account, every\n" +
+var totpCommand = &cli.Command[Env]{
+	Name: "totp", Args: "[CODE]", MaxArgs: 1,
+	Summary: "authenticator app: `totp CODE` is the second factor a waiting sign-in needs; add, confirm, remove",
+	About: "With an authenticator app (Google Authenticator, Authy, 1Password, ...) on the account, every\n" +
 		"sign-in of a device waits for the app's 6-digit code: `totp CODE` enters it (it also steps the\n" +
 		"device up for the hour). Without CODE, says whether the account has an app.\n" +
 		"Enrolling is `totp add` (the secret and an otpauth:// URI to paste in the app; the screens draw it\n" +
 		"as a QR code), then `totp confirm CODE` with the app's first code, which prints 10 recovery codes.",
-	bind: noFlags(runTOTP),
-	subs: []*command{
+	Bind: cli.NoFlags(runTOTP),
+	Subs: []*cli.Command[Env]{
 		{
-			name: "add", summary: "start enrolling an authenticator app (protected): prints its secret and URI",
-			about: "Prints the secret (base32, in groups of four to type by hand) and the otpauth:// URI; with\n" +
+			Name: "add", Summary: "start enrolling an authenticator app (protected): prints its secret and URI",
+			About: "Prints the secret (base32, in groups of four to type by hand) and the otpauth:// URI; with\n" +
 				"--json, {\"uri\", \"secret\", ...}. Nothing changes until `totp confirm CODE` (within 30 minutes).",
-			bind: noFlags(runTOTPAdd),
+			Bind: cli.NoFlags(runTOTPAdd),
 		},
 		{
-			name: "confirm", args: "CODE", minArgs: 1, maxArgs: 1,
-			summary: "finish enrolling with the app's first code (protected); prints the recovery codes",
-			about: "Prints 10 recovery codes, once: keep them somewhere safe, apart from the phone. Each works\n" +
+			Name: "confirm", Args: "CODE", MinArgs: 1, MaxArgs: 1,
+			Summary: "finish enrolling with the app's first code (protected); prints the recovery codes",
+			About: "Prints 10 recovery codes, once: keep them somewhere safe, apart from the phone. Each works\n" +
 				"once where the app's code would (`recovery CODE`). With --json, {\"recovery_codes\": [...]}.",
-			bind: noFlags(runTOTPConfirm),
+			Bind: cli.NoFlags(runTOTPConfirm),
 		},
 		{
-			name: "remove", summary: "remove the authenticator app and its recovery codes (protected)",
-			bind: noFlags(runTOTPRemove),
+			Name: "remove", Summary: "remove the authenticator app and its recovery codes (protected)",
+			Bind: cli.NoFlags(runTOTPRemove),
 		},
 	},
 }
 
-var recoveryCommand = &command{
-	name: "recovery", args: "CODE", maxArgs: 3,
-	summary: "use a recovery code instead of the authenticator's code; `recovery new` replaces them",
-	about: "A recovery code (like k7qx-m3pa-9rtw; case, spaces and dashes do not matter) works once: it\n" +
+var recoveryCommand = &cli.Command[Env]{
+	Name: "recovery", Args: "CODE", MaxArgs: 3,
+	Summary: "use a recovery code instead of the authenticator's code; `recovery new` replaces them",
+	About: "A recovery code (like k7qx-m3pa-9rtw; case, spaces and dashes do not matter) works once: it\n" +
 		"completes this device's waiting sign-in, or else steps this signed-in device up. The account's\n" +
 		"addresses are told. `recovery new` (protected) makes 10 new codes and retires the old ones.",
-	bind: noFlags(runRecovery),
-	subs: []*command{
+	Bind: cli.NoFlags(runRecovery),
+	Subs: []*cli.Command[Env]{
 		{
-			name: "new", summary: "make 10 new recovery codes; the old ones stop working (protected)",
-			bind: noFlags(runRecoveryNew),
+			Name: "new", Summary: "make 10 new recovery codes; the old ones stop working (protected)",
+			Bind: cli.NoFlags(runRecoveryNew),
 		},
 	},
 }
@@ -93,7 +94,7 @@ func toWaitingJSON(w *flows.Waiting) *waitingJSON {
 	if w == nil {
 		return nil
 	}
-	return &waitingJSON{For: "totp", Method: w.Method, Until: stamp(w.Until)}
+	return &waitingJSON{For: "totp", Method: w.Method, Until: cli.Stamp(w.Until)}
 }
 
 // printWaiting tells a person that a sign-in waits for its second factor,
@@ -103,25 +104,25 @@ func printWaiting(c *call, v flows.Visitor) bool {
 	if w == nil {
 		return false
 	}
-	c.printf("First factor accepted (%s). This account has an authenticator app, so this device waits for its\n"+
-		"6-digit code until %s: enter it with `totp CODE` (or a recovery code with `recovery CODE`).\n", method(w.Method), when(w.Until, c.svc().Now()))
+	c.Printf("First factor accepted (%s). This account has an authenticator app, so this device waits for its\n"+
+		"6-digit code until %s: enter it with `totp CODE` (or a recovery code with `recovery CODE`).\n", method(w.Method), when(w.Until, c.Env.Service.Now()))
 	return true
 }
 
 func runTOTP(c *call) error {
-	if len(c.args) == 1 {
-		out, err := c.svc().EnterTOTP(c.ctx, c.dev(), c.args[0])
+	if len(c.Args) == 1 {
+		out, err := c.Env.Service.EnterTOTP(c.Ctx, c.Env.Device, c.Args[0])
 		if err != nil {
 			return fmt.Errorf("enter the authenticator code: %w", err)
 		}
-		if c.json {
-			return c.emit(toEnteredJSON(out))
+		if c.JSON {
+			return c.Emit(toEnteredJSON(out))
 		}
 		printSignedIn(c, out)
-		c.printf("Stepped up until %s on this device: it has just proven two factors.\n", when(out.StepUpUntil, c.svc().Now()))
+		c.Printf("Stepped up until %s on this device: it has just proven two factors.\n", when(out.StepUpUntil, c.Env.Service.Now()))
 		return nil
 	}
-	v, err := c.svc().Visit(c.ctx, c.dev())
+	v, err := c.Env.Service.Visit(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("read who you are: %w", err)
 	}
@@ -132,118 +133,118 @@ func runTOTP(c *call) error {
 		return &flows.Problem{Code: flows.ProblemSignedOut, Msg: "This needs a signed-in account; sign in first."}
 	}
 	a := v.Authenticator
-	if c.json {
+	if c.JSON {
 		if a == nil {
-			return c.emit(totpStatusJSON{})
+			return c.Emit(totpStatusJSON{})
 		}
-		return c.emit(totpStatusJSON{Authenticator: true, Since: stamp(a.Since), RecoveryLeft: a.RecoveryLeft})
+		return c.Emit(totpStatusJSON{Authenticator: true, Since: cli.Stamp(a.Since), RecoveryLeft: a.RecoveryLeft})
 	}
 	if a == nil {
-		c.printf("No authenticator app. `totp add` enrols one.\n")
+		c.Printf("No authenticator app. `totp add` enrols one.\n")
 		return nil
 	}
-	c.printf("Authenticator app since %s; %d recovery %s left.\n", when(a.Since, c.svc().Now()), a.RecoveryLeft, plural(a.RecoveryLeft, "code", "codes"))
+	c.Printf("Authenticator app since %s; %d recovery %s left.\n", when(a.Since, c.Env.Service.Now()), a.RecoveryLeft, plural(a.RecoveryLeft, "code", "codes"))
 	return nil
 }
 
 func runTOTPAdd(c *call) error {
-	e, err := c.svc().AddTOTP(c.ctx, c.dev())
+	e, err := c.Env.Service.AddTOTP(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("add an authenticator app: %w", err)
 	}
-	if c.json {
-		return c.emit(enrolmentJSON{URI: e.URI, Secret: e.Secret, Issuer: e.Issuer, Label: e.Label, Expires: stamp(e.Expires)})
+	if c.JSON {
+		return c.Emit(enrolmentJSON{URI: e.URI, Secret: e.Secret, Issuer: e.Issuer, Label: e.Label, Expires: cli.Stamp(e.Expires)})
 	}
-	c.printf("Add this account to your authenticator app (Google Authenticator, Authy, 1Password, ...):\n\n"+
+	c.Printf("Add this account to your authenticator app (Google Authenticator, Authy, 1Password, ...):\n\n"+
 		"  key:     %s\n  account: %s (%s)\n  uri:     %s\n\n"+
 		"Then run `totp confirm CODE` with the code the app shows, before %s. Until then nothing changes.\n"+
 		"(The screens, `ssh -t`, draw this as a QR code to scan.)\n",
-		flows.SecretGroups(e.Secret), inert.String(e.Label), inert.String(e.Issuer), inert.String(e.URI), when(e.Expires, c.svc().Now()))
+		flows.SecretGroups(e.Secret), inert.String(e.Label), inert.String(e.Issuer), inert.String(e.URI), when(e.Expires, c.Env.Service.Now()))
 	return nil
 }
 
 func runTOTPConfirm(c *call) error {
-	codes, err := c.svc().ConfirmTOTP(c.ctx, c.dev(), c.args[0])
+	codes, err := c.Env.Service.ConfirmTOTP(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("confirm the authenticator app: %w", err)
 	}
-	if c.json {
-		return c.emit(recoveryCodesJSON{RecoveryCodes: codes})
+	if c.JSON {
+		return c.Emit(recoveryCodesJSON{RecoveryCodes: codes})
 	}
-	c.printf("The authenticator app is on. Signing in now asks for its code.\n\n")
+	c.Printf("The authenticator app is on. Signing in now asks for its code.\n\n")
 	printRecoveryCodes(c, codes)
 	return nil
 }
 
 func printRecoveryCodes(c *call, codes []string) {
-	c.printf("Recovery codes (shown this once; each works once, where the app's code would):\n\n")
+	c.Printf("Recovery codes (shown this once; each works once, where the app's code would):\n\n")
 	for i, code := range codes {
-		c.printf("  %2d. %s\n", i+1, code)
+		c.Printf("  %2d. %s\n", i+1, code)
 	}
-	c.printf("\nKeep them apart from your phone: printed, or in a password manager.\n")
+	c.Printf("\nKeep them apart from your phone: printed, or in a password manager.\n")
 }
 
 func runTOTPRemove(c *call) error {
-	if err := c.svc().RemoveTOTP(c.ctx, c.dev()); err != nil {
+	if err := c.Env.Service.RemoveTOTP(c.Ctx, c.Env.Device); err != nil {
 		return fmt.Errorf("remove the authenticator app: %w", err)
 	}
-	if c.json {
-		return c.emit(totpStatusJSON{})
+	if c.JSON {
+		return c.Emit(totpStatusJSON{})
 	}
-	c.printf("The authenticator app and its recovery codes are removed; your addresses were told.\n")
+	c.Printf("The authenticator app and its recovery codes are removed; your addresses were told.\n")
 	return nil
 }
 
 func runStepUpTOTP(c *call, code string) error {
-	until, err := c.svc().StepUpWithTOTP(c.ctx, c.dev(), code)
+	until, err := c.Env.Service.StepUpWithTOTP(c.Ctx, c.Env.Device, code)
 	if err != nil {
 		return fmt.Errorf("step up: %w", err)
 	}
-	if c.json {
-		return c.emit(stepUpJSON{StepUpUntil: stamp(until), Factor: flows.FactorTOTP})
+	if c.JSON {
+		return c.Emit(stepUpJSON{StepUpUntil: cli.Stamp(until), Factor: flows.FactorTOTP})
 	}
-	c.printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.svc().Now()))
+	c.Printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.Env.Service.Now()))
 	return nil
 }
 
 func runRecovery(c *call) error {
-	if len(c.args) == 0 {
+	if len(c.Args) == 0 {
 		return usagef("needs CODE, or `new`")
 	}
-	r, err := c.svc().UseRecoveryCode(c.ctx, c.dev(), strings.Join(c.args, " "))
+	r, err := c.Env.Service.UseRecoveryCode(c.Ctx, c.Env.Device, strings.Join(c.Args, " "))
 	if err != nil {
 		return fmt.Errorf("use the recovery code: %w", err)
 	}
-	if c.json {
-		out := recoveredJSON{Left: r.Left, StepUpUntil: stamp(r.StepUpUntil)}
+	if c.JSON {
+		out := recoveredJSON{Left: r.Left, StepUpUntil: cli.Stamp(r.StepUpUntil)}
 		if r.Entered != nil {
 			e := toEnteredJSON(*r.Entered)
-			out.Entered, out.StepUpUntil = &e, stamp(r.Entered.StepUpUntil)
+			out.Entered, out.StepUpUntil = &e, cli.Stamp(r.Entered.StepUpUntil)
 		}
-		return c.emit(out)
+		return c.Emit(out)
 	}
 	if r.Entered != nil {
 		printSignedIn(c, *r.Entered)
 	} else {
-		c.printf("Stepped up until %s, on this device only.\n", when(r.StepUpUntil, c.svc().Now()))
+		c.Printf("Stepped up until %s, on this device only.\n", when(r.StepUpUntil, c.Env.Service.Now()))
 	}
-	c.printf("%d recovery %s left; your addresses were told one was used.", r.Left, plural(r.Left, "code", "codes"))
+	c.Printf("%d recovery %s left; your addresses were told one was used.", r.Left, plural(r.Left, "code", "codes"))
 	if r.Left <= 3 {
-		c.printf(" `recovery new` makes a new set.")
+		c.Printf(" `recovery new` makes a new set.")
 	}
-	c.printf("\n")
+	c.Printf("\n")
 	return nil
 }
 
 func runRecoveryNew(c *call) error {
-	codes, err := c.svc().NewRecoveryCodes(c.ctx, c.dev())
+	codes, err := c.Env.Service.NewRecoveryCodes(c.Ctx, c.Env.Device)
 	if err != nil {
 		return fmt.Errorf("make new recovery codes: %w", err)
 	}
-	if c.json {
-		return c.emit(recoveryCodesJSON{RecoveryCodes: codes})
+	if c.JSON {
+		return c.Emit(recoveryCodesJSON{RecoveryCodes: codes})
 	}
-	c.printf("The old recovery codes no longer work.\n\n")
+	c.Printf("The old recovery codes no longer work.\n\n")
 	printRecoveryCodes(c, codes)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -32,7 +33,7 @@ type challengeJSON struct {
 
 func toChallengeJSON(ch flows.Challenge) challengeJSON {
 	return challengeJSON{Purpose: ch.Purpose, Kind: string(ch.Kind), Address: ch.Address, Message: ch.Message,
-		Expires: stamp(ch.Expires), How: signHow(ch.Kind)}
+		Expires: cli.Stamp(ch.Expires), How: signHow(ch.Kind)}
 }
 
 // signHow says how to sign a message with a wallet of the kind.
@@ -46,23 +47,23 @@ func signHow(k address.Kind) string {
 // printChallenge shows the message to sign, line by line as it is, so
 // that it copies cleanly.
 func printChallenge(c *call, ch flows.Challenge, what string) error {
-	if c.json {
-		return c.emit(toChallengeJSON(ch))
+	if c.JSON {
+		return c.Emit(toChallengeJSON(ch))
 	}
-	c.printf("Sign this message with %s %s, to %s. It expires at %s.\n\n",
-		kindNoun(ch.Kind), inert.String(ch.Address), what, when(ch.Expires, c.svc().Now()))
-	c.printf("%s\n\n", inert.Lines(ch.Message))
-	c.printf("Sign it with %s\n", signHow(ch.Kind))
-	c.printf("For the exact text in a script: signin ADDRESS --json, its \"message\".\n")
-	if c.dev().Ephemeral {
-		fmt.Fprintln(c.env.Stderr, "Note: this connection has no SSH key, so another connection cannot give the signature. "+
+	c.Printf("Sign this message with %s %s, to %s. It expires at %s.\n\n",
+		kindNoun(ch.Kind), inert.String(ch.Address), what, when(ch.Expires, c.Env.Service.Now()))
+	c.Printf("%s\n\n", inert.Lines(ch.Message))
+	c.Printf("Sign it with %s\n", signHow(ch.Kind))
+	c.Printf("For the exact text in a script: signin ADDRESS --json, its \"message\".\n")
+	if c.Env.Device.Ephemeral {
+		fmt.Fprintln(c.Stderr, "Note: this connection has no SSH key, so another connection cannot give the signature. "+
 			"Connect with a key, or with a terminal (ssh -t) to paste it in the same session.")
 	}
 	return nil
 }
 
 func runWalletSignin(c *call) error {
-	ch, err := c.svc().RequestWalletSignIn(c.ctx, c.dev(), c.args[0])
+	ch, err := c.Env.Service.RequestWalletSignIn(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("ask for a wallet challenge: %w", err)
 	}
@@ -70,7 +71,7 @@ func runWalletSignin(c *call) error {
 }
 
 func runWalletAdd(c *call) error {
-	ch, err := c.svc().AddWallet(c.ctx, c.dev(), c.args[0])
+	ch, err := c.Env.Service.AddWallet(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("add the wallet: %w", err)
 	}
@@ -79,23 +80,23 @@ func runWalletAdd(c *call) error {
 
 func runWalletStepUp(c *call) error {
 	input := ""
-	if len(c.args) > 0 {
-		input = c.args[0]
+	if len(c.Args) > 0 {
+		input = c.Args[0]
 	}
-	ch, err := c.svc().RequestWalletStepUp(c.ctx, c.dev(), input)
+	ch, err := c.Env.Service.RequestWalletStepUp(c.Ctx, c.Env.Device, input)
 	if err != nil {
 		return fmt.Errorf("ask for a wallet step-up challenge: %w", err)
 	}
-	return printChallenge(c, ch, "step this device up for "+shortDuration(c.svc().Policy().StepUpTTL))
+	return printChallenge(c, ch, "step this device up for "+shortDuration(c.Env.Service.Policy().StepUpTTL))
 }
 
 func bindSignature(*flag.FlagSet) func(*call) error {
 	return func(c *call) error {
-		out, err := c.svc().SubmitSignature(c.ctx, c.dev(), c.args[0])
+		out, err := c.Env.Service.SubmitSignature(c.Ctx, c.Env.Device, c.Args[0])
 		if err != nil {
 			return fmt.Errorf("check the signature: %w", err)
 		}
-		if c.json {
+		if c.JSON {
 			e := toEnteredJSON(out)
 			if out.Purpose == flows.PurposeConfirm {
 				for _, a := range out.Visitor.Addresses {
@@ -105,13 +106,13 @@ func bindSignature(*flag.FlagSet) func(*call) error {
 					}
 				}
 			}
-			return c.emit(e)
+			return c.Emit(e)
 		}
 		switch out.Purpose {
 		case flows.PurposeStepUp:
-			c.printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.svc().Now()))
+			c.Printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.Env.Service.Now()))
 		case flows.PurposeConfirm:
-			c.printf("Signature accepted: %s is confirmed on your account.\n", inert.String(out.Address))
+			c.Printf("Signature accepted: %s is confirmed on your account.\n", inert.String(out.Address))
 		default:
 			printSignedIn(c, out)
 		}

@@ -338,12 +338,12 @@ func TestOwnerAndAddressesUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"owner"}, 2, "takes 1 arguments, got 0"},
-		{[]string{"owner", "a@example.com", "b@example.com"}, 2, "takes 1 arguments, got 2"},
+		{[]string{"owner"}, 2, "attest owner: needs ADDRESS"},
+		{[]string{"owner", "a@example.com", "b@example.com"}, 2, `takes only ADDRESS, not also "b@example.com"`},
 		{[]string{"owner", "a@example.com", "--at", "yesterday"}, 2, `--at: "yesterday" is not a time`},
 		{[]string{"owner", "a@example.com", "--at", "2026-02-30"}, 2, `--at: "2026-02-30" is not a time`},
 		{[]string{"owner", "not an address"}, 1, "attest owner: "},
-		{[]string{"addresses"}, 2, "takes 1 arguments, got 0"},
+		{[]string{"addresses"}, 2, "attest addresses: needs USER"},
 		{[]string{"addresses", "u_x", "--at", "21/11/2026"}, 2, `--at: "21/11/2026" is not a time`},
 		{[]string{"addresses", "u_x", "--color"}, 2, "flag provided but not defined: -color"},
 	} {
@@ -415,7 +415,7 @@ func TestUserAdd(t *testing.T) {
 	// The same address again, in any spelling: refused, exit 1.
 	f.clock.Advance(time.Minute)
 	code, out, errOut = f.run("user", "add", "--email", "grace.hopper@example.com")
-	if code != 1 || out != "" || errOut != "attest user: grace.hopper@example.com already belongs to an account.\n" {
+	if code != 1 || out != "" || errOut != "attest user add: grace.hopper@example.com already belongs to an account.\n" {
 		t.Errorf("user add again: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if len(f.sentTo("grace.hopper@example.com")) != 1 {
@@ -444,16 +444,16 @@ func TestUserAdd(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"user", "add"}, "attest user: --email is required\n"},
-		{[]string{"user", "add", "--nickname", "Neo"}, "attest user: --email is required\n"},
-		{[]string{"user"}, "attest user: the only user subcommand is add\n"},
-		{[]string{"user", "remove", "--email", "a@example.com"}, "attest user: the only user subcommand is add\n"},
-		{[]string{"user", "--email", "a@example.com"}, "attest user: the only user subcommand is add\n"},
-		{[]string{"user", "add", "--email", "b@example.com", "extra"}, "attest user: takes 0 arguments, got 1\n"},
+		{[]string{"user", "add"}, "attest user add: needs --email ADDRESS\n"},
+		{[]string{"user", "add", "--nickname", "Neo"}, "attest user add: needs --email ADDRESS\n"},
+		{[]string{"user"}, "attest user: needs a sub-command: add\n"},
+		{[]string{"user", "remove", "--email", "a@example.com"}, "attest user: there is no sub-command \"remove\"; the sub-commands are add\n"},
+		{[]string{"user", "--email", "a@example.com"}, "attest user: needs a sub-command: add\n"},
+		{[]string{"user", "add", "--email", "b@example.com", "extra"}, "attest user add: takes no arguments, not \"extra\"\n"},
 	} {
 		code, out, errOut := f.run(tc.args...)
 		if code != 2 || out != "" || !strings.HasPrefix(errOut, tc.want) ||
-			!strings.Contains(errOut, "usage: attest user add --email ADDRESS [--nickname NAME] [--json]") {
+			!strings.Contains(errOut, "usage: attest user add --email ADDRESS [--json] [--nickname NAME]") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2, %q and the usage", tc.args, code, out, errOut, tc.want)
 		}
 	}
@@ -461,7 +461,7 @@ func TestUserAdd(t *testing.T) {
 	f.svc.Wait() // the welcomes' outcomes are facts too
 	before := len(f.all())
 	for _, args := range [][]string{{"user", "add", "--email", "not an address"}, {"user", "add", "--email", "n@example.com", "--nickname", "\x1b[31mred"}} {
-		if code, out, errOut := f.run(args...); code != 1 || out != "" || !strings.HasPrefix(errOut, "attest user: ") {
+		if code, out, errOut := f.run(args...); code != 1 || out != "" || !strings.HasPrefix(errOut, "attest user add: ") {
 			t.Errorf("%q: exit %d, %q, %q", args, code, out, errOut)
 		}
 	}

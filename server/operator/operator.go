@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/tui/inert"
 )
@@ -28,87 +29,49 @@ type Env struct {
 	Stderr  io.Writer
 }
 
-type command struct {
-	name    string
-	summary string
-	usage   string
-	run     func(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error
+// Commands is the operator's table. The binary shows and checks the same
+// rows (cli.Forward) before it hands a command line to a running server
+// or runs it here.
+func Commands() []*cli.Command[Env] { return program.Commands }
+
+var program = &cli.Program[Env]{
+	Name:       "attest",
+	Invocation: "attest ",
+	Commands: []*cli.Command[Env]{
+		{Name: "verify", Summary: "check the hash chain and every index; report the first discrepancy",
+			About: "With --json: {\"ok\": true, \"facts\": N, \"indexes_checked\": true}. A discrepancy is exit 1.",
+			Bind:  cli.NoFlags(runVerify)},
+		{Name: "reindex", Summary: "rebuild every index from the facts",
+			About: "With --json: {\"ok\": true}.",
+			Bind:  cli.NoFlags(runReindex)},
+		{Name: "backup", Summary: "write a consistent copy of the ledger",
+			Bind: cli.NoFlags(runBackup)},
+		{Name: "owner", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,
+			Summary: "who had an address confirmed at a time (now by default)",
+			Bind:    bindAsOf(runOwner)},
+		{Name: "addresses", Args: "USER", MinArgs: 1, MaxArgs: 1,
+			Summary: "which addresses a user had at a time (now by default)",
+			Bind:    bindAsOf(runAddresses)},
+		{Name: "user", Summary: "register users",
+			Subs: []*cli.Command[Env]{
+				{Name: "add", Required: []string{"email"},
+					Summary: "register a user: the address is confirmed by an administrator and welcomed",
+					Bind:    bindUserAdd},
+			}},
+		{Name: "facts", Summary: "print facts as JSON lines (always JSON, with or without --json)",
+			Bind: bindFacts},
+		cli.Help[Env](),
+	},
 }
-
-// Commands lists the operator commands, for the binary's help.
-func Commands() [][2]string {
-	out := make([][2]string, len(commands))
-	for i, c := range commands {
-		out[i] = [2]string{c.name, c.summary}
-	}
-	return out
-}
-
-var commands = []command{
-	{"verify", "check the hash chain and every index; report the first discrepancy", "verify", runVerify},
-	{"reindex", "rebuild every index from the facts", "reindex", runReindex},
-	{"backup", "write a consistent copy of the ledger (the binary writes it to FILE)", "backup", runBackup},
-	{"owner", "who had an address confirmed at a time (now by default)", "owner ADDRESS [--at TIME] [--json]", runOwner},
-	{"addresses", "which addresses a user had at a time (now by default)", "addresses USER [--at TIME] [--json]", runAddresses},
-	{"user", "register a user: the address is confirmed by an administrator and welcomed", "user add --email ADDRESS [--nickname NAME] [--json]", runUser},
-	{"facts", "print facts as JSON lines", "facts [--user TAG] [--device TAG] [--address ADDRESS] [--ticket ID] [--kind KIND[,KIND]] [--since TIME] [--until TIME]", runFacts},
-}
-
-// usageError is a mistake in how a command was called (exit status 2).
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
 
 // Run runs one operator command and returns its exit status: 0 on
-// success, 1 on failure, 2 on a usage mistake.
+// success, 1 on failure, 2 on a command line that cannot run.
 func Run(ctx context.Context, env Env, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(env.Stderr, "attest: no operator command given")
-		return 2
-	}
-	for _, c := range commands {
-		if c.name != args[0] {
-			continue
-		}
-		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-		fs.SetOutput(env.Stderr)
-		fs.Usage = func() { fmt.Fprintf(env.Stderr, "usage: attest %s\n  %s\n", c.usage, c.summary) }
-		err := c.run(ctx, env, fs, args[1:])
-		var ue usageError
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &ue):
-			fmt.Fprintf(env.Stderr, "attest %s: %s\n", c.name, ue.msg)
-			fs.Usage()
-			return 2
-		default:
-			if p, ok := flows.AsProblem(err); ok {
-				fmt.Fprintf(env.Stderr, "attest %s: %s\n", c.name, p.Msg)
-			} else {
-				fmt.Fprintf(env.Stderr, "attest %s: %v\n", c.name, err)
-			}
-			return 1
-		}
-	}
-	fmt.Fprintf(env.Stderr, "attest: unknown operator command %q\n", args[0])
-	return 2
+	return program.Run(ctx, env, cli.IO{Stdout: env.Stdout, Stderr: env.Stderr}, args)
 }
 
-func parse(fs *flag.FlagSet, args []string, positional int) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() != positional {
-		return usageError{fmt.Sprintf("takes %d arguments, got %d", positional, fs.NArg())}
-	}
-	return nil
-}
+// call is one running operator command.
+type call = cli.Call[Env]
 
 func maintainer(env Env) (store.Maintainer, error) {
 	m, ok := env.Ledger.(store.Maintainer)
@@ -118,10 +81,8 @@ func maintainer(env Env) (store.Maintainer, error) {
 	return m, nil
 }
 
-func runVerify(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
+func runVerify(c *call) error {
+	env := c.Env
 	m, err := maintainer(env)
 	if err != nil {
 		return err
@@ -136,18 +97,33 @@ func runVerify(_ context.Context, env Env, fs *flag.FlagSet, args []string) erro
 	if err := m.Verify(); err != nil {
 		return err
 	}
-	if c, ok := env.Ledger.(indexChecker); ok {
-		checked, err := c.ChecksIndexes()
-		if err != nil {
+	checked := true
+	if ic, ok := env.Ledger.(indexChecker); ok {
+		if checked, err = ic.ChecksIndexes(); err != nil {
 			return err
 		}
-		if !checked {
-			fmt.Fprintf(env.Stdout, "ok: %d facts; the hash chain agrees (the indexes were not checked: install PostgreSQL's amcheck extension for that)\n", head)
-			return nil
-		}
 	}
-	fmt.Fprintf(env.Stdout, "ok: %d facts; the hash chain and every index agree\n", head)
+	switch {
+	case c.JSON:
+		return c.Emit(verifyJSON{OK: true, Facts: head, IndexesChecked: checked})
+	case !checked:
+		c.Printf("ok: %d facts; the hash chain agrees (the indexes were not checked: install PostgreSQL's amcheck extension for that)\n", head)
+	default:
+		c.Printf("ok: %d facts; the hash chain and every index agree\n", head)
+	}
 	return nil
+}
+
+// verifyJSON is what verify --json prints when the ledger verifies.
+type verifyJSON struct {
+	OK             bool   `json:"ok"`
+	Facts          uint64 `json:"facts"`
+	IndexesChecked bool   `json:"indexes_checked"` // false: only the hash chain (PostgreSQL without amcheck)
+}
+
+// okJSON is what a command with nothing else to say prints with --json.
+type okJSON struct {
+	OK bool `json:"ok"`
 }
 
 // indexChecker is a ledger whose Verify checks its indexes only
@@ -156,52 +132,57 @@ type indexChecker interface {
 	ChecksIndexes() (bool, error)
 }
 
-func runReindex(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	m, err := maintainer(env)
+func runReindex(c *call) error {
+	m, err := maintainer(c.Env)
 	if err != nil {
 		return err
 	}
 	if err := m.Reindex(); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, "ok: every index rebuilt from the facts")
+	if c.JSON {
+		return c.Emit(okJSON{OK: true})
+	}
+	c.Printf("ok: every index rebuilt from the facts\n")
 	return nil
 }
 
-func runBackup(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	m, err := maintainer(env)
+// runBackup writes the copy to stdout, which the binary sends to FILE;
+// with --json too, since the binary prints the result.
+func runBackup(c *call) error {
+	m, err := maintainer(c.Env)
 	if err != nil {
 		return err
 	}
-	_, err = m.Backup(env.Stdout)
+	_, err = m.Backup(c.Stdout)
 	return err
 }
 
-func runFacts(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	var user, device, addr, ticket, kinds, since, until string
-	fs.StringVar(&user, "user", "", "only facts about this user tag")
-	fs.StringVar(&device, "device", "", "only facts about this device tag")
-	fs.StringVar(&addr, "address", "", "only facts about this email address or phone number")
-	fs.StringVar(&ticket, "ticket", "", "only facts about this ticket")
-	fs.StringVar(&kinds, "kind", "", "only facts of these kinds (comma-separated)")
-	fs.StringVar(&since, "since", "", "only facts at or after this time (RFC 3339 or YYYY-MM-DD)")
-	fs.StringVar(&until, "until", "", "only facts at or before this time (RFC 3339 or YYYY-MM-DD)")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
+func bindFacts(fs *flag.FlagSet) func(*call) error {
+	var f factsFlags
+	fs.StringVar(&f.user, "user", "", "only facts about this user `TAG`")
+	fs.StringVar(&f.device, "device", "", "only facts about this device `TAG`")
+	fs.StringVar(&f.addr, "address", "", "only facts about this email address or phone number (`ADDRESS`)")
+	fs.StringVar(&f.ticket, "ticket", "", "only facts about this ticket (`ID`)")
+	fs.StringVar(&f.kinds, "kind", "", "only facts of these kinds (`KIND[,KIND]`)")
+	fs.StringVar(&f.since, "since", "", "only facts at or after this `TIME` (RFC 3339 or YYYY-MM-DD)")
+	fs.StringVar(&f.until, "until", "", "only facts at or before this `TIME` (RFC 3339 or YYYY-MM-DD)")
+	return func(c *call) error { return runFacts(c.Env, f) }
+}
+
+type factsFlags struct {
+	user, device, addr, ticket, kinds, since, until string
+}
+
+func runFacts(env Env, f factsFlags) error {
+	user, device, addr, ticket, kinds, since, until := f.user, f.device, f.addr, f.ticket, f.kinds, f.since, f.until
 	var w store.Window
 	var err error
 	if w.Since, err = parseTime(since); err != nil {
-		return usageError{"--since: " + err.Error()}
+		return cli.Usagef("--since: %v", err)
 	}
 	if w.Until, err = parseTime(until); err != nil {
-		return usageError{"--until: " + err.Error()}
+		return cli.Usagef("--until: %v", err)
 	}
 	if len(until) == len("2006-01-02") {
 		w.Until = w.Until.Add(24*time.Hour - time.Nanosecond) // a date means to the end of that day
@@ -222,7 +203,7 @@ func runFacts(_ context.Context, env Env, fs *flag.FlagSet, args []string) error
 		}
 	}
 	if set > 1 {
-		return usageError{"give at most one of --user, --device, --address and --ticket"}
+		return cli.Usagef("give at most one of --user, --device, --address and --ticket")
 	}
 	if addr != "" {
 		if env.Service == nil {
@@ -318,60 +299,74 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time; use RFC 3339 (2026-11-21T09:00:00Z) or a date (2026-11-21)", s)
 }
 
+// bindAsOf binds what the two history questions share: --at, the
+// instant to ask about.
+func bindAsOf(run func(c *call, when time.Time) error) func(*flag.FlagSet) func(*call) error {
+	return func(fs *flag.FlagSet) func(*call) error {
+		at := fs.String("at", "", "the instant to ask about: a `TIME` in RFC 3339, or YYYY-MM-DD for midnight UTC at its start; default now")
+		return func(c *call) error {
+			when, err := parseTime(*at)
+			if err != nil {
+				return cli.Usagef("--at: %v", err)
+			}
+			return run(c, when)
+		}
+	}
+}
+
 // runOwner answers "who owned this address at time T".
-func runOwner(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	when, asJSON, err := asOf(env, fs, args, "owner needs the server secret to find the address")
+func runOwner(c *call, when time.Time) error {
+	// Only a Service holds the server's secret, which finds the address.
+	if c.Env.Service == nil {
+		return errors.New("owner needs the server secret to find the address")
+	}
+	o, err := c.Env.Service.OwnerAt(c.Ctx, c.Args[0], when)
 	if err != nil {
 		return err
 	}
-	o, err := env.Service.OwnerAt(ctx, fs.Arg(0), when)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(env.Stdout).Encode(struct {
+	if c.JSON {
+		return c.Emit(struct {
 			User    string     `json:"user"`
 			Since   *time.Time `json:"since"`
 			Method  string     `json:"method,omitempty"`
 			Pending []string   `json:"pending"`
-		}{o.User, stamp(o.Since), o.Method, nonNil(o.Pending)})
+		}{o.User, cli.Stamp(o.Since), o.Method, cli.NonNil(o.Pending)})
 	}
 	asked := "now"
 	if !when.IsZero() {
 		asked = "at " + when.Format(time.RFC3339)
 	}
 	if o.User == "" {
-		fmt.Fprintf(env.Stdout, "nobody had it confirmed %s\n", asked)
+		c.Printf("nobody had it confirmed %s\n", asked)
 	} else {
-		fmt.Fprintf(env.Stdout, "%s had it confirmed %s (since %s, by %s)\n", o.User, asked, o.Since.Format(time.RFC3339), o.Method)
+		c.Printf("%s had it confirmed %s (since %s, by %s)\n", o.User, asked, o.Since.Format(time.RFC3339), o.Method)
 	}
 	for _, u := range o.Pending {
-		fmt.Fprintf(env.Stdout, "%s had an unconfirmed claim on it\n", u)
+		c.Printf("%s had an unconfirmed claim on it\n", u)
 	}
 	return nil
 }
 
 // runAddresses answers "which addresses did this user have at time T".
-func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	when, asJSON, err := asOf(env, fs, args, "addresses needs the server secret to read sealed addresses")
+func runAddresses(c *call, when time.Time) error {
+	// Only a Service holds the server's secret, which opens sealed addresses.
+	if c.Env.Service == nil {
+		return errors.New("addresses needs the server secret to read sealed addresses")
+	}
+	list, err := c.Env.Service.AddressesAt(c.Ctx, c.Args[0], when)
 	if err != nil {
 		return err
 	}
-	list, err := env.Service.AddressesAt(ctx, fs.Arg(0), when)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(env.Stdout)
 	for _, a := range list {
-		if asJSON {
-			if err := enc.Encode(struct {
+		if c.JSON {
+			if err := c.Emit(struct {
 				Kind        string     `json:"kind"`
 				Address     string     `json:"address"`
 				Confirmed   bool       `json:"confirmed"`
 				Method      string     `json:"method,omitempty"`
 				Added       time.Time  `json:"added"`
 				ConfirmedAt *time.Time `json:"confirmed_at"`
-			}{string(a.Kind), a.Display, a.Confirmed, a.Method, a.Added, stamp(a.ConfirmedAt)}); err != nil {
+			}{string(a.Kind), a.Display, a.Confirmed, a.Method, a.Added, cli.Stamp(a.ConfirmedAt)}); err != nil {
 				return err
 			}
 			continue
@@ -380,98 +375,35 @@ func runAddresses(ctx context.Context, env Env, fs *flag.FlagSet, args []string)
 		if a.Confirmed {
 			state = "confirmed by " + a.Method
 		}
-		fmt.Fprintf(env.Stdout, "%-7s %s  %s, added %s\n", a.Kind, inert.Address(a.Display), state, a.Added.Format(time.RFC3339))
+		c.Printf("%-7s %s  %s, added %s\n", a.Kind, inert.Address(a.Display), state, a.Added.Format(time.RFC3339))
 	}
-	if len(list) == 0 && !asJSON {
-		fmt.Fprintln(env.Stdout, "no addresses")
+	if len(list) == 0 && !c.JSON {
+		c.Printf("no addresses\n")
 	}
 	return nil
 }
 
-// asOf parses what the two history questions share: one argument, --at
-// (the instant to ask about) and --json. Both need the server's secret,
-// which only a Service holds.
-func asOf(env Env, fs *flag.FlagSet, args []string, needsService string) (time.Time, bool, error) {
-	at := fs.String("at", "", "the instant to ask about (RFC 3339, or YYYY-MM-DD for midnight UTC at its start); default now")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, reorder(args), 1); err != nil {
-		return time.Time{}, false, err
-	}
-	when, err := parseTime(*at)
-	if err != nil {
-		return time.Time{}, false, usageError{"--at: " + err.Error()}
-	}
-	if env.Service == nil {
-		return time.Time{}, false, errors.New(needsService)
-	}
-	return when, *asJSON, nil
-}
-
-// reorder puts flags before positional arguments, so `owner ADDR --at T`
-// parses as people type it.
-func reorder(args []string) []string {
-	var flags, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && a != "--json" && a != "-json" && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
+// bindUserAdd registers a user (seed 003: "Registration ... may be done by
+// the user themselves, or by an administrator").
+func bindUserAdd(fs *flag.FlagSet) func(*call) error {
+	email := fs.String("email", "", "the `ADDRESS` to register (an email address or a phone number)")
+	nickname := fs.String("nickname", "", "the account's nickname (`NAME`)")
+	return func(c *call) error {
+		if c.Env.Service == nil {
+			return errors.New("user add needs the server secret")
 		}
-		rest = append(rest, a)
-	}
-	return append(flags, rest...)
-}
-
-func stamp(t time.Time) *time.Time {
-	if t.IsZero() {
+		reg, err := c.Env.Service.RegisterUser(c.Ctx, *email, *nickname, "operator")
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return c.Emit(struct {
+				User     string `json:"user"`
+				Address  string `json:"address"`
+				Nickname string `json:"nickname,omitempty"`
+			}{reg.User, reg.Address, reg.Nickname})
+		}
+		c.Printf("registered %s for %s; a welcome message went to it\n", reg.User, inert.String(reg.Address))
 		return nil
 	}
-	u := t.UTC()
-	return &u
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// runUser registers a user (seed 003: "Registration ... may be done by the
-// user themselves, or by an administrator").
-func runUser(ctx context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return usageError{"the only user subcommand is add"}
-	}
-	var email, nickname string
-	var asJSON bool
-	fs.StringVar(&email, "email", "", "the address to register (an email address or a phone number)")
-	fs.StringVar(&nickname, "nickname", "", "the account's nickname")
-	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := parse(fs, args[1:], 0); err != nil {
-		return err
-	}
-	if email == "" {
-		return usageError{"--email is required"}
-	}
-	if env.Service == nil {
-		return errors.New("user add needs the server secret")
-	}
-	reg, err := env.Service.RegisterUser(ctx, email, nickname, "operator")
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(env.Stdout).Encode(struct {
-			User     string `json:"user"`
-			Address  string `json:"address"`
-			Nickname string `json:"nickname,omitempty"`
-		}{reg.User, reg.Address, reg.Nickname})
-	}
-	fmt.Fprintf(env.Stdout, "registered %s for %s; a welcome message went to it\n", reg.User, inert.String(reg.Address))
-	return nil
 }

@@ -3,12 +3,10 @@
 package operator
 
 import (
-	"context"
-	"flag"
-	"fmt"
 	"time"
 
 	"github.com/attest-dev/attest/flows/clock"
+	"github.com/attest-dev/attest/internal/cli"
 )
 
 // TestClock is the clock of a binary built with -tags attest_testclock: the
@@ -18,20 +16,21 @@ import (
 var TestClock = &clock.Offset{Base: clock.System{}}
 
 func init() {
-	commands = append(commands, command{"clock", "move the test clock (test builds only)", "clock advance DURATION", runClock})
+	program.Commands = append(program.Commands, &cli.Command[Env]{
+		Name: "clock", Summary: "move the test clock (test builds only)",
+		Subs: []*cli.Command[Env]{{
+			Name: "advance", Args: "DURATION", MinArgs: 1, MaxArgs: 1,
+			Summary: "move the test clock forward by DURATION (61m)",
+			Bind:    cli.NoFlags(runClockAdvance),
+		}},
+	})
 }
 
-func runClock(_ context.Context, env Env, fs *flag.FlagSet, args []string) error {
-	if err := parse(fs, args, 2); err != nil {
-		return err
-	}
-	if fs.Arg(0) != "advance" {
-		return usageError{"the only clock subcommand is advance"}
-	}
-	d, err := time.ParseDuration(fs.Arg(1))
+func runClockAdvance(c *call) error {
+	d, err := time.ParseDuration(c.Args[0])
 	if err != nil || d < 0 {
-		return usageError{fmt.Sprintf("%q is not a positive duration like 61m", fs.Arg(1))}
+		return cli.Usagef("%q is not a positive duration like 61m", c.Args[0])
 	}
-	fmt.Fprintf(env.Stdout, "test clock now %s\n", TestClock.Advance(d).Format(time.RFC3339))
+	c.Printf("test clock now %s\n", TestClock.Advance(d).Format(time.RFC3339))
 	return nil
 }

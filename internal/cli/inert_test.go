@@ -1,4 +1,4 @@
-package commands
+package cli
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 func TestJSONIsInert(t *testing.T) {
 	in := map[string]string{"s": "\x1b[31m\x7f\u009b\u202e\u2028\U000E0041<ok>"}
 	var buf bytes.Buffer
-	if err := writeJSON(&buf, in); err != nil {
+	if err := WriteJSON(&buf, in); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
