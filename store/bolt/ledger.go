@@ -83,6 +83,11 @@ type Ledger struct {
 	head   head
 	broken error
 
+	// settle is set by Close (under mu, before the writer sees the
+	// requests end) when the writer should merge level 0 before it stops.
+	settle    bool
+	settleErr error // the writer's, read by Close once it has stopped
+
 	// marks says how far each partition of the index buckets reaches,
 	// tail holds the facts after the least of them (level 0), and mergeAt
 	// is Options.Tail. The writer goroutine owns marks; tail is shared
@@ -91,7 +96,19 @@ type Ledger struct {
 	tail    *tail
 	mergeAt int
 
+	// latest is the span of the newest commit, for readers whose
+	// snapshot it is (see View).
+	latest atomic.Pointer[snapshot]
+
 	commits, updates, appended, merges atomic.Uint64
+}
+
+// snapshot is the head and marks as of one bbolt transaction: what a
+// reader would otherwise read from the meta bucket.
+type snapshot struct {
+	txid  int
+	head  head
+	marks marks
 }
 
 var (
@@ -194,8 +211,11 @@ func (l *Ledger) init() error {
 				}
 			}
 		}
-		l.tail, err = loadTail(r, l.marks.least(), h.seq, l.mergeAt)
-		return err
+		if l.tail, err = loadTail(r, l.marks.least(), h.seq); err != nil {
+			return err
+		}
+		l.publish(tx.ID())
+		return nil
 	})
 	if err != nil || state == format {
 		return err
@@ -204,7 +224,7 @@ func (l *Ledger) init() error {
 	// fact but without partitions: every mark is the head, level 0 is
 	// empty, and format 1's index buckets are rebuilt.
 	l.marks.all(mark{seq: l.head.seq, time: l.head.time})
-	l.tail = newTail(l.head.seq, l.mergeAt)
+	l.tail = newTail(l.head.seq, 0)
 	err = l.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range append([][]byte{factsBucket, metaBucket, recentBucket}, indexBuckets[1:]...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -268,7 +288,13 @@ func (l *Ledger) View(fn func(store.Reader) error) error {
 		return store.ErrClosed
 	}
 	err := l.db.View(func(tx *bbolt.Tx) error {
-		return fn(&reader{tx: tx, tail: l.tail})
+		r := &reader{tx: tx, tail: l.tail}
+		// A snapshot of the newest commit, as most are, takes its span
+		// from memory instead of two reads of the meta bucket.
+		if s := l.latest.Load(); s != nil && s.txid == tx.ID() {
+			r.known = s
+		}
+		return fn(r)
 	})
 	if errors.Is(err, bberrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed
@@ -306,9 +332,16 @@ func (l *Ledger) send(r *request) error {
 	return <-r.done
 }
 
-// Close waits for the pending updates, then closes the file. Closing
-// twice is harmless.
+// Close waits for the pending updates, moves level 0 into the index
+// buckets (so that the next Open has no level 0 to load), then closes the
+// file. Closing twice is harmless.
 func (l *Ledger) Close() error {
+	return l.close(true)
+}
+
+// close is Close; with settle false it leaves level 0 as it is, as a
+// crash would, for the tests of loading it.
+func (l *Ledger) close(settle bool) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -316,11 +349,15 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.settle = settle
 	close(l.requests)
 	l.mu.Unlock()
 	<-l.stopped
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close ledger %s: %w", l.path, err)
+	}
+	if l.settleErr != nil {
+		return fmt.Errorf("close ledger %s: move level 0 into the index buckets: %w", l.path, l.settleErr)
 	}
 	return nil
 }
@@ -338,6 +375,13 @@ func (l *Ledger) write() {
 			r.done <- r.err
 		}
 		clear(batch) // let answered requests be collected
+	}
+	if l.settle {
+		// A failure loses nothing: the next Open loads level 0 as it
+		// does after a crash. Close reports it.
+		r := &request{fn: func(store.Tx) error { return nil }, mergeAll: true}
+		l.commit([]*request{r})
+		l.settleErr = r.err
 	}
 }
 
@@ -450,9 +494,16 @@ func (l *Ledger) commit(batch []*request) []*request {
 		l.marks = *merged
 		l.merges.Add(1)
 	}
+	l.publish(tx.ID())
 	l.commits.Add(1)
 	l.count(batch, l.head.seq-start.seq)
 	return batch
+}
+
+// publish records the head and marks as of bbolt transaction txid, which
+// has committed. Readers of an older or newer snapshot read their own.
+func (l *Ledger) publish(txid int) {
+	l.latest.Store(&snapshot{txid: txid, head: l.head, marks: l.marks})
 }
 
 func (l *Ledger) count(batch []*request, facts uint64) {

@@ -165,7 +165,7 @@ func factWith(t *testing.T, path string, ix store.Index) store.Fact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer l.close(false) // tests tamper with level 0 after this
 	var found store.Fact
 	l.View(func(r store.Reader) error {
 		// Every partition's mark is past the first quarter (Tail 1000, so
@@ -470,7 +470,7 @@ func TestReindex(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBolt(t, l)
-	l.Close()
+	l.close(false) // leaves level 0, which the tampering below reaches into
 
 	f := factWith(t, path, store.ByAddress)
 	tamper(t, path, func(tx *bbolt.Tx) error {

@@ -31,6 +31,10 @@ type reader struct {
 	marks    *marks
 	rawMarks []byte
 	top      uint64
+
+	// known, when set, is the snapshot's head and marks, published by the
+	// writer when it committed this snapshot.
+	known *snapshot
 }
 
 var errNoBucket = errors.New("bucket missing")
@@ -57,6 +61,9 @@ func (r *reader) index(ix store.Index) (*bbolt.Bucket, error) {
 }
 
 func (r *reader) head() (head, error) {
+	if r.known != nil {
+		return r.known.head, nil
+	}
 	meta := r.tx.Bucket(metaBucket)
 	if meta == nil {
 		return head{}, fmt.Errorf("meta: %w", errNoBucket)
@@ -92,6 +99,10 @@ func (r *reader) readMarks() (marks, error) {
 // span reads the snapshot's marks and head, once.
 func (r *reader) span() error {
 	if r.spanned {
+		return nil
+	}
+	if r.known != nil {
+		r.marks, r.top, r.spanned = &r.known.marks, r.known.head.seq, true
 		return nil
 	}
 	v, err := r.marksRecord()

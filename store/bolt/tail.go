@@ -3,7 +3,9 @@ package bolt
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"sort"
 	"sync"
 
 	bbolt "go.etcd.io/bbolt"
@@ -176,8 +178,9 @@ type tail struct {
 	ids   [len(indexBuckets)]map[string][]uint64
 }
 
-// newTail returns an empty tail after fact after, sized for about n
-// facts.
+// newTail returns an empty tail after fact after, sized for n facts. It
+// grows from there: sizing it for a full level 0 up front would cost Open
+// the clearing of maps for tens of thousands of ids it may never hold.
 func newTail(after uint64, n int) *tail {
 	t := &tail{after: after, facts: make([]tailFact, 0, n)}
 	for _, ix := range store.Indexes {
@@ -283,13 +286,20 @@ func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, sinc
 		return dst, false
 	}
 	seqs := t.ids[ix][id]
+	// Times never decrease along the chain, so an id's facts are in time
+	// order too: the window is one run of them, found by two binary
+	// searches, however many of the id's facts level 0 holds (a kind's
+	// run can be tens of thousands long).
 	i, _ := slices.BinarySearch(seqs, lo+1)
+	if since > math.MinInt64 {
+		i += sort.Search(len(seqs)-i, func(j int) bool { return t.fact(seqs[i+j]).time >= since })
+	}
 	for _, seq := range seqs[i:] {
-		if seq > hi {
+		tf := t.fact(seq)
+		if seq > hi || tf.time > until {
 			break
 		}
-		tf := t.fact(seq)
-		if tf.time < since || tf.time > until || !kindMatches(kinds, tf.ids[store.ByKind]) {
+		if !kindMatches(kinds, tf.ids[store.ByKind]) {
 			continue
 		}
 		dst = append(dst, entry{seq: seq, time: tf.time, kind: tf.ids[store.ByKind]})
@@ -302,8 +312,8 @@ func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, sinc
 // not decode, or a gap, is read from the fact instead, so that a damaged
 // level 0 never keeps a ledger from opening (verify reports it, reindex
 // rewrites it).
-func loadTail(r *reader, indexed mark, top uint64, n int) (*tail, error) {
-	t := newTail(indexed.seq, max(n, int(top-min(top, indexed.seq))))
+func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
+	t := newTail(indexed.seq, int(top-min(top, indexed.seq)))
 	if top <= indexed.seq {
 		return t, nil
 	}

@@ -78,8 +78,9 @@ func TestRecentRecordRoundTrip(t *testing.T) {
 // TestWindowsAcrossLevels appends the window fixture in updates of
 // varying sizes with a level 0 of 16 facts, so that an id's entries are
 // split between the index buckets and level 0 at every point, and checks
-// every window before and after reopening (which loads level 0 from its
-// records).
+// every window before and after reopening: after a close that left level
+// 0 as a crash does (the reopen loads it from its records), and after a
+// proper Close (which merges it).
 func TestWindowsAcrossLevels(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "attest.db")
 	l, err := Open(path, Options{Tail: 16})
@@ -98,9 +99,13 @@ func TestWindowsAcrossLevels(t *testing.T) {
 	if l.Stats().Merges < 4 {
 		t.Fatalf("%d merges; the test needs several", l.Stats().Merges)
 	}
-	check := func(l *Ledger) {
+	check := func(l *Ledger, settled bool) {
 		t.Helper()
-		if least := l.marks.least().seq; least == 0 || least == uint64(len(all)) {
+		least := l.marks.least().seq
+		if settled && (least != uint64(len(all)) || l.tail.len() != 0) {
+			t.Fatalf("least mark at %d of %d facts, %d in level 0: Close left level 0 unmerged", least, len(all), l.tail.len())
+		}
+		if !settled && (least == 0 || least == uint64(len(all))) {
 			t.Fatalf("least mark at %d of %d facts: one level is empty", least, len(all))
 		}
 		l.View(func(r store.Reader) error {
@@ -113,16 +118,24 @@ func TestWindowsAcrossLevels(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check(l)
+	check(l, false)
+	// Closed as a crash leaves it: the next Open loads level 0.
+	if err := l.close(false); err != nil {
+		t.Fatal(err)
+	}
+	if l, err = Open(path, Options{Tail: 16}); err != nil {
+		t.Fatal(err)
+	}
+	check(l, false)
+	// Closed properly: level 0 is merged, and the next Open has none.
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	l, err = Open(path, Options{Tail: 16})
-	if err != nil {
+	if l, err = Open(path, Options{Tail: 16}); err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	check(l)
+	check(l, true)
 }
 
 // TestWindowsOverlayAcrossLevels is TestWindowsOverlay with a committed
