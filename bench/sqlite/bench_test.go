@@ -1,0 +1,510 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/store/bolt"
+)
+
+// The side-by-side benchmark: store/bolt and this package's SQLite
+// baseline on the same facts and the same questions, in interleaved
+// pairs (which one goes first alternates), reporting each one's median
+// and the median of the pairs' ratios (bolt ÷ SQLite for times, bolt ÷
+// SQLite for rates too: above 1 is bolt ahead on a rate, behind on a
+// time). Run it as
+//
+//	go test -run '^$' -bench VsSQLite -benchtime 1x ./bench/sqlite/
+//
+// (from the repository's root; the 1M-fact ledgers take a minute or two
+// to build first).
+
+var (
+	fixtureSize = flag.Int("facts", 1_000_000, "facts in the lookup and open fixtures")
+	appendCount = flag.Int("appends", 100_000, "updates per side in each append pair")
+	pairs       = flag.Int("pairs", 5, "interleaved pairs per measurement")
+	keep        = flag.String("keep", "", "build the fixtures in this directory, reuse them if there, and keep them")
+)
+
+// t0 is the fixture's first fact's time.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// span is how long the fixture covers, whatever its size.
+const span = 10 * 24 * time.Hour
+
+// codeKinds are what the governor's questions filter on.
+var codeKinds = []string{"address.code_sent", "address.code_entered"}
+
+// hexID is a random-looking tag, as attest's user and device tags and
+// address hashes are.
+func hexID(prefix string, n uint64) string {
+	return fmt.Sprintf("%s%016x", prefix, n*0x9e3779b97f4a7c15)
+}
+
+// fixture is n facts, one every span/n from t0: each about an address
+// (n/10 of them, so ten facts each), a device (n/10) and a user (n/20).
+type fixture struct {
+	n                 int
+	addresses, device int
+	end               time.Time
+	bolt, sqlite      string // the ledger files
+}
+
+func (fx *fixture) fact(rng *rand.Rand, i int) store.Fact {
+	kinds := []string{"address.code_sent", "address.code_entered", "address.confirmed", "session.started"}
+	return store.Fact{
+		Time:    t0.Add(time.Duration(i) * (span / time.Duration(fx.n))),
+		Kind:    kinds[rng.IntN(len(kinds))],
+		User:    hexID("u", rng.Uint64N(uint64(fx.n/20+1))),
+		Device:  hexID("d", rng.Uint64N(uint64(fx.device))),
+		Address: hexID("a", rng.Uint64N(uint64(fx.addresses))),
+		Body:    json.RawMessage(`{"channel":"email"}`),
+	}
+}
+
+var shared struct {
+	once sync.Once
+	dir  string
+	fx   *fixture
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedFixture builds the two ledgers once per run, both through their
+// Update in updates of 10,000 facts, and closes them: the measurements
+// open them afresh.
+func sharedFixture(b *testing.B) *fixture {
+	shared.once.Do(func() {
+		n := *fixtureSize
+		fx := &fixture{n: n, addresses: max(n/10, 1), device: max(n/10, 1), end: t0.Add(time.Duration(n-1) * (span / time.Duration(n)))}
+		dir := *keep
+		if dir == "" {
+			if dir, shared.err = os.MkdirTemp("", "attest-vs-sqlite"); shared.err != nil {
+				return
+			}
+			shared.dir = dir // removed at the end
+		}
+		dir = filepath.Join(dir, fmt.Sprint(n))
+		fx.bolt = filepath.Join(dir, "bolt", "attest.db")
+		fx.sqlite = filepath.Join(dir, "sqlite", "facts.sqlite")
+		done := filepath.Join(dir, "built")
+		if _, err := os.Stat(done); err == nil {
+			shared.fx = fx
+			return
+		}
+		shared.err = build(b, fx)
+		if shared.err == nil {
+			shared.fx = fx
+			shared.err = os.WriteFile(done, nil, 0o600)
+		}
+	})
+	if shared.err != nil {
+		b.Fatal(shared.err)
+	}
+	return shared.fx
+}
+
+// build makes the fixture's two ledgers.
+func build(b *testing.B, fx *fixture) error {
+	n := fx.n
+	{
+		start := time.Now()
+		bl, err := bolt.Open(fx.bolt, bolt.Options{})
+		if err != nil {
+			return err
+		}
+		if err := fill(bl, fx); err != nil {
+			bl.Close()
+			return err
+		}
+		if err := bl.Close(); err != nil {
+			return err
+		}
+		b.Logf("bolt fixture of %d facts built in %s", n, time.Since(start).Round(time.Millisecond))
+	}
+	start := time.Now()
+	sl, err := Open(fx.sqlite)
+	if err != nil {
+		return err
+	}
+	if err := fill(sl, fx); err != nil {
+		sl.Close()
+		return err
+	}
+	if err := sl.Close(); err != nil {
+		return err
+	}
+	b.Logf("SQLite fixture of %d facts built in %s", n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func fill(l store.Ledger, fx *fixture) error {
+	rng := rand.New(rand.NewPCG(uint64(fx.n), 0))
+	const perUpdate = 10_000
+	for done := 0; done < fx.n; done += perUpdate {
+		facts := make([]store.Fact, 0, perUpdate)
+		for i := done; i < min(done+perUpdate, fx.n); i++ {
+			facts = append(facts, fx.fact(rng, i))
+		}
+		err := l.Update(func(tx store.Tx) error {
+			for _, f := range facts {
+				if _, err := tx.Append(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fill: %w", err)
+		}
+	}
+	return nil
+}
+
+// lookup is one question the flows ask, of a random id of one index.
+type lookup struct {
+	name   string
+	ix     store.Index
+	window func(end time.Time) store.Window
+	count  bool // Count rather than Entries
+	// questions is how many each side asks per pair; 0 means 5000.
+	questions int
+}
+
+var lookups = []lookup{
+	{name: "address-count-last-hour", ix: store.ByAddress, count: true, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-time.Hour), Kinds: codeKinds}
+	}},
+	{name: "address-count-hour-a-day-ago", ix: store.ByAddress, count: true, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-25 * time.Hour), Until: end.Add(-24 * time.Hour), Kinds: codeKinds}
+	}},
+	{name: "address-count-hour-a-week-ago", ix: store.ByAddress, count: true, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-7*24*time.Hour - time.Hour), Until: end.Add(-7 * 24 * time.Hour), Kinds: codeKinds}
+	}},
+	// The governor's address question: every message of the last day,
+	// newest first.
+	{name: "address-governor-day", ix: store.ByAddress, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-24 * time.Hour), Kinds: codeKinds, Reverse: true}
+	}},
+	// The governor's device question: the n-th newest of the last hour.
+	{name: "device-governor-hour", ix: store.ByDevice, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-time.Hour), Kinds: codeKinds, Reverse: true, Limit: 10}
+	}},
+	// How many codes the device had today (4 or 6 digits).
+	{name: "device-count-day", ix: store.ByDevice, count: true, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-24 * time.Hour), Kinds: codeKinds}
+	}},
+	// The global cap: the newest 1000 emails of the last hour.
+	{name: "kind-governor-hour", ix: store.ByKind, questions: 200, window: func(end time.Time) store.Window {
+		return store.Window{Since: end.Add(-time.Hour), Reverse: true, Limit: 1000}
+	}},
+}
+
+// ask asks q of id on r and returns how many entries it found.
+func (q *lookup) ask(r store.Reader, id string, w store.Window) (int, error) {
+	if q.count {
+		return r.Count(q.ix, id, w)
+	}
+	n := 0
+	err := r.Entries(q.ix, id, w, func(store.Entry) bool { n++; return true })
+	return n, err
+}
+
+// ids returns the ids q asks about, the same for both sides of a pair.
+func (q *lookup) ids(fx *fixture, pair, n int) []string {
+	rng := rand.New(rand.NewPCG(uint64(pair), 1))
+	ids := make([]string, n)
+	for i := range ids {
+		switch q.ix {
+		case store.ByAddress:
+			ids[i] = hexID("a", rng.Uint64N(uint64(fx.addresses)))
+		case store.ByDevice:
+			ids[i] = hexID("d", rng.Uint64N(uint64(fx.device)))
+		case store.ByKind:
+			ids[i] = "address.code_sent"
+		}
+	}
+	return ids
+}
+
+// side is one of the two ledgers in a measurement: run measures it once,
+// for pair p.
+type side struct {
+	name string
+	run  func(p int) (result, error)
+}
+
+// result is one measurement: the wall time and the CPU time it took (per
+// operation, or in all), and a check value both sides must agree on.
+type result struct {
+	wall, cpu time.Duration
+	check     float64
+}
+
+// cpuClock reads the CPU time of the calling thread (thread true: the
+// caller has locked itself to its thread, and the work runs on it, cgo
+// included) or of the whole process. On a machine shared with other work,
+// CPU time is what the load changes least: wall time also holds the
+// waits for a core.
+func cpuClock(thread bool) time.Duration {
+	who := syscall.RUSAGE_SELF
+	if thread {
+		who = 1 // RUSAGE_THREAD
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// interleave runs bolt and SQLite in *pairs pairs, alternating which goes
+// first, logs each pair, and reports the median ratios bolt ÷ SQLite of
+// wall and CPU time (below 1: bolt took less). It returns each side's
+// results.
+func interleave(b *testing.B, what string, bolt, sqlite side) (rb, rs []result) {
+	b.Helper()
+	var wall, cpu []float64
+	for p := range *pairs {
+		first, second := &bolt, &sqlite
+		if p%2 == 1 {
+			first, second = second, first
+		}
+		r1, err := first.run(p)
+		if err != nil {
+			b.Fatalf("%s: %v", first.name, err)
+		}
+		r2, err := second.run(p)
+		if err != nil {
+			b.Fatalf("%s: %v", second.name, err)
+		}
+		if r1.check != r2.check {
+			b.Fatalf("%s pair %d: %s found %v, %s %v", what, p, first.name, r1.check, second.name, r2.check)
+		}
+		if p%2 == 1 {
+			r1, r2 = r2, r1
+		}
+		rb, rs = append(rb, r1), append(rs, r2)
+		wall = append(wall, float64(r1.wall)/float64(r2.wall))
+		cpu = append(cpu, float64(r1.cpu)/float64(r2.cpu))
+		b.Logf("%s pair %d: bolt %s (CPU %s), SQLite %s (CPU %s): bolt/SQLite %.2f (CPU %.2f); check %v",
+			what, p, r1.wall, r1.cpu, r2.wall, r2.cpu, wall[p], cpu[p], r1.check)
+	}
+	b.ReportMetric(median(wall), "bolt/sqlite")
+	b.ReportMetric(median(cpu), "bolt/sqlite-cpu")
+	return rb, rs
+}
+
+// walls and cpus pick one time out of each result.
+func walls(rs []result) []time.Duration {
+	return pick(rs, func(r result) time.Duration { return r.wall })
+}
+func cpus(rs []result) []time.Duration {
+	return pick(rs, func(r result) time.Duration { return r.cpu })
+}
+
+func pick(rs []result, f func(result) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func BenchmarkVsSQLite(b *testing.B) {
+	b.Run("Lookup", benchLookups)
+	b.Run("Append64", benchAppend64)
+	b.Run("Open", benchOpen)
+}
+
+// benchLookups times each lookup on both ledgers, each opened once from
+// the fixture, one question after another on one goroutine. bolt asks
+// each in a read transaction (View), the only way it reads; SQLite runs
+// each as a single statement, its cheapest.
+func benchLookups(b *testing.B) {
+	fx := sharedFixture(b)
+	bl, err := bolt.Open(fx.bolt, bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bl.Close()
+	sl, err := Open(fx.sqlite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sl.Close()
+	for _, q := range lookups {
+		b.Run(q.name, func(b *testing.B) {
+			perSide := q.questions
+			if perSide == 0 {
+				perSide = 5000
+			}
+			w := q.window(fx.end)
+			measure := func(ask func(id string) (int, error)) func(int) (result, error) {
+				return func(p int) (result, error) {
+					total := 0
+					ids := q.ids(fx, p, perSide)
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					start, cpu := time.Now(), cpuClock(true)
+					for _, id := range ids {
+						n, err := ask(id)
+						if err != nil {
+							return result{}, err
+						}
+						total += n
+					}
+					per := time.Duration(perSide)
+					return result{wall: time.Since(start) / per, cpu: (cpuClock(true) - cpu) / per, check: float64(total) / float64(perSide)}, nil
+				}
+			}
+			rb, rs := interleave(b, q.name,
+				side{name: "bolt", run: measure(func(id string) (n int, err error) {
+					err = bl.View(func(r store.Reader) error { n, err = q.ask(r, id, w); return err })
+					return n, err
+				})},
+				side{name: "sqlite", run: measure(func(id string) (int, error) { return q.ask(sl.Reader(), id, w) })},
+			)
+			µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+			b.ReportMetric(µs(median(walls(rb))), "bolt-µs")
+			b.ReportMetric(µs(median(walls(rs))), "sqlite-µs")
+			b.ReportMetric(µs(median(cpus(rb))), "bolt-cpu-µs")
+			b.ReportMetric(µs(median(cpus(rs))), "sqlite-cpu-µs")
+		})
+	}
+}
+
+// benchAppend64 has 64 goroutines make *appendCount updates of one fact
+// each, on a new ledger, and times from the first update to the end of
+// Close: whatever either ledger leaves to do after acknowledging a commit
+// (bolt's level 0 merges, SQLite's WAL checkpoint) is inside the time.
+func benchAppend64(b *testing.B) {
+	run := func(name string, open func(dir string) (store.Ledger, error)) side {
+		return side{name: name, run: func(p int) (result, error) {
+			dir, err := os.MkdirTemp("", "attest-append")
+			if err != nil {
+				return result{}, err
+			}
+			defer os.RemoveAll(dir)
+			l, err := open(dir)
+			if err != nil {
+				return result{}, err
+			}
+			n := *appendCount
+			const writers = 64
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			start, cpu := time.Now(), cpuClock(false)
+			for w := range writers {
+				wg.Go(func() {
+					rng := rand.New(rand.NewPCG(uint64(p), uint64(w)))
+					for i := w; i < n; i += writers {
+						f := store.Fact{
+							Time:    t0,
+							Kind:    "address.code_sent",
+							User:    hexID("u", rng.Uint64N(1_000_000)),
+							Device:  hexID("d", rng.Uint64N(1_000_000)),
+							Address: hexID("a", rng.Uint64N(1_000_000)),
+							Body:    json.RawMessage(`{"channel":"email","digits":6}`),
+						}
+						err := l.Update(func(tx store.Tx) error {
+							_, err := tx.Append(f)
+							return err
+						})
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				l.Close()
+				return result{}, err
+			}
+			if err := l.Close(); err != nil {
+				return result{}, err
+			}
+			r := result{wall: time.Since(start), cpu: cpuClock(false) - cpu, check: float64(n)}
+			switch l := l.(type) {
+			case *bolt.Ledger:
+				st := l.Stats()
+				b.Logf("bolt: %d commits, %.1f updates each", st.Commits, float64(st.Updates)/float64(st.Commits))
+			case *Ledger:
+				c, u := l.Batches()
+				b.Logf("SQLite: %d commits, %.1f updates each", c, float64(u)/float64(c))
+			}
+			return r, nil
+		}}
+	}
+	rb, rs := interleave(b, "append64",
+		run("bolt", func(dir string) (store.Ledger, error) {
+			return bolt.Open(filepath.Join(dir, "attest.db"), bolt.Options{})
+		}),
+		run("sqlite", func(dir string) (store.Ledger, error) { return Open(filepath.Join(dir, "facts.sqlite")) }),
+	)
+	rate := func(d time.Duration) float64 { return float64(*appendCount) / d.Seconds() }
+	b.ReportMetric(rate(median(walls(rb))), "bolt-facts/s")
+	b.ReportMetric(rate(median(walls(rs))), "sqlite-facts/s")
+	perFact := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(*appendCount) }
+	b.ReportMetric(perFact(median(cpus(rb))), "bolt-cpu-µs/fact")
+	b.ReportMetric(perFact(median(cpus(rs))), "sqlite-cpu-µs/fact")
+}
+
+// benchOpen times opening the fixture's ledgers and answering one
+// question (so that whatever a ledger loads lazily is counted), closing
+// each in between.
+func benchOpen(b *testing.B) {
+	fx := sharedFixture(b)
+	w := store.Window{Since: fx.end.Add(-time.Hour), Kinds: codeKinds}
+	id := hexID("a", 1)
+	run := func(name string, open func() (store.Ledger, error)) side {
+		return side{name: name, run: func(int) (result, error) {
+			start, cpu := time.Now(), cpuClock(false)
+			l, err := open()
+			if err != nil {
+				return result{}, err
+			}
+			var n int
+			err = l.View(func(r store.Reader) (err error) { n, err = r.Count(store.ByAddress, id, w); return err })
+			r := result{wall: time.Since(start), cpu: cpuClock(false) - cpu, check: float64(n)}
+			return r, errors.Join(err, l.Close())
+		}}
+	}
+	rb, rs := interleave(b, "open",
+		run("bolt", func() (store.Ledger, error) { return bolt.Open(fx.bolt, bolt.Options{}) }),
+		run("sqlite", func() (store.Ledger, error) { return Open(fx.sqlite) }),
+	)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(median(walls(rb))), "bolt-ms")
+	b.ReportMetric(ms(median(walls(rs))), "sqlite-ms")
+	b.ReportMetric(ms(median(cpus(rb))), "bolt-cpu-ms")
+	b.ReportMetric(ms(median(cpus(rs))), "sqlite-cpu-ms")
+}
