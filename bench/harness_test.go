@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -129,7 +130,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func report(b *testing.B, unit string, op func(i int) error) {
 	b.Helper()
 	b.ResetTimer()
+	cpu := processCPU(b)
 	lat, wall, err := load(b.N, workers, op)
+	cpu = processCPU(b) - cpu
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -137,8 +140,22 @@ func report(b *testing.B, unit string, op func(i int) error) {
 	slices.Sort(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(float64(b.N)/wall.Seconds(), unit+"/s")
+	// The CPU an operation cost the whole process (goroutines, the
+	// ledger's writer, the garbage collector): on a machine shared with
+	// other work the rate above moves with the load, this much less, and
+	// the cores divided by it bound the rate on an idle machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestPercentile(t *testing.T) {

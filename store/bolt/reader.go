@@ -351,7 +351,8 @@ func (r *reader) scanIndex(ix store.Index, id string, w *store.Window, fn visit)
 		return false, err
 	}
 	since, until := w.NanoBounds()
-	end := indexKey(nil, id, ^uint64(0)) // past the id's last entry
+	var buf [1 + store.MaxIDLen + 9]byte
+	end := indexKey(buf[:0], id, ^uint64(0)) // past the id's last entry
 	prefix := end[:len(end)-8]
 	c := b.Cursor()
 	// entry decodes the cursor's position; ok is false past the id's range.
