@@ -208,7 +208,13 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 			return Login{}, err
 		}
 		if matched { // [A]
-			return s.finishLogin(dev, hash, st.owner, now)
+			login, lerr := s.finishLogin(dev, hash, st.owner, st.ownerPHC, now)
+			if !errors.Is(lerr, errPasswordChanged) {
+				return login, lerr
+			}
+			// The password changed while it was checked: the one typed is
+			// an old one now, and answered as any wrong password.
+			matched = false
 		}
 	case st.claimed:
 		if matched, err = s.verifyOrNothing(ctx, pw, st.regPHC); err != nil {
@@ -401,8 +407,16 @@ func (s *Service) register(tx store.Tx, now time.Time, dev Device, fresh, hash s
 	return user, nil
 }
 
-// finishLogin signs the device in after the right password ([A]).
-func (s *Service) finishLogin(dev Device, hash, owner string, now time.Time) (Login, error) {
+// errPasswordChanged is finishLogin's answer when the password it was
+// given was checked against a hash that is no longer the account's.
+var errPasswordChanged = errors.New("the password changed while it was checked")
+
+// finishLogin signs the device in after the right password ([A]): the
+// password matched phc, the owner's password hash as read before the
+// (slow, unlocked) check. The transaction reads both again: a password
+// changed meanwhile must not let the old one in once (errPasswordChanged,
+// nothing written).
+func (s *Service) finishLogin(dev Device, hash, owner, phc string, now time.Time) (Login, error) {
 	var out Login
 	var touched []string
 	err := s.update("login", func(tx store.Tx) error {
@@ -414,6 +428,13 @@ func (s *Service) finishLogin(dev Device, hash, owner string, now time.Time) (Lo
 		if o := ownerOf(claims); o == nil || o.User != owner {
 			// Only someone with the right password gets here.
 			return problem(ProblemInput, "The address changed hands while you signed in. Try again.")
+		}
+		current, err := currentPassword(tx, owner)
+		if err != nil {
+			return err
+		}
+		if current != phc {
+			return errPasswordChanged
 		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordAccepted, User: owner, Device: dev.Tag, Address: hash}); err != nil {
 			return err
@@ -566,8 +587,14 @@ func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string)
 		if err != nil || !bound || b.User != user {
 			return problem(ProblemSignedOut, "This device is no longer signed in to that account.")
 		}
+		// A password changed during the check makes the one typed an old,
+		// wrong one.
+		current, err := currentPassword(tx, user)
+		if err != nil {
+			return err
+		}
 		try := store.Fact{Time: now, Kind: KindPasswordFailed, User: user, Device: dev.Tag}
-		if !ok {
+		if !ok || current != phc {
 			if _, err := tx.Append(try); err != nil {
 				return err
 			}

@@ -2,12 +2,15 @@ package flows_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/store"
 )
 
 const goodPassword = "correct horse battery staple"
@@ -363,4 +366,117 @@ func TestResendVerificationBacksOff(t *testing.T) {
 	}
 	_, err := h.svc.ResendVerification(ctx, owner, "grace@example.com", goodPassword)
 	wantProblem(t, err, flows.ProblemBackoff)
+}
+
+// gatedLedger holds the first update after arm until release is closed,
+// so a test can act between a flow's password check (unlocked, slow) and
+// its transaction.
+type gatedLedger struct {
+	store.Ledger
+	armed   atomic.Bool
+	entered chan struct{} // closed when the gated update arrives
+	release chan struct{}
+}
+
+func gate(l store.Ledger) *gatedLedger {
+	return &gatedLedger{Ledger: l, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gatedLedger) Update(fn func(store.Tx) error) error {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.entered)
+		<-g.release
+	}
+	return g.Ledger.Update(fn)
+}
+
+// serviceOn is a second Service on the harness's ledger, through l.
+func (h *harness) serviceOn(l store.Ledger) *flows.Service {
+	h.t.Helper()
+	svc, err := flows.New(flows.Config{Ledger: l, Secret: h.secret, Clock: h.clock,
+		Rand: rand.NewChaCha8([32]byte{0xfe}), Sender: h.bag, Passwords: cheapPasswords(h.t)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { svc.Close() })
+	return svc
+}
+
+// A password changed while a login checks the old one (the check takes
+// ~90 ms and holds no lock) does not let the old password in: the login's
+// transaction finds another hash and answers as for any wrong password.
+// The same for a step-up with the password.
+func TestPasswordChangedDuringCheck(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	desk := device("desk")
+	h.account(desk, "grace@example.com")
+	if err := h.svc.SetPassword(ctx, desk, goodPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	const newPassword = "a different horse, a different staple"
+
+	g := gate(h.ledger)
+	svc := h.serviceOn(g)
+	phone := device("phone")
+	g.armed.Store(true)
+	type result struct {
+		out flows.Login
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := svc.LoginOrRegister(ctx, phone, "grace@example.com", goodPassword)
+		done <- result{out, err}
+	}()
+	<-g.entered // the old password matched the hash read before; the commit waits
+	if err := h.svc.SetPassword(ctx, desk, newPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	close(g.release)
+	r := <-done
+	if r.err != nil || r.out.SignedIn || !r.out.Pending {
+		t.Fatalf("the old password, checked before the change and committed after: %+v, %v", r.out, r.err)
+	}
+	if v := h.visit(phone); v.Account {
+		t.Fatalf("the old password signed the phone in: %+v", v)
+	}
+	if got := h.facts(flows.KindPasswordAccepted); len(got) != 0 {
+		t.Fatalf("password.accepted facts: %+v", got)
+	}
+	if got := h.facts(flows.KindPasswordFailed); len(got) != 1 || got[0].Device != phone.Tag {
+		t.Fatalf("the old password did not count as a wrong one: %+v", got)
+	}
+	// The new password works; the old one, asked again, does not.
+	if out, err := h.svc.LoginOrRegister(ctx, device("tablet"), "grace@example.com", goodPassword); err != nil || out.SignedIn {
+		t.Fatalf("the old password afterwards: %+v, %v", out, err)
+	}
+	if out, err := h.svc.LoginOrRegister(ctx, phone, "grace@example.com", newPassword); err != nil || !out.SignedIn {
+		t.Fatalf("the new password: %+v, %v", out, err)
+	}
+
+	// Step-up: desk signed in with a code, so its password is a second
+	// factor. The password changes during the check: refused, counted.
+	h.clock.Advance(2 * time.Hour) // desk's step-up from signing in has lapsed
+	g2 := gate(h.ledger)
+	svc2 := h.serviceOn(g2)
+	g2.armed.Store(true)
+	stepped := make(chan error, 1)
+	go func() {
+		_, err := svc2.StepUpWithPassword(ctx, desk, newPassword)
+		stepped <- err
+	}()
+	<-g2.entered
+	// Another device of the account, stepped up, changes the password.
+	laptop := device("laptop")
+	h.signIn(laptop, "grace@example.com")
+	h.clock.Advance(time.Minute) // the address's next code
+	h.stepUp(laptop)
+	if err := h.svc.SetPassword(ctx, laptop, "yet another horse and its staple", false); err != nil {
+		t.Fatal(err)
+	}
+	close(g2.release)
+	wantProblem(t, <-stepped, flows.ProblemWrongPassword)
+	if v := h.visit(desk); v.StepUpUntil.After(h.clock.Now()) {
+		t.Fatalf("the old password stepped desk up until %s", v.StepUpUntil)
+	}
 }
