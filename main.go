@@ -90,10 +90,10 @@ func init() {
 				Summary: "write a consistent copy of the ledger to FILE, while the server runs",
 				About: "The copy is written next to FILE and renamed into place once whole (mode 0600).\n" +
 					"With --json: {\"ok\": true, \"file\": FILE, \"bytes\": N}.",
-				Bind: bindBackup,
+				Bind: withConfig(runBackup),
 			})
 		default:
-			program.Commands = append(program.Commands, cli.Forward(op, bindOperate))
+			program.Commands = append(program.Commands, cli.Forward(op, withConfig(runOperator)))
 		}
 	}
 	program.Commands = append(program.Commands,
@@ -343,19 +343,28 @@ func explain(cfg config.Config, err error) error {
 	return err
 }
 
-// bindOperate runs an operator command (forwarded from the operator's
+// withConfig binds a command that runs with the configuration: it takes
+// --config and --data-dir, and run gets what they (and the environment)
+// say.
+func withConfig(run func(c *call, cfg config.Config) error) func(*flag.FlagSet) func(*call) error {
+	return func(fs *flag.FlagSet) func(*call) error {
+		var common commonFlags
+		common.register(fs)
+		return func(c *call) error {
+			cfg, err := common.load(c.Env.environ)
+			if err != nil {
+				return err
+			}
+			return run(c, cfg)
+		}
+	}
+}
+
+// runOperator runs an operator command (forwarded from the operator's
 // table, whose flags the binary has checked) inside the running server if
 // there is one, else against the ledger directly.
-func bindOperate(fs *flag.FlagSet) func(*call) error {
-	var common commonFlags
-	common.register(fs)
-	return func(c *call) error {
-		cfg, err := common.load(c.Env.environ)
-		if err != nil {
-			return err
-		}
-		return operate(c, cfg, c.Forwarded("config", "data-dir"), c.Stdout, c.Stderr)
-	}
+func runOperator(c *call, cfg config.Config) error {
+	return operate(c, cfg, c.Forwarded("config", "data-dir"), c.Stdout, c.Stderr)
 }
 
 // operate runs args, an operator command line, in the server or here. The
@@ -394,47 +403,39 @@ func operateLocally(c *call, cfg config.Config, args []string, stdout, stderr io
 	return nil
 }
 
-// bindBackup writes the server's (or the ledger's) consistent copy to
+// runBackup writes the server's (or the ledger's) consistent copy to
 // FILE, atomically.
-func bindBackup(fs *flag.FlagSet) func(*call) error {
-	var common commonFlags
-	common.register(fs)
-	return func(c *call) error {
-		cfg, err := common.load(c.Env.environ)
-		if err != nil {
-			return err
-		}
-		file := c.Args[0]
-		out, finish, err := createAtomic(file)
-		if err != nil {
-			return err
-		}
-		// The operator's errors go to stderr as they come; with --json the
-		// last one is also the JSON error, as the copy fills stdout.
-		var said lastLine
-		n := &countingWriter{w: out}
-		err = operate(c, cfg, []string{"backup"}, n, io.MultiWriter(c.Stderr, &said))
-		if ferr := finish(err == nil); ferr != nil && err == nil {
-			err = fmt.Errorf("write %s: %w", file, ferr)
-		}
-		var exit *cli.ExitError
-		if errors.As(err, &exit) {
-			c.JSONError(flows.ProblemInternal, strings.TrimPrefix(said.String(), "attest backup: "))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if c.JSON {
-			return c.Emit(struct {
-				OK    bool   `json:"ok"`
-				File  string `json:"file"`
-				Bytes int64  `json:"bytes"`
-			}{true, file, n.n})
-		}
-		c.Printf("attest backup: wrote %s\n", file)
-		return nil
+func runBackup(c *call, cfg config.Config) error {
+	file := c.Args[0]
+	out, finish, err := createAtomic(file)
+	if err != nil {
+		return err
 	}
+	// The operator's errors go to stderr as they come; with --json the
+	// last one is also the JSON error, as the copy fills stdout.
+	var said lastLine
+	n := &countingWriter{w: out}
+	err = operate(c, cfg, []string{"backup"}, n, io.MultiWriter(c.Stderr, &said))
+	if ferr := finish(err == nil); ferr != nil && err == nil {
+		err = fmt.Errorf("write %s: %w", file, ferr)
+	}
+	var exit *cli.ExitError
+	if errors.As(err, &exit) {
+		c.JSONError(flows.ProblemInternal, strings.TrimPrefix(said.String(), "attest backup: "))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return c.Emit(struct {
+			OK    bool   `json:"ok"`
+			File  string `json:"file"`
+			Bytes int64  `json:"bytes"`
+		}{true, file, n.n})
+	}
+	c.Printf("attest backup: wrote %s\n", file)
+	return nil
 }
 
 // countingWriter counts what it writes.

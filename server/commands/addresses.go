@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -82,33 +83,30 @@ func display(c *call, input string) string {
 }
 
 func runAddressAdd(c *call) error {
-	if address.LooksLikeWallet(c.Args[0]) {
-		return runWalletAdd(c)
-	}
-	iss, err := c.Env.Service.AddAddress(c.Ctx, c.Env.Device, c.Args[0])
-	if err != nil {
-		return fmt.Errorf("add the address: %w", err)
-	}
-	if c.JSON {
-		return c.Emit(toIssuedJSON(iss, iss.To))
-	}
-	printIssued(c, iss, " to confirm it")
-	c.Printf("Until then it is on your account, not confirmed.\n")
-	return nil
+	return sendConfirmCode(c, c.Env.Service.AddAddress, "add the address", "Until then it is on your account, not confirmed.\n")
 }
 
 func runAddressConfirm(c *call) error {
+	return sendConfirmCode(c, c.Env.Service.ConfirmAddress, "send a confirmation code", "")
+}
+
+// sendConfirmCode is what `address add` and `address confirm` share: a
+// wallet is confirmed by signing a fresh challenge; any other address
+// gets a code from send, and the answer says where it went (then more,
+// in text).
+func sendConfirmCode(c *call, send func(context.Context, flows.Device, string) (flows.Issued, error), doing, more string) error {
 	if address.LooksLikeWallet(c.Args[0]) {
-		return runWalletAdd(c) // a wallet is confirmed by signing a fresh challenge
+		return runWalletAdd(c)
 	}
-	iss, err := c.Env.Service.ConfirmAddress(c.Ctx, c.Env.Device, c.Args[0])
+	iss, err := send(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
-		return fmt.Errorf("send a confirmation code: %w", err)
+		return fmt.Errorf("%s: %w", doing, err)
 	}
 	if c.JSON {
 		return c.Emit(toIssuedJSON(iss, iss.To))
 	}
 	printIssued(c, iss, " to confirm it")
+	c.Printf("%s", more)
 	return nil
 }
 

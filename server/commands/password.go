@@ -265,23 +265,32 @@ func ephemeralNote(c *call) {
 	}
 }
 
-// bindLogin is `login ADDRESS`: the one-stage login-or-register.
-func bindLogin(fs *flag.FlagSet) func(*call) error {
-	noWait := bindNoWait(fs)
-	return func(c *call) error { return runLogin(c, !*noWait) }
+// bindPasswordLink binds `login ADDRESS` and `resend ADDRESS`, which
+// take a password on standard input, send a link and wait for it (unless
+// --no-wait): run gets the password and the waiter, started before the
+// link goes so that pressing it at once is not missed (nil with
+// --no-wait).
+func bindPasswordLink(run func(c *call, pw string, lw *linkWaiter) error) func(*flag.FlagSet) func(*call) error {
+	return func(fs *flag.FlagSet) func(*call) error {
+		noWait := bindNoWait(fs)
+		return func(c *call) error {
+			pw, err := readPassword(c, c.Name+" "+hintAddress(c, c.Args[0]))
+			if err != nil {
+				return err
+			}
+			lw, err := startWaiting(c, !*noWait)
+			if err != nil {
+				return err
+			}
+			defer lw.stop()
+			return run(c, pw, lw)
+		}
+	}
 }
 
-func runLogin(c *call, wait bool) error {
+// runLogin is `login ADDRESS`: the one-stage login-or-register.
+func runLogin(c *call, pw string, lw *linkWaiter) error {
 	input := c.Args[0]
-	pw, err := readPassword(c, "login "+hintAddress(c, input))
-	if err != nil {
-		return err
-	}
-	lw, err := startWaiting(c, wait)
-	if err != nil {
-		return err
-	}
-	defer lw.stop()
 	out, err := c.Env.Service.LoginOrRegister(c.Ctx, c.Env.Device, input, pw)
 	if err != nil {
 		return fmt.Errorf("sign in: %w", err)
@@ -339,13 +348,20 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 		c.Printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
 			"To sign in, run %s (it sends a new link and waits).\n", again)
 	}
-	if lw == nil {
-		return nil
-	}
 	// A link sent earlier expires within LinkTTL from now too.
 	expires := c.Env.Service.Now().Add(flows.LinkTTL)
 	if link != nil {
 		expires = link.Expires
+	}
+	return awaitLink(c, lw, to, expires, again)
+}
+
+// awaitLink waits, unless lw is nil, until the link to `to` is pressed
+// (and says who is signed in) or it expires at expires (a refusal that
+// says to run again).
+func awaitLink(c *call, lw *linkWaiter, to string, expires time.Time, again string) error {
+	if lw == nil {
+		return nil
 	}
 	v, err := lw.wait(c, expires, func(now time.Time) error {
 		return &flows.Problem{Code: flows.ProblemCodeUsed,
@@ -357,23 +373,9 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 	return printLinkSignedIn(c, to, v)
 }
 
-// bindResend is `resend ADDRESS`: a registration's link again.
-func bindResend(fs *flag.FlagSet) func(*call) error {
-	noWait := bindNoWait(fs)
-	return func(c *call) error { return runResend(c, !*noWait) }
-}
-
-func runResend(c *call, wait bool) error {
+// runResend is `resend ADDRESS`: a registration's link again.
+func runResend(c *call, pw string, lw *linkWaiter) error {
 	input := c.Args[0]
-	pw, err := readPassword(c, "resend "+hintAddress(c, input))
-	if err != nil {
-		return err
-	}
-	lw, err := startWaiting(c, wait)
-	if err != nil {
-		return err
-	}
-	defer lw.stop()
 	sent, err := c.Env.Service.ResendVerification(c.Ctx, c.Env.Device, input, pw)
 	if err != nil {
 		return fmt.Errorf("send the link again: %w", err)
@@ -402,17 +404,7 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 				"waiting, so run %s when you are ready to open it.\n", again)
 		}
 	}
-	if lw == nil {
-		return nil
-	}
-	v, err := lw.wait(c, sent.Expires, func(now time.Time) error {
-		return &flows.Problem{Code: flows.ProblemCodeUsed,
-			Msg: fmt.Sprintf("Not signed in: the link expired at %s. Send a new one with: %s", when(sent.Expires, now), again)}
-	})
-	if err != nil {
-		return err
-	}
-	return printLinkSignedIn(c, sent.To, v)
+	return awaitLink(c, lw, sent.To, sent.Expires, again)
 }
 
 // runSigninLink is `signin --link ADDRESS`.
@@ -494,12 +486,5 @@ func runStepUpPassword(c *call) error {
 		return err
 	}
 	until, err := c.Env.Service.StepUpWithPassword(c.Ctx, c.Env.Device, pw)
-	if err != nil {
-		return fmt.Errorf("step up: %w", err)
-	}
-	if c.JSON {
-		return c.Emit(stepUpJSON{StepUpUntil: cli.Stamp(until), Factor: flows.FactorPassword})
-	}
-	c.Printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.Env.Service.Now()))
-	return nil
+	return steppedUp(c, until, flows.FactorPassword, err)
 }

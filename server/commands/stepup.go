@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/tui/inert"
 )
 
@@ -52,6 +53,20 @@ func runStepUp(c *call) error {
 	c.Printf("Step-up code %s (%d digits) sent to %s. Enter it with: code %s-%s. The step-up lasts %s on this device only.\n",
 		iss.Letter, iss.Digits, inert.Address(to), iss.Letter, strings.Repeat("N", iss.Digits), shortDuration(c.Env.Service.Policy().StepUpTTL))
 	c.Printf("The code expires at %s.\n", when(iss.Expires, now))
+	return nil
+}
+
+// steppedUp answers a step-up with a factor that needs no code to be
+// entered (the password, the authenticator app): err, or until when the
+// device is stepped up.
+func steppedUp(c *call, until time.Time, factor string, err error) error {
+	if err != nil {
+		return fmt.Errorf("step up: %w", err)
+	}
+	if c.JSON {
+		return c.Emit(stepUpJSON{StepUpUntil: cli.Stamp(until), Factor: factor})
+	}
+	c.Printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.Env.Service.Now()))
 	return nil
 }
 

@@ -42,7 +42,7 @@ func init() {
 				"link signs in the session that waits for it, so login waits, up to 5 minutes, until the link's\n" +
 				"button is pressed (exit 0) or the link expires (exit 1). With --no-wait it returns at once, and\n" +
 				"the link then finds no waiting session: `resend ADDRESS` sends a new one and waits.",
-			Bind: bindLogin,
+			Bind: bindPasswordLink(runLogin),
 		},
 		{
 			Name: "resend", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,
@@ -53,7 +53,7 @@ func init() {
 				"With any other password, or for any other address, it sends a sign-in link instead, and says\n" +
 				"the same. Like login, it waits until the link's button is pressed or the link expires (5\n" +
 				"minutes); --no-wait returns at once, and the link then signs nothing in.",
-			Bind: bindResend,
+			Bind: bindPasswordLink(runResend),
 		},
 		{
 			Name: "signin", Args: "[ADDRESS]", MaxArgs: 1,

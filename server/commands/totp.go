@@ -197,14 +197,7 @@ func runTOTPRemove(c *call) error {
 
 func runStepUpTOTP(c *call, code string) error {
 	until, err := c.Env.Service.StepUpWithTOTP(c.Ctx, c.Env.Device, code)
-	if err != nil {
-		return fmt.Errorf("step up: %w", err)
-	}
-	if c.JSON {
-		return c.Emit(stepUpJSON{StepUpUntil: cli.Stamp(until), Factor: flows.FactorTOTP})
-	}
-	c.Printf("Stepped up until %s, on this device only: protected changes work here until then.\n", when(until, c.Env.Service.Now()))
-	return nil
+	return steppedUp(c, until, flows.FactorTOTP, err)
 }
 
 func runRecovery(c *call) error {
