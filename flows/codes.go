@@ -108,6 +108,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		return Issued{}, nil, err
 	}
 	if next.After(now) {
+		noteHeld(tx, "code", ch)
 		return Issued{}, nil, s.throttled(now, next, "code")
 	}
 

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/message"
 )
 
 func throttledAt(t *testing.T, h *harness, dev flows.Device, addr string) *flows.Problem {
@@ -218,4 +220,56 @@ func TestSignInDoesNotRevealAccounts(t *testing.T) {
 // strip removes the code digits from a message.
 func strip(s string) string {
 	return codeRE.ReplaceAllString(s, "Code X: NNNN")
+}
+
+// heldBacks records what the governor held back, as an Observer.
+type heldBacks struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (o *heldBacks) HeldBack(what string, ch message.Channel) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, what+" by "+string(ch))
+}
+
+func (o *heldBacks) list() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.seen)
+}
+
+// A message the governor holds back leaves no fact, so metrics hear of it
+// from the observer: once per answer, by channel, also when the flow
+// answers in the same words as when the message went (login).
+func TestGovernorTellsTheObserverWhatItHeldBack(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	obs := &heldBacks{}
+	h.observer = obs
+	h.restart(flows.Policy{})
+	dev := device("d")
+
+	h.request(dev, "grace@example.com")
+	h.request(dev, "+14155550100")
+	if got := obs.list(); len(got) != 0 {
+		t.Fatalf("codes that went are held back: %q", got)
+	}
+	before := h.head()
+	throttledAt(t, h, dev, "grace@example.com")
+	throttledAt(t, h, dev, "+14155550100")
+	_, err := h.svc.RequestMagicLink(ctx, dev, "grace@example.com")
+	wantProblem(t, err, flows.ProblemThrottled)
+	// Login sends a link whatever the password; held back, it says the
+	// same as when the link went.
+	if _, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", "correct horse battery staple"); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	want := []string{"code by email", "code by sms", "link by email", "link by email"}
+	if got := obs.list(); !slices.Equal(got, want) {
+		t.Fatalf("held back %q, want %q", got, want)
+	}
+	if n := len(h.facts(flows.KindCodeEmailed, flows.KindCodeTexted, flows.KindLinkEmailed, flows.KindLinkTexted)); n != 2 {
+		t.Fatalf("%d messages in the ledger, want the 2 that went (head %d to %d)", n, before, h.head())
+	}
 }

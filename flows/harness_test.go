@@ -47,6 +47,8 @@ type harness struct {
 	// (oidc_test.go).
 	providers []*openid.Provider
 	pollWait  func(context.Context, time.Duration) error
+	// observer goes into every Service the harness opens (nil: none).
+	observer flows.Observer
 }
 
 type mailbag struct {
@@ -142,6 +144,7 @@ func (h *harness) open(policy flows.Policy) {
 		Passwords: cheapPasswords(h.t),
 		Providers: h.providers,
 		PollWait:  h.pollWait,
+		Observer:  h.observer,
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)

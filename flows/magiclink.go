@@ -173,6 +173,7 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 		return LinkSent{}, nil, err
 	}
 	if next.After(now) {
+		noteHeld(tx, "link", ch)
 		return LinkSent{}, nil, s.throttled(now, next, "link")
 	}
 	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}

@@ -69,6 +69,8 @@ type Config struct {
 	// PollWait waits between device-grant polls; default: a wait on
 	// Clock. Tests inject one that moves their clock and records the waits.
 	PollWait func(ctx context.Context, d time.Duration) error
+	// Observer hears what leaves no fact, for metrics; default: nobody.
+	Observer Observer
 }
 
 // Service runs the flows. It is safe for concurrent use.
@@ -107,6 +109,7 @@ type Service struct {
 
 	providers []*openid.Provider
 	pollWait  func(ctx context.Context, d time.Duration) error
+	observer  Observer
 }
 
 // New builds a Service.
@@ -133,6 +136,10 @@ func New(cfg Config) (*Service, error) {
 		bus:         newBus(cfg.Relay),
 		providers:   cfg.Providers,
 		pollWait:    cfg.PollWait,
+		observer:    cfg.Observer,
+	}
+	if s.observer == nil {
+		s.observer = noObserver{}
 	}
 	if s.clock == nil {
 		s.clock = clock.System{}
@@ -283,9 +290,12 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 // it reports through the caller's variables.
 func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 	var refusal *Problem
+	var held []heldBack
 	err := s.ledger.Update(func(tx store.Tx) error {
 		refusal = nil
-		err := fn(tx)
+		notes := &notingTx{Tx: tx}
+		err := fn(notes)
+		held = notes.held
 		var k kept
 		if errors.As(err, &k) {
 			refusal = k.p
@@ -296,6 +306,13 @@ func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 		}
 		return err
 	})
+	if refusal != nil || err == nil {
+		// The governor's answer stands whatever the flow made of it; an
+		// update the ledger failed answered nobody.
+		for _, h := range held {
+			s.observer.HeldBack(h.what, h.ch)
+		}
+	}
 	if refusal != nil {
 		return refusal
 	}

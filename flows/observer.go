@@ -1,0 +1,45 @@
+package flows
+
+import (
+	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/store"
+)
+
+// Observer hears what the flows decide that leaves no fact in the ledger,
+// for metrics. Everything else (codes and links issued, sign-ins,
+// step-ups) is a fact, and whoever wants to count it can watch the
+// facts that commit. An Observer's methods must be quick and must not
+// call the Service.
+type Observer interface {
+	// HeldBack says the governor held a message back: what is "code" or
+	// "link", ch the channel it would have gone by.
+	HeldBack(what string, ch message.Channel)
+}
+
+type noObserver struct{}
+
+func (noObserver) HeldBack(string, message.Channel) {}
+
+// heldBack is one message the governor held back during an update.
+type heldBack struct {
+	what string
+	ch   message.Channel
+}
+
+// notingTx is the transaction s.update hands its function: it gathers
+// what the function decided besides its facts, so that the observer hears
+// of it once the update is over, and once even when the ledger ran the
+// function more than once.
+type notingTx struct {
+	store.Tx
+	held []heldBack
+}
+
+// noteHeld records, for the observer, that the governor held a message
+// back inside tx. A transaction s.update did not open has no notes (none
+// does today: every flow that sends goes through s.update).
+func noteHeld(tx store.Tx, what string, ch message.Channel) {
+	if n, ok := tx.(*notingTx); ok {
+		n.held = append(n.held, heldBack{what: what, ch: ch})
+	}
+}
