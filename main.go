@@ -213,6 +213,17 @@ func serve(c *call, cfg config.Config) error {
 		sshLn.Close()
 		return explain(cfg, fmt.Errorf("listen for http: %w", err))
 	}
+	// Metrics have a listener of their own, on the loopback interface
+	// unless the operator says otherwise.
+	var metricsLn net.Listener
+	if cfg.HTTP.Metrics {
+		if metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsListen); err != nil {
+			sshLn.Close()
+			httpLn.Close()
+			return explain(cfg, fmt.Errorf("listen for metrics: %w", err))
+		}
+		cfg.HTTP.MetricsListen = metricsLn.Addr().String()
+	}
 	// With port 0 the system picked; messages must name the real ports.
 	cfg.SSH.Listen, cfg.HTTP.Listen = sshLn.Addr().String(), httpLn.Addr().String()
 	app.Providers = server.DiscoverProviders(context.Background(), cfg.OIDC, logger)
@@ -223,7 +234,7 @@ func serve(c *call, cfg config.Config) error {
 	if !app.WaitShared(10 * time.Second) {
 		logger.Warn("not yet listening to the other servers on the database; live sign-outs and demo messages from them are missed until then")
 	}
-	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger, Clock: app.Clock})
+	srv, err := server.New(cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Logger: logger, Clock: app.Clock, Metrics: app.Metrics})
 	if err != nil {
 		return explain(cfg, err)
 	}
@@ -231,6 +242,9 @@ func serve(c *call, cfg config.Config) error {
 	if err != nil {
 		sshLn.Close()
 		httpLn.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return explain(cfg, err)
 	}
 	defer os.Remove(cfg.SocketPath())
@@ -240,7 +254,10 @@ func serve(c *call, cfg config.Config) error {
 	defer stop()
 	logger.Info("attest is serving", "ssh", cfg.SSH.Listen, "http", cfg.HTTP.Listen, "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
 	host, port := splitHostPort(cfg.SSH.Listen)
-	inbox := ""
+	inbox, metrics := "", ""
+	if metricsLn != nil {
+		metrics = "http://" + cfg.HTTP.MetricsListen + "/metrics"
+	}
 	if cfg.Delivery.Demo() {
 		inbox = fmt.Sprintf("ssh -p %s inbox@%s", port, host)
 	}
@@ -252,7 +269,8 @@ func serve(c *call, cfg config.Config) error {
 			Connect string `json:"connect"`
 			Inbox   string `json:"inbox,omitempty"` // demo delivery only
 			Links   string `json:"links"`
-		}{versionString(), cfg.SSH.Listen, cfg.HTTP.Listen, cfg.ConnectHint(), inbox, cfg.PublicURL()}); err != nil {
+			Metrics string `json:"metrics,omitempty"` // metrics on only
+		}{versionString(), cfg.SSH.Listen, cfg.HTTP.Listen, cfg.ConnectHint(), inbox, cfg.PublicURL(), metrics}); err != nil {
 			return err
 		}
 	} else {
@@ -261,12 +279,18 @@ func serve(c *call, cfg config.Config) error {
 			fmt.Fprintf(stdout, "  inbox:    %s   (demo delivery: codes land here, nowhere else)\n", inbox)
 		}
 		fmt.Fprintf(stdout, "  links:    %s\n", cfg.PublicURL())
+		if metrics != "" {
+			fmt.Fprintf(stdout, "  metrics:  %s\n", metrics)
+		}
 		fmt.Fprintln(stdout, "  stop:     Ctrl-C")
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, sshLn) })
 	g.Go(func() error { return srv.ServeHTTP(gctx, httpLn) })
+	if metricsLn != nil {
+		g.Go(func() error { return srv.ServeMetrics(gctx, metricsLn) })
+	}
 	g.Go(func() error { return srv.ServeControl(gctx, ctl) })
 	err = g.Wait()
 	logger.Info("attest stopped")

@@ -21,6 +21,7 @@ import (
 	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/delivery"
+	"github.com/attest-dev/attest/server/metrics"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
 	"github.com/attest-dev/attest/store/postgres"
@@ -36,6 +37,8 @@ type App struct {
 	Inbox   *delivery.Inbox // nil unless in demo mode
 	Clock   clock.Clock
 	Logger  *slog.Logger
+	// Metrics count what the flows and the server do; Build makes them.
+	Metrics *metrics.Set
 
 	// With a shared ledger: how to stop passing pokes and messages to
 	// the other servers, and who waits until this one listens.
@@ -152,6 +155,10 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		clk = clock.System{}
 	}
 	a.Config, a.Clock, a.Logger = cfg, clk, logger
+	if a.Metrics == nil {
+		a.Metrics = metrics.New()
+		a.watchLedger()
+	}
 	secret, err := loadSecret(cfg.SecretPath())
 	if err != nil {
 		return err
@@ -174,10 +181,11 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		}
 	}
 	a.Service, err = flows.New(flows.Config{
-		Ledger:      a.Ledger,
+		Ledger:      a.Metrics.Ledger(a.Ledger),
 		Secret:      secret,
 		Clock:       clk,
-		Sender:      sender,
+		Sender:      a.Metrics.Sender(sender),
+		Observer:    a.Metrics,
 		Policy:      cfg.Policy.Flows(),
 		Logger:      logger,
 		LinkBase:    cfg.PublicURL(),
@@ -194,6 +202,32 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		a.stopShare = a.share(pg, pokes)
 	}
 	return nil
+}
+
+// watchLedger exports the ledger's own counters: commits, the updates
+// and facts they carried (their ratios are the batch sizes), and what
+// only one kind of ledger does.
+func (a *App) watchLedger() {
+	m := a.Metrics
+	var commits, updates, facts func() uint64
+	switch l := a.Ledger.(type) {
+	case *bolt.Ledger:
+		commits, updates, facts = func() uint64 { return l.Stats().Commits }, func() uint64 { return l.Stats().Updates }, func() uint64 { return l.Stats().Facts }
+		m.Counter("attest_ledger_merges_total", "Moves of the ledger's newest index entries into its B-tree indexes (bbolt).",
+			func() float64 { return float64(l.Stats().Merges) })
+	case *postgres.Ledger:
+		commits, updates, facts = func() uint64 { return l.Stats().Commits }, func() uint64 { return l.Stats().Updates }, func() uint64 { return l.Stats().Facts }
+		m.Counter("attest_ledger_retries_total", "Batches run again after losing the database (PostgreSQL).",
+			func() float64 { return float64(l.Stats().Retries) })
+	default:
+		return
+	}
+	m.Counter("attest_ledger_commits_total", "Ledger transactions committed; each carries a batch of updates.",
+		func() float64 { return float64(commits()) })
+	m.Counter("attest_ledger_updates_total", "Ledger updates committed: updates/commits is the average batch.",
+		func() float64 { return float64(updates()) })
+	m.Counter("attest_ledger_appended_facts_total", "Facts appended since the server started: facts/commits is the average batch in facts.",
+		func() float64 { return float64(facts()) })
 }
 
 // sender wires delivery: real SMTP and SMS when configured, otherwise the

@@ -27,6 +27,7 @@ import (
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/server/delivery"
+	"github.com/attest-dev/attest/server/metrics"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -41,6 +42,9 @@ type Deps struct {
 	// defaults: the system clock, crypto/rand.
 	Clock clock.Clock
 	Rand  io.Reader
+	// Metrics are the App's (which count the flows); nil makes a set
+	// that counts only what the server sees.
+	Metrics *metrics.Set
 }
 
 // Server is a running attest server.
@@ -53,7 +57,7 @@ type Server struct {
 
 	ssh     *ssh.Server
 	adm     *admission
-	metrics *metrics
+	metrics *metrics.Set
 	// admins are the fingerprints of the administrators' keys.
 	admins map[string]bool
 
@@ -87,12 +91,16 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		inbox:    d.Inbox,
 		log:      d.Logger,
 		programs: map[*tea.Program]struct{}{},
-		metrics:  newMetrics(d.Ledger),
+		metrics:  d.Metrics,
 		admins:   map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	s.watchServer()
 	if d.Clock == nil {
 		d.Clock = clock.System{}
 	}
@@ -198,7 +206,7 @@ func (s *Server) harden(srv *ssh.Server) error {
 			// Debug, not warn: a flood would write a line per attempt. The
 			// metric counts every refusal by reason.
 			s.log.Debug("connection refused", "remote", src.host, "reason", why)
-			s.metrics.refused.WithLabelValues(why).Inc()
+			s.metrics.Refused(why)
 			return nil
 		}
 		ac := newAdmittedConn(conn, s.adm, src, min(c.KeyExchangeTimeout, c.HandshakeTimeout))

@@ -34,6 +34,7 @@ type testServer struct {
 	cfg  config.Config
 	addr string
 	app  *server.App
+	srv  *server.Server
 	stop func()
 	done chan error
 }
@@ -61,7 +62,7 @@ func (ts *testServer) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(ts.cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Clock: app.Clock, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := server.New(ts.cfg, server.Deps{Service: app.Service, Ledger: app.Ledger, Inbox: app.Inbox, Clock: app.Clock, Metrics: app.Metrics, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func (ts *testServer) start() {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts.app, ts.addr, ts.stop, ts.done = app, ln.Addr().String(), cancel, make(chan error, 1)
+	ts.app, ts.srv, ts.addr, ts.stop, ts.done = app, srv, ln.Addr().String(), cancel, make(chan error, 1)
 	go func() { ts.done <- srv.Serve(ctx, ln) }()
 }
 

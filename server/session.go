@@ -89,10 +89,10 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 		term, bounded := sess.(*terminalSession)
 		switch {
 		case sess.User() == "inbox":
-			s.metrics.sessions.WithLabelValues("inbox").Inc()
+			s.metrics.Session("inbox")
 			s.serveInbox(sess, pty)
 		case hasCommand(sess) || !pty:
-			s.metrics.sessions.WithLabelValues("command").Inc()
+			s.metrics.Session("command")
 			// A command is a use of the device too: it keeps its sign-in alive.
 			if err := s.svc.Touch(sess.Context(), dev); err != nil {
 				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
@@ -105,7 +105,7 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 			}, sess.RawCommand())
 			_ = sess.Exit(code)
 		case bounded:
-			s.metrics.sessions.WithLabelValues("screens").Inc()
+			s.metrics.Session("screens")
 			if err := s.svc.Touch(sess.Context(), dev); err != nil {
 				s.log.Warn("record device seen", "device", dev.Tag, "err", err)
 			}

@@ -7,18 +7,15 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/server/httpd"
 	"github.com/attest-dev/attest/store"
 )
 
-// The HTTP listener serves what a browser needs (the page a magic link
-// opens), a health check, and metrics when they are switched on. It is
-// built here so httpd stays free of the flows.
+// The public HTTP listener serves what a browser needs (the page a magic
+// link opens) and health checks; the metrics listener, when metrics are
+// on, serves metrics and the same checks. Both are built here so httpd
+// stays free of the flows.
 
 // links adapts the flows' magic links to the page's interface.
 type links struct{ svc *flows.Service }
@@ -46,76 +43,74 @@ func (l links) Confirm(ctx context.Context, token string) (httpd.Link, error) {
 	return linkFromFlows(info), err
 }
 
-// metrics are the server's Prometheus metrics: counts by kind, never by
-// user, key or address, so the label sets stay small and say nothing
-// about anyone.
-type metrics struct {
-	registry *prometheus.Registry
-	sessions *prometheus.CounterVec // by what ran: screens, command, inbox
-	refused  *prometheus.CounterVec // connections refused, by reason
-}
-
-func newMetrics(led store.Ledger) *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "attest_ssh_sessions_total", Help: "SSH sessions, by what they ran.",
-		}, []string{"kind"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "attest_ssh_connections_refused_total", Help: "SSH connections refused before authentication, by reason.",
-		}, []string{"reason"}),
-	}
-	m.registry.MustRegister(m.sessions, m.refused,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "attest_ledger_facts", Help: "Facts in the ledger.",
-		}, func() float64 {
-			var head uint64
-			_ = led.View(func(r store.Reader) error {
-				var err error
-				head, _, err = r.Head()
-				return err
-			})
-			return float64(head)
-		}),
-	)
-	return m
-}
-
-// HTTPHandler is the HTTP listener's handler.
-func (s *Server) HTTPHandler() http.Handler {
-	var metricsHandler http.Handler
-	if s.cfg.HTTP.Metrics {
-		metricsHandler = promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
-	}
-	return httpd.New(httpd.Config{
-		Links: links{svc: s.svc},
-		OIDC:  oidcPages{svc: s.svc},
-		Health: func(ctx context.Context) error {
-			return s.led.View(func(r store.Reader) error {
-				_, _, err := r.Head()
-				return err
-			})
-		},
-		Metrics: metricsHandler,
-		Logger:  s.log,
+// watchServer registers what only the server sees: its live screens
+// and the size of the ledger.
+func (s *Server) watchServer() {
+	s.metrics.Gauge("attest_screens_live", "Screens open now (SSH sessions with a terminal).", func() float64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return float64(len(s.programs))
+	})
+	s.metrics.Gauge("attest_ledger_facts", "Facts in the ledger.", func() float64 {
+		var head uint64
+		_ = s.led.View(func(r store.Reader) error {
+			var err error
+			head, _, err = r.Head()
+			return err
+		})
+		return float64(head)
 	})
 }
 
-// ServeHTTP runs the HTTP listener until ctx ends.
+// ready is the readiness check: the ledger answers a read. httpd bounds
+// how long it may take.
+func (s *Server) ready(context.Context) error {
+	return s.led.View(func(r store.Reader) error {
+		_, _, err := r.Head()
+		return err
+	})
+}
+
+// HTTPHandler is the public HTTP listener's handler: magic links, the
+// sign-in providers' pages, /healthz and /readyz.
+func (s *Server) HTTPHandler() http.Handler {
+	return httpd.New(httpd.Config{
+		Links:  links{svc: s.svc},
+		OIDC:   oidcPages{svc: s.svc},
+		Ready:  s.ready,
+		Logger: s.log,
+	})
+}
+
+// MetricsHandler is the metrics listener's handler: /metrics, /healthz
+// and /readyz.
+func (s *Server) MetricsHandler() http.Handler {
+	return httpd.NewOps(httpd.Config{Ready: s.ready, Logger: s.log}, s.metrics.Handler())
+}
+
+// ServeMetrics runs the metrics listener until ctx ends.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return serveHTTP(ctx, ln, s.MetricsHandler(), "metrics")
+}
+
+// ServeHTTP runs the public HTTP listener until ctx ends.
 func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener) error {
-	srv := httpd.NewServer(ln.Addr().String(), s.HTTPHandler())
+	return serveHTTP(ctx, ln, s.HTTPHandler(), "http")
+}
+
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, what string) error {
+	srv := httpd.NewServer(ln.Addr().String(), h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
+		return fmt.Errorf("%s server: %w", what, err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http server shutdown: %w", err)
+		return fmt.Errorf("%s server shutdown: %w", what, err)
 	}
 	return nil
 }

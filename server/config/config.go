@@ -96,13 +96,18 @@ type SSH struct {
 	MaxSessionsPerConnection int `yaml:"max_sessions_per_connection"`
 }
 
-// HTTP configures the small HTTP listener (magic links, health, metrics).
+// HTTP configures the small HTTP listeners: the public one (magic links,
+// health) and, when Metrics is on, the operator's (metrics, health).
 type HTTP struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is the base of links in messages; defaults to
 	// http://<Listen>.
 	PublicURL string `yaml:"public_url"`
 	Metrics   bool   `yaml:"metrics"`
+	// MetricsListen is where metrics are served when Metrics is on: a
+	// listener of their own, on the loopback interface by default, so
+	// the public listener never shows them.
+	MetricsListen string `yaml:"metrics_listen"`
 }
 
 // Delivery says how messages leave the server. With neither SMTP nor SMS
@@ -170,7 +175,7 @@ func Default() Config {
 			MaxConnectionsPerIP:      20,
 			MaxSessionsPerConnection: 2,
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:23235"},
+		HTTP: HTTP{Listen: "127.0.0.1:23235", MetricsListen: "127.0.0.1:23236"},
 		Log:  Log{Level: "info", Format: "text"},
 	}
 }
@@ -247,7 +252,8 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_SSH_PUBLIC_HOST", "host[:port] people use to reach the SSH server"},
 	{"ATTEST_HTTP_LISTEN", "HTTP listen address"},
 	{"ATTEST_PUBLIC_URL", "base URL of links in messages"},
-	{"ATTEST_METRICS", "serve /metrics on the HTTP listener (true/false)"},
+	{"ATTEST_METRICS", "serve Prometheus metrics on a listener of their own (true/false)"},
+	{"ATTEST_METRICS_LISTEN", "the metrics listener's address (default 127.0.0.1:23236)"},
 	{"ATTEST_SMTP_URL", "SMTP delivery, smtp://user:pass@host:587 or smtps://...:465"},
 	{"ATTEST_SMTP_FROM", "From address of emails"},
 	{"ATTEST_SMS_URL", "SMS delivery, https://SID:TOKEN@api.twilio.com?from=%2B1..."},
@@ -300,6 +306,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 	str("ATTEST_HTTP_LISTEN", &c.HTTP.Listen)
 	str("ATTEST_PUBLIC_URL", &c.HTTP.PublicURL)
 	boolean("ATTEST_METRICS", &c.HTTP.Metrics)
+	str("ATTEST_METRICS_LISTEN", &c.HTTP.MetricsListen)
 	str("ATTEST_SMTP_URL", &c.Delivery.SMTPURL)
 	str("ATTEST_SMTP_FROM", &c.Delivery.SMTPFrom)
 	str("ATTEST_SMS_URL", &c.Delivery.SMSURL)
@@ -341,7 +348,14 @@ func (c *Config) Validate() error {
 		// The URL may hold a password: never repeat it.
 		errs = append(errs, errors.New("database_url: want a postgres:// URL"))
 	}
-	for name, addr := range map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen} {
+	listens := map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen}
+	if c.HTTP.Metrics {
+		listens["http.metrics_listen"] = c.HTTP.MetricsListen
+		if c.HTTP.MetricsListen == c.HTTP.Listen {
+			errs = append(errs, fmt.Errorf("http.metrics_listen %q: metrics have a listener of their own, not http.listen's", c.HTTP.MetricsListen))
+		}
+	}
+	for name, addr := range listens {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
 		}

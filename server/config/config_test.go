@@ -45,6 +45,8 @@ func TestDefaults(t *testing.T) {
 		{"data dir", d.DataDir, "attest-data"},
 		{"ssh listen", d.SSH.Listen, "127.0.0.1:23234"},
 		{"http listen", d.HTTP.Listen, "127.0.0.1:23235"},
+		{"metrics off", d.HTTP.Metrics, false},
+		{"metrics listen on the loopback", d.HTTP.MetricsListen, "127.0.0.1:23236"},
 		{"max auth tries", d.SSH.MaxAuthTries, 4},
 		{"handshake timeout", d.SSH.HandshakeTimeout, 30 * time.Second},
 		{"max unauthenticated", d.SSH.MaxUnauthenticated, 60},
@@ -95,6 +97,7 @@ http:
   listen: 127.0.0.1:8080
   public_url: https://attest.example.com/
   metrics: true
+  metrics_listen: 127.0.0.1:9100
 delivery:
   smtp_url: smtps://u:p@mail.example.com:465
   smtp_from: attest@example.com
@@ -126,6 +129,7 @@ func checkFull(t *testing.T, cfg config.Config) {
 		{"ssh.max_unauthenticated_per_ip", cfg.SSH.MaxUnauthenticatedPerIP, 5},
 		{"http.listen", cfg.HTTP.Listen, "127.0.0.1:8080"},
 		{"http.metrics", cfg.HTTP.Metrics, true},
+		{"http.metrics_listen", cfg.HTTP.MetricsListen, "127.0.0.1:9100"},
 		{"delivery.smtp_url", cfg.Delivery.SMTPURL, "smtps://u:p@mail.example.com:465"},
 		{"delivery.smtp_from", cfg.Delivery.SMTPFrom, "attest@example.com"},
 		{"demo", cfg.Delivery.Demo(), false},
@@ -256,6 +260,7 @@ func TestEnvOverridesFile(t *testing.T) {
 		"ATTEST_HTTP_LISTEN=127.0.0.1:4444",
 		"ATTEST_PUBLIC_URL=https://links.example.org",
 		"ATTEST_METRICS=false",
+		"ATTEST_METRICS_LISTEN=127.0.0.1:5555",
 		"ATTEST_SMTP_URL=smtp://user:p=ss@smtp.example.org:587", // a '=' in the value stays
 		"ATTEST_SMTP_FROM=noreply@example.org",
 		"ATTEST_SMS_URL=https://SID:TOKEN@api.twilio.com?from=%2B15005550006",
@@ -279,6 +284,7 @@ func TestEnvOverridesFile(t *testing.T) {
 		{"http.listen", cfg.HTTP.Listen, "127.0.0.1:4444"},
 		{"public url", cfg.PublicURL(), "https://links.example.org"},
 		{"metrics", cfg.HTTP.Metrics, false},
+		{"metrics listen", cfg.HTTP.MetricsListen, "127.0.0.1:5555"},
 		{"smtp url", cfg.Delivery.SMTPURL, "smtp://user:p=ss@smtp.example.org:587"},
 		{"smtp from", cfg.Delivery.SMTPFrom, "noreply@example.org"},
 		{"sms url", cfg.Delivery.SMSURL, "https://SID:TOKEN@api.twilio.com?from=%2B15005550006"},
@@ -358,6 +364,8 @@ func TestValidate(t *testing.T) {
 		{"empty data dir", func(c *config.Config) { c.DataDir = "" }, "data_dir is empty"},
 		{"ssh listen without port", func(c *config.Config) { c.SSH.Listen = "localhost" }, `ssh.listen "localhost": want host:port`},
 		{"http listen empty", func(c *config.Config) { c.HTTP.Listen = "" }, `http.listen "": want host:port`},
+		{"metrics listen without port", func(c *config.Config) { c.HTTP.Metrics, c.HTTP.MetricsListen = true, "localhost" }, `http.metrics_listen "localhost": want host:port`},
+		{"metrics on the public listener", func(c *config.Config) { c.HTTP.Metrics, c.HTTP.MetricsListen = true, c.HTTP.Listen }, `http.metrics_listen "127.0.0.1:23235": metrics have a listener of their own`},
 		{"public url ftp", func(c *config.Config) { c.HTTP.PublicURL = "ftp://x.example.com" }, "http.public_url"},
 		{"public url without host", func(c *config.Config) { c.HTTP.PublicURL = "https://" }, "http.public_url"},
 		{"public url relative", func(c *config.Config) { c.HTTP.PublicURL = "attest.example.com/links" }, "http.public_url"},

@@ -1,6 +1,7 @@
-// Package httpd is the binary's small HTTP listener: the page a magic link
-// opens, a health check and, when configured, metrics. Nothing else is
-// reachable.
+// Package httpd is the binary's small HTTP listeners: the public one, with
+// the page a magic link opens (and the sign-in provider's pages) and
+// health checks, and the operator's, with metrics and the same health
+// checks. Nothing else is reachable.
 //
 // A magic link signs in the terminal session that asked for it. Mail
 // scanners fetch links to look at them, so opening a link (GET) only shows
@@ -15,6 +16,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // LinkState is what has become of a magic link. The zero value is
@@ -66,37 +69,64 @@ type Config struct {
 	Links Links
 	// OIDC serves /oidc/start/{state} and /oidc/callback; nil means none.
 	OIDC OIDC
-	// Health reports whether the server can serve; nil means always.
-	Health func(ctx context.Context) error
-	// Metrics serves GET /metrics; nil means no /metrics at all.
-	Metrics http.Handler
+	// Ready reports whether the server can serve (its ledger answers);
+	// nil means always. /readyz gives it ReadyWithin to answer.
+	Ready       func(ctx context.Context) error
+	ReadyWithin time.Duration // default DefaultReadyWithin
 	// Logger gets one line per request (method, route, status) and the
 	// errors behind 5xx answers; nil discards.
 	Logger *slog.Logger
 }
 
-// New returns the listener's handler. Every response carries the security
-// headers; /link/{token} answers GET, HEAD and POST, /healthz GET and HEAD,
-// /metrics GET and HEAD when configured; any other path is 404 and any
-// other method 405 with Allow.
+// DefaultReadyWithin is how long /readyz waits for the ledger: a load
+// balancer's probe should hear "not ready" well before its own timeout.
+const DefaultReadyWithin = 2 * time.Second
+
+// New returns the public listener's handler. Every response carries the
+// security headers; /link/{token} answers GET, HEAD and POST, /healthz and
+// /readyz GET and HEAD; any other path is 404 and any other method 405
+// with Allow. Metrics are never here: they have a listener of their own
+// (NewOps), which need not face the internet.
 func New(cfg Config) http.Handler {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s := &site{links: cfg.Links, oidc: cfg.OIDC, health: cfg.Health, log: log}
+	s := newSite(cfg)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /link/{token}", s.peek)
 	mux.HandleFunc("POST /link/{token}", s.confirm)
-	mux.HandleFunc("GET /healthz", s.healthz)
+	s.health(mux)
 	if cfg.OIDC != nil {
 		mux.HandleFunc("GET /oidc/start/{state}", s.oidcStart)
 		mux.HandleFunc("GET /oidc/callback", s.oidcCallback)
 	}
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
+	return s.secure(mux)
+}
+
+// NewOps returns the operator's listener's handler: GET /metrics (when
+// metrics is not nil), /healthz and /readyz, with the same headers and
+// logs as New's.
+func NewOps(cfg Config, metrics http.Handler) http.Handler {
+	s := newSite(cfg)
+	mux := http.NewServeMux()
+	s.health(mux)
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
 	}
 	return s.secure(mux)
+}
+
+func newSite(cfg Config) *site {
+	s := &site{links: cfg.Links, oidc: cfg.OIDC, ready: cfg.Ready, readyWithin: cfg.ReadyWithin, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.readyWithin <= 0 {
+		s.readyWithin = DefaultReadyWithin
+	}
+	return s
+}
+
+func (s *site) health(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 }
 
 // NewServer returns an http.Server for h with timeouts, so that slow or
@@ -114,9 +144,14 @@ func NewServer(addr string, h http.Handler) *http.Server {
 }
 
 type site struct {
-	links  Links
-	oidc   OIDC
-	health func(context.Context) error
+	links       Links
+	oidc        OIDC
+	ready       func(context.Context) error
+	readyWithin time.Duration
+	// checks shares one readiness check among the probes that arrive
+	// while it runs, so a stuck ledger holds one goroutine, not one per
+	// probe.
+	checks singleflight.Group
 	log    *slog.Logger
 }
 
@@ -173,19 +208,51 @@ func (s *statusRecorder) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the connection.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// healthz answers 200 "ok" or 503 with a short reason; the error itself
-// goes to the log only, since it may describe internals.
-func (s *site) healthz(w http.ResponseWriter, r *http.Request) {
+// healthz answers 200 "ok" while the process serves HTTP at all: it is
+// for restarting a server that hangs, and asks nothing of the ledger.
+func (s *site) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.health != nil {
-		if err := s.health(r.Context()); err != nil {
-			s.log.LogAttrs(r.Context(), slog.LevelWarn, "health check failed", slog.String("error", err.Error()))
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("unavailable"))
-			return
-		}
-	}
 	_, _ = w.Write([]byte("ok"))
+}
+
+// errNotReady is what readyz logs when the check outlives its deadline.
+var errNotReady = errors.New("the readiness check did not answer in time")
+
+// readyz answers 200 "ready" when Ready returns nil within readyWithin,
+// else 503 "not ready"; the error itself goes to the log only, since it
+// may describe internals. A check that outlives the deadline keeps
+// running, and the probes after it share it until it returns.
+func (s *site) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	err := s.checkReady(r.Context())
+	if err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "readiness check failed", slog.String("error", err.Error()))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready"))
+		return
+	}
+	_, _ = w.Write([]byte("ready"))
+}
+
+func (s *site) checkReady(ctx context.Context) error {
+	if s.ready == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.readyWithin)
+	defer cancel()
+	done := s.checks.DoChan("ready", func() (any, error) {
+		// Not the request's context: the check is shared, and must not
+		// end when the probe that started it leaves.
+		c, stop := context.WithTimeout(context.Background(), s.readyWithin)
+		defer stop()
+		return nil, s.ready(c)
+	})
+	select {
+	case res := <-done:
+		return res.Err
+	case <-ctx.Done():
+		return errNotReady
+	}
 }
 
 // errCrossOrigin is logged when a POST comes from another site's page.

@@ -116,6 +116,15 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return hs
 }
 
+// newOpsHarness is newHarness for the operator's listener.
+func newOpsHarness(t *testing.T, cfg Config, metrics http.Handler) *harness {
+	t.Helper()
+	hs := &harness{links: newFakeLinks()}
+	cfg.Logger = slog.New(slog.NewTextHandler(hs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	hs.h = NewOps(cfg, metrics)
+	return hs
+}
+
 type response struct {
 	status int
 	header http.Header
@@ -302,7 +311,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
-	h := newHarness(t, Config{Health: func(context.Context) error { return errors.New("ledger closed") }})
+	h := newHarness(t, Config{Ready: func(context.Context) error { return errors.New("ledger closed") }})
 	for _, c := range []struct {
 		method, target string
 		hdr            map[string]string
@@ -317,7 +326,8 @@ func TestSecurityHeaders(t *testing.T) {
 		{"DELETE", "/link/" + tokLive, nil, 405},
 		{"POST", "/healthz", nil, 405},
 		{"POST", "/link/" + tokLive, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
-		{"GET", "/healthz", nil, 503},
+		{"GET", "/healthz", nil, 200},
+		{"GET", "/readyz", nil, 503},
 	} {
 		r := h.do(c.method, c.target, c.hdr)
 		if r.status != c.status {
@@ -343,6 +353,7 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	for target, want := range map[string][]string{
 		"/link/" + tokLive: {"GET", "HEAD", "POST"},
 		"/healthz":         {"GET", "HEAD"},
+		"/readyz":          {"GET", "HEAD"},
 	} {
 		r := h.do("PUT", target, nil)
 		if r.status != http.StatusMethodNotAllowed {
@@ -376,42 +387,118 @@ func TestCSPAllowsExactlyThePageStyle(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	if r := newHarness(t, Config{}).do("GET", "/metrics", nil); r.status != http.StatusNotFound {
-		t.Fatalf("/metrics without a handler: %d, want 404", r.status)
-	}
+// Metrics are served on the operator's listener only, never on the
+// public one whatever it is given.
+func TestMetricsOnlyOnTheOpsListener(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprintln(w, "attest_up 1")
 	})
-	h := newHarness(t, Config{Metrics: metrics})
+	if r := newHarness(t, Config{}).do("GET", "/metrics", nil); r.status != http.StatusNotFound {
+		t.Fatalf("/metrics on the public listener: %d, want 404", r.status)
+	}
+	h := newOpsHarness(t, Config{}, metrics)
 	if r := h.do("GET", "/metrics", nil); r.status != http.StatusOK || !strings.Contains(r.body, "attest_up 1") {
 		t.Fatalf("/metrics: %d %q", r.status, r.body)
 	}
 	if r := h.do("POST", "/metrics", nil); r.status != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /metrics: %d, want 405", r.status)
 	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := h.do("GET", path, nil); r.status != http.StatusOK {
+			t.Fatalf("%s on the operator's listener: %d", path, r.status)
+		}
+	}
+	for _, path := range []string{"/link/" + tokLive, "/oidc/callback", "/"} {
+		if r := h.do("GET", path, nil); r.status != http.StatusNotFound {
+			t.Fatalf("%s on the operator's listener: %d, want 404", path, r.status)
+		}
+	}
+	if r := newOpsHarness(t, Config{}, nil).do("GET", "/metrics", nil); r.status != http.StatusNotFound {
+		t.Fatalf("/metrics without a handler: %d, want 404", r.status)
+	}
 }
 
-func TestHealthz(t *testing.T) {
+// /healthz says the process serves; /readyz that the ledger answers.
+func TestHealthAndReadiness(t *testing.T) {
+	var mu sync.Mutex
 	var failing error
-	h := newHarness(t, Config{Health: func(context.Context) error { return failing }})
-	if r := h.do("GET", "/healthz", nil); r.status != http.StatusOK || r.body != "ok" {
-		t.Fatalf("healthy: %d %q, want 200 ok", r.status, r.body)
+	ready := func(context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return failing
 	}
-	failing = errors.New("open /var/lib/attest/attest.db: resource temporarily unavailable")
-	r := h.do("GET", "/healthz", nil)
-	if r.status != http.StatusServiceUnavailable {
-		t.Fatalf("unhealthy: %d, want 503", r.status)
+	for name, h := range map[string]*harness{
+		"public":   newHarness(t, Config{Ready: ready}),
+		"operator": newOpsHarness(t, Config{Ready: ready}, nil),
+	} {
+		mu.Lock()
+		failing = nil
+		mu.Unlock()
+		if r := h.do("GET", "/readyz", nil); r.status != http.StatusOK || r.body != "ready" {
+			t.Fatalf("%s: ready: %d %q, want 200 ready", name, r.status, r.body)
+		}
+		mu.Lock()
+		failing = errors.New("open /var/lib/attest/attest.db: resource temporarily unavailable")
+		mu.Unlock()
+		r := h.do("GET", "/readyz", nil)
+		if r.status != http.StatusServiceUnavailable || r.body != "not ready" {
+			t.Fatalf("%s: not ready: %d %q, want 503 not ready", name, r.status, r.body)
+		}
+		if !strings.Contains(h.logs(), "attest.db") {
+			t.Fatalf("%s: the readiness error was not logged for the operator", name)
+		}
+		// The process is up all the same.
+		if r := h.do("GET", "/healthz", nil); r.status != http.StatusOK || r.body != "ok" {
+			t.Fatalf("%s: healthz while not ready: %d %q, want 200 ok", name, r.status, r.body)
+		}
 	}
-	if strings.Contains(r.body, "attest.db") || len(r.body) > 40 {
-		t.Fatalf("unhealthy body %q reveals internals", r.body)
+	if r := newHarness(t, Config{}).do("GET", "/readyz", nil); r.status != http.StatusOK {
+		t.Fatalf("no Ready func: %d, want 200", r.status)
 	}
-	if !strings.Contains(h.logs(), "attest.db") {
-		t.Fatal("the health error was not logged for the operator")
+}
+
+// A ledger that does not answer makes /readyz say 503 at its deadline;
+// the probes meanwhile share the one check in flight rather than each
+// starting another, and the next probe after it returns is answered anew.
+func TestReadyzDeadline(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	h := newOpsHarness(t, Config{ReadyWithin: 50 * time.Millisecond, Ready: func(context.Context) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			<-release // a ledger stuck until the test lets it go
+		}
+		return nil
+	}}, nil)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if r := h.do("GET", "/readyz", nil); r.status != http.StatusServiceUnavailable {
+				t.Errorf("stuck ledger: %d, want 503", r.status)
+			}
+		})
 	}
-	if r := newHarness(t, Config{}).do("GET", "/healthz", nil); r.status != http.StatusOK {
-		t.Fatalf("no Health func: %d, want 200", r.status)
+	wg.Wait()
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d checks ran for 5 probes of a stuck ledger, want 1", n)
+	}
+	close(release)
+	for {
+		// The stuck check returns; the probes after it start a new one.
+		if r := h.do("GET", "/readyz", nil); r.status == http.StatusOK {
+			break
+		}
+	}
+	if !strings.Contains(h.logs(), errNotReady.Error()) {
+		t.Fatalf("the deadline was not logged:\n%s", h.logs())
 	}
 }
 
@@ -436,7 +523,7 @@ func TestLinksErrors(t *testing.T) {
 }
 
 func TestTokenNeverLogged(t *testing.T) {
-	h := newHarness(t, Config{Metrics: http.NotFoundHandler(), Health: func(context.Context) error { return nil }})
+	h := newHarness(t, Config{Ready: func(context.Context) error { return nil }})
 	tokens := []string{tokLive, tokUsed, tokExpired, tokGone, tokUnknown, "mfrggzdfmztwq2lknnwg23tpob"}
 	for _, tok := range tokens {
 		h.do("GET", "/link/"+tok, nil)
