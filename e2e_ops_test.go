@@ -10,6 +10,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,5 +426,58 @@ func TestE2ECommandContract(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &v); err != nil || !v.OK || errOut != "" {
 		t.Errorf("attest verify --json through the socket: %q, %q (%v)", out, errOut, err)
+	}
+}
+
+// TestE2EMetricsListener: with metrics on, the binary serves them on a
+// listener of their own, and they move when someone asks for a code over
+// ssh; the public listener has health checks and no metrics.
+func TestE2EMetricsListener(t *testing.T) {
+	e := startE2EWith(t, "ATTEST_METRICS=true", "ATTEST_METRICS_LISTEN=127.0.0.1:0")
+	if e.metrics == "" || e.links == "" || e.metrics == e.links {
+		t.Fatalf("the server named links %q and metrics %q", e.links, e.metrics)
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		c := http.Client{Timeout: 10 * time.Second}
+		res, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, string(b)
+	}
+	issued := regexp.MustCompile(`(?m)^attest_codes_issued_total\{channel="email"\} (\d+)$`)
+	count := func() string {
+		t.Helper()
+		status, body := get(e.metrics + "/metrics")
+		m := issued.FindStringSubmatch(body)
+		if status != http.StatusOK || m == nil {
+			t.Fatalf("/metrics: %d, no email codes in:\n%s", status, body)
+		}
+		return m[1]
+	}
+	if n := count(); n != "0" {
+		t.Fatalf("%s codes before any was asked for", n)
+	}
+	if out, err := e.command(e.key("ada"), "signin", "ada@example.com"); err != nil {
+		t.Fatalf("signin: %v\n%s", err, out)
+	}
+	if n := count(); n != "1" {
+		t.Fatalf("%s email codes after one signin, want 1", n)
+	}
+	for base, want := range map[string]map[string]int{
+		e.links:   {"/metrics": 404, "/healthz": 200, "/readyz": 200},
+		e.metrics: {"/healthz": 200, "/readyz": 200},
+	} {
+		for path, status := range want {
+			if got, _ := get(base + path); got != status {
+				t.Errorf("%s%s: %d, want %d", base, path, got, status)
+			}
+		}
 	}
 }

@@ -55,6 +55,8 @@ type e2e struct {
 	dir      string
 	dataDir  string
 	port     string
+	links    string // the public HTTP listener's base URL
+	metrics  string // the metrics listener's base URL, when metrics are on
 	tmuxSock string
 	server   *exec.Cmd
 	stderr   syncBuffer
@@ -88,12 +90,21 @@ func startE2EWith(t *testing.T, env ...string) *e2e {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.stop)
-	// The server prints how to connect once it listens.
+	// The server prints how to connect once it listens, down to how to
+	// stop it.
 	portRE := regexp.MustCompile(`ssh -p (\d+) localhost`)
+	urlRE := regexp.MustCompile(`^\s*(links|metrics):\s+(http://\S+)`)
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		if m := portRE.FindStringSubmatch(sc.Text()); m != nil {
 			e.port = m[1]
+		}
+		if m := urlRE.FindStringSubmatch(sc.Text()); m != nil && m[1] == "links" {
+			e.links = m[2]
+		} else if m != nil {
+			e.metrics = strings.TrimSuffix(m[2], "/metrics")
+		}
+		if strings.Contains(sc.Text(), "stop:") {
 			break
 		}
 	}

@@ -351,7 +351,8 @@ func (c *Config) Validate() error {
 	listens := map[string]string{"ssh.listen": c.SSH.Listen, "http.listen": c.HTTP.Listen}
 	if c.HTTP.Metrics {
 		listens["http.metrics_listen"] = c.HTTP.MetricsListen
-		if c.HTTP.MetricsListen == c.HTTP.Listen {
+		// Port 0 is a free port each, so two of them are no conflict.
+		if _, port, _ := net.SplitHostPort(c.HTTP.MetricsListen); c.HTTP.MetricsListen == c.HTTP.Listen && port != "0" {
 			errs = append(errs, fmt.Errorf("http.metrics_listen %q: metrics have a listener of their own, not http.listen's", c.HTTP.MetricsListen))
 		}
 	}
