@@ -54,6 +54,19 @@ type Relay interface {
 // says so here.
 func (s *Service) Poke(users, devices []string) { s.bus.local(users, devices) }
 
+// PokeAll tells every live session of this server to read its state
+// again: pokes from the other servers may have been missed (the
+// connection that carries them was lost), or the ledger may be out of
+// reach, which a session finds out by reading.
+func (s *Service) PokeAll() {
+	b := s.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for w := range b.watchers {
+		w.poke()
+	}
+}
+
 // Watcher receives pokes for one device and the user it acts as.
 type Watcher struct {
 	// C receives a value when the device's or user's state may have

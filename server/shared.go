@@ -211,14 +211,26 @@ func (a *App) share(led *postgres.Ledger, relay *pokeRelay) (stop func()) {
 	var running sync.WaitGroup
 	running.Go(func() { relay.send(ctx) })
 	running.Go(func() { relay.recordWatches(ctx) })
-	listen := func(channel string, fn func([]byte)) {
+	listen := func(channel string, fn func([]byte), ready func(), lost func(error)) {
 		var once sync.Once
 		a.listening.Add(1)
-		running.Go(func() { led.Listen(ctx, channel, fn, func() { once.Do(a.listening.Done) }) })
+		running.Go(func() {
+			led.Listen(ctx, channel, fn, func() {
+				once.Do(a.listening.Done)
+				if ready != nil {
+					ready()
+				}
+			}, lost)
+		})
 	}
-	listen(pokeChannel, receivePokes(a.Service, a.Logger))
+	// Pokes sent while this server was not listening are missed: when the
+	// connection is lost (the database may be down: screens read, and say
+	// so) and when it is back (screens read what they missed), every live
+	// screen here reads again.
+	pokeAll := func() { a.Service.PokeAll() }
+	listen(pokeChannel, receivePokes(a.Service, a.Logger), pokeAll, func(error) { pokeAll() })
 	if a.Inbox != nil {
-		listen(inboxChannel, receiveMessages(a.Inbox, a.Logger))
+		listen(inboxChannel, receiveMessages(a.Inbox, a.Logger), nil, nil)
 	}
 	return func() {
 		cancel()

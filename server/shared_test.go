@@ -405,3 +405,41 @@ func TestTwoServersMagicLink(t *testing.T) {
 		t.Errorf("the desk after a link to a terminal that left: %+v, %v", v, err)
 	}
 }
+
+// TestLostDatabasePokesScreens: when the database goes away, the server's
+// connection for other servers' pokes is lost, and pokes sent meanwhile
+// are missed: every live screen is poked then (it reads, and says the
+// ledger is unavailable) and again once the server listens again (it
+// reads what it missed).
+func TestLostDatabasePokesScreens(t *testing.T) {
+	c := pgtest.Start(t)
+	cfg := config.Default()
+	cfg.DataDir, cfg.DatabaseURL = t.TempDir(), c.NewDatabase(t)
+	a, err := Open(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if !a.WaitShared(10 * time.Second) {
+		t.Fatal("the server does not listen")
+	}
+	w := a.Service.Watch(flows.KeyDevice("SHA256:desk").Tag)
+	defer w.Stop()
+	poked := func(when string) {
+		t.Helper()
+		select {
+		case <-w.C:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no poke %s", when)
+		}
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Start() // for the other tests, if this one fails early
+	poked("when the database went away")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	poked("when the database came back")
+}

@@ -34,7 +34,7 @@ func (r *root) layout() {
 func (r *root) bodySize() (width, height int) {
 	width = max(r.width-2*margin, 1)
 	height = r.height - 3 - lipgloss.Height(r.helpView())
-	if r.notice != "" {
+	if r.shownNotice() != "" {
 		height -= lipgloss.Height(r.noticeView(width)) + 1
 	}
 	return width, max(height, 1)
@@ -60,7 +60,7 @@ func (r *root) render() string {
 	}
 	w, bodyH := r.bodySize()
 	out := []string{r.titleBar(w), ""}
-	if r.notice != "" {
+	if r.shownNotice() != "" {
 		out = append(out, strings.Split(r.noticeView(w), "\n")...)
 		out = append(out, "")
 	}
@@ -149,7 +149,7 @@ func (r *root) identity() string {
 }
 
 func (r *root) noticeView(w int) string {
-	return r.c.st.notice.Render(wrap(r.notice, w))
+	return r.c.st.notice.Render(wrap(r.shownNotice(), w))
 }
 
 func (r *root) tooSmallView() string {

@@ -44,6 +44,8 @@ type root struct {
 
 	// then is a protected action waiting for a step-up (see wrote).
 	then *continuation
+
+	outage outage // the ledger out of reach (outage.go)
 }
 
 // continuation is a protected action the flows refused for want of a
@@ -66,6 +68,7 @@ func (r *root) Init() tea.Cmd {
 		r.live.wait(),
 		r.scheduleTick(),
 		r.scheduleCheck(),
+		r.resumeProbe(),
 		r.top().Init(),
 	)
 }
@@ -87,6 +90,12 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return r, nil
 	}
 	var cmds []tea.Cmd
+	ledger, handled := r.watchLedger(msg) // outage.go
+	if handled {
+		r.layout()
+		return r, ledger
+	}
+	cmds = append(cmds, ledger)
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		r.width, r.height = msg.Width, msg.Height

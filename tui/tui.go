@@ -50,7 +50,9 @@ func New(s Session) tea.Model {
 	r.restyle()
 	v, err := s.Service.Visit(ctx, s.Device)
 	if err != nil {
-		r.notice = "Could not read what this device is: " + inert.String(err.Error())
+		if !r.startedDown(err) {
+			r.notice = "Could not read what this device is: " + inert.String(err.Error())
+		}
 		v = flows.Visitor{Device: s.Device}
 	}
 	r.c.visitor = v

@@ -52,15 +52,20 @@ func (l *Ledger) Notify(ctx context.Context, channel string, payload []byte) err
 // in order, until ctx ends. It listens on a connection of its own; when
 // that is lost it connects again, every second at most, and what was sent
 // meanwhile is lost. ready, if not nil, is called each time the listening
-// starts (tests wait for it).
-func (l *Ledger) Listen(ctx context.Context, channel string, fn func(payload []byte), ready func()) {
+// starts (tests wait for it), and lost, if not nil, each time a connection
+// that listened is lost (not for each failed try to connect again): what is
+// sent from then until ready is missed.
+func (l *Ledger) Listen(ctx context.Context, channel string, fn func(payload []byte), ready func(), lost func(error)) {
 	for ctx.Err() == nil {
-		err := l.listenOnce(ctx, channel, fn, ready)
+		listened, err := l.listenOnce(ctx, channel, fn, ready)
 		if ctx.Err() != nil {
 			return
 		}
 		if l.logf != nil {
 			l.logf("listen for %s: %v; connecting again", channel, err)
+		}
+		if listened && lost != nil {
+			lost(err)
 		}
 		select {
 		case <-ctx.Done():
@@ -69,14 +74,14 @@ func (l *Ledger) Listen(ctx context.Context, channel string, fn func(payload []b
 	}
 }
 
-func (l *Ledger) listenOnce(ctx context.Context, channel string, fn func([]byte), ready func()) error {
+func (l *Ledger) listenOnce(ctx context.Context, channel string, fn func([]byte), ready func()) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return classify(err)
+		return false, classify(err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-		return classify(err)
+		return false, classify(err)
 	}
 	if ready != nil {
 		ready()
@@ -85,7 +90,7 @@ func (l *Ledger) listenOnce(ctx context.Context, channel string, fn func([]byte)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return classify(err)
+			return true, classify(err)
 		}
 		p := []byte(n.Payload)
 		if len(p) < len(self) || bytes.Equal(p[:len(self)], self) {

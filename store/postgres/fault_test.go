@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/postgres/pgtest"
 	"github.com/attest-dev/attest/store/storetest"
@@ -99,5 +101,58 @@ func TestDatabaseRestartLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d facts acknowledged, %d in the ledger, %d updates refused while the database was away; %+v",
 		len(acked), len(all), failed.Load(), l.Stats())
+	storetest.Verify(t, l)
+}
+
+// TestLockedLedgerTimesOut: while another session holds a lock on the
+// facts (an operator's LOCK TABLE, a stuck migration), reads and updates
+// fail with store.ErrUnavailable after Options.Timeout instead of waiting
+// for as long as the lock is held, and work again once it is released.
+func TestLockedLedgerTimesOut(t *testing.T) {
+	c := pgtest.Start(t)
+	url := c.NewDatabase(t)
+	l, err := Open(context.Background(), url, Options{RetryFor: 100 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendOne := func() error {
+		return l.Update(func(tx store.Tx) error {
+			_, err := tx.Append(store.Fact{Time: storetest.T0, Kind: "k", User: "u"})
+			return err
+		})
+	}
+	if err := appendOne(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, c.URL("postgres", pgtest.Name(url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	lock, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE facts IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.View(func(r store.Reader) error { _, _, err := r.Head(); return err }); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("View under the lock: %v, want the ledger unavailable", err)
+	}
+	if err := appendOne(); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Update under the lock: %v, want the ledger unavailable", err)
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendOne(); err != nil {
+		t.Fatalf("Update after the lock: %v", err)
+	}
+	n := storetest.View(t, l, func(r store.Reader) (uint64, error) { seq, _, err := r.Head(); return seq, err })
+	if n != 2 {
+		t.Errorf("the ledger holds %d facts, want 2 (one refused under the lock)", n)
+	}
 	storetest.Verify(t, l)
 }

@@ -66,21 +66,23 @@ type Options struct {
 	// MaxConns caps this process's connections (one is the writer's, the
 	// rest serve View); 0 means 10.
 	MaxConns int32
+	// Timeout bounds one View and one batch's transaction, so that a
+	// database that stops answering (rather than closing the connection),
+	// or a lock someone holds on the facts, fails them with
+	// store.ErrUnavailable instead of holding a screen forever; 0 means
+	// ten seconds. Verify, which reads the whole chain, is not bounded.
+	Timeout time.Duration
 }
 
 // maxBatch caps how many update functions share one commit.
 const maxBatch = 1024
-
-// batchTimeout bounds one batch's transaction, so that a database that
-// stops answering (rather than closing the connection) fails the batch
-// instead of holding every update forever.
-const batchTimeout = 30 * time.Second
 
 // Ledger is a store.Ledger and store.Maintainer on PostgreSQL. It is safe
 // for concurrent use.
 type Ledger struct {
 	pool     *pgxpool.Pool
 	retryFor time.Duration
+	timeout  time.Duration // Options.Timeout
 
 	mu       sync.RWMutex
 	closed   bool
@@ -114,6 +116,9 @@ func Open(ctx context.Context, url string, opts Options) (*Ledger, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 10
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's message repeats the URL, password and all.
@@ -134,6 +139,7 @@ func Open(ctx context.Context, url string, opts Options) (*Ledger, error) {
 	l := &Ledger{
 		pool:     pool,
 		retryFor: opts.RetryFor,
+		timeout:  opts.Timeout,
 		requests: make(chan *request, maxBatch),
 		stopped:  make(chan struct{}),
 		id:       newID(),
@@ -165,15 +171,21 @@ func (l *Ledger) Stats() Stats {
 // the same database (its events); it is closed by Close.
 func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
-// View runs fn in a REPEATABLE READ, READ ONLY transaction.
+// View runs fn in a REPEATABLE READ, READ ONLY transaction, for at most
+// Options.Timeout.
 func (l *Ledger) View(fn func(store.Reader) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	return l.view(ctx, fn)
+}
+
+func (l *Ledger) view(ctx context.Context, fn func(store.Reader) error) error {
 	l.mu.RLock()
 	closed := l.closed
 	l.mu.RUnlock()
 	if closed {
 		return store.ErrClosed
 	}
-	ctx := context.Background()
 	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("begin view: %w", classify(err))
@@ -282,7 +294,7 @@ func (l *Ledger) commit(batch []*request) []*request {
 // the whole batch (wrapping store.ErrUnavailable when trying again may
 // help), or nil with each request's own err set.
 func (l *Ledger) try(batch []*request) ([]*request, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {

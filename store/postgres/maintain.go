@@ -30,7 +30,7 @@ func (l *Ledger) Backup(io.Writer) (int64, error) { return 0, ErrUsePgDump }
 // granted to the server's role), Verify also has it check that every fact
 // is in each index.
 func (l *Ledger) Verify() error {
-	return l.View(func(r store.Reader) error {
+	return l.view(context.Background(), func(r store.Reader) error {
 		rd := r.(*reader)
 		var want uint64 = 1
 		var prevLink string

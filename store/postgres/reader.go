@@ -134,12 +134,29 @@ func (r *reader) all(from uint64, fn func(store.Fact) bool) (more bool, err erro
 	if from > math.MaxInt64 {
 		return true, nil
 	}
-	rows, err := r.q.Query(r.ctx, "SELECT "+factColumns+" FROM facts WHERE seq >= $1 ORDER BY seq", int64(from))
-	if err != nil {
-		return false, fmt.Errorf("read facts from %d: %w", from, classify(err))
+	// A page at a time: stopping part way through a result would make the
+	// driver read the rest of it (to the end of the table) before the
+	// connection could be used again, so a caller reading a thousand facts
+	// at a time from the start of a long ledger would read it all each time.
+	for {
+		rows, err := r.q.Query(r.ctx, "SELECT "+factColumns+" FROM facts WHERE seq >= $1 ORDER BY seq LIMIT $2", int64(from), allPage)
+		if err != nil {
+			return false, fmt.Errorf("read facts from %d: %w", from, classify(err))
+		}
+		n := 0
+		more, err := eachRow(rows, scanFact, func(f store.Fact) bool {
+			n++
+			from = f.Seq + 1
+			return fn(f)
+		})
+		if err != nil || !more || n < allPage {
+			return more, err
+		}
 	}
-	return eachRow(rows, scanFact, fn)
 }
+
+// allPage is how many facts all reads per statement.
+const allPage = 1000
 
 // eachRow calls fn with each row until it returns false, and closes rows.
 func eachRow[T any](rows pgx.Rows, scan func(pgx.Row) (T, error), fn func(T) bool) (more bool, err error) {
