@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -104,7 +106,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := conn.Exec(ctx, `CREATE TABLE attest_schema (
 			version int PRIMARY KEY,
 			applied timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("create the schema table: %w", err)
+			return fmt.Errorf("create the schema table: %w", ownerFirst(err, 0))
 		}
 	}
 	var version int
@@ -123,10 +125,22 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply schema migration %d: %w", v, err)
+			return fmt.Errorf("apply schema migration %d: %w", v, ownerFirst(err, version))
 		}
 	}
 	return nil
+}
+
+// ownerFirst explains a migration this role may not apply: with two roles
+// (README), the servers' role is granted only what it uses, and the
+// owner applies the schema.
+func ownerFirst(err error, version int) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" { // insufficient_privilege
+		return err
+	}
+	return fmt.Errorf("%w: the database's schema is version %d and this build needs %d, which this role may not apply; "+
+		"run attest verify once as the tables' owner (ATTEST_DATABASE_URL naming that role), then start the servers", err, version, len(migrations))
 }
 
 // SchemaVersion is the schema version this build applies.
