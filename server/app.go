@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -278,23 +279,12 @@ func (a *App) Close() error {
 func loadSecret(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		b = make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, fmt.Errorf("create server secret: %w", err)
+		var won []byte
+		if won, err = createSecret(path); err != nil || won != nil {
+			return won, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create server secret: %w", err)
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write server secret: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write server secret: %w", err)
-		}
-		return b, f.Close()
+		// Another server sharing the file made it first: use theirs.
+		b, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read server secret: %w", err)
@@ -308,6 +298,42 @@ func loadSecret(path string) ([]byte, error) {
 	}
 	if len(b) < 32 {
 		return nil, fmt.Errorf("server secret %s is %d bytes; it must be at least 32", path, len(b))
+	}
+	return b, nil
+}
+
+// createSecret writes a new secret to path, unless a file is there by
+// then: servers sharing one secret file (ATTEST_SECRET_FILE) may start at
+// once on a fresh machine. The secret is written and synced to a file of
+// its own first and then linked into place, so another server never reads
+// it half written. It returns nil, nil when another server's secret won.
+func createSecret(path string) ([]byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("create server secret: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	if err != nil {
+		return nil, fmt.Errorf("create server secret: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write server secret: %w", err)
+	}
+	// CreateTemp made it 0600; link fails if path exists.
+	if err := os.Link(f.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("create server secret: %w", err)
 	}
 	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/attest-dev/attest/store"
 )
@@ -133,6 +134,10 @@ func checkIndexes(ctx context.Context, q querier) error {
 // the table's owner).
 func (l *Ledger) Reindex() error {
 	if _, err := l.pool.Exec(context.Background(), "REINDEX TABLE facts"); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+			return fmt.Errorf("reindex: %w: run it as the tables' owner (ATTEST_DATABASE_URL naming that role)", err)
+		}
 		return fmt.Errorf("reindex: %w", classify(err))
 	}
 	return nil

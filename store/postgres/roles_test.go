@@ -196,6 +196,9 @@ func TestOwnerAndServerRoles(t *testing.T) {
 	} {
 		refused(server, stmt, "")
 	}
+	if err := a.Reindex(); err == nil || !strings.Contains(err.Error(), "run it as the tables' owner") {
+		t.Errorf("reindex as the servers' role: %v", err)
+	}
 	if got := storetest.View(t, a, func(r store.Reader) ([]store.Fact, error) { return storetest.AllOf(r, 0) }); len(got) != 3 || got[1].Kind != "k" {
 		t.Errorf("the facts after the refusals: %+v", got)
 	}

@@ -111,6 +111,10 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM attest_schema").Scan(&version); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+			return fmt.Errorf("read the schema version: %w: this role has not been granted the tables; as their owner, grant it what the README's \"Two roles\" says", err)
+		}
 		return fmt.Errorf("read the schema version: %w", err)
 	}
 	if version > len(migrations) {
