@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attest-dev/attest/internal/cpuuse"
+	"github.com/attest-dev/attest/store/postgres"
 	"github.com/attest-dev/attest/store/postgres/pgtest"
 )
 
@@ -16,6 +18,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // i%n for both of its commands.
 func signUpServers(tb testing.TB, n int) func(i int) error {
 	url := pgtest.Start(tb).NewDatabase(tb)
+	signUp, _ := signUpServersOn(tb, url, n)
+	return signUp
+}
+
+func signUpServersOn(tb testing.TB, url string, n int) (signUp func(i int) error, ledgers []*postgres.Ledger) {
 	first := startSSHOn(tb, url, "", true)
 	rigs := []*sshRig{first}
 	for range n - 1 {
@@ -28,7 +35,10 @@ func signUpServers(tb testing.TB, n int) func(i int) error {
 			tb.Fatal("the servers do not hear each other")
 		}
 	}
-	return func(i int) error { return rigs[i%n].signUp(i, false) }
+	for _, r := range rigs {
+		ledgers = append(ledgers, r.app.Ledger.(*postgres.Ledger))
+	}
+	return func(i int) error { return rigs[i%n].signUp(i, false) }, ledgers
 }
 
 // BenchmarkSignUpSSHPostgres: complete sign-ups over real SSH, 64 clients
@@ -39,7 +49,39 @@ func signUpServers(tb testing.TB, n int) func(i int) error {
 func BenchmarkSignUpSSHPostgres(b *testing.B) {
 	for _, n := range []int{1, 2} {
 		b.Run(map[int]string{1: "one-server", 2: "two-servers"}[n], func(b *testing.B) {
-			report(b, "signups", signUpServers(b, n))
+			c := pgtest.Start(b)
+			signUp, ledgers := signUpServersOn(b, c.NewDatabase(b), n)
+			before := make([]postgres.Stats, n)
+			for i, l := range ledgers {
+				before[i] = l.Stats()
+			}
+			start := time.Now()
+			m := cpuuse.Start(c.Pid())
+			report(b, "signups", signUp)
+			u := m.Stop()
+			wall := time.Since(start)
+			// How busy the append lock was (every server's batches take
+			// it in turn), and what a batch did while holding it.
+			var held time.Duration
+			var reads, commits, updates uint64
+			for i, l := range ledgers {
+				s := l.Stats()
+				held += s.Held - before[i].Held
+				reads += s.Reads - before[i].Reads
+				commits += s.Commits - before[i].Commits
+				updates += s.Updates - before[i].Updates
+			}
+			b.ReportMetric(100*float64(held)/float64(wall), "lock-busy%")
+			b.ReportMetric(float64(updates)/float64(max(commits, 1)), "updates/commit")
+			b.ReportMetric(float64(reads)/float64(max(updates, 1)), "reads/update")
+			b.ReportMetric(float64(held)/float64(time.Millisecond)/float64(max(commits, 1)), "ms-held/commit")
+			// This process holds the servers and the SSH clients; the
+			// cluster is PostgreSQL; the machine's share counts other
+			// work on it too.
+			b.ReportMetric(u.Self, "self-cpu%")
+			b.ReportMetric(u.Tree, "pg-cpu%")
+			b.ReportMetric(u.Machine, "box-cpu%")
+			b.ReportMetric(u.Waited/100, "runq-threads")
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attest-dev/attest/internal/cpuuse"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
 	"github.com/attest-dev/attest/store/postgres/pgtest"
@@ -20,8 +21,13 @@ import (
 // on the same machine under the same load:
 //
 //	go test -run '^$' -bench Append64VsBolt -benchtime 20000x ./store/postgres/
+//
+// It reports, for each half, the share of the machine's CPU this process
+// (the writers, and bbolt) and the PostgreSQL cluster used, and the
+// machine's as a whole (other work included), in percent of all cores.
 func BenchmarkAppend64VsBolt(b *testing.B) {
-	pg, err := Open(context.Background(), pgtest.Start(b).NewDatabase(b), Options{})
+	c := pgtest.Start(b)
+	pg, err := Open(context.Background(), c.NewDatabase(b), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,9 +38,20 @@ func BenchmarkAppend64VsBolt(b *testing.B) {
 	}
 	defer bl.Close()
 	b.ResetTimer()
+	m := cpuuse.Start(c.Pid())
 	boltRate := appendRate(b, bl, b.N)
+	boltUse := m.Stop()
+	m = cpuuse.Start(c.Pid())
 	pgRate := appendRate(b, pg, b.N)
+	pgUse := m.Stop()
 	b.StopTimer()
+	b.ReportMetric(boltUse.Self, "bolt-self-cpu%")
+	b.ReportMetric(boltUse.Machine, "bolt-box-cpu%")
+	b.ReportMetric(pgUse.Self, "pg-self-cpu%")
+	b.ReportMetric(pgUse.Tree, "pg-cluster-cpu%")
+	b.ReportMetric(pgUse.Machine, "pg-box-cpu%")
+	b.ReportMetric(boltUse.Waited/100, "bolt-runq-threads")
+	b.ReportMetric(pgUse.Waited/100, "pg-runq-threads")
 	b.ReportMetric(boltRate, "bolt-facts/s")
 	b.ReportMetric(pgRate, "pg-facts/s")
 	b.ReportMetric(pgRate/boltRate, "pg/bolt")

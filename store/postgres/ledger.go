@@ -90,6 +90,7 @@ type Ledger struct {
 	stopped  chan struct{}
 
 	commits, updates, appended, retries atomic.Uint64
+	held, reads                         atomic.Uint64 // ns under the append lock; the batches' read statements
 
 	id   [17]byte // prefixes this process's notifications (events.go)
 	logf func(format string, args ...any)
@@ -160,11 +161,19 @@ type Stats struct {
 	Updates uint64 // update functions that returned nil and were committed
 	Facts   uint64 // facts appended
 	Retries uint64 // batches run again after losing the database
+	// Held is how long this process held the append lock, which every
+	// server's batches take in turn: Held over the elapsed time, summed
+	// over the servers, is how busy the system's one writer slot was.
+	Held time.Duration
+	// Reads counts the read statements the batches' functions ran while
+	// holding the lock (each a round trip to the database).
+	Reads uint64
 }
 
 // Stats returns the counters; Facts/Commits is the average batch.
 func (l *Ledger) Stats() Stats {
-	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Retries: l.retries.Load()}
+	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Retries: l.retries.Load(),
+		Held: time.Duration(l.held.Load()), Reads: l.reads.Load()}
 }
 
 // Pool is the ledger's connection pool, for what else a server keeps in
@@ -272,13 +281,35 @@ func (l *Ledger) drain(batch []*request) []*request {
 func (l *Ledger) commit(batch []*request) []*request {
 	deadline := time.Now().Add(l.retryFor)
 	pause := 20 * time.Millisecond
+	var u *unsure // a try whose COMMIT went out and whose answer was lost
 	for {
 		var err error
-		batch, err = l.try(batch)
-		if err == nil {
-			return batch
+		if u != nil {
+			// Before the functions run again, settle whether the lost
+			// COMMIT landed: running them again after it did would make
+			// their changes twice.
+			var landed bool
+			landed, err = l.landed(u.last, u.link)
+			switch {
+			case err == nil && landed:
+				l.commits.Add(1)
+				l.count(batch, uint64(u.facts))
+				return batch // each request's err is the one that try set
+			case err == nil:
+				u = nil
+			}
+		}
+		if u == nil {
+			batch, err = l.try(batch)
+			if err == nil {
+				return batch
+			}
+			errors.As(err, &u)
 		}
 		if !errors.Is(err, store.ErrUnavailable) || time.Now().Add(pause).After(deadline) {
+			if u != nil {
+				err = fmt.Errorf("%w (the database went away as it was committing: the update may have been made)", err)
+			}
 			for _, r := range batch {
 				r.err = err
 			}
@@ -289,6 +320,18 @@ func (l *Ledger) commit(batch []*request) []*request {
 		pause = min(2*pause, time.Second)
 	}
 }
+
+// unsure is try's error when the COMMIT was sent and its answer lost,
+// and whether it landed could not be told yet.
+type unsure struct {
+	err   error
+	last  store.Fact // the batch's last fact
+	link  string     // its link, as chained by the batch
+	facts int
+}
+
+func (u *unsure) Error() string { return u.err.Error() }
+func (u *unsure) Unwrap() error { return u.err }
 
 // try runs batch once in one locked transaction. It returns an error for
 // the whole batch (wrapping store.ErrUnavailable when trying again may
@@ -301,22 +344,33 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 		return batch, fmt.Errorf("connect: %w", classify(err))
 	}
 	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return batch, fmt.Errorf("begin update: %w", classify(err))
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", appendLock); err != nil {
-		return batch, fmt.Errorf("take the append lock: %w", classify(err))
-	}
-	// Read the head only now that the lock is held: this statement's
-	// snapshot includes every commit made under the lock before.
-	base, err := readHead(ctx, tx)
+	// Round trips are what a batch waits for (and, under the lock, what
+	// every server waits for), so the transaction's start and its end
+	// each go in one: BEGIN, the lock and the head; the insert and
+	// COMMIT.
+	var start pgx.Batch
+	start.Queue("BEGIN")
+	start.Queue("SELECT pg_advisory_xact_lock($1)", appendLock)
+	// Read the head only once the lock is held: this statement's snapshot
+	// includes every commit made under the lock before.
+	start.Queue("SELECT " + factColumns + " FROM facts ORDER BY seq DESC LIMIT 1")
+	// Whatever happens below, the transaction does not outlive try; a
+	// connection the database dropped is closed by the pool.
+	defer func() {
+		if !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' {
+			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	base, err := startBatch(ctx, conn.SendBatch(ctx, &start))
 	if err != nil {
 		return batch, err
 	}
+	// Held until the transaction ends (a rollback's own round trip, run
+	// by the deferred function above, is not counted).
+	locked := time.Now()
+	defer func() { l.held.Add(uint64(time.Since(locked))) }()
 	ov := newOverlay(base)
-	rd := &reader{ctx: ctx, q: tx}
+	rd := &reader{ctx: ctx, q: counting{conn, &l.reads}}
 	for i := 0; i < len(batch); i++ {
 		if i == len(batch)-1 {
 			// Those that arrived while the batch ran join it rather
@@ -340,14 +394,31 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 		return batch, nil
 	}
 	what := fmt.Sprintf("commit facts %d to %d", base.seq+1, ov.tip.seq)
-	if err := insert(ctx, tx, ov.facts); err != nil {
+	var end pgx.Batch
+	if err := queueInsert(&end, ov.facts); err != nil {
+		return batch, fmt.Errorf("%s: %w", what, err)
+	}
+	end.Queue("COMMIT")
+	br := conn.SendBatch(ctx, &end)
+	_, err = br.Exec()
+	if err != nil {
+		br.Close()
 		return batch, fmt.Errorf("%s: %w", what, classify(err))
 	}
-	if err := tx.Commit(ctx); err != nil {
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the database answered %q", tag.String())
+	}
+	if err != nil {
 		// The COMMIT may have landed with its answer lost: look.
-		landed, lerr := l.landed(ov.facts[len(ov.facts)-1], ov.tip.link)
+		last := ov.facts[len(ov.facts)-1]
+		landed, lerr := l.landed(last, ov.tip.link)
 		if lerr != nil {
-			return batch, fmt.Errorf("%s: %w (and could not tell whether it landed: %w)", what, classify(err), lerr)
+			return batch, &unsure{err: fmt.Errorf("%s: %w (and could not tell whether it landed: %w)", what, classify(err), lerr),
+				last: last, link: ov.tip.link, facts: len(ov.facts)}
 		}
 		if !landed {
 			return batch, fmt.Errorf("%s: %w", what, classify(err))
@@ -358,9 +429,45 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 	return batch, nil
 }
 
-// readHead reads the newest fact and the link the next one carries.
-func readHead(ctx context.Context, q querier) (head, error) {
-	f, err := scanFact(q.QueryRow(ctx, "SELECT "+factColumns+" FROM facts ORDER BY seq DESC LIMIT 1"))
+// startBatch reads the answers to BEGIN, the lock and the head, and
+// returns the head.
+func startBatch(ctx context.Context, br pgx.BatchResults) (head, error) {
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return head{}, fmt.Errorf("begin update: %w", classify(err))
+	}
+	if _, err := br.Exec(); err != nil {
+		return head{}, fmt.Errorf("take the append lock: %w", classify(err))
+	}
+	h, err := headOf(br.QueryRow())
+	if err != nil {
+		return head{}, err
+	}
+	if err := br.Close(); err != nil {
+		return head{}, fmt.Errorf("begin update: %w", classify(err))
+	}
+	return h, nil
+}
+
+// counting is a querier that counts its statements.
+type counting struct {
+	q querier
+	n *atomic.Uint64
+}
+
+func (c counting) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c.n.Add(1)
+	return c.q.Query(ctx, sql, args...)
+}
+
+func (c counting) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c.n.Add(1)
+	return c.q.QueryRow(ctx, sql, args...)
+}
+
+// headOf reads the newest fact from row, the answer to readHead's query.
+func headOf(row pgx.Row) (head, error) {
+	f, err := scanFact(row)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return head{}, nil
 	}
@@ -376,27 +483,25 @@ func readHead(ctx context.Context, q querier) (head, error) {
 
 // landed reports whether last is in the database as appended, chained to
 // the same predecessors (its link is the hash of its encoding).
+// It asks once: when the database cannot answer, commit asks again
+// before it lets the batch's functions run again.
 func (l *Ledger) landed(last store.Fact, link string) (bool, error) {
-	deadline := time.Now().Add(l.retryFor)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), l.retryFor)
-		got, err := (&reader{ctx: ctx, q: l.pool}).Fact(last.Seq)
-		cancel()
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return false, nil
-		case err == nil:
-			enc, err := store.Encode(&got)
-			return err == nil && store.Link(enc) == link, err
-		case !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline):
-			return false, err
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	got, err := (&reader{ctx: ctx, q: l.pool}).Fact(last.Seq)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
+	enc, err := store.Encode(&got)
+	return err == nil && store.Link(enc) == link, err
 }
 
-// insert writes facts with one statement, whatever their number.
-func insert(ctx context.Context, tx pgx.Tx, facts []store.Fact) error {
+// queueInsert queues the statement that writes facts, one statement
+// whatever their number.
+func queueInsert(b *pgx.Batch, facts []store.Fact) error {
 	n := len(facts)
 	seqs, nss := make([]int64, n), make([]int64, n)
 	kinds, prevs := make([]string, n), make([]string, n)
@@ -416,10 +521,10 @@ func insert(ctx context.Context, tx pgx.Tx, facts []store.Fact) error {
 		users[i], devices[i], addresses[i], tickets[i] = orNull(f.User), orNull(f.Device), orNull(f.Address), orNull(f.Ticket)
 		bodies[i] = orNull(string(f.Body))
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO facts (seq, ns, kind, user_tag, device, address, ticket, body, prev)
+	b.Queue(`INSERT INTO facts (seq, ns, kind, user_tag, device, address, ticket, body, prev)
 		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
 		seqs, nss, kinds, users, devices, addresses, tickets, bodies, prevs)
-	return err
+	return nil
 }
 
 func (l *Ledger) count(batch []*request, facts uint64) {

@@ -151,6 +151,17 @@ func start() (*Cluster, error) {
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 
+// Pid is the process id of the running postmaster (0 when stopped), for
+// measuring the cluster's CPU (internal/cpuuse.Tree).
+func (c *Cluster) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Dir is the directory the socket is in.
 func (c *Cluster) Dir() string { return c.dir }
 
