@@ -66,9 +66,10 @@ type Options struct {
 	// MaxConns caps this process's connections (one is the writer's, the
 	// rest serve View); 0 means 10.
 	MaxConns int32
-	// Timeout bounds one View and one batch's transaction, so that a
-	// database that stops answering (rather than closing the connection),
-	// or a lock someone holds on the facts, fails them with
+	// Timeout bounds one View, and three times it one batch's
+	// transaction (a batch runs the reads of up to maxBatch functions),
+	// so that a database that stops answering (rather than closing the
+	// connection), or a lock someone holds on the facts, fails them with
 	// store.ErrUnavailable instead of holding a screen forever; 0 means
 	// ten seconds. Verify, which reads the whole chain, is not bounded.
 	Timeout time.Duration
@@ -337,7 +338,7 @@ func (u *unsure) Unwrap() error { return u.err }
 // the whole batch (wrapping store.ErrUnavailable when trying again may
 // help), or nil with each request's own err set.
 func (l *Ledger) try(batch []*request) ([]*request, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*l.timeout)
 	defer cancel()
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
@@ -401,19 +402,26 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 	end.Queue("COMMIT")
 	br := conn.SendBatch(ctx, &end)
 	_, err = br.Exec()
-	if err != nil {
-		br.Close()
-		return batch, fmt.Errorf("%s: %w", what, classify(err))
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
 	}
-	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil && tag.String() != "COMMIT" {
 		err = fmt.Errorf("the database answered %q", tag.String())
 	}
+	var refused *pgconn.PgError
+	if errors.As(err, &refused) && refused.Severity == "ERROR" {
+		// The database answered with an error (the INSERT's, and then it
+		// skipped the COMMIT, or the COMMIT's): nothing was committed. A
+		// FATAL one (the session ended, a shutdown) is looked into below.
+		return batch, fmt.Errorf("%s: %w", what, classify(err))
+	}
 	if err != nil {
-		// The COMMIT may have landed with its answer lost: look.
+		// The COMMIT went out with the INSERT, so whatever answer was
+		// lost (the INSERT's or the COMMIT's), it may have landed: look.
 		last := ov.facts[len(ov.facts)-1]
 		landed, lerr := l.landed(last, ov.tip.link)
 		if lerr != nil {
