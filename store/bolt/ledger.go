@@ -136,7 +136,9 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, InitialMmapSize: opts.InitialMmapSize})
+	// Nothing reads bbolt's statistics, and keeping them costs every
+	// read transaction a lock.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, InitialMmapSize: opts.InitialMmapSize, NoStatistics: true})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("open ledger %s: %w, most likely a running attest server (gave up after %s)",
 			path, store.ErrLocked, opts.LockTimeout)
