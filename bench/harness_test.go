@@ -16,9 +16,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/attest-dev/attest/internal/cpuuse"
 )
 
 // workers is how many users sign up at once.
@@ -130,9 +131,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func report(b *testing.B, unit string, op func(i int) error) {
 	b.Helper()
 	b.ResetTimer()
-	cpu := processCPU(b)
+	cpu := cpuuse.Self()
 	lat, wall, err := load(b.N, workers, op)
-	cpu = processCPU(b) - cpu
+	cpu = cpuuse.Self() - cpu
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -147,15 +148,6 @@ func report(b *testing.B, unit string, op func(i int) error) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(ms(percentile(lat, 50)), "p50-ms")
 	b.ReportMetric(ms(percentile(lat, 99)), "p99-ms")
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func TestPercentile(t *testing.T) {
