@@ -304,38 +304,53 @@ func loadSecret(path string) ([]byte, error) {
 
 // createSecret writes a new secret to path, unless a file is there by
 // then: servers sharing one secret file (ATTEST_SECRET_FILE) may start at
-// once on a fresh machine. The secret is written and synced to a file of
-// its own first and then linked into place, so another server never reads
-// it half written. It returns nil, nil when another server's secret won.
+// once on a fresh machine. It returns nil, nil when another server's
+// secret won.
 func createSecret(path string) ([]byte, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("create server secret: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	won, err := placeOnce(path, b)
 	if err != nil {
 		return nil, fmt.Errorf("create server secret: %w", err)
 	}
+	if !won {
+		return nil, nil
+	}
+	return b, nil
+}
+
+// placeOnce creates path holding data, mode 0600, unless a file is there
+// already, and reports whether it did. The data is written and synced to
+// a file of its own first and then linked into place, so that another
+// process never reads it half written, and of processes racing to create
+// path one wins and the others read the winner's.
+func placeOnce(path string, data []byte) (bool, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return false, err
+	}
 	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write server secret: %w", err)
+		return false, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write server secret: %w", err)
+		return false, err
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write server secret: %w", err)
+		return false, err
 	}
 	// CreateTemp made it 0600; link fails if path exists.
 	if err := os.Link(f.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil, nil
+			return false, nil
 		}
-		return nil, fmt.Errorf("create server secret: %w", err)
+		return false, err
 	}
-	return b, nil
+	return true, nil
 }
 
 var (

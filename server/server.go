@@ -132,6 +132,9 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		s.identify,      // 4. the device is the key that signed, nothing else
 		s.route,         // 5. the inbox, a command, or the screens
 	}
+	if err := ensureHostKey(cfg.HostKeyPath()); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	srv, err := wish.NewServer(
 		wish.WithAddress(cfg.SSH.Listen),
 		wish.WithHostKeyPath(cfg.HostKeyPath()),
