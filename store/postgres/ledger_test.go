@@ -276,3 +276,43 @@ func TestChecksIndexesWithAmcheck(t *testing.T) {
 		t.Fatalf("Verify with amcheck: %v", err)
 	}
 }
+
+// TestAllPages: All reads a page of facts at a time; across page
+// boundaries it gives every fact once, in order, and stops when told.
+func TestAllPages(t *testing.T) {
+	l := open(t, pgtest.Start(t).NewDatabase(t))
+	const n = 2*allPage + 7
+	if err := l.Update(func(tx store.Tx) error {
+		for i := range n {
+			if _, err := tx.Append(store.Fact{Time: storetest.T0, Kind: "k", User: fmt.Sprintf("u%d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []uint64{0, 1, allPage, allPage + 1, n, n + 1} {
+		got := storetest.View(t, l, func(r store.Reader) ([]store.Fact, error) { return storetest.AllOf(r, from) })
+		want := n - int(max(from, 1)) + 1
+		if len(got) != want {
+			t.Errorf("All from %d: %d facts, want %d", from, len(got), want)
+			continue
+		}
+		for i, f := range got {
+			if f.Seq != max(from, 1)+uint64(i) {
+				t.Fatalf("All from %d: fact %d is %d", from, i, f.Seq)
+			}
+		}
+	}
+	var seen int
+	if err := l.View(func(r store.Reader) error {
+		return r.All(1, func(store.Fact) bool { seen++; return seen < allPage+3 })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != allPage+3 {
+		t.Errorf("All went on after being told to stop: %d facts", seen)
+	}
+	storetest.Verify(t, l)
+}
