@@ -103,13 +103,15 @@ func (s *Service) sendCode(what string, dev Device, addr address.Address, purpos
 // *Problem (throttled) with nothing appended.
 func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued, *message.Message, error) {
 	ch := channelOf(req.addr)
-	next, err := s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch)
+	next, rule, err := s.govern(tx, now, req.hash, req.dev.Tag, ch, false)
 	if err != nil {
 		return Issued{}, nil, err
 	}
 	if next.After(now) {
 		noteHeld(tx, "code", ch)
-		return Issued{}, nil, s.throttled(now, next, "code")
+		return Issued{}, nil, s.held(s.throttled(now, next, "code"), messageHeldBody{
+			What: "code", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
+		}, req.user, req.dev.Tag, req.hash)
 	}
 
 	day := store.Window{Since: now.Add(-24 * time.Hour), Kinds: codeKinds}
@@ -127,14 +129,21 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 	// attacker cycling devices gets at most BackoffAfter guesses at 4
 	// digits per run. That tells a stranger nothing new: anyone who enters
 	// codes for the address meets the back-off itself.
-	digits := 6
-	if !s.policy.Strict && req.min <= 4 && forDevice < 2 {
+	digits, why := 6, DigitsStrict
+	switch {
+	case s.policy.Strict:
+	case req.min > 4:
+		why = DigitsStepUp
+	case forDevice >= 2:
+		why = DigitsThirdOn
+	default:
 		held, err := s.backoffUntil(tx, req.hash, now)
 		if err != nil {
 			return Issued{}, nil, fmt.Errorf("read the back-off of an address: %w", err)
 		}
+		why = DigitsBackoff
 		if held.IsZero() {
-			digits = 4
+			digits, why = 4, DigitsFirstTwo
 		}
 	}
 	code := req.draw[:digits]
@@ -153,18 +162,22 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 	if ch == message.SMS {
 		kind = KindCodeTexted
 	}
+	// The fact says when the governor lets the next message go, counting
+	// this one (so the ledger can say why the code went and what follows).
+	var nextRule string
+	if iss.NextAt, nextRule, err = s.govern(tx, now, req.hash, req.dev.Tag, ch, true); err != nil {
+		return Issued{}, nil, err
+	}
 	_, err = tx.Append(store.Fact{
 		Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash, Ticket: req.ticket,
 		Body: mustJSON(codeIssuedBody{
-			Purpose: req.purpose, Letter: iss.Letter, Digits: digits,
+			Purpose: req.purpose, Letter: iss.Letter, Digits: digits, Why: why,
 			MAC: codeMAC(s.codeKey, req.ticket, code), Expires: iss.Expires,
 			Kind: string(req.addr.Kind), Sealed: req.sealed, Masked: req.addr.Masked(),
+			NextAt: iss.NextAt, NextRule: nextRule,
 		}),
 	})
 	if err != nil {
-		return Issued{}, nil, err
-	}
-	if iss.NextAt, err = s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch); err != nil {
 		return Issued{}, nil, err
 	}
 	m := codeMessage(iss, req.addr.Value, code, now)

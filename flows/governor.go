@@ -21,21 +21,48 @@ var channelKinds = map[message.Channel][]string{
 	message.SMS:   {KindCodeTexted, KindLinkTexted},
 }
 
+// Governor rules: which limit decided a time, as recorded in the facts
+// (message.held's rule) so that the ledger can say why.
+const (
+	RuleAddressGap  = "address_gap"      // one message a minute to one address
+	RuleAddressHour = "address_per_hour" // so many an hour to one address
+	RuleAddressDay  = "address_per_day"  // so many a day to one address
+	RuleDeviceHour  = "device_per_hour"  // so many an hour caused by one device
+	RuleChannelHour = "channel_per_hour" // the global cap of a channel
+)
+
 // nextAllowed returns the earliest time a message may go to the address
 // hash, caused by device, over ch. A time not after now means "now".
 func (s *Service) nextAllowed(r store.Reader, now time.Time, hash, device string, ch message.Channel) (time.Time, error) {
+	next, _, err := s.govern(r, now, hash, device, ch, false)
+	return next, err
+}
+
+// govern is nextAllowed with the rule that set the time ("" when nothing
+// holds a message back). With sending, it answers as if one more message
+// went now: when the one after it may go, which the fact of the message
+// records before it is appended.
+func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch message.Channel, sending bool) (time.Time, string, error) {
 	g := s.policy.Governor
-	next := now
+	next, rule := now, ""
+	later := func(t time.Time, why string) {
+		if t.After(next) {
+			next, rule = t, why
+		}
+	}
 
 	// Newest first, over the longest window any address rule looks at.
 	var times []time.Time
 	err := r.Entries(store.ByAddress, hash, store.Window{Since: now.Add(-24 * time.Hour), Kinds: governedKinds, Reverse: true},
 		func(e store.Entry) bool { times = append(times, e.Time); return true })
 	if err != nil {
-		return time.Time{}, fmt.Errorf("governor: read address: %w", err)
+		return time.Time{}, "", fmt.Errorf("governor: read address: %w", err)
+	}
+	if sending {
+		times = append([]time.Time{now}, times...)
 	}
 	if len(times) > 0 && g.AddressGap > 0 {
-		next = later(next, times[0].Add(g.AddressGap))
+		later(times[0].Add(g.AddressGap), RuleAddressGap)
 	}
 	if n := g.AddressPerHour; n > 0 {
 		inHour := 0
@@ -46,20 +73,27 @@ func (s *Service) nextAllowed(r store.Reader, now time.Time, hash, device string
 		}
 		if inHour >= n {
 			// The n-th newest message must leave the hour before another fits.
-			next = later(next, times[n-1].Add(time.Hour))
+			later(times[n-1].Add(time.Hour), RuleAddressHour)
 		}
 	}
 	if n := g.AddressPerDay; n > 0 && len(times) >= n {
-		next = later(next, times[n-1].Add(24*time.Hour))
+		later(times[n-1].Add(24*time.Hour), RuleAddressDay)
 	}
 
 	if n := g.DevicePerHour; n > 0 {
-		t, err := nthNewest(r, store.ByDevice, device, governedKinds, now.Add(-time.Hour), n)
+		t, err := now, error(nil)
+		if !sending || n > 1 {
+			m := n
+			if sending {
+				m-- // the message being sent is the newest
+			}
+			t, err = nthNewest(r, store.ByDevice, device, governedKinds, now.Add(-time.Hour), m)
+		}
 		if err != nil {
-			return time.Time{}, fmt.Errorf("governor: read device: %w", err)
+			return time.Time{}, "", fmt.Errorf("governor: read device: %w", err)
 		}
 		if !t.IsZero() {
-			next = later(next, t.Add(time.Hour))
+			later(t.Add(time.Hour), RuleDeviceHour)
 		}
 	}
 
@@ -75,15 +109,18 @@ func (s *Service) nextAllowed(r store.Reader, now time.Time, hash, device string
 			err := r.Entries(store.ByKind, k, store.Window{Since: now.Add(-time.Hour), Reverse: true, Limit: limit},
 				func(e store.Entry) bool { all = append(all, e.Time); return true })
 			if err != nil {
-				return time.Time{}, fmt.Errorf("governor: read %s: %w", k, err)
+				return time.Time{}, "", fmt.Errorf("governor: read %s: %w", k, err)
 			}
+		}
+		if sending {
+			all = append(all, now)
 		}
 		if len(all) >= limit {
 			sortNewestFirst(all)
-			next = later(next, all[limit-1].Add(time.Hour))
+			later(all[limit-1].Add(time.Hour), RuleChannelHour)
 		}
 	}
-	return next, nil
+	return next, rule, nil
 }
 
 // nthNewest returns the time of the n-th newest entry of id since since,
@@ -100,13 +137,6 @@ func nthNewest(r store.Reader, ix store.Index, id string, kinds []string, since 
 			return true
 		})
 	return t, err
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 func sortNewestFirst(ts []time.Time) {

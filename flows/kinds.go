@@ -68,6 +68,18 @@ const (
 	// Delivery outcomes, recorded after the commit that decided a message.
 	KindMessageSent   = "message.sent"   // Ticket
 	KindMessageFailed = "message.failed" // Ticket; body.reason
+	// The governor held a message back: Device, Address (User when known).
+	// One per device, address and next time, however often it is asked.
+	KindMessageHeld = "message.held"
+)
+
+// Why a code has the digits it has (codeIssuedBody.Why).
+const (
+	DigitsFirstTwo = "first_two" // the device's first or second code in 24 hours: 4 digits
+	DigitsThirdOn  = "third_on"  // its third or later: 6
+	DigitsBackoff  = "backoff"   // the address is in back-off after wrong tries: 6
+	DigitsStrict   = "strict"    // the strict profile: always 6
+	DigitsStepUp   = "stepup"    // a step-up code: always 6
 )
 
 // codeKinds are the facts that put a code in someone's inbox.
@@ -189,6 +201,30 @@ type codeIssuedBody struct {
 	Kind   string `json:"kind"`
 	Sealed string `json:"sealed"`
 	Masked string `json:"masked"`
+	// Why says what decided the digits (a Digits* value). NextAt is when
+	// the governor lets the next message to the address go, NextRule the
+	// limit that says so. Facts written before these fields lack them.
+	Why      string    `json:"why,omitempty"`
+	NextAt   time.Time `json:"next_at,omitzero"`
+	NextRule string    `json:"next_rule,omitempty"`
+}
+
+// codeTryBody is what code.failed and code.accepted record (facts written
+// before it have no body): which code was tried and, for a wrong one, how
+// many tries it has left.
+type codeTryBody struct {
+	Letter string `json:"letter"`
+	Left   *int   `json:"left,omitempty"`
+}
+
+// messageHeldBody is the governor's refusal, as message.held records it.
+type messageHeldBody struct {
+	What    string    `json:"what"` // "code" or "link"
+	Purpose string    `json:"purpose"`
+	Kind    string    `json:"kind"`
+	Masked  string    `json:"masked"`
+	Next    time.Time `json:"next"`
+	Rule    string    `json:"rule"` // a Rule* value
 }
 
 // source is what a claim made from this code records about its address.

@@ -67,6 +67,10 @@ type linkBody struct {
 	Kind    string    `json:"kind"`
 	Sealed  string    `json:"sealed"`
 	Masked  string    `json:"masked"`
+	// NextAt is when the governor lets the next message to the address
+	// go, and NextRule the limit that says so ("" when only time does).
+	NextAt   time.Time `json:"next_at,omitzero"`
+	NextRule string    `json:"next_rule,omitempty"`
 }
 
 // linkRequest is what a magic link needs, minted before the transaction.
@@ -168,25 +172,29 @@ func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string
 // lets it go, and returns the message to send after the commit.
 func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSent, *message.Message, error) {
 	ch := channelOf(req.addr)
-	next, err := s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch)
+	next, rule, err := s.govern(tx, now, req.hash, req.dev.Tag, ch, false)
 	if err != nil {
 		return LinkSent{}, nil, err
 	}
 	if next.After(now) {
 		noteHeld(tx, "link", ch)
-		return LinkSent{}, nil, s.throttled(now, next, "link")
+		return LinkSent{}, nil, s.held(s.throttled(now, next, "link"), messageHeldBody{
+			What: "link", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
+		}, req.user, req.dev.Tag, req.hash)
 	}
 	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
 	kind := KindLinkEmailed
 	if ch == message.SMS {
 		kind = KindLinkTexted
 	}
-	if _, err := tx.Append(store.Fact{Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash,
-		Ticket: s.linkTicketOf(req.token), Body: mustJSON(linkBody{Purpose: req.purpose, Label: req.label, Expires: sent.Expires,
-			Kind: string(req.addr.Kind), Sealed: req.sealed, Masked: req.addr.Masked()})}); err != nil {
+	var nextRule string
+	if sent.NextAt, nextRule, err = s.govern(tx, now, req.hash, req.dev.Tag, ch, true); err != nil {
 		return LinkSent{}, nil, err
 	}
-	if sent.NextAt, err = s.nextAllowed(tx, now, req.hash, req.dev.Tag, ch); err != nil {
+	if _, err := tx.Append(store.Fact{Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash,
+		Ticket: s.linkTicketOf(req.token), Body: mustJSON(linkBody{Purpose: req.purpose, Label: req.label, Expires: sent.Expires,
+			Kind: string(req.addr.Kind), Sealed: req.sealed, Masked: req.addr.Masked(),
+			NextAt: sent.NextAt, NextRule: nextRule})}); err != nil {
 		return LinkSent{}, nil, err
 	}
 	url := s.linkBase + "/link/" + req.token

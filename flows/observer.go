@@ -1,12 +1,15 @@
 package flows
 
 import (
+	"slices"
+
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/store"
 )
 
-// Observer hears what the flows decide that leaves no fact in the ledger,
-// for metrics. Everything else (codes and links issued, sign-ins,
+// Observer hears what the flows decide that leaves no fact in the ledger
+// as it is decided, for metrics (a held-back message is recorded after its
+// refusal, once per device, address and next time: not a count). Everything else (codes and links issued, sign-ins,
 // step-ups) is a fact, and whoever wants to count it can watch the
 // facts that commit. An Observer's methods must be quick and must not
 // call the Service.
@@ -30,9 +33,26 @@ type heldBack struct {
 // what the function decided besides its facts, so that the observer hears
 // of it once the update is over, and once even when the ledger ran the
 // function more than once.
+//
+// It notes too the users and devices of the facts appended, whose live
+// sessions are poked once the facts are durable.
 type notingTx struct {
 	store.Tx
-	held []heldBack
+	held           []heldBack
+	users, devices []string
+}
+
+func (n *notingTx) Append(f store.Fact) (store.Fact, error) {
+	f, err := n.Tx.Append(f)
+	if err == nil {
+		if f.User != "" && !slices.Contains(n.users, f.User) {
+			n.users = append(n.users, f.User)
+		}
+		if f.Device != "" && !slices.Contains(n.devices, f.Device) {
+			n.devices = append(n.devices, f.Device)
+		}
+	}
+	return f, err
 }
 
 // noteHeld records, for the observer, that the governor held a message

@@ -16,6 +16,10 @@ type Problem struct {
 	Msg  string
 	// RetryAt, when set, is when asking again can succeed.
 	RetryAt time.Time
+
+	// held is the governor's decision behind a throttled refusal, recorded
+	// after the refusal (see Service.update).
+	held *store.Fact
 }
 
 func (p *Problem) Error() string { return p.Msg }

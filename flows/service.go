@@ -288,14 +288,19 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 // also drops everything and comes back wrapped with what was being done.
 // Like the ledger's Update, fn may run more than once: it must reset what
 // it reports through the caller's variables.
+//
+// Once the facts are durable, the live sessions of the users and devices
+// they are about are poked, so that a screen showing the ledger (or
+// anything else read from it) updates at once.
 func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 	var refusal *Problem
 	var held []heldBack
+	var users, devices []string
 	err := s.ledger.Update(func(tx store.Tx) error {
 		refusal = nil
 		notes := &notingTx{Tx: tx}
 		err := fn(notes)
-		held = notes.held
+		held, users, devices = notes.held, notes.users, notes.devices
 		var k kept
 		if errors.As(err, &k) {
 			refusal = k.p
@@ -313,13 +318,65 @@ func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 			s.observer.HeldBack(h.what, h.ch)
 		}
 	}
+	if err == nil {
+		s.bus.publish(users, devices)
+	}
 	if refusal != nil {
+		if refusal.held != nil {
+			s.recordHeld(*refusal.held)
+		}
 		return refusal
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// held attaches to a governor's refusal the fact that records it.
+func (s *Service) held(p *Problem, b messageHeldBody, user, device, hash string) *Problem {
+	p.held = &store.Fact{Time: s.clock.Now(), Kind: KindMessageHeld, User: user, Device: device, Address: hash, Body: mustJSON(b)}
+	return p
+}
+
+// recordHeld records the governor's refusal after the transaction that
+// decided it (which a refusal drops). The refusal is the answer whether or
+// not this record lands, so a failure is only logged. A device asking
+// again and again for the same address is held until the same time: that
+// is recorded once, so asking costs the ledger nothing more.
+func (s *Service) recordHeld(f store.Fact) {
+	var b messageHeldBody
+	if err := f.Decode(&b); err != nil {
+		s.log.Error("record a held message", "err", err)
+		return
+	}
+	wrote := false
+	err := s.ledger.Update(func(tx store.Tx) error {
+		wrote = false
+		same := false
+		err := tx.Facts(store.ByDevice, f.Device, store.Window{Kinds: []string{KindMessageHeld}, Reverse: true, Limit: 1}, func(g store.Fact) bool {
+			var gb messageHeldBody
+			same = g.Address == f.Address && g.Decode(&gb) == nil && gb.Next.Equal(b.Next)
+			return false
+		})
+		if err != nil || same {
+			return err
+		}
+		wrote = true
+		_, err = tx.Append(f)
+		return err
+	})
+	if err != nil {
+		s.log.Error("record a held message", "device", f.Device, "err", err)
+		return
+	}
+	if wrote {
+		var users []string
+		if f.User != "" {
+			users = []string{f.User}
+		}
+		s.bus.publish(users, []string{f.Device})
+	}
 }
 
 // kept is a refusal whose transaction's facts stay.

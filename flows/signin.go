@@ -304,11 +304,12 @@ func (s *Service) checkCode(tx store.Tx, now time.Time, issued *store.Fact, body
 	}
 	at := store.Fact{Time: now, User: issued.User, Device: issued.Device, Address: issued.Address, Ticket: issued.Ticket}
 	if !codeMatches(s.codeKey, issued.Ticket, code, body.MAC) {
+		left := tries - failed - 1
 		at.Kind = KindCodeFailed
+		at.Body = mustJSON(codeTryBody{Letter: body.Letter, Left: &left})
 		if _, err := tx.Append(at); err != nil {
 			return nil, err
 		}
-		left := tries - failed - 1
 		msg := fmt.Sprintf("That is not %s. %d %s left.", name, left, plural(left, "try", "tries"))
 		if left == 0 {
 			msg = fmt.Sprintf("That is not %s, and it is now used up. Ask for a new code.", name)
@@ -321,6 +322,7 @@ func (s *Service) checkCode(tx store.Tx, now time.Time, issued *store.Fact, body
 		return &Problem{Code: ProblemWrongCode, Msg: msg}, nil
 	}
 	at.Kind = KindCodeAccepted
+	at.Body = mustJSON(codeTryBody{Letter: body.Letter})
 	_, err = tx.Append(at)
 	return nil, err
 }

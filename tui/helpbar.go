@@ -22,6 +22,9 @@ func (r *root) sharedKeys() []key.Binding {
 	if r.help.ShowAll {
 		h = with(h, "?", "less")
 	}
+	if _, open := r.top().(*ledger); !open {
+		shared = append(shared, k.Ledger)
+	}
 	return append(shared, h, k.Quit)
 }
 

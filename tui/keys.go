@@ -47,6 +47,7 @@ type keyMap struct {
 	Yes    key.Binding
 
 	Back      key.Binding
+	Ledger    key.Binding // the ledger panel, on every screen
 	Help      key.Binding
 	Quit      key.Binding
 	ForceQuit key.Binding
@@ -95,6 +96,7 @@ func newKeyMap() keyMap {
 		Yes:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 
 		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Ledger:    key.NewBinding(key.WithKeys("L"), key.WithHelp("L", "ledger")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more")),
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),

@@ -172,6 +172,11 @@ func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Back) && r.notice != "":
 		r.notice = ""
 		return nil
+	case key.Matches(msg, k.Ledger):
+		if _, open := top.(*ledger); !open {
+			r.c.push(newLedger(r.c))
+		}
+		return nil
 	}
 	return top.Update(msg)
 }

@@ -1,0 +1,104 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/attest-dev/attest/store"
+)
+
+// Recent is the newest facts about a device and the user it acts as, as a
+// screen that shows the ledger needs them.
+type Recent struct {
+	Facts []store.Fact // newest first; a password's hash is left out
+	// Masked is the masked form of every address the facts name, by
+	// address hash: most facts about an address hold only its hash.
+	Masked map[string]string
+}
+
+// maskedKinds are the facts whose body holds the masked form of their
+// address (body.masked).
+var maskedKinds = []string{KindAddressAdded, KindCodeEmailed, KindCodeTexted, KindLinkEmailed, KindLinkTexted, KindMessageHeld}
+
+// RecentFacts returns at most limit of the newest facts about the device
+// and the user it acts as, with the masked form of their addresses.
+func (s *Service) RecentFacts(ctx context.Context, dev Device, limit int) (Recent, error) {
+	out := Recent{Masked: map[string]string{}}
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	err := s.ledger.View(func(r store.Reader) error {
+		seen := map[uint64]bool{}
+		collect := func(f store.Fact) bool {
+			if !seen[f.Seq] {
+				seen[f.Seq] = true
+				if f.Kind == KindPasswordSet {
+					f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
+				}
+				out.Facts = append(out.Facts, f)
+			}
+			return true
+		}
+		w := store.Window{Reverse: true, Limit: limit}
+		if err := r.Facts(store.ByDevice, dev.Tag, w, collect); err != nil {
+			return fmt.Errorf("read the device's facts: %w", err)
+		}
+		b, ok, err := s.deviceBinding(r, dev.Tag)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := r.Facts(store.ByUser, b.User, w, collect); err != nil {
+				return fmt.Errorf("read the user's facts: %w", err)
+			}
+		}
+		slices.SortFunc(out.Facts, func(a, b store.Fact) int {
+			switch {
+			case a.Seq > b.Seq:
+				return -1
+			case a.Seq < b.Seq:
+				return 1
+			}
+			return 0
+		})
+		if len(out.Facts) > limit {
+			out.Facts = out.Facts[:limit]
+		}
+		for _, f := range out.Facts {
+			if f.Address == "" {
+				continue
+			}
+			if _, done := out.Masked[f.Address]; done {
+				continue
+			}
+			m, err := MaskOf(r, f.Address)
+			if err != nil {
+				return err
+			}
+			out.Masked[f.Address] = m
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MaskOf returns the masked form of the address with this hash, as the
+// newest fact that names it in a body recorded it ("" when none does,
+// which a hash from outside the flows would be).
+func MaskOf(r store.Reader, hash string) (string, error) {
+	var masked string
+	var derr error
+	err := r.Facts(store.ByAddress, hash, store.Window{Kinds: maskedKinds, Reverse: true, Limit: 1}, func(f store.Fact) bool {
+		var b struct {
+			Masked string `json:"masked"`
+		}
+		derr = f.Decode(&b)
+		masked = b.Masked
+		return false
+	})
+	if err != nil {
+		return "", fmt.Errorf("read the masked form of an address: %w", err)
+	}
+	return masked, derr
+}
