@@ -22,7 +22,8 @@ type Recent struct {
 var maskedKinds = []string{KindAddressAdded, KindCodeEmailed, KindCodeTexted, KindLinkEmailed, KindLinkTexted, KindMessageHeld}
 
 // RecentFacts returns at most limit of the newest facts about the device
-// and the user it acts as, with the masked form of their addresses.
+// and the user it acts as (every one for a limit of 0), with the masked
+// form of their addresses.
 func (s *Service) RecentFacts(ctx context.Context, dev Device, limit int) (Recent, error) {
 	out := Recent{Masked: map[string]string{}}
 	if err := ctx.Err(); err != nil {
@@ -62,7 +63,7 @@ func (s *Service) RecentFacts(ctx context.Context, dev Device, limit int) (Recen
 			}
 			return 0
 		})
-		if len(out.Facts) > limit {
+		if limit > 0 && len(out.Facts) > limit {
 			out.Facts = out.Facts[:limit]
 		}
 		for _, f := range out.Facts {

@@ -454,11 +454,13 @@ func quote(s string) string {
 	return "“" + s + "”"
 }
 
-// short is a tag cut to what tells tags apart on a screen.
+// short is a tag cut to what tells tags apart, as the screens cut them:
+// "SHA256:q8XkP2mV…UvB".
 func short(tag string) string {
+	const head, tail = 15, 4
 	r := []rune(tag)
-	if len(r) <= 14 {
+	if len(r) <= head+tail+1 {
 		return tag
 	}
-	return string(r[:10]) + "…" + string(r[len(r)-3:])
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }

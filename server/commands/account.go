@@ -9,6 +9,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	plain "github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/tui/inert"
@@ -240,6 +241,30 @@ func starNames(svc *flows.Service, ids []string) string {
 		names = append(names, inert.String(name))
 	}
 	return strings.Join(names, ", ")
+}
+
+func bindFacts(fs *flag.FlagSet) func(*call) error {
+	explained := fs.Bool("explain", false, "one line per fact in plain words, and why it was written so")
+	return func(c *call) error {
+		if *explained {
+			return runFactsExplained(c)
+		}
+		return runFacts(c)
+	}
+}
+
+// runFactsExplained prints the visitor's own facts, oldest first, each in
+// plain words (flows/explain, as the ledger panel shows them).
+func runFactsExplained(c *call) error {
+	rec, err := c.Env.Service.RecentFacts(c.Ctx, c.Env.Device, 0)
+	if err != nil {
+		return fmt.Errorf("read your facts: %w", err)
+	}
+	for i := len(rec.Facts) - 1; i >= 0; i-- {
+		l := plain.Fact(rec.Facts[i], func(h string) string { return rec.Masked[h] })
+		c.Printf("%s\n", inert.String(l.String()))
+	}
+	return nil
 }
 
 // runFacts prints the visitor's own facts, always as JSON lines: the

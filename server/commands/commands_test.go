@@ -531,6 +531,26 @@ func TestFacts(t *testing.T) {
 	if r2 := w.ok(dev, "facts", "--json"); r2.stdout != r.stdout {
 		t.Errorf("facts --json differs from facts")
 	}
+
+	// --explain: one plain line per fact, oldest first, saying why.
+	ex := w.ok(dev, "facts", "--explain")
+	lines := strings.Split(strings.TrimSuffix(ex.stdout, "\n"), "\n")
+	if len(lines) != len(kinds) {
+		t.Fatalf("facts --explain printed %d lines for %d facts:\n%s", len(lines), len(kinds), ex.stdout)
+	}
+	for i, want := range []string{
+		"user.created  user tag created · u_",
+		"device.signed_in  device signed in · ",
+		"nickname.set  nickname set · “Ada”",
+		"star.added  star added · vega",
+	} {
+		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], "  "+kinds[i]+"  ") {
+			t.Errorf("facts --explain line %d: %q, want it to hold %q", i, lines[i], want)
+		}
+	}
+	if !strings.Contains(lines[0], "an anonymous visitor's first write") {
+		t.Errorf("the user tag's line does not say why: %q", lines[0])
+	}
 }
 
 func TestNicknameRefusedForEscapes(t *testing.T) {

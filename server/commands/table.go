@@ -24,10 +24,12 @@ func init() {
 			Bind: cli.NoFlags(runWhoami),
 		},
 		{
-			Name: "facts", Summary: "what the ledger recorded about you, as JSON lines",
+			Name: "facts", Summary: "what the ledger recorded about you, as JSON lines; --explain in plain words",
 			About: "Prints every fact about this device and the user it acts as, oldest first, one JSON object per\n" +
-				"line (always JSON, with or without --json).",
-			Bind: cli.NoFlags(runFacts),
+				"line (always JSON, with or without --json). With --explain, one line per fact instead: its time,\n" +
+				"kind, what happened, what it is about (addresses masked) and why it was written the way it was\n" +
+				"(\"code B, 4 digits: this device's second code in 24 h\"), as the screens' ledger panel (L) says.",
+			Bind: bindFacts,
 		},
 		{
 			Name: "login", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/internal/cli"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/tui/inert"
@@ -58,7 +59,7 @@ var program = &cli.Program[Env]{
 					Summary: "register a user: the address is confirmed by an administrator and welcomed",
 					Bind:    bindUserAdd},
 			}},
-		{Name: "facts", Summary: "print facts as JSON lines (always JSON, with or without --json)",
+		{Name: "facts", Summary: "print facts as JSON lines (always JSON, with or without --json); --explain in plain words",
 			Bind: bindFacts},
 		cli.Help[Env](),
 	},
@@ -167,11 +168,13 @@ func bindFacts(fs *flag.FlagSet) func(*call) error {
 	fs.StringVar(&f.kinds, "kind", "", "only facts of these kinds (`KIND[,KIND]`)")
 	fs.StringVar(&f.since, "since", "", "only facts at or after this `TIME` (RFC 3339 or YYYY-MM-DD)")
 	fs.StringVar(&f.until, "until", "", "only facts at or before this `TIME` (RFC 3339 or YYYY-MM-DD)")
+	fs.BoolVar(&f.explain, "explain", false, "one line per fact in plain words, and why it was written so, instead of JSON")
 	return func(c *call) error { return runFacts(c.Env, f) }
 }
 
 type factsFlags struct {
 	user, device, addr, ticket, kinds, since, until string
+	explain                                         bool
 }
 
 func runFacts(env Env, f factsFlags) error {
@@ -216,8 +219,30 @@ func runFacts(env Env, f factsFlags) error {
 	if set == 0 && len(w.Kinds) == 1 {
 		ix, id = store.ByKind, w.Kinds[0]
 	}
-	return streamFacts(env, ix, id, w)
+	return streamFacts(env, ix, id, w, f.explain)
 }
+
+// readMasks adds to masks the masked form of every address the facts
+// name. It forgets them all past maxMasks, so a whole ledger's worth
+// never piles up.
+func readMasks(r store.Reader, facts []store.Fact, masks map[string]string) error {
+	if len(masks) > maxMasks {
+		clear(masks)
+	}
+	for _, f := range facts {
+		if _, ok := masks[f.Address]; ok || f.Address == "" {
+			continue
+		}
+		m, err := flows.MaskOf(r, f.Address)
+		if err != nil {
+			return err
+		}
+		masks[f.Address] = m
+	}
+	return nil
+}
+
+const maxMasks = 1 << 14
 
 // factsPerView is how many facts streamFacts reads in one read transaction.
 const factsPerView = 1000
@@ -229,8 +254,19 @@ const factsPerView = 1000
 // the file's map; so it reads factsPerView facts per transaction, never
 // past the head it saw first. Facts never change, so the output is the
 // same as one transaction's.
-func streamFacts(env Env, ix store.Index, id string, w store.Window) error {
+//
+// With explained, each fact is a line of plain words (flows/explain)
+// instead, the masked form of its address read in the same transaction.
+func streamFacts(env Env, ix store.Index, id string, w store.Window, explained bool) error {
 	enc := json.NewEncoder(env.Stdout)
+	masks := map[string]string{} // address hash → masked form, for explained
+	write := func(f store.Fact) error { return enc.Encode(f) }
+	if explained {
+		write = func(f store.Fact) error {
+			_, err := fmt.Fprintln(env.Stdout, inert.String(explain.Fact(f, func(h string) string { return masks[h] }).String()))
+			return err
+		}
+	}
 	var head uint64
 	var seqs []uint64 // the facts of id, when there is one
 	err := env.Ledger.View(func(r store.Reader) error {
@@ -259,9 +295,12 @@ func streamFacts(env Env, ix store.Index, id string, w store.Window) error {
 					batch = append(batch, f)
 				}
 				seqs = seqs[min(factsPerView, len(seqs)):]
+				if explained {
+					return readMasks(r, batch, masks)
+				}
 				return nil
 			}
-			return r.All(from, func(f store.Fact) bool {
+			err := r.All(from, func(f store.Fact) bool {
 				if f.Seq > head {
 					return false
 				}
@@ -271,12 +310,16 @@ func streamFacts(env Env, ix store.Index, id string, w store.Window) error {
 				from = f.Seq + 1
 				return from <= head && f.Seq%factsPerView != 0
 			})
+			if err == nil && explained {
+				err = readMasks(r, batch, masks)
+			}
+			return err
 		})
 		if err != nil {
 			return err
 		}
 		for _, f := range batch {
-			if err := enc.Encode(f); err != nil {
+			if err := write(f); err != nil {
 				return err
 			}
 		}

@@ -567,3 +567,50 @@ func TestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// facts --explain prints each fact in plain words, with why it was
+// written so, masked addresses and nothing secret.
+func TestFactsExplain(t *testing.T) {
+	f := newFixture(t)
+	f.seed()
+	code, out, errOut := f.run("facts", "--device", f.grace.Tag, "--explain")
+	if code != 0 || errOut != "" {
+		t.Fatalf("facts --explain: exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if want := len(where(f.all(), func(x store.Fact) bool { return x.Device == f.grace.Tag })); len(lines) != want {
+		t.Fatalf("facts --explain printed %d lines for %d facts:\n%s", len(lines), want, out)
+	}
+	for _, want := range []string{
+		"code.emailed  code A emailed · g•••@example.com — to sign in; 4 digits: this device's first code in 24 h (the first two are 4 digits); governor: let it go, the next can go at",
+		"code.accepted  right code A · g•••@example.com",
+		"device.signed_in  device signed in · SHA256:grace-phone — a right one-time code",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("facts --explain lacks %q:\n%s", want, out)
+		}
+	}
+	_, user, _ := f.run("facts", "--user", f.graceUser, "--explain")
+	if want := "address.confirmed  address confirmed · g•••@example.com — proven by a right code"; !strings.Contains(user, want) {
+		t.Errorf("facts --user --explain lacks %q:\n%s", want, user)
+	}
+	m := codeRE.FindStringSubmatch(f.sent.last().Text)
+	for _, secret := range []string{"Grace.Hopper", "grace.hopper", `"mac"`, "sealed", m[2]} {
+		if strings.Contains(out, secret) {
+			t.Errorf("facts --explain shows %q:\n%s", secret, out)
+		}
+	}
+	// The same facts as JSON lines, one per line, in the same order.
+	_, js, _ := f.run("facts", "--device", f.grace.Tag)
+	for i, seq := range seqs(t, js) {
+		var x store.Fact
+		for _, y := range f.all() {
+			if y.Seq == seq {
+				x = y
+			}
+		}
+		if !strings.Contains(lines[i], "  "+x.Kind+"  ") {
+			t.Errorf("line %d is not fact %d (%s): %s", i, seq, x.Kind, lines[i])
+		}
+	}
+}
