@@ -22,7 +22,9 @@ func (r *root) sharedKeys() []key.Binding {
 	if r.help.ShowAll {
 		h = with(h, "?", "less")
 	}
-	if _, open := r.top().(*ledger); !open {
+	// L works everywhere; the short bar leaves it to ? and to home's
+	// line about it, so every screen's own keys keep their room.
+	if _, open := r.top().(*ledger); !open && r.help.ShowAll {
 		shared = append(shared, k.Ledger)
 	}
 	return append(shared, h, k.Quit)
