@@ -22,7 +22,7 @@ type devices struct {
 	list    []flows.DeviceInfo
 	loaded  bool
 	problem string
-	confirm int // 1: asking "sign out every device?"; 2: "also forget the keys?"
+	confirm int // 1: asking "sign out every device?"; 2: "also forget the keys?"; 3: "sign out this device?"
 	busy    bool
 	offset  int
 
@@ -85,6 +85,11 @@ func signOutEverywhere(c *common, forget bool) tea.Cmd {
 	})
 }
 
+// confirmKeys is the help of a y/N question.
+func confirmKeys(k keyMap) []key.Binding {
+	return []key.Binding{k.Yes, key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no"))}
+}
+
 // hasKeys reports whether the account remembers any SSH key.
 func hasKeys(v flows.Visitor) bool {
 	for _, a := range v.Addresses {
@@ -105,8 +110,7 @@ func (d *devices) Focused() bool             { return d.confirm > 0 }
 func (d *devices) Keys() helpKeys {
 	k := d.c.keys
 	if d.confirm > 0 {
-		no := key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no"))
-		b := []key.Binding{k.Yes, no}
+		b := confirmKeys(k)
 		return helpKeys{short: b, full: [][]key.Binding{b}}
 	}
 	b := []key.Binding{with(k.SignOut, "o", "sign out this device"), k.Everywhere}
@@ -143,9 +147,13 @@ func (d *devices) Update(msg tea.Msg) tea.Cmd {
 		k := d.c.keys
 		if d.confirm > 0 {
 			yes := key.Matches(msg, k.Yes)
-			first := d.confirm == 1
+			first, this := d.confirm == 1, d.confirm == 3
 			d.confirm = 0
 			switch {
+			case this && yes:
+				d.busy = true
+				return signOut(d.c)
+			case this:
 			case first && yes && hasKeys(d.c.visitor):
 				d.confirm = 2 // the second question
 			case first && yes:
@@ -164,8 +172,7 @@ func (d *devices) Update(msg tea.Msg) tea.Cmd {
 		case key.Matches(msg, k.Down):
 			d.offset = min(d.offset+1, max(len(d.list)-1, 0))
 		case key.Matches(msg, k.SignOut):
-			d.busy = true
-			return signOut(d.c)
+			d.confirm, d.problem = 3, ""
 		case key.Matches(msg, k.Everywhere):
 			d.confirm, d.problem = 1, ""
 		}
@@ -180,6 +187,9 @@ func (d *devices) View() string {
 	switch {
 	case d.confirm == 1:
 		foot = st.warn.Render("Sign out every device of this account? y/N")
+	case d.confirm == 3:
+		foot = st.warn.Render("Sign out of this device? y/N") + "\n" +
+			st.faint.Render(wrap("What you stored stays with the account; signing in again brings it back.", d.width))
 	case d.confirm == 2:
 		foot = st.warn.Render("Sign out every device of this account? yes") + "\n" +
 			st.warn.Render(wrap("Also forget remembered SSH keys? y/N", d.width)) + "\n" +

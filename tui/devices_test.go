@@ -64,9 +64,61 @@ func TestSignOutThisDevice(t *testing.T) {
 	tr.typeText("d")
 	tr.waitFor("this device")
 	tr.typeText("o")
+	tr.waitFor("Sign out of this device? y/N")
+	tr.typeText("n")
+	tr.waitGone("y/N")
+	if v, _ := e.svc.Visit(ctx, laptop); !v.Account {
+		t.Fatal("saying no signed the laptop out")
+	}
+	tr.typeText("o")
+	tr.waitFor("Sign out of this device? y/N")
+	tr.typeText("y")
 	tr.waitFor("You signed out of this device.", "anonymous visitor")
 	if v, _ := e.svc.Visit(ctx, phone); !v.Account {
 		t.Fatal("signing out the laptop signed out the phone")
+	}
+}
+
+// o on home asks first, like sign out everywhere; anything but y says no
+// (even q, which would otherwise quit).
+func TestSignOutAsksOnHome(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	tr := e.open(laptop, "")
+	tr.waitFor("signed in as grace@example.com")
+	tr.typeText("o")
+	screen := tr.waitFor("Sign out of this device? y/N", "any other key no")
+	tr.golden("question", screen)
+	tr.typeText("q")
+	tr.waitGone("y/N")
+	if v, _ := e.svc.Visit(ctx, laptop); !v.Account {
+		t.Fatal("q at the question signed the device out")
+	}
+	tr.typeText("o")
+	tr.waitFor("y/N")
+	tr.typeText("y")
+	tr.waitFor("You signed out of this device.", "anonymous visitor")
+	if v, _ := e.svc.Visit(ctx, laptop); v.Account {
+		t.Fatal("y did not sign the device out")
+	}
+}
+
+// A banner about the state before goes when the state changes: signed in
+// again from another terminal of the same device, the home screen no
+// longer says "You signed out" above "signed in as".
+func TestStaleNoticeGoesWithTheState(t *testing.T) {
+	e := newEnv(t)
+	e.signIn(laptop, grace)
+	tr := e.open(laptop, "")
+	tr.typeText("o")
+	tr.waitFor("y/N")
+	tr.typeText("y")
+	tr.waitFor("You signed out of this device.", "anonymous visitor")
+	e.clock.Advance(time.Minute) // the governor's gap
+	e.signIn(laptop, grace)      // `ssh host signin` and `code` in another terminal
+	screen := tr.waitFor("signed in as grace@example.com")
+	if strings.Contains(screen, "You signed out") {
+		t.Fatalf("the sign-out banner stayed above the signed-in state:\n%s", screen)
 	}
 }
 

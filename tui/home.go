@@ -26,6 +26,7 @@ type home struct {
 	starErr        string
 
 	editing bool // the nickname field has focus
+	leaving bool // asking "sign out of this device? y/N"
 	saving  bool
 	signing bool // signing in with the key
 	input   textinput.Model
@@ -65,10 +66,14 @@ func (h *home) SetSize(width, height int) {
 	h.input.SetWidth(max(width-16, 10))
 }
 func (h *home) Title() string { return "home" }
-func (h *home) Focused() bool { return h.editing }
+func (h *home) Focused() bool { return h.editing || h.leaving }
 
 func (h *home) Keys() helpKeys {
 	k := h.c.keys
+	if h.leaving {
+		b := confirmKeys(k)
+		return helpKeys{short: b, full: [][]key.Binding{b}}
+	}
 	if h.editing {
 		b := []key.Binding{k.Save, k.Cancel}
 		return helpKeys{short: b, full: [][]key.Binding{b}}
@@ -106,6 +111,14 @@ func (h *home) canLink() bool { return !h.c.signedIn() && !h.c.dev.Ephemeral }
 func (h *home) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
+		if h.leaving {
+			// Anything but y says no, even q: the question has the keyboard.
+			h.leaving = false
+			if key.Matches(msg, h.c.keys.Yes) && h.c.signedIn() {
+				return signOut(h.c)
+			}
+			return nil
+		}
 		if h.editing {
 			return h.editKey(msg)
 		}
@@ -171,7 +184,7 @@ func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Devices) && in:
 		h.c.push(newDevices(h.c))
 	case key.Matches(msg, k.SignOut) && in:
-		return signOut(h.c)
+		h.leaving, h.starErr = true, ""
 	}
 	return nil
 }
@@ -307,6 +320,11 @@ func (h *home) View() string {
 	}
 	if h.canLink() {
 		f.add("", "Link this device to my account — press "+st.key.Render("l"))
+	}
+
+	if h.leaving {
+		f.add("", st.warn.Render("Sign out of this device? y/N"))
+		f.add("", st.faint.Render("What you stored stays with the account; signing in again brings it back."))
 	}
 
 	count := fmt.Sprintf("%d of %d starred", h.countStarred(), len(h.items))

@@ -364,8 +364,15 @@ func (r *root) left(popped screen) tea.Cmd {
 }
 
 func (r *root) setVisitor(v flows.Visitor) {
-	if v.User != r.c.visitor.User {
+	was := r.c.visitor
+	if v.User != was.User {
 		r.live.setUser(v.User)
+	}
+	if was.Account != v.Account || (v.Account && was.User != v.User) {
+		// News about the state before ("You signed out") would sit above
+		// a state that says otherwise; news of this change, if any, is
+		// routed after this.
+		r.notice = ""
 	}
 	r.c.visitor = v
 }

@@ -299,6 +299,8 @@ func TestRememberKeyThenSignInWithKey(t *testing.T) {
 	tr.press(tea.KeyEscape)
 	tr.waitFor("signed in as Grace")
 	tr.typeText("o")
+	tr.waitFor("Sign out of this device? y/N")
+	tr.typeText("y")
 	screen = tr.waitFor("You signed out of this device", "Sign in as Grace with this key — press k")
 	tr.golden("offer", screen)
 	tr.typeText("k")
