@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"strconv"
 
 	tea "charm.land/bubbletea/v2"
 	bm "charm.land/wish/v2/bubbletea"
@@ -80,7 +82,7 @@ func (s *Server) serveScreens(sess *terminalSession) {
 // with ctx.
 func (s *Server) newProgram(ctx context.Context, sess *terminalSession, in io.Reader) *tea.Program {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
-	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx})
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr())})
 	// A screen is one session inside the server: it must not install its
 	// own SIGINT handler, which would race the server's graceful shutdown.
 	// The input option comes after MakeOptions' own, which it replaces.
@@ -97,4 +99,24 @@ func (s *Server) forget(p *tea.Program) {
 	s.mu.Lock()
 	delete(s.programs, p)
 	s.mu.Unlock()
+}
+
+// inboxHint is how to watch the demo inbox, at the address and port this
+// session connected to ("" when there is no demo inbox): the one command
+// a newcomer needs to see where the codes went.
+func (s *Server) inboxHint(local net.Addr) string {
+	if s.inbox == nil {
+		return ""
+	}
+	host, port := "localhost", "22"
+	if a, ok := local.(*net.TCPAddr); ok {
+		host, port = a.IP.String(), strconv.Itoa(a.Port)
+		if a.IP.Equal(net.IPv4(127, 0, 0, 1)) || a.IP.Equal(net.IPv6loopback) {
+			host = "localhost" // what the README and most people type
+		}
+	}
+	if port == "22" {
+		return "ssh inbox@" + host
+	}
+	return "ssh -p " + port + " inbox@" + host
 }

@@ -395,3 +395,16 @@ func TestAbandonedScreensLeaveNothing(t *testing.T) {
 		t.Errorf("100 abandoned screens left the heap at %.1f MiB, from %.1f", float64(heap)/mib, float64(baseHeap)/mib)
 	}
 }
+
+// In demo mode the first screen says where the codes go: the inbox, at
+// the host and port this session connected to.
+func TestHomeNamesTheDemoInbox(t *testing.T) {
+	ts := startServer(t, nil)
+	_, port, err := net.SplitHostPort(ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := openScreen(t, ts.addr, newKey(t), 200, 40)
+	defer sc.vanish()
+	sc.await(0, "ssh -p "+port+" inbox@localhost")
+}

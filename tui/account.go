@@ -521,8 +521,16 @@ func (a *account) profile(short bool) string {
 	} else {
 		f.add("Stars", st.faint.Render("none"))
 	}
+	device := "key " + shortTag(a.c.dev.Tag)
+	if a.c.dev.Ephemeral {
+		device = st.warn.Render("this connection only") + " (no SSH key)"
+	}
 	if !v.Since.IsZero() {
-		f.add("This device", fmt.Sprintf("signed in by %s, %s", inert.String(v.Method), flows.When(v.Since, now)))
+		device += fmt.Sprintf(" · signed in by %s, %s", inert.String(v.Method), flows.When(v.Since, now))
+	}
+	f.add("This device", device)
+	if a.c.sshUser != "" {
+		f.add("SSH user", inert.String(a.c.sshUser)+st.faint.Render(" · the name you typed, a hint and not an identity"))
 	}
 	if stepUpLeft(a.c) > 0 {
 		f.add("Step-up", st.ok.Render("until "+flows.When(v.StepUpUntil, now))+st.faint.Render(" · this device only"))

@@ -46,6 +46,7 @@ type env struct {
 	svc   *flows.Service
 	clock *clock.Fake
 	bag   *mailbag
+	inbox string // Session.Inbox of the terminals it opens
 }
 
 func newEnv(t *testing.T) *env {
@@ -185,7 +186,7 @@ type term struct {
 
 func (e *env) open(dev flows.Device, user string) *term {
 	e.t.Helper()
-	r := New(Session{Service: e.svc, Device: dev, User: user}).(*root)
+	r := New(Session{Service: e.svc, Device: dev, User: user, Inbox: e.inbox}).(*root)
 	sh := &shots{changed: make(chan struct{})}
 	sh.set(r.View().Content)
 	tm := teatest.NewTestModel(e.t, probe{inner: r, shot: sh},

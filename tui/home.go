@@ -278,10 +278,15 @@ func (h *home) View() string {
 	v := h.c.visitor
 	f := fields{st: st, width: h.width}
 
+	// For someone who never read the README: what this is, and in demo
+	// mode where the codes go. The key's fingerprint and the SSH user name
+	// are details: the account screen has them.
+	about := wrap(intro, h.width)
+	if h.c.inbox != "" {
+		about += "\n" + wrap("Demo mode: codes and links go to a built-in inbox, not to real addresses. Watch it from another terminal: "+st.key.Render(h.c.inbox), h.width)
+	}
 	if h.c.dev.Ephemeral {
 		f.add("Device", st.warn.Render("this connection only")+": you connected without an SSH key, so nothing you do here can be found again after you disconnect")
-	} else {
-		f.add("Device", "key "+shortTag(h.c.dev.Tag))
 	}
 	if v.Account {
 		f.add("Status", fmt.Sprintf("signed in as %s · via %s", displayName(v), inert.String(v.Method)))
@@ -303,9 +308,6 @@ func (h *home) View() string {
 		f.add("Nickname", inert.String(v.Nickname))
 	default:
 		f.add("Nickname", st.faint.Render("none yet"))
-	}
-	if h.c.sshUser != "" {
-		f.add("SSH user", inert.String(h.c.sshUser)+st.faint.Render(" · the name you typed, a hint and not an identity"))
 	}
 	if h.keyOffer() {
 		name := "your account"
@@ -335,6 +337,10 @@ func (h *home) View() string {
 	if h.starErr != "" {
 		head += "\n" + st.bad.Render(wrap("✗ "+h.starErr, h.width))
 	}
+	// The introduction gives way to the stars in a short window.
+	if h.height-lipgloss.Height(head)-lipgloss.Height(about)-1 >= 3 {
+		head = st.faint.Render(about) + "\n\n" + head
+	}
 	rows := max(h.height-lipgloss.Height(head), 1)
 	return head + "\n" + h.list(rows)
 }
@@ -348,6 +354,9 @@ func (h *home) countStarred() int {
 	}
 	return n
 }
+
+// intro is the first screen's one sentence of what attest is.
+const intro = "attest signs you in over ssh: the key you connect with is this device, a one-time code to your email or phone proves the address is yours, and every step is a fact in its ledger (press L to watch)."
 
 // list renders the catalogue in rows lines, scrolled to keep the cursor in
 // sight (the window is remembered so it moves only when it must).

@@ -15,6 +15,22 @@ func TestHomeAnonymous(t *testing.T) {
 	tr.golden("home", screen)
 }
 
+// The first screen says what attest is, and in demo mode where the codes
+// go; the key's fingerprint and the SSH user name are on the account
+// screen, not here.
+func TestHomeDemoMode(t *testing.T) {
+	e := newEnv(t)
+	e.inbox = "ssh -p 23234 inbox@localhost"
+	tr := e.open(laptop, "grace")
+	screen := tr.waitFor("attest signs you in over ssh", "Demo mode", "ssh -p 23234 inbox@localhost")
+	tr.golden("home", screen)
+	for _, moved := range []string{"SHA256:", "SSH user"} {
+		if strings.Contains(screen, moved) {
+			t.Errorf("the first screen still shows %q:\n%s", moved, screen)
+		}
+	}
+}
+
 func TestHomeKeyless(t *testing.T) {
 	e := newEnv(t)
 	dev, err := e.svc.EphemeralDevice()

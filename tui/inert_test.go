@@ -25,14 +25,21 @@ func TestTypedOnlyDropsInvisibles(t *testing.T) {
 // The SSH user name is whatever the client sent: it renders escaped.
 func TestUserNameRendersInert(t *testing.T) {
 	e := newEnv(t)
+	e.signIn(laptop, grace)
 	user := "\x1b]52;c;aGk=\x07\x1b[2Jgrace\u202e"
 	tr := e.open(laptop, user)
-	screen := tr.waitFor(`\x1b]52;c;aGk=\x07\x1b[2Jgrace\u202e`)
-	tr.golden("home", screen)
+	tr.typeText("a") // the account screen shows it, with this device's key
+	shown := tr.waitFor(`\x1b]52;c;aGk=\x07\x1b[2Jgrace\u202e`)
+	tr.golden("account", shown)
 
 	r := New(Session{Service: e.svc, Device: laptop, User: user}).(*root)
 	defer r.live.stop()
+	r.stack = []screen{newAccount(r.c)}
+	r.layout()
 	raw := r.View().Content
+	if !strings.Contains(raw, "the name you typed") {
+		t.Fatalf("the account screen does not show the SSH user name:\n%s", raw)
+	}
 	for _, bad := range []string{"\x1b]52", "\x1b[2J", "\x07", "\u202e"} {
 		if strings.Contains(raw, bad) {
 			t.Errorf("the screen carries %q as it is", bad)

@@ -34,6 +34,9 @@ type root struct {
 	help   help.Model
 	stack  []screen
 	notice string // news shown above the screen until the next move
+	// noticeOut: the notice is news of a sign-out, which a sign-in
+	// since makes wrong.
+	noticeOut bool
 
 	width, height int
 	dark          bool
@@ -214,7 +217,7 @@ func (r *root) visited(msg visitedMsg) {
 	case was.Account && !msg.v.Account:
 		// By a sign-out everywhere, or a password change that signed out
 		// every other device: the screen cannot tell which.
-		r.c.home("You were signed out from another device.")
+		r.c.homeOut("You were signed out from another device.")
 	case !was.Account && msg.v.Account && msg.v.Method == methodDeviceLink:
 		// Another device approved this one's link code.
 		r.c.home("This device is now linked to your account.")
@@ -290,7 +293,7 @@ func (r *root) wrote(w wroteMsg) tea.Cmd {
 			}
 		case signedOutMsg:
 			if m.err == nil {
-				r.c.home(m.notice())
+				r.c.homeOut(m.notice())
 			}
 		}
 		cmds = append(cmds, r.top().Update(msg))
@@ -368,10 +371,12 @@ func (r *root) setVisitor(v flows.Visitor) {
 	if v.User != was.User {
 		r.live.setUser(v.User)
 	}
-	if was.Account != v.Account || (v.Account && was.User != v.User) {
-		// News about the state before ("You signed out") would sit above
-		// a state that says otherwise; news of this change, if any, is
-		// routed after this.
+	// News of a state that is gone would sit above one that says
+	// otherwise ("You signed out" above "signed in as"). A sign-in's own
+	// news may come before the read that shows it (a provider's, a
+	// link's), so only a sign-out's news goes at a sign-in, and any news
+	// at a sign-out (whose own news is routed after this).
+	if (r.noticeOut && v.Account) || (!r.noticeOut && was.Account && !v.Account) {
 		r.notice = ""
 	}
 	r.c.visitor = v
@@ -410,11 +415,11 @@ func (r *root) route() tea.Cmd {
 			}
 			h := newHome(r.c)
 			r.stack = []screen{h}
-			r.notice = rt.notice
+			r.notice, r.noticeOut = rt.notice, rt.out
 			r.then = nil
 			cmds = append(cmds, h.Init())
 		case rt.tell:
-			r.notice = rt.notice
+			r.notice, r.noticeOut = rt.notice, false
 		}
 	}
 	r.c.routes = r.c.routes[:0]

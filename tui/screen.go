@@ -36,6 +36,7 @@ type common struct {
 	svc     *flows.Service
 	dev     flows.Device
 	sshUser string
+	inbox   string // how to watch the demo inbox; "" without one
 	keys    keyMap
 	st      *styles
 
@@ -69,12 +70,18 @@ type route struct {
 	home   bool   // drop everything and show home
 	tell   bool   // show notice above whatever is on top
 	notice string // with home or tell: the news to show
+	out    bool   // the news is of a sign-out (see root.setVisitor)
 }
 
 func (c *common) push(s screen)      { c.routes = append(c.routes, route{push: s}) }
 func (c *common) back()              { c.routes = append(c.routes, route{back: true}) }
 func (c *common) popTo(s screen)     { c.routes = append(c.routes, route{popTo: s}) }
 func (c *common) home(notice string) { c.routes = append(c.routes, route{home: true, notice: notice}) }
+
+// homeOut is home with news of a sign-out.
+func (c *common) homeOut(notice string) {
+	c.routes = append(c.routes, route{home: true, notice: notice, out: true})
+}
 func (c *common) tell(notice string) { c.routes = append(c.routes, route{tell: true, notice: notice}) }
 
 // writeFn is a flow that changes the ledger, run off the event loop.

@@ -191,7 +191,9 @@ func (s *totpEnrol) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	s.problem = ""
+	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+		s.problem = ""
+	}
 	var cmd tea.Cmd
 	s.input, cmd = s.input.Update(m)
 	return cmd
@@ -332,7 +334,9 @@ func (s *secondFactor) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	s.problem = ""
+	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+		s.problem = ""
+	}
 	var cmd tea.Cmd
 	s.input, cmd = s.input.Update(m)
 	return cmd
@@ -521,7 +525,9 @@ func (s *totpStepUp) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	s.problem = ""
+	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+		s.problem = ""
+	}
 	var cmd tea.Cmd
 	s.input, cmd = s.input.Update(m)
 	return cmd

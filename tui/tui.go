@@ -21,6 +21,9 @@ type Session struct {
 	Service *flows.Service
 	Device  flows.Device // Device.Ephemeral: the client offered no key
 	User    string       // the SSH user name, a display hint only, never identity; may be empty
+	// Inbox is how to watch the demo inbox from another terminal, such as
+	// "ssh -p 23234 inbox@127.0.0.1"; empty when messages really go out.
+	Inbox string
 	// Context ends when the session does; the screens' work in flight and
 	// their watch on the flows stop with it. Nil means only quitting ends
 	// them.
@@ -44,7 +47,7 @@ func New(s Session) tea.Model {
 		height:  24,
 		help:    help.New(),
 	}
-	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, keys: newKeyMap(),
+	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, inbox: s.Inbox, keys: newKeyMap(),
 		confirming: map[string]*code{}}
 	r.c.onTop = r.top
 	r.restyle()
