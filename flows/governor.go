@@ -31,17 +31,11 @@ const (
 	RuleChannelHour = "channel_per_hour" // the global cap of a channel
 )
 
-// nextAllowed returns the earliest time a message may go to the address
-// hash, caused by device, over ch. A time not after now means "now".
-func (s *Service) nextAllowed(r store.Reader, now time.Time, hash, device string, ch message.Channel) (time.Time, error) {
-	next, _, err := s.govern(r, now, hash, device, ch, false)
-	return next, err
-}
-
-// govern is nextAllowed with the rule that set the time ("" when nothing
-// holds a message back). With sending, it answers as if one more message
-// went now: when the one after it may go, which the fact of the message
-// records before it is appended.
+// govern returns the earliest time a message may go to the address hash,
+// caused by device, over ch (a time not after now means "now"), and the
+// rule that set it ("" when nothing holds a message back). With sending,
+// it answers as if one more message went now: when the one after it may
+// go, which the fact of the message records before it is appended.
 func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch message.Channel, sending bool) (time.Time, string, error) {
 	g := s.policy.Governor
 	next, rule := now, ""
