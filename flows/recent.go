@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/attest-dev/attest/store"
 )
@@ -102,4 +103,61 @@ func MaskOf(r store.Reader, hash string) (string, error) {
 		return "", fmt.Errorf("read the masked form of an address: %w", err)
 	}
 	return masked, derr
+}
+
+// Governed is what the governor decided around one message, for the demo
+// inbox to show beside its address.
+type Governed struct {
+	NextAt time.Time // when the next message to the address may go
+	Rule   string    // the limit that set NextAt (a Rule* value; "" for none)
+	// HeldBefore is how many requests the governor held back for the
+	// address since the message before this one (each recorded once per
+	// device and time, see recordHeld).
+	HeldBefore int
+}
+
+// GovernedBy reads what the governor decided about the message of a
+// ticket. ok is false for a ticket of no governed message, or one whose
+// fact predates the governor's record.
+func (s *Service) GovernedBy(ctx context.Context, ticket string) (g Governed, ok bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return g, false, err
+	}
+	err = s.ledger.View(func(r store.Reader) error {
+		var f store.Fact
+		found := false
+		if err := r.Facts(store.ByTicket, ticket, store.Window{Kinds: governedKinds, Limit: 1}, func(x store.Fact) bool {
+			f, found = x, true
+			return false
+		}); err != nil || !found {
+			return err
+		}
+		var b struct {
+			NextAt   time.Time `json:"next_at"`
+			NextRule string    `json:"next_rule"`
+		}
+		if err := f.Decode(&b); err != nil {
+			return err
+		}
+		if b.NextAt.IsZero() {
+			return nil
+		}
+		g.NextAt, g.Rule, ok = b.NextAt, b.NextRule, true
+		since := f.Time.Add(-24 * time.Hour)
+		if err := r.Entries(store.ByAddress, f.Address, store.Window{Until: f.Time, Kinds: governedKinds, Reverse: true}, func(e store.Entry) bool {
+			if e.Seq < f.Seq {
+				since = e.Time
+				return false
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		g.HeldBefore, err = r.Count(store.ByAddress, f.Address, store.Window{Since: since, Until: f.Time, Kinds: []string{KindMessageHeld}})
+		return err
+	})
+	if err != nil {
+		return Governed{}, false, fmt.Errorf("read the governor's decision: %w", err)
+	}
+	return g, ok, nil
 }

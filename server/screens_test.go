@@ -13,6 +13,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/server/config"
 )
 
@@ -41,12 +42,19 @@ func openScreen(t *testing.T, addr string, key gossh.Signer, cols, rows int) *sc
 // request.
 func openScreenWith(t *testing.T, addr string, key gossh.Signer, cols, rows int, beforeShell func(*screen)) *screen {
 	t.Helper()
+	return openTerminal(t, addr, "visitor", key, cols, rows, beforeShell)
+}
+
+// openTerminal is openScreenWith as an SSH user of the caller's choice
+// ("inbox" opens the demo inbox).
+func openTerminal(t *testing.T, addr, user string, key gossh.Signer, cols, rows int, beforeShell func(*screen)) *screen {
+	t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, chans, reqs, err := gossh.NewClientConn(raw, addr, &gossh.ClientConfig{
-		User: "visitor", Auth: []gossh.AuthMethod{gossh.PublicKeys(key)},
+		User: user, Auth: []gossh.AuthMethod{gossh.PublicKeys(key)},
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
 	})
 	if err != nil {
@@ -407,4 +415,30 @@ func TestHomeNamesTheDemoInbox(t *testing.T) {
 	sc := openScreen(t, ts.addr, newKey(t), 200, 40)
 	defer sc.vanish()
 	sc.await(0, "ssh -p "+port+" inbox@localhost")
+}
+
+// The demo inbox on a terminal shows beside each message what the
+// governor decided: when the next message to the address can go, and how
+// many requests it held back before this one.
+func TestInboxShowsTheGovernor(t *testing.T) {
+	ts := startServer(t, nil)
+	inbox := openTerminal(t, ts.addr, "inbox", newKey(t), 200, 40, nil)
+	defer inbox.vanish()
+	inbox.await(0, "attest demo inbox")
+	asker := newKey(t)
+	if _, errOut, code := run(t, ts.addr, asker, "signin ada@example.com"); code != 0 {
+		t.Fatalf("signin: %s", errOut)
+	}
+	inbox.await(0, "governor: sent; the next to this address can go at 09:01:00 UTC (one message a minute to an address)")
+	at := inbox.mark()
+	for range 2 { // held back, recorded once
+		if _, _, code := run(t, ts.addr, asker, "signin ada@example.com"); code == 0 {
+			t.Fatal("a second code went out within the minute")
+		}
+	}
+	ts.app.Clock.(*clock.Fake).Advance(time.Minute)
+	if _, errOut, code := run(t, ts.addr, newKey(t), "signin ada@example.com"); code != 0 {
+		t.Fatalf("signin after the minute: %s", errOut)
+	}
+	inbox.await(at, "the next to this address can go at 09:02:00 UTC (one message a minute to an address); 1 request held back before it")
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/server/commands"
 	"github.com/attest-dev/attest/tui/inert"
@@ -156,8 +158,8 @@ func (s *Server) serveInbox(sess ssh.Session, pty bool) {
 	live, backlog := s.inbox.Subscribe(ctx)
 	show := func(m message.Message) error { return writeJSONLine(sess, m) }
 	if pty {
-		fmt.Fprint(sess, "\x1b[1mattest demo inbox\x1b[0m: every message to every address, live. Ctrl+C to leave.\r\n\r\n")
-		show = func(m message.Message) error { return writeInboxBlock(sess, m) }
+		fmt.Fprint(sess, "\x1b[1mattest demo inbox\x1b[0m: every message to every address, live, with what the governor decided. Ctrl+C to leave.\r\n\r\n")
+		show = func(m message.Message) error { return writeInboxBlock(sess, m, s.governorNote(ctx, m)) }
 		go func() { // ctrl+c arrives as a byte on a terminal
 			buf := make([]byte, 64)
 			for {
@@ -206,14 +208,46 @@ func writeJSONLine(w io.Writer, m message.Message) error {
 		Subject: m.Subject, Text: m.Text, Created: m.Created})
 }
 
-func writeInboxBlock(w io.Writer, m message.Message) error {
+// writeInboxBlock shows one message on a terminal: its time, channel and
+// address, then the governor's note (if any), then the text.
+func writeInboxBlock(w io.Writer, m message.Message, note string) error {
 	head := fmt.Sprintf("%s  %s to %s", m.Created.UTC().Format("15:04:05"), strings.ToUpper(string(m.Channel)), inert.Address(m.To))
 	if m.Subject != "" {
 		head += "  · " + inert.String(m.Subject)
 	}
+	if note != "" {
+		note = "\x1b[2m" + inert.String(note) + "\x1b[0m\r\n    "
+	}
 	body := strings.ReplaceAll(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n", "\r\n    ")
-	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n    %s\r\n\r\n", head, body)
+	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n    %s%s\r\n\r\n", head, note, body)
 	return err
+}
+
+// governorNote is what the governor decided around a demo message: that
+// it let it go, when the next to the address may go and why, and how many
+// requests it held back since the message before ("" when the ledger has
+// no such record, such as a notice, which is not governed).
+func (s *Server) governorNote(ctx context.Context, m message.Message) string {
+	g, ok, err := s.svc.GovernedBy(ctx, m.ID)
+	if err != nil {
+		s.log.Warn("read the governor's decision for the inbox", "err", err)
+		return ""
+	}
+	if !ok {
+		return ""
+	}
+	note := "governor: sent; the next to this address can go at " + g.NextAt.UTC().Format("15:04:05 UTC")
+	if r := explain.Rule(g.Rule); r != "" {
+		note += " (" + r + ")"
+	}
+	switch g.HeldBefore {
+	case 0:
+	case 1:
+		note += "; 1 request held back before it"
+	default:
+		note += fmt.Sprintf("; %d requests held back before it", g.HeldBefore)
+	}
+	return note
 }
 
 // hasCommand reports whether the client sent a command line with

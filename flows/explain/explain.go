@@ -203,6 +203,53 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "counts toward the address's back-off"
 	case flows.KindPasswordAccepted:
 		l.What = "right password"
+	case flows.KindTOTPAdded:
+		l.What, l.About = "authenticator app enrolment started", ""
+		l.Why = "nothing changes until the app's first code confirms it; its secret is sealed and never shown again"
+	case flows.KindTOTPConfirmed:
+		l.What, l.About = "authenticator app on", ""
+		l.Why = "every new sign-in of a device now waits for its code"
+	case flows.KindTOTPUsed:
+		l.What, l.About = "authenticator code accepted", ""
+		l.Why = "each 30-second code works once per account"
+		if b.Purpose != "" {
+			l.Why = "to " + purposeWords(b.Purpose) + "; " + l.Why
+		}
+	case flows.KindTOTPFailed:
+		l.What, l.About = "wrong authenticator code", ""
+		l.Why = "counts toward the account's back-off"
+	case flows.KindTOTPRemoved:
+		l.What, l.About = "authenticator app removed", ""
+	case flows.KindRecoveryIssued:
+		l.What, l.About = "recovery codes issued", ""
+		l.Why = "stored only as MACs; any older set stops working"
+	case flows.KindRecoveryUsed:
+		l.What, l.About = "recovery code used", ""
+		l.Why = "each works once, where the app's code would"
+	case flows.KindRecoveryFailed:
+		l.What, l.About = "wrong recovery code", ""
+	case flows.KindSignInHeld:
+		l.What, l.About = "sign-in held for the second factor", short(f.Device)
+		l.Why = "the account has an authenticator app: the device acts as nothing of it until the app's code, until " + clock(b.Expires)
+	case flows.KindWalletChallenged:
+		l.What = "wallet challenge issued"
+		l.Why = "a message to sign, valid 5 minutes, once, for this device"
+	case flows.KindWalletSigned:
+		l.What = "wallet signature accepted"
+		l.Why = "the challenge is used"
+	case flows.KindWalletFailed:
+		l.What, l.Why = "wallet signature refused", b.Reason
+	case flows.KindOIDCStarted:
+		l.What, l.About = "provider sign-in started", b.Provider
+		l.Why = "waits until " + clock(b.Expires)
+	case flows.KindOIDCVerified:
+		l.What = "provider sign-in verified"
+		if b.Provider != "" {
+			l.What += " (" + b.Provider + ")"
+		}
+		l.Why = strings.ReplaceAll(b.Outcome, "_", " ")
+	case flows.KindOIDCFailed:
+		l.What, l.Why = "provider sign-in failed", b.Reason
 	case flows.KindMessageSent:
 		l.What = "message delivered"
 	case flows.KindMessageFailed:
@@ -250,6 +297,8 @@ type body struct {
 	About           string    `json:"about"`
 	By              string    `json:"by"`
 	Choice          string    `json:"choice"`
+	Provider        string    `json:"provider"`
+	Outcome         string    `json:"outcome"`
 }
 
 func mergeWhy(b body) string {
@@ -372,6 +421,10 @@ func heldWhy(b body) string {
 	}
 	return s + "; the inbox stays quiet"
 }
+
+// Rule says a governor rule (flows.Rule*) in words: "one message a
+// minute to an address".
+func Rule(rule string) string { return ruleWords(rule) }
 
 func ruleWords(rule string) string {
 	return map[string]string{
