@@ -95,8 +95,10 @@ func newKeyMap() keyMap {
 		Resend: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "new code")),
 		Yes:    key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 
-		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Ledger:    key.NewBinding(key.WithKeys("L"), key.WithHelp("L", "ledger")),
+		Back: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		// L types an L into a text field; ctrl+g opens the ledger from
+		// there too.
+		Ledger:    key.NewBinding(key.WithKeys("L", "ctrl+g"), key.WithHelp("L", "ledger (ctrl+g in a field)")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more")),
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),

@@ -99,3 +99,18 @@ func TestLedgerPanelExplainsMerge(t *testing.T) {
 
 // flat is a screen as one line of words: what the panel wraps reads whole.
 func flat(screen string) string { return strings.Join(strings.Fields(screen), " ") }
+
+// In a text field L is a letter; ctrl+g opens the ledger from there, and
+// Esc comes back to the field as it was.
+func TestLedgerFromAField(t *testing.T) {
+	e := newEnv(t)
+	tr := e.open(laptop, "")
+	tr.typeText("s")
+	tr.waitFor("Sign in")
+	tr.typeText("aL")
+	tr.waitFor("> aL")
+	tr.ctrl('g')
+	tr.waitFor("Ledger", "what this device and its account wrote")
+	tr.press(tea.KeyEscape)
+	tr.waitFor("> aL")
+}

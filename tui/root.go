@@ -160,6 +160,10 @@ func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	if top.Focused() {
+		if msg.String() == "ctrl+g" { // the ledger's key that types nothing
+			r.openLedger()
+			return nil
+		}
 		return top.Update(msg)
 	}
 	switch {
@@ -176,12 +180,18 @@ func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
 		r.notice = ""
 		return nil
 	case key.Matches(msg, k.Ledger):
-		if _, open := top.(*ledger); !open {
-			r.c.push(newLedger(r.c))
-		}
+		r.openLedger()
 		return nil
 	}
 	return top.Update(msg)
+}
+
+// openLedger shows the ledger panel over whatever is on top (unless it
+// is the panel already); Esc comes back.
+func (r *root) openLedger() {
+	if _, open := r.top().(*ledger); !open {
+		r.c.push(newLedger(r.c))
+	}
 }
 
 // quit ends the session: the watch stops and the waiting command returns.

@@ -176,11 +176,7 @@ func Fact(f store.Fact, masked Masks) Line {
 		}
 	case flows.KindNoticeQueued:
 		l.What = "notice to the account's address"
-		l.Why = "a change to how the account signs in (" + b.About + ") is told to its other addresses"
-		if b.Masked != "" {
-			l.Why += ", about " + b.Masked
-		}
-		l.About = about("")
+		l.Why = "a change to how the account signs in (" + strings.NewReplacer(".", " ", "_", " ").Replace(b.About) + ") is told to its other addresses, with no secret in it"
 	case flows.KindLinkRequested:
 		l.What, l.About = "device link code shown", short(f.Device)
 		l.Why = "a signed-in, stepped-up device can approve it until " + clock(b.Expires)
