@@ -24,7 +24,7 @@ type devices struct {
 	problem string
 	confirm int // 1: asking "sign out every device?"; 2: "also forget the keys?"; 3: "sign out this device?"
 	busy    bool
-	offset  int
+	rows    scroll
 
 	width, height int
 }
@@ -167,10 +167,7 @@ func (d *devices) Update(msg tea.Msg) tea.Cmd {
 		}
 		switch {
 		case d.busy:
-		case key.Matches(msg, k.Up):
-			d.offset = max(d.offset-1, 0)
-		case key.Matches(msg, k.Down):
-			d.offset = min(d.offset+1, max(len(d.list)-1, 0))
+		case d.rows.key(msg, k):
 		case key.Matches(msg, k.SignOut):
 			d.confirm, d.problem = 3, ""
 		case key.Matches(msg, k.Everywhere):
@@ -277,14 +274,14 @@ func (d *devices) table(rows int) string {
 	if len(d.list) == 0 {
 		out = append(out, st.faint.Render("none"))
 	}
-	d.offset = min(d.offset, max(len(d.list)-(rows-1), 0))
-	for r := d.offset; r < len(d.list) && r < d.offset+rows-1; r++ {
+	var body []string
+	for r := range d.list {
 		var cells []string
 		for _, c := range cols {
 			cells = append(cells, c.cells[r])
 		}
 		current := d.list[r].Current
-		out = append(out, line(cells, func(i int, s string) string {
+		body = append(body, line(cells, func(i int, s string) string {
 			switch {
 			case current && i == len(cells)-1:
 				return st.ok.Render(s)
@@ -295,6 +292,9 @@ func (d *devices) table(rows int) string {
 			}
 			return s
 		}))
+	}
+	if len(body) > 0 {
+		out = append(out, d.rows.view(st, body, d.width+2, rows-1))
 	}
 	return strings.Join(out, "\n")
 }

@@ -12,6 +12,9 @@ import (
 func (r *root) sharedKeys() []key.Binding {
 	k := r.c.keys
 	if r.top().Focused() {
+		if r.help.ShowAll {
+			return []key.Binding{with(k.Ledger, "ctrl+g", "ledger"), k.ForceQuit}
+		}
 		return []key.Binding{k.ForceQuit}
 	}
 	var shared []key.Binding

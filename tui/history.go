@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -20,7 +19,7 @@ type history struct {
 	events  []flows.AddressEvent // newest first
 	loaded  bool
 	problem string
-	offset  int
+	list    scroll
 
 	width, height int
 }
@@ -39,7 +38,7 @@ func (h *history) Focused() bool             { return false }
 
 func (h *history) Keys() helpKeys {
 	k := h.c.keys
-	b := []key.Binding{with(k.Up, "↑/k", "scroll up"), with(k.Down, "↓/j", "scroll down")}
+	b := scrollKeys(k)
 	return helpKeys{short: b, full: [][]key.Binding{b}}
 }
 
@@ -68,12 +67,7 @@ func (h *history) Update(msg tea.Msg) tea.Cmd {
 			h.events = append(h.events, msg.events[i])
 		}
 	case tea.KeyPressMsg:
-		switch k := h.c.keys; {
-		case key.Matches(msg, k.Up):
-			h.offset = max(h.offset-1, 0)
-		case key.Matches(msg, k.Down):
-			h.offset++ // View keeps it in range
-		}
+		h.list.key(msg, h.c.keys)
 	}
 	return nil
 }
@@ -89,11 +83,8 @@ func (h *history) View() string {
 	case len(h.events) == 0:
 		return head + "\n\n" + st.faint.Render("none")
 	}
-	rows := max(h.height-3, 1) // the heading, a blank line, the column heads
-	h.offset = max(min(h.offset, len(h.events)-rows), 0)
-
 	cells := [][]string{{"WHEN", "WHAT", "KIND", "ADDRESS", "HOW"}}
-	for _, ev := range h.events[h.offset:min(h.offset+rows, len(h.events))] {
+	for _, ev := range h.events {
 		cells = append(cells, []string{
 			ev.Time.UTC().Format("2006-01-02 15:04 UTC"),
 			inert.String(ev.Event),
@@ -125,14 +116,10 @@ func (h *history) View() string {
 				b.WriteString(c + pad)
 			}
 		}
-		out = append(out, fit(strings.TrimRight(b.String(), " "), h.width))
+		out = append(out, strings.TrimRight(b.String(), " "))
 	}
-	more := ""
-	if len(h.events) > rows {
-		more = "  " + st.faint.Render(plural(len(h.events), "change", "changes")+", "+
-			strconv.Itoa(h.offset+1)+"–"+strconv.Itoa(min(h.offset+rows, len(h.events)))+" shown")
-	}
-	return head + more + "\n\n" + strings.Join(out, "\n")
+	// The heading, a blank line and the column heads stay; the rows scroll.
+	return head + "\n\n" + fit(out[0], h.width) + "\n" + h.list.view(st, out[1:], h.width, h.height-3)
 }
 
 // shortAddress is an address for a narrow cell: a key's fingerprint is

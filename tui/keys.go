@@ -98,7 +98,7 @@ func newKeyMap() keyMap {
 		Back: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		// L types an L into a text field; ctrl+g opens the ledger from
 		// there too.
-		Ledger:    key.NewBinding(key.WithKeys("L", "ctrl+g"), key.WithHelp("L", "ledger (ctrl+g in a field)")),
+		Ledger:    key.NewBinding(key.WithKeys("L", "ctrl+g"), key.WithHelp("L", "ledger")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more")),
 		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
 		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit")),

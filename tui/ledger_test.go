@@ -68,6 +68,13 @@ func TestLedgerPanel(t *testing.T) {
 		t.Fatalf("the panel shows something like a MAC or a sealed copy:\n%s", screen)
 	}
 
+	// It scrolls like every list: down hides the newest, end shows the
+	// oldest.
+	tr.press(tea.KeyDown)
+	tr.waitGone("stepup.granted")
+	tr.press(tea.KeyEnd)
+	tr.waitFor("user.created")
+
 	// Esc goes back to where L was pressed.
 	tr.press(tea.KeyEscape)
 	tr.waitFor("Stars")
