@@ -90,8 +90,8 @@ func TestExplain(t *testing.T) {
 		},
 		{
 			name:       "a kind explain does not know still reads",
-			f:          fact("totp.confirmed", `{"secret":"JBSWY3DPEHPK3PXP"}`),
-			what:       "totp.confirmed",
+			f:          fact("future.thing_done", `{"secret":"JBSWY3DPEHPK3PXP"}`),
+			what:       "future.thing done",
 			notContain: []string{"JBSWY3DPEHPK3PXP"},
 		},
 		{
