@@ -195,6 +195,7 @@ func TestPasswordTriesPerDeviceAndSource(t *testing.T) {
 			t.Fatalf("try %d: %v", i+1, err)
 		}
 	}
+	h.svc.Wait() // the links' delivery outcomes are facts too, written after
 	before := h.head()
 	_, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", goodPassword)
 	p := wantProblem(t, err, flows.ProblemThrottled)
