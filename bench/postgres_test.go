@@ -10,7 +10,12 @@ import (
 	"github.com/attest-dev/attest/store/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain serves instead, in a child process of the screens benchmark
+// (see serveChild).
+func TestMain(m *testing.M) {
+	serveChild()
+	pgtest.Main(m)
+}
 
 // signUpServers starts n servers on one new database of the test
 // cluster, sharing the first one's secret. The first reads its demo

@@ -3,6 +3,8 @@ package flows
 import (
 	"slices"
 	"sync"
+
+	"github.com/attest-dev/attest/store"
 )
 
 // bus tells live sessions that something about their device or user
@@ -171,4 +173,48 @@ func (b *bus) watching(device string) bool {
 	}
 	b.mu.Unlock()
 	return b.presence != nil && b.presence.WatchedElsewhere(device)
+}
+
+// announcing is the ledger as the flows write to it: every update that
+// commits pokes the live sessions of the users and devices its facts
+// name, here and on the other servers. So a screen learns of every
+// change to what it shows (a star added on another device of the
+// account, an address unlinked, a sign-out everywhere) when it happens,
+// and never has to poll; a flow cannot forget to say so.
+type announcing struct {
+	store.Ledger
+	bus *bus
+}
+
+func (l announcing) Update(fn func(store.Tx) error) error {
+	var t *naming
+	err := l.Ledger.Update(func(tx store.Tx) error {
+		t = &naming{Tx: tx} // fn may run again: only the last run counts
+		return fn(t)
+	})
+	if err == nil && t != nil {
+		l.bus.publish(t.users, t.devices)
+	}
+	return err
+}
+
+// naming is a transaction that notes the users and devices of the facts
+// appended in it.
+type naming struct {
+	store.Tx
+	users, devices []string
+}
+
+func (t *naming) Append(f store.Fact) (store.Fact, error) {
+	f, err := t.Tx.Append(f)
+	if err != nil {
+		return f, err
+	}
+	if f.User != "" && !slices.Contains(t.users, f.User) {
+		t.users = append(t.users, f.User)
+	}
+	if f.Device != "" && !slices.Contains(t.devices, f.Device) {
+		t.devices = append(t.devices, f.Device)
+	}
+	return f, nil
 }

@@ -141,6 +141,7 @@ func New(cfg Config) (*Service, error) {
 	if s.observer == nil {
 		s.observer = noObserver{}
 	}
+	s.ledger = announcing{Ledger: cfg.Ledger, bus: s.bus}
 	if s.clock == nil {
 		s.clock = clock.System{}
 	}

@@ -277,7 +277,7 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.StepUp):
 		if left := stepUpLeft(a.c); left > 0 {
 			a.clear()
-			a.status = "This device is already stepped up until " + flows.When(a.c.visitor.StepUpUntil, a.c.svc.Now()) + "."
+			a.status = "This device is already stepped up until " + flows.When(a.c.visitor.StepUpUntil, a.c.now()) + "."
 			return nil
 		}
 		a.c.push(stepUpScreen(a.c, ""))
@@ -389,7 +389,7 @@ func (a *account) confirm(r row) tea.Cmd {
 		a.status = inert.Address(r.Display) + " is confirmed already."
 		return nil
 	}
-	if s, ok := a.c.confirming[r.Display]; ok && !s.usedUp && a.c.svc.Now().Before(s.iss.Expires) {
+	if s, ok := a.c.confirming[r.Display]; ok && !s.usedUp && a.c.now().Before(s.iss.Expires) {
 		a.c.push(s)
 		return nil
 	}
@@ -495,7 +495,7 @@ func (a *account) View() string {
 func (a *account) profile(short bool) string {
 	st := a.c.st
 	v := a.c.visitor
-	now := a.c.svc.Now()
+	now := a.c.now()
 	if short {
 		if stepUpLeft(a.c) > 0 {
 			return st.ok.Render("stepped up until " + flows.When(v.StepUpUntil, now))
@@ -554,7 +554,7 @@ func (a *account) profile(short bool) string {
 // cursor is on.
 func (a *account) list() (lines []string, at int) {
 	st := a.c.st
-	now := a.c.svc.Now()
+	now := a.c.now()
 	rs := a.rows()
 	a.selected()
 	// The address column is as wide as the widest address, but leaves
@@ -633,7 +633,7 @@ func (a *account) keyRow(r row) string {
 			how = "remembered here"
 		}
 	}
-	return shortTag(r.Display) + "  " + mark + st.faint.Render(how+", "+flows.When(r.ConfirmedAt, a.c.svc.Now()))
+	return shortTag(r.Display) + "  " + mark + st.faint.Render(how+", "+flows.When(r.ConfirmedAt, a.c.now()))
 }
 
 // footer is the field, the question, or what happened last and the keys.

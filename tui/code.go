@@ -86,7 +86,7 @@ func (s *code) SetSize(width, height int) {
 	s.input.SetWidth(20)
 }
 
-func (s *code) canResend() bool { return !s.resending && !s.c.svc.Now().Before(s.nextAt) }
+func (s *code) canResend() bool { return !s.resending && !s.c.now().Before(s.nextAt) }
 
 func (s *code) Keys() helpKeys {
 	k := s.c.keys
@@ -231,7 +231,7 @@ func (s *code) readDelivery() tea.Cmd {
 
 func (s *code) View() string {
 	st := s.c.st
-	now := s.c.svc.Now()
+	now := s.c.now()
 	iss := s.iss
 	f := fields{st: st, width: s.width}
 

@@ -211,7 +211,7 @@ func (d *devices) View() string {
 // when the window is narrow.
 func (d *devices) table(rows int) string {
 	st := d.c.st
-	now := d.c.svc.Now()
+	now := d.c.now()
 	type col struct {
 		head  string
 		cells []string

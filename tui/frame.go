@@ -16,9 +16,11 @@ import (
 
 func (r *root) tooSmall() bool { return r.width < minWidth || r.height < minHeight }
 
-// layout gives every screen the size of the body.
+// layout draws the help bar for the state the last message left, and
+// gives every screen the size of the body that leaves.
 func (r *root) layout() {
 	r.help.SetWidth(max(r.width-2*margin, 1))
+	r.helpBar = r.helpView()
 	w, h := r.bodySize()
 	for _, s := range r.stack {
 		s.SetSize(w, h)
@@ -33,18 +35,31 @@ func (r *root) layout() {
 // between each.
 func (r *root) bodySize() (width, height int) {
 	width = max(r.width-2*margin, 1)
-	height = r.height - 3 - lipgloss.Height(r.helpView())
+	height = r.height - 3 - lipgloss.Height(r.helpBar)
 	if r.shownNotice() != "" {
 		height -= lipgloss.Height(r.noticeView(width)) + 1
 	}
 	return width, max(height, 1)
 }
 
+// View is the frame as last drawn: Bubble Tea asks for it after every
+// message, and the root draws it at the end of its Update (see plan).
 func (r *root) View() tea.View {
-	v := tea.NewView(r.render())
+	if !r.drawn {
+		r.draw()
+	}
+	v := tea.NewView(r.frame)
 	v.AltScreen = true
 	v.WindowTitle = "attest"
 	return v
+}
+
+// draw renders the frame and returns how soon it changes by itself (0:
+// not until something happens).
+func (r *root) draw() time.Duration {
+	r.c.wake = 0
+	r.frame, r.drawn = r.render(), true
+	return r.c.wake
 }
 
 func (r *root) render() string {
@@ -73,7 +88,7 @@ func (r *root) render() string {
 		out = append(out, line)
 	}
 	out = append(out, "")
-	for _, l := range strings.Split(r.helpView(), "\n") {
+	for _, l := range strings.Split(r.helpBar, "\n") {
 		out = append(out, fit(l, w))
 	}
 
@@ -106,8 +121,9 @@ func (r *root) titleBar(w int) string {
 }
 
 // badge says, while the device is stepped up, for how much longer. It is
-// worked out at every drawing from the service's clock, so the second
-// tick that moves the countdowns also takes it away when it lapses.
+// worked out at every drawing from the service's clock, and drawn again
+// when its countdown's text changes (a minute at a time, then seconds),
+// which also takes it away when it lapses.
 func (r *root) badge() string {
 	left := stepUpLeft(r.c)
 	if left <= 0 {
@@ -117,11 +133,17 @@ func (r *root) badge() string {
 }
 
 // stepUpLeft is how long the device stays stepped up (0: it is not).
+// What is drawn from it is drawn again when its countdown would change,
+// the moment it lapses included.
 func stepUpLeft(c *common) time.Duration {
 	if !c.visitor.Account {
 		return 0
 	}
-	return max(c.visitor.StepUpUntil.Sub(c.svc.Now()), 0)
+	left := max(c.visitor.StepUpUntil.Sub(c.svc.Now()), 0)
+	if left > 0 {
+		c.redrawIn(countdownChanges(left))
+	}
+	return left
 }
 
 // countdown is a short time left: "1h", "42m", "9s" (seconds rounded up,
@@ -134,6 +156,27 @@ func countdown(d time.Duration) string {
 		return fmt.Sprintf("%dm", int(d/time.Minute))
 	}
 	return fmt.Sprintf("%ds", int((d+time.Second-1)/time.Second))
+}
+
+// countdownChanges is how soon countdown(left) says something else: at
+// the next whole hour or minute below left (they round down), or the next
+// whole second (it rounds up).
+func countdownChanges(left time.Duration) time.Duration {
+	unit := time.Second
+	switch {
+	case left >= time.Hour:
+		unit = time.Hour
+	case left >= time.Minute:
+		unit = time.Minute
+	}
+	d := left % unit
+	if unit == time.Second {
+		if d == 0 {
+			d = unit
+		}
+		return d
+	}
+	return d + 1 // strictly below the whole unit
 }
 
 // identity is the short form of who this is, for the title bar.

@@ -41,21 +41,25 @@ func (r *root) helpView() string {
 	if r.help.ShowAll {
 		return r.help.FullHelpView(append(own.full[:len(own.full):len(own.full)], shared))
 	}
-	tail := shortHelp(r.help, shared, r.help.Width())
+	tail := shortHelp(r.c.st, r.help, shared, r.help.Width())
 	if !anyEnabled(own.short) {
 		return tail
 	}
-	sep := r.help.Styles.ShortSeparator.Render(r.help.ShortSeparator)
-	return shortHelp(r.help, own.short, r.help.Width()-lipgloss.Width(tail)-lipgloss.Width(sep)) + sep + tail
+	sep, sepW := helpSep(r.c.st, r.help)
+	return shortHelp(r.c.st, r.help, own.short, r.help.Width()-lipgloss.Width(tail)-sepW) + sep + tail
+}
+
+func helpSep(st *styles, h help.Model) (string, int) {
+	return st.drawnW("help-sep", func() string { return h.Styles.ShortSeparator.Render(h.ShortSeparator) })
 }
 
 // shortHelp is a one-line help of as many bindings as fit in width, with
 // … when some did not. (help.Model's own line overflows when the … itself
-// does not fit.)
-func shortHelp(h help.Model, bindings []key.Binding, width int) string {
+// does not fit.) Each item is drawn once per look (see styles.drawn).
+func shortHelp(looks *styles, h help.Model, bindings []key.Binding, width int) string {
 	st := h.Styles
-	sep := st.ShortSeparator.Render(h.ShortSeparator)
-	more := " " + st.Ellipsis.Render(h.Ellipsis)
+	sep, sepW := helpSep(looks, h)
+	more, moreW := looks.drawnW("help-more", func() string { return " " + st.Ellipsis.Render(h.Ellipsis) })
 	var shown []key.Binding
 	for _, kb := range bindings {
 		if kb.Enabled() {
@@ -65,21 +69,24 @@ func shortHelp(h help.Model, bindings []key.Binding, width int) string {
 	var b strings.Builder
 	used := 0
 	for i, kb := range shown {
-		item := st.ShortKey.Render(kb.Help().Key) + " " + st.ShortDesc.Render(kb.Help().Desc)
+		kh := kb.Help()
+		item, itemW := looks.drawnW("help\x00"+kh.Key+"\x00"+kh.Desc, func() string {
+			return st.ShortKey.Render(kh.Key) + " " + st.ShortDesc.Render(kh.Desc)
+		})
 		if used > 0 {
-			item = sep + item
+			item, itemW = sep+item, sepW+itemW
 		}
 		limit := width
 		if i < len(shown)-1 {
-			limit -= lipgloss.Width(more) // keep room to say that more did not fit
+			limit -= moreW // keep room to say that more did not fit
 		}
-		if used+lipgloss.Width(item) > limit {
+		if used+itemW > limit {
 			if used > 0 {
 				b.WriteString(more)
 			}
 			break
 		}
-		used += lipgloss.Width(item)
+		used += itemW
 		b.WriteString(item)
 	}
 	return b.String()

@@ -370,23 +370,35 @@ func (h *home) list(rows int) string {
 	}
 	h.offset = max(min(h.offset, len(h.items)-rows), 0)
 
+	// The rows' parts are drawn once per look and shared by every
+	// session (the catalogue is the server's, not a visitor's); a row is
+	// cut to the width only when it is wider.
 	nameW := 0
 	for _, it := range h.items {
-		nameW = max(nameW, lipgloss.Width(inert.String(it.Name)))
+		_, w := st.drawnW("name\x00"+it.Name, func() string { return inert.String(it.Name) })
+		nameW = max(nameW, w)
 	}
 	var out []string
 	for i := h.offset; i < len(h.items) && i < h.offset+rows; i++ {
 		it := h.items[i]
-		cur, name := "  ", inert.String(it.Name)
-		pad := strings.Repeat(" ", nameW-lipgloss.Width(name))
-		if i == h.cursor && !h.editing {
-			cur, name = st.cursor.Render("› "), st.selected.Render(name)
+		sel := i == h.cursor && !h.editing
+		cur, curW := "  ", 2
+		name, w := st.drawnW("name\x00"+it.Name, func() string { return inert.String(it.Name) })
+		if sel {
+			cur, curW = st.drawnW("cursor", func() string { return st.cursor.Render("› ") })
+			name, _ = st.drawnW("selected\x00"+it.Name, func() string { return st.selected.Render(inert.String(it.Name)) })
 		}
-		star := st.starOff.Render("☆")
+		pad := strings.Repeat(" ", nameW-w)
+		star, starW := st.drawnW("star-off", func() string { return st.starOff.Render("☆") })
 		if h.starred(it.ID) {
-			star = st.starOn.Render("★")
+			star, starW = st.drawnW("star-on", func() string { return st.starOn.Render("★") })
 		}
-		out = append(out, fit(cur+star+" "+name+pad+"  "+st.faint.Render(inert.String(it.Note)), h.width))
+		note, noteW := st.drawnW("note\x00"+it.Note, func() string { return st.faint.Render(inert.String(it.Note)) })
+		row := cur + star + " " + name + pad + "  " + note
+		if curW+starW+1+nameW+2+noteW > h.width {
+			row = fit(row, h.width)
+		}
+		out = append(out, row)
 	}
 	return strings.Join(out, "\n")
 }

@@ -42,7 +42,7 @@ func (l *link) Title() string             { return "link this device" }
 func (l *link) Focused() bool             { return false }
 
 func (l *link) lapsed() bool {
-	return l.code.Code != "" && !l.c.svc.Now().Before(l.code.Expires)
+	return l.code.Code != "" && !l.c.now().Before(l.code.Expires)
 }
 
 // canRenew: a new code only once the last one lapsed (or none came), so
@@ -89,7 +89,7 @@ func spaced(code string) string {
 
 func (l *link) View() string {
 	st := l.c.st
-	now := l.c.svc.Now()
+	now := l.c.now()
 	out := st.heading.Render("Link this device to your account") + "\n\n"
 	switch {
 	case l.problem != "":

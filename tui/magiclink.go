@@ -40,9 +40,9 @@ func (m *magicLink) SetSize(width, height int) { m.width, m.height = width, heig
 func (m *magicLink) Title() string             { return "sign-in link · " + inert.String(m.sent.Label) }
 func (m *magicLink) Focused() bool             { return false }
 
-func (m *magicLink) expired() bool { return !m.c.svc.Now().Before(m.sent.Expires) }
+func (m *magicLink) expired() bool { return !m.c.now().Before(m.sent.Expires) }
 
-func (m *magicLink) canResend() bool { return !m.resending && !m.c.svc.Now().Before(m.nextAt) }
+func (m *magicLink) canResend() bool { return !m.resending && !m.c.now().Before(m.nextAt) }
 
 func (m *magicLink) Keys() helpKeys {
 	resend := with(m.c.keys.Resend, "ctrl+r", "new link")
@@ -83,7 +83,7 @@ func (m *magicLink) resend() tea.Cmd {
 
 func (m *magicLink) View() string {
 	st := m.c.st
-	now := m.c.svc.Now()
+	now := m.c.now()
 	to, label := inert.Address(m.sent.To), inert.String(m.sent.Label)
 	heading := "Sign-in link sent to " + to
 	if m.sent.Channel != "" {

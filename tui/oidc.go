@@ -234,7 +234,7 @@ func (o *oidcWait) done(res flows.OIDCResult) tea.Cmd {
 func (o *oidcWait) View() string {
 	st := o.c.st
 	name := inert.String(o.provider.DisplayName)
-	now := o.c.svc.Now()
+	now := o.c.now()
 	out := st.heading.Render(wrap(map[string]string{
 		flows.PurposeSignIn: "Sign in with " + name,
 		flows.PurposeLink:   "Link " + name + " to your account",
@@ -293,7 +293,7 @@ func (o *oidcWait) deviceText(width int, withQR bool) string {
 		out += wrap("or scan the QR code with your phone.", width) + "\n\n"
 	}
 	f := fields{st: st, width: width}
-	o.expiry(&f, o.c.svc.Now())
+	o.expiry(&f, o.c.now())
 	return out + f.String() + "\n\n" + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", width))
 }
 

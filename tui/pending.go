@@ -62,7 +62,7 @@ func (p *pending) SetSize(width, height int) {
 func (p *pending) Title() string { return "follow the link" }
 func (p *pending) Focused() bool { return p.asking }
 
-func (p *pending) canResend() bool { return !p.sending && !p.c.svc.Now().Before(p.nextAt) }
+func (p *pending) canResend() bool { return !p.sending && !p.c.now().Before(p.nextAt) }
 
 func (p *pending) Keys() helpKeys {
 	k := p.c.keys
@@ -167,7 +167,7 @@ const linkDoes = "it signs you in if the address has an account, or confirms the
 
 func (p *pending) View() string {
 	st := p.c.st
-	now := p.c.svc.Now()
+	now := p.c.now()
 	to := inert.Address(p.to)
 	sent := "We sent a link to " + to + ": " + linkDoes + "."
 	if p.link == nil {

@@ -19,14 +19,20 @@ const (
 	// margin is the blank columns left and right of everything.
 	margin = 2
 
-	tickEvery  = time.Second     // countdowns
-	checkEvery = 2 * time.Second // re-read the visitor, in case a poke was missed
-	leaseTTL   = 30 * time.Second
+	tickEvery = time.Second // a countdown in seconds
 )
 
 // root is the session's model: it owns the screen stack, the title and
-// help bars, the live watch and the periodic checks, and routes every
-// message to the screen on top.
+// help bars, the live watch and the timers, and routes every message to
+// the screen on top.
+//
+// An idle screen costs nothing: nothing polls. The root reads the
+// visitor again when the flows' bus pokes it (this device or its user
+// changed, on this server or another), and when the visitor's state
+// lapses by itself (checkMsg at the moment it does). It draws again when
+// a message changed something, or when time moves what the frame shows
+// (tickMsg, only while a countdown is in sight, and only as often as its
+// text changes: see common.now and redrawIn).
 type root struct {
 	c      *common
 	cancel context.CancelFunc
@@ -42,8 +48,14 @@ type root struct {
 	dark          bool
 	profile       colorprofile.Profile
 
-	tickN, checkN int // the current tick and check; others are not re-armed
-	quitting      bool
+	// The pending tick (real time) and check (the service's clock), if
+	// any; see plan.
+	tickN, checkN   int
+	tickAt, checkAt time.Time
+	frame           string // the frame as last drawn
+	drawn           bool   // frame is up to date
+	helpBar         string // as layout drew it
+	quitting        bool
 
 	// then is a protected action waiting for a step-up (see wrote).
 	then *continuation
@@ -69,29 +81,72 @@ func (r *root) Init() tea.Cmd {
 	return tea.Batch(
 		tea.RequestBackgroundColor,
 		r.live.wait(),
-		r.scheduleTick(),
-		r.scheduleCheck(),
 		r.resumeProbe(),
 		r.top().Init(),
+		r.plan(),
 	)
 }
 
 func (r *root) top() screen { return r.stack[len(r.stack)-1] }
 
-func (r *root) scheduleTick() tea.Cmd {
-	n := r.tickN
-	return tea.Tick(tickEvery, func(time.Time) tea.Msg { return tickMsg{n: n} })
+// plan draws the frame and arranges to be woken when it changes by
+// itself: a tick when the time it shows moves on (tea.Tick, real time,
+// as Bubble Tea draws), a check when the visitor's state lapses (on the
+// service's clock, which decides the lapse). A timer already set for that
+// moment or sooner stays; one set for later is replaced, and its message
+// is then stale.
+func (r *root) plan() tea.Cmd {
+	var cmds []tea.Cmd
+	if wake := r.draw(); wake > 0 {
+		if at := time.Now().Add(wake); r.tickAt.IsZero() || at.Before(r.tickAt) {
+			r.tickN++
+			r.tickAt = at
+			n := r.tickN
+			cmds = append(cmds, tea.Tick(wake, func(time.Time) tea.Msg { return tickMsg{n: n} }))
+		}
+	}
+	if at, ok := r.lapse(); ok && (r.checkAt.IsZero() || at.Before(r.checkAt)) {
+		r.checkN++
+		r.checkAt = at
+		n, ctx, svc := r.checkN, r.c.ctx, r.c.svc
+		cmds = append(cmds, func() tea.Msg {
+			reached, release := svc.Reached(at)
+			defer release()
+			select {
+			case <-reached:
+				return checkMsg{n: n}
+			case <-ctx.Done():
+				return nil
+			}
+		})
+	}
+	return tea.Batch(cmds...)
 }
 
-func (r *root) scheduleCheck() tea.Cmd {
-	n := r.checkN
-	return tea.Tick(checkEvery, func(time.Time) tea.Msg { return checkMsg{n: n} })
+// lapse is when the visitor's state next changes by itself, with nobody
+// writing: a sign-in that ends unless the device is used, a first factor
+// that stops waiting for its second.
+func (r *root) lapse() (at time.Time, ok bool) {
+	v, now := r.c.visitor, r.c.svc.Now()
+	due := func(t time.Time) {
+		if t.After(now) && (!ok || t.Before(at)) {
+			at, ok = t, true
+		}
+	}
+	if v.Account {
+		due(v.Until)
+	}
+	if v.Waiting != nil {
+		due(v.Waiting.Until)
+	}
+	return at.Add(time.Millisecond), ok // just past the moment, not on it
 }
 
 func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if r.quitting {
 		return r, nil
 	}
+	r.drawn = false
 	var cmds []tea.Cmd
 	ledger, handled := r.watchLedger(msg) // outage.go
 	if handled {
@@ -114,19 +169,12 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, r.live.wait(), r.c.read(), r.top().Update(refreshMsg{}))
 	case checkMsg:
 		if msg.n == r.checkN {
-			r.checkN++
-			cmds = append(cmds, r.scheduleCheck())
-			if !r.live.renew() {
-				r.live = r.watch()
-				r.live.setUser(r.c.visitor.User)
-				cmds = append(cmds, r.live.wait())
-			}
+			r.checkAt = time.Time{}
 		}
 		cmds = append(cmds, r.c.read(), r.top().Update(refreshMsg{}))
 	case tickMsg:
 		if msg.n == r.tickN {
-			r.tickN++
-			cmds = append(cmds, r.scheduleTick())
+			r.tickAt = time.Time{}
 		}
 		cmds = append(cmds, r.top().Update(msg))
 	case visitedMsg:
@@ -141,6 +189,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	cmds = append(cmds, r.route())
 	r.layout()
+	cmds = append(cmds, r.plan())
 	return r, tea.Batch(cmds...)
 }
 
@@ -194,16 +243,16 @@ func (r *root) openLedger() {
 	}
 }
 
-// quit ends the session: the watch stops and the waiting command returns.
 // watch starts the live watch. It stops when the session's context ends
-// (the server ends it with the session, however that ends), when the
-// person quits, or when its lease lapses.
+// (the server ends it with the session, however that ends) or when the
+// person quits.
 func (r *root) watch() *live {
-	l := watch(r.c.svc, r.c.dev.Tag, leaseTTL)
+	l := watch(r.c.svc, r.c.dev.Tag)
 	context.AfterFunc(r.c.ctx, l.stop)
 	return l
 }
 
+// quit ends the session: the watch stops and the waiting command returns.
 func (r *root) quit() {
 	r.quitting = true
 	r.live.stop()
@@ -437,7 +486,7 @@ func (r *root) route() tea.Cmd {
 }
 
 func (r *root) restyle() {
-	r.c.st = newStyles(r.dark, r.profile)
+	r.c.st = lookFor(r.dark, r.profile)
 	r.help.Styles = r.c.st.help
 	for _, s := range r.stack {
 		if rs, ok := s.(interface{ restyle() }); ok {

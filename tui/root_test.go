@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -117,23 +118,26 @@ func TestFullHelp(t *testing.T) {
 	tr.waitFor("? more")
 }
 
-// A watch that is not renewed stops by itself, and its waiting command
-// returns: a session that ended without telling the model leaks nothing.
-func TestWatchLapses(t *testing.T) {
+// The watch ends with the session's context, and its waiting command
+// returns: a session that ended without telling the model (the client
+// vanished) leaks nothing.
+func TestWatchEndsWithTheSession(t *testing.T) {
 	e := newEnv(t)
-	l := watch(e.svc, laptop.Tag, time.Millisecond)
+	sctx, end := context.WithCancel(ctx)
+	r := New(Session{Service: e.svc, Device: laptop, Context: sctx}).(*root)
 	got := make(chan tea.Msg, 1)
-	go func() { got <- l.wait()() }()
+	go func() { got <- r.live.wait()() }()
+	end()
 	select {
 	case msg := <-got:
 		if msg != nil {
-			t.Fatalf("a lapsed watch returned %T", msg)
+			t.Fatalf("a stopped watch returned %T", msg)
 		}
 	case <-time.After(patience):
-		t.Fatal("the waiting command outlived its lease")
+		t.Fatal("the waiting command outlived its session")
 	}
-	if !l.stopped() || l.renew() {
-		t.Fatal("the lapsed watch still counts as running")
+	if !r.live.stopped() {
+		t.Fatal("the watch still counts as running")
 	}
 }
 
@@ -141,7 +145,7 @@ func TestWatchPokes(t *testing.T) {
 	e := newEnv(t)
 	twoDevices(e)
 	v, _ := e.svc.Visit(ctx, laptop)
-	l := watch(e.svc, laptop.Tag, time.Minute)
+	l := watch(e.svc, laptop.Tag)
 	defer l.stop()
 	l.setUser(v.User)
 	e.stepUp(phone) // before the watch, whose pokes it would cause
@@ -150,5 +154,69 @@ func TestWatchPokes(t *testing.T) {
 	}
 	if msg := l.wait()(); msg != (pokeMsg{}) {
 		t.Fatalf("got %T, want a poke", msg)
+	}
+}
+
+// An idle home screen sets no timer: nothing on it moves with time.
+// The step-up badge is drawn again when its text changes: at the minute
+// boundary while it shows minutes, every second in its last minute. A
+// screen that shows a countdown in seconds ticks every second.
+func TestTicksOnlyWhenTheFrameMoves(t *testing.T) {
+	e := newEnv(t)
+	r := New(Session{Service: e.svc, Device: phone}).(*root)
+	r.Init()
+	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	if !r.tickAt.IsZero() || !r.checkAt.IsZero() {
+		t.Fatalf("an anonymous home set timers: tick %v, check %v", r.tickAt, r.checkAt)
+	}
+
+	e.signIn(laptop, grace) // stepped up for an hour from now
+	e.clock.Advance(18*time.Minute + 20*time.Second)
+	r = New(Session{Service: e.svc, Device: laptop}).(*root)
+	before := time.Now()
+	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	if !strings.Contains(r.View().Content, "stepped up · 41m") {
+		t.Fatalf("no badge:\n%s", r.View().Content)
+	}
+	// 41m40s left: the badge says 40m in 40 s.
+	if d := r.tickAt.Sub(before); d < 40*time.Second || d > 41*time.Second {
+		t.Fatalf("the badge's next tick in %v, want 40 s", d)
+	}
+	if want := e.svc.Now().Add(30 * 24 * time.Hour); r.checkAt.Before(e.svc.Now()) || r.checkAt.After(want) {
+		t.Fatalf("the sign-in's lapse is checked at %v", r.checkAt)
+	}
+
+	// The account screen says how long ago things happened, to the
+	// second: it ticks every second.
+	before = time.Now()
+	r.Update(tea.KeyPressMsg{Code: 'a', Text: "a"})
+	after := time.Now()
+	if !strings.Contains(r.View().Content, "Addresses") {
+		t.Fatalf("no account screen:\n%s", r.View().Content)
+	}
+	if r.tickAt.Before(before.Add(tickEvery)) || r.tickAt.After(after.Add(tickEvery)) {
+		t.Fatalf("the account screen's next tick in %v, want %v", r.tickAt.Sub(before), tickEvery)
+	}
+}
+
+func TestCountdownChanges(t *testing.T) {
+	for _, c := range []struct{ left, want time.Duration }{
+		{41*time.Minute + 40*time.Second, 40*time.Second + 1},
+		{time.Hour, 1},
+		{time.Hour + 20*time.Second, 20*time.Second + 1},
+		{2*time.Hour + 5*time.Minute, 5*time.Minute + 1},
+		{time.Minute + 500*time.Millisecond, 500*time.Millisecond + 1},
+		{9*time.Second + 300*time.Millisecond, 300 * time.Millisecond},
+		{9 * time.Second, time.Second},
+	} {
+		if got := countdownChanges(c.left); got != c.want {
+			t.Errorf("countdownChanges(%v) = %v, want %v", c.left, got, c.want)
+		}
+		if countdown(c.left) == countdown(c.left-countdownChanges(c.left)) {
+			t.Errorf("countdown(%v) is %s still after %v", c.left, countdown(c.left), countdownChanges(c.left))
+		}
+		if d := countdownChanges(c.left) - 1; d > 0 && countdown(c.left) != countdown(c.left-d) {
+			t.Errorf("countdown(%v) changed before %v", c.left, countdownChanges(c.left))
+		}
 	}
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -55,10 +56,31 @@ type common struct {
 	// there.
 	onTop func() screen
 
+	// wake is how soon the frame being drawn changes by itself, as the
+	// drawing found (see now and redrawIn); 0: never.
+	wake time.Duration
+
 	// confirming keeps the code screens of addresses this session asked
 	// to confirm, by address, so that coming back to one shows its code
 	// (with its tries) instead of asking for another.
 	confirming map[string]*code
+}
+
+// now is the service's clock, for what a screen draws. Reading it says
+// that the drawing shows time moving (a countdown in seconds, "expired",
+// a key that works again at a moment), so the root draws again a second
+// later; a frame that never reads it is drawn only when something
+// happens.
+func (c *common) now() time.Time {
+	c.redrawIn(tickEvery)
+	return c.svc.Now()
+}
+
+// redrawIn says that what is being drawn changes by itself within d.
+func (c *common) redrawIn(d time.Duration) {
+	if c.wake == 0 || d < c.wake {
+		c.wake = d
+	}
 }
 
 // route is a change to the screen stack, asked for by a screen during its
@@ -127,9 +149,9 @@ func (c *common) signedIn() bool { return c.visitor.Account }
 type (
 	// pokeMsg: the flows' bus says this device or its user changed.
 	pokeMsg struct{}
-	// checkMsg is the periodic re-read, the fallback for a missed poke.
+	// checkMsg re-reads the visitor when its state lapses by itself.
 	checkMsg struct{ n int }
-	// tickMsg moves countdowns, once a second.
+	// tickMsg draws again when the time a frame shows moves on.
 	tickMsg struct{ n int }
 	// visitedMsg is a re-read of the visitor.
 	visitedMsg struct {

@@ -175,7 +175,7 @@ func (s *stepUp) Title() string {
 func (s *stepUp) Focused() bool { return s.withPW || s.code != nil || s.wallet != nil }
 
 func (s *stepUp) canRetry() bool {
-	return !s.sending && s.code == nil && !s.c.svc.Now().Before(s.retryAt)
+	return !s.sending && s.code == nil && !s.c.now().Before(s.retryAt)
 }
 
 func (s *stepUp) Keys() helpKeys {
@@ -426,7 +426,7 @@ func (s *stepUp) View() string {
 		return out // the wallet first: the intro says how it goes
 	}
 	out += st.bad.Render(wrap("✗ "+s.problem, s.width))
-	now := s.c.svc.Now()
+	now := s.c.now()
 	if s.retryAt.After(now) {
 		out += "\n\n" + st.faint.Render("A code can be sent at "+flows.When(s.retryAt, now)+".")
 	} else {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"image/color"
+	"sync"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/textinput"
@@ -10,9 +11,12 @@ import (
 	"github.com/charmbracelet/colorprofile"
 )
 
-// styles is every look the screens use, built once per session and again
-// when the terminal reports its background or colour profile. Views take
-// their colours from here and nowhere else.
+// styles is every look the screens use, one per background and colour
+// profile, shared by every session with the same (see lookFor): a session
+// takes another when its terminal reports its background or profile.
+// Views take their colours from here and nowhere else. A styles is never
+// changed once built, but for memo, which keeps what is drawn the same
+// way for every session (see drawn).
 type styles struct {
 	// Title bar.
 	logo, crumb, identity lipgloss.Style
@@ -40,6 +44,54 @@ type styles struct {
 
 	help  help.Styles
 	input textinput.Styles
+
+	memo sync.Map // string → drawing, see drawn
+}
+
+// drawing is a memo's text and its width in cells.
+type drawing struct {
+	text  string
+	width int
+}
+
+// looks holds the styles of each background and profile, built once.
+var looks sync.Map // look → *styles
+
+type look struct {
+	dark    bool
+	profile colorprofile.Profile
+}
+
+// lookFor returns the shared styles for a dark or light background and a
+// colour profile.
+func lookFor(dark bool, profile colorprofile.Profile) *styles {
+	k := look{dark, profile}
+	if s, ok := looks.Load(k); ok {
+		return s.(*styles)
+	}
+	s, _ := looks.LoadOrStore(k, newStyles(dark, profile))
+	return s.(*styles)
+}
+
+// drawn returns what draw makes, made once for this look and key and
+// shared by every session. Only for what the code itself decides (key
+// bindings, the catalogue), never for what a visitor typed: the keys must
+// stay few.
+func (s *styles) drawn(key string, draw func() string) string {
+	text, _ := s.drawnW(key, draw)
+	return text
+}
+
+// drawnW is drawn with the text's width.
+func (s *styles) drawnW(key string, draw func() string) (string, int) {
+	if v, ok := s.memo.Load(key); ok {
+		d := v.(drawing)
+		return d.text, d.width
+	}
+	text := draw()
+	v, _ := s.memo.LoadOrStore(key, drawing{text, lipgloss.Width(text)})
+	d := v.(drawing)
+	return d.text, d.width
 }
 
 // newStyles builds the styles for a dark or light background. Without

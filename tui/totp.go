@@ -305,7 +305,7 @@ func (s *secondFactor) Keys() helpKeys {
 
 func (s *secondFactor) lapsed() bool {
 	w := s.c.visitor.Waiting
-	return w == nil || !s.c.svc.Now().Before(w.Until)
+	return w == nil || !s.c.now().Before(w.Until)
 }
 
 func (s *secondFactor) Update(msg tea.Msg) tea.Cmd {
@@ -368,7 +368,7 @@ func (s *secondFactor) submit() tea.Cmd {
 
 func (s *secondFactor) View() string {
 	st := s.c.st
-	now := s.c.svc.Now()
+	now := s.c.now()
 	w := s.c.visitor.Waiting
 	var b strings.Builder
 	b.WriteString(st.heading.Render("Waiting for your authenticator app") + "\n\n")
@@ -660,7 +660,7 @@ func (s *totpManage) View() string {
 		return b.String() + st.faint.Render("none")
 	}
 	f := fields{st: st, width: s.width}
-	f.add("Since", flows.When(a.Since, s.c.svc.Now()))
+	f.add("Since", flows.When(a.Since, s.c.now()))
 	f.add("Recovery codes", fmt.Sprintf("%d left · r makes new ones (the old stop working)", a.RecoveryLeft))
 	b.WriteString(f.String() + "\n\n")
 	if s.codes != nil {

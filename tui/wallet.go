@@ -144,7 +144,7 @@ func (s *walletSign) View() string {
 	// The field comes first and the message last, so that the message is
 	// one unbroken block at the bottom, easy to select.
 	top := wrap("Sign the message below with "+howToSign(s.ch.Kind)+", and paste the signature here. "+
-		"It works once, on this device, until "+flows.When(s.ch.Expires, s.c.svc.Now())+".", s.width) + "\n\n" +
+		"It works once, on this device, until "+flows.When(s.ch.Expires, s.c.now())+".", s.width) + "\n\n" +
 		st.label.Render("Signature") + "\n" + s.input.View() + "\n"
 	switch {
 	case s.problem != "" && s.usedUp:
