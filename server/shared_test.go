@@ -3,6 +3,7 @@ package server
 import (
 	"github.com/attest-dev/attest/store/postgres"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,8 +161,8 @@ func codeFrom(t *testing.T, in *delivery.Inbox, ticket string) string {
 }
 
 // TestTwoServersOneSystem: a code sent by one server shows in the other's
-// demo inbox (and works there); a sign-out everywhere on one reaches an
-// open screen on the other.
+// demo inbox (and works there); a star added and a sign-out everywhere on
+// one reach an open screen on the other.
 func TestTwoServersOneSystem(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	a, b := twoServers(t, clk)
@@ -189,6 +190,26 @@ func TestTwoServersOneSystem(t *testing.T) {
 	w := b.Service.Watch(phone.Tag)
 	defer w.Stop()
 	w.SetUser(on.Visitor.User)
+	// A star added on A by another device of the account reaches the
+	// screen on B: every write pokes, not only the sign-outs.
+	// (Pokes of the sign-ins may still be on their way: the screen reads
+	// at each poke until it sees the star.)
+	if _, err := a.Service.Star(ctx, desk, "vega"); err != nil {
+		t.Fatal(err)
+	}
+	for limit := time.After(5 * time.Second); ; {
+		select {
+		case <-w.C:
+		case <-limit:
+			t.Fatal("the star added on server A did not reach the screen on server B within 5 s")
+		}
+		if v, err := b.Service.Visit(ctx, phone); err != nil || slices.Contains(v.Stars, "vega") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
 	if err := a.Service.SignOutEverywhere(ctx, desk, false); err != nil {
 		t.Fatal(err)
 	}

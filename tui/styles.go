@@ -16,7 +16,7 @@ import (
 // takes another when its terminal reports its background or profile.
 // Views take their colours from here and nowhere else. A styles is never
 // changed once built, but for memo, which keeps what is drawn the same
-// way for every session (see drawn).
+// way for every session (see drawnW).
 type styles struct {
 	// Title bar.
 	logo, crumb, identity lipgloss.Style
@@ -45,7 +45,7 @@ type styles struct {
 	help  help.Styles
 	input textinput.Styles
 
-	memo sync.Map // string → drawing, see drawn
+	memo sync.Map // string → drawing, see drawnW
 }
 
 // drawing is a memo's text and its width in cells.
@@ -73,16 +73,10 @@ func lookFor(dark bool, profile colorprofile.Profile) *styles {
 	return s.(*styles)
 }
 
-// drawn returns what draw makes, made once for this look and key and
-// shared by every session. Only for what the code itself decides (key
-// bindings, the catalogue), never for what a visitor typed: the keys must
-// stay few.
-func (s *styles) drawn(key string, draw func() string) string {
-	text, _ := s.drawnW(key, draw)
-	return text
-}
-
-// drawnW is drawn with the text's width.
+// drawnW returns what draw makes, and its width, made once for this look
+// and key and shared by every session. Only for what the code itself
+// decides (key bindings, the catalogue), never for what a visitor typed:
+// the keys must stay few.
 func (s *styles) drawnW(key string, draw func() string) (string, int) {
 	if v, ok := s.memo.Load(key); ok {
 		d := v.(drawing)
