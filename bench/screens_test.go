@@ -34,6 +34,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -97,6 +99,7 @@ func serveRole(role, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if prof := os.Getenv(profileEnv); prof != "" {
+		runtime.MemProfileRate = 1 // every allocation, for a heap profile per screen
 		end, err := profile(filepath.Join(prof, role))
 		if err != nil {
 			return err
@@ -129,9 +132,15 @@ func profile(base string) (end func(), err error) {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	go func() {
 		for range usr1 {
-			if heap, err := os.Create(base + ".heap"); err == nil {
-				pprof.Lookup("heap").WriteTo(heap, 0)
-				heap.Close()
+			for name, debug := range map[string]int{"heap": 0, "goroutine": 1} {
+				if f, err := os.Create(base + "." + name); err == nil {
+					pprof.Lookup(name).WriteTo(f, debug)
+					f.Close()
+				}
+			}
+			if f, err := os.Create(base + ".mem"); err == nil {
+				writeMemClasses(f)
+				f.Close()
 			}
 		}
 	}()
@@ -140,6 +149,20 @@ func profile(base string) (end func(), err error) {
 		pprof.StopCPUProfile()
 		cpu.Close()
 	}, nil
+}
+
+// writeMemClasses writes where the runtime's memory is, by class.
+func writeMemClasses(w io.Writer) {
+	var samples []metrics.Sample
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") {
+			samples = append(samples, metrics.Sample{Name: d.Name})
+		}
+	}
+	metrics.Read(samples)
+	for _, s := range samples {
+		fmt.Fprintf(w, "%s %d\n", s.Name, s.Value.Uint64())
+	}
 }
 
 // serveAttest is the real server, as `attest serve` runs it on a bbolt

@@ -51,20 +51,26 @@ func (s *Server) serveScreens(sess *terminalSession) {
 			s.log.Debug("screen input ended", "err", err)
 		}
 	}()
+	// One goroutine hands the program its input and window changes, and
+	// quits it when the connection ends or the client closes the
+	// session; then it drains what is still decoded, until the reader
+	// has ended.
 	go func() {
-		for ev := range events {
-			p.Send(ev) // a no-op once the program has ended: this drains
-		}
-	}()
-	go func() {
-		for {
+		in, done, gone := events, ctx.Done(), sess.Gone()
+		for in != nil || done != nil {
 			select {
-			case <-ctx.Done():
+			case ev, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				p.Send(ev) // a no-op once the program has ended: this drains
+			case <-done:
 				p.Quit() // the connection ended (or the program did: a no-op)
-				return
-			case <-sess.Gone():
+				done, gone, winch = nil, nil, nil
+			case <-gone:
 				p.Quit() // the client closed this session but kept the connection
-				return
+				done, gone, winch = nil, nil, nil
 			case w := <-winch:
 				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
 			}

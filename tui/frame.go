@@ -54,12 +54,12 @@ func (r *root) View() tea.View {
 	return v
 }
 
-// draw renders the frame and returns how soon it changes by itself (0:
-// not until something happens).
-func (r *root) draw() time.Duration {
+// draw renders the frame, and notes how soon it changes by itself (0: not
+// until something happens).
+func (r *root) draw() {
 	r.c.wake = 0
 	r.frame, r.drawn = r.render(), true
-	return r.c.wake
+	r.wake = r.c.wake
 }
 
 func (r *root) render() string {

@@ -52,9 +52,10 @@ type root struct {
 	// any; see plan.
 	tickN, checkN   int
 	tickAt, checkAt time.Time
-	frame           string // the frame as last drawn
-	drawn           bool   // frame is up to date
-	helpBar         string // as layout drew it
+	frame           string        // the frame as last drawn
+	drawn           bool          // frame is up to date
+	helpBar         string        // as layout drew it
+	wake            time.Duration // how soon frame changes by itself (0: never)
 	quitting        bool
 
 	// then is a protected action waiting for a step-up (see wrote).
@@ -80,7 +81,7 @@ type continuation struct {
 func (r *root) Init() tea.Cmd {
 	return tea.Batch(
 		tea.RequestBackgroundColor,
-		r.live.wait(),
+		rewatch,
 		r.resumeProbe(),
 		r.top().Init(),
 		r.plan(),
@@ -96,8 +97,11 @@ func (r *root) top() screen { return r.stack[len(r.stack)-1] }
 // moment or sooner stays; one set for later is replaced, and its message
 // is then stale.
 func (r *root) plan() tea.Cmd {
+	if !r.drawn {
+		r.draw()
+	}
 	var cmds []tea.Cmd
-	if wake := r.draw(); wake > 0 {
+	if wake := r.wake; wake > 0 {
 		if at := time.Now().Add(wake); r.tickAt.IsZero() || at.Before(r.tickAt) {
 			r.tickN++
 			r.tickAt = at
@@ -146,6 +150,11 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if r.quitting {
 		return r, nil
 	}
+	if _, ok := msg.(rewatchMsg); ok {
+		// The wait for the next poke, alone: a command in a batch costs a
+		// second goroutine, waiting for the batch, for as long as it waits.
+		return r, r.live.wait()
+	}
 	r.drawn = false
 	var cmds []tea.Cmd
 	ledger, handled := r.watchLedger(msg) // outage.go
@@ -166,7 +175,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		cmds = append(cmds, r.key(msg))
 	case pokeMsg:
-		cmds = append(cmds, r.live.wait(), r.c.read(), r.top().Update(refreshMsg{}))
+		cmds = append(cmds, rewatch, r.c.read(), r.top().Update(refreshMsg{}))
 	case checkMsg:
 		if msg.n == r.checkN {
 			r.checkAt = time.Time{}

@@ -149,6 +149,8 @@ func (c *common) signedIn() bool { return c.visitor.Account }
 type (
 	// pokeMsg: the flows' bus says this device or its user changed.
 	pokeMsg struct{}
+	// rewatchMsg starts the wait for the next poke (see rewatch).
+	rewatchMsg struct{}
 	// checkMsg re-reads the visitor when its state lapses by itself.
 	checkMsg struct{ n int }
 	// tickMsg draws again when the time a frame shows moves on.
@@ -171,6 +173,9 @@ type (
 	// refreshMsg asks the top screen to read its own data again.
 	refreshMsg struct{}
 )
+
+// rewatch has the root start waiting for the next poke.
+func rewatch() tea.Msg { return rewatchMsg{} }
 
 // visitorResult is a write result that says what the device is now.
 type visitorResult interface {

@@ -66,5 +66,10 @@ func New(s Session) tea.Model {
 		r.stack = append(r.stack, newSecondFactor(r.c))
 	}
 	r.layout()
+	// The first frame is drawn here, before Bubble Tea starts: its
+	// renderer flushes on a timer from the start, and a frame not ready
+	// by then is flushed empty first, which costs a second set of screen
+	// buffers for the whole session.
+	r.draw()
 	return r
 }
