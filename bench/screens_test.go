@@ -34,7 +34,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -99,7 +98,6 @@ func serveRole(role, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if prof := os.Getenv(profileEnv); prof != "" {
-		runtime.MemProfileRate = 1 // every allocation, for a heap profile per screen
 		end, err := profile(filepath.Join(prof, role))
 		if err != nil {
 			return err

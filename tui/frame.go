@@ -19,6 +19,7 @@ func (r *root) tooSmall() bool { return r.width < minWidth || r.height < minHeig
 // layout draws the help bar for the state the last message left, and
 // gives every screen the size of the body that leaves.
 func (r *root) layout() {
+	r.drawn = false
 	r.help.SetWidth(max(r.width-2*margin, 1))
 	r.helpBar = r.helpView()
 	w, h := r.bodySize()
@@ -103,16 +104,39 @@ func (r *root) render() string {
 
 // titleBar is "attest", the screen's name, and on the right the step-up
 // badge, if any, and who this is.
+// It is laid out again only when one of those, the width or the look
+// changed.
 func (r *root) titleBar(w int) string {
-	st := r.c.st
-	left := st.logo.Render("attest") + "  " + st.crumb.Render(r.top().Title())
+	key := titleKey{w: w, st: r.c.st, title: r.top().Title(), badge: r.badge(), who: r.identity()}
+	if r.title.key != key {
+		r.title = titleMemo{key: key, out: key.layout()}
+	}
+	return r.title.out
+}
+
+// titleKey is what the title bar shows; titleMemo, the bar as laid out.
+type (
+	titleKey struct {
+		w                 int
+		st                *styles
+		title, badge, who string
+	}
+	titleMemo struct {
+		key titleKey
+		out string
+	}
+)
+
+func (k titleKey) layout() string {
+	st, w := k.st, k.w
+	left := st.logo.Render("attest") + "  " + st.crumb.Render(k.title)
 	room := max(w-lipgloss.Width(left)-2, 0)
 	right := ""
-	if b := r.badge(); b != "" && lipgloss.Width(b)+2 <= room {
+	if b := k.badge; b != "" && lipgloss.Width(b)+2 <= room {
 		right = st.badge.Render(b) + "  "
 		room -= lipgloss.Width(b) + 2
 	}
-	right += st.identity.Render(fit(r.identity(), room))
+	right += st.identity.Render(fit(k.who, room))
 	gap := w - lipgloss.Width(left) - lipgloss.Width(right)
 	if gap < 1 {
 		return fit(left, w)

@@ -33,6 +33,7 @@ type home struct {
 	nickErr string
 
 	width, height int
+	memo          fieldsMemo // the fields as last laid out
 }
 
 // Results of home's writes.
@@ -276,7 +277,7 @@ func (h *home) editKey(msg tea.KeyPressMsg) tea.Cmd {
 func (h *home) View() string {
 	st := h.c.st
 	v := h.c.visitor
-	f := fields{st: st, width: h.width}
+	f := fields{st: st, width: h.width, memo: &h.memo}
 
 	// For someone who never read the README: what this is, and in demo
 	// mode where the codes go. The key's fingerprint and the SSH user name

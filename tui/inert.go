@@ -37,3 +37,15 @@ func typedOnly(msg tea.Msg) tea.Msg {
 	}
 	return msg
 }
+
+// typing reports whether msg is something typed (a key or a paste), as
+// opposed to the messages a screen also gets when time moves or its data
+// changed elsewhere: those must not clear what a screen said about the
+// last thing typed.
+func typing(msg tea.Msg) bool {
+	switch msg.(type) {
+	case tea.KeyPressMsg, tea.PasteMsg:
+		return true
+	}
+	return false
+}

@@ -55,6 +55,7 @@ type root struct {
 	frame           string        // the frame as last drawn
 	drawn           bool          // frame is up to date
 	helpBar         string        // as layout drew it
+	title           titleMemo     // the title bar as last laid out
 	wake            time.Duration // how soon frame changes by itself (0: never)
 	quitting        bool
 
@@ -324,7 +325,11 @@ type linkWaiter interface {
 func (r *root) wrote(w wroteMsg) tea.Cmd {
 	r.c.writes--
 	msg := w.msg
-	if res, ok := msg.(visitorResult); ok {
+	// Only the newest write's result says what the device is now: writes
+	// in flight together land in any order, and an older one's visitor
+	// would take back what a newer one did (a second star), until the
+	// read after the last of them.
+	if res, ok := msg.(visitorResult); ok && w.seq == r.c.writeSeq {
 		if v, ok := res.result(); ok {
 			r.setVisitor(v)
 		}

@@ -129,7 +129,8 @@ func (c *common) writeFrom(from screen, what string, fn writeFn) tea.Cmd {
 	c.writes++
 	c.writeSeq++
 	ctx, svc, dev := c.ctx, c.svc, c.dev
-	return func() tea.Msg { return wroteMsg{msg: fn(ctx, svc, dev), redo: fn, from: from, what: what} }
+	seq := c.writeSeq
+	return func() tea.Msg { return wroteMsg{msg: fn(ctx, svc, dev), redo: fn, from: from, what: what, seq: seq} }
 }
 
 // read re-reads what the device is.
@@ -169,6 +170,7 @@ type (
 		redo writeFn
 		from screen // the screen that started it
 		what string // a protected action, for the step-up screen
+		seq  int    // common.writeSeq when it started
 	}
 	// refreshMsg asks the top screen to read its own data again.
 	refreshMsg struct{}

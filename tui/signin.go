@@ -261,7 +261,9 @@ func (s *signIn) passwordKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	s.problem = ""
+	if typing(m) {
+		s.problem = ""
+	}
 	var cmd tea.Cmd
 	s.password, cmd = s.password.Update(m)
 	return cmd

@@ -336,7 +336,9 @@ func (s *stepUp) typed(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	s.pwProblem = ""
+	if typing(m) {
+		s.pwProblem = ""
+	}
 	var cmd tea.Cmd
 	s.password, cmd = s.password.Update(m)
 	return cmd

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,11 +104,32 @@ type fields struct {
 	st    *styles
 	width int
 	rows  [][2]string
+	memo  *fieldsMemo // if set, the last layout, reused while nothing changed
+}
+
+// fieldsMemo is a screen's last layout of its fields: a screen drawn again
+// for a key that changes something else lays them out once.
+type fieldsMemo struct {
+	width int
+	rows  [][2]string
+	out   string
 }
 
 func (f *fields) add(label, value string) { f.rows = append(f.rows, [2]string{label, value}) }
 
 func (f *fields) String() string {
+	if m := f.memo; m != nil {
+		if m.width == f.width && slices.Equal(m.rows, f.rows) {
+			return m.out
+		}
+		out := f.layout()
+		*m = fieldsMemo{width: f.width, rows: f.rows, out: out}
+		return out
+	}
+	return f.layout()
+}
+
+func (f *fields) layout() string {
 	lw := 0
 	for _, r := range f.rows {
 		lw = max(lw, lipgloss.Width(r[0]))

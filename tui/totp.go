@@ -191,7 +191,7 @@ func (s *totpEnrol) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+	if typing(m) { // not a tick or a refresh
 		s.problem = ""
 	}
 	var cmd tea.Cmd
@@ -334,7 +334,7 @@ func (s *secondFactor) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+	if typing(m) { // not a tick or a refresh
 		s.problem = ""
 	}
 	var cmd tea.Cmd
@@ -525,7 +525,7 @@ func (s *totpStepUp) Update(msg tea.Msg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
-	if _, ok := m.(tea.KeyPressMsg); ok { // not a tick or a refresh
+	if typing(m) { // not a tick or a refresh
 		s.problem = ""
 	}
 	var cmd tea.Cmd
