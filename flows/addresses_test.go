@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/address"
 )
 
 // account signs a device up with an email and returns its user tag. The
@@ -319,8 +320,9 @@ func TestHistoryAtSeveralInstants(t *testing.T) {
 }
 
 // The account split (seed 002, end notes): Bob put his phone on the
-// account he made for Alice, beside hers. Signing in with his phone, he
-// chooses.
+// account he made for Alice, beside hers. Signing in with his phone signs
+// him in to that account, with no question; then, and only then, he may
+// make the phone an account of its own.
 func TestAccountSplit(t *testing.T) {
 	setup := func(t *testing.T) (*harness, string, flows.Device) {
 		h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
@@ -332,35 +334,47 @@ func TestAccountSplit(t *testing.T) {
 		h.clock.Advance(time.Minute)
 		return h, aaa, device("bob")
 	}
-	enter := func(t *testing.T, h *harness, bob flows.Device) {
+	enter := func(t *testing.T, h *harness, aaa string, bob flows.Device) flows.Entered {
 		iss, code := h.request(bob, "+14155552672")
 		out, err := h.svc.EnterCode(ctx, bob, iss.Letter, code)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Split == nil || out.Visitor.Account {
-			t.Fatalf("no choice offered: %+v", out)
+		if !out.Visitor.Account || out.Visitor.User != aaa || out.SignedUp {
+			t.Fatalf("the right code did not sign in to the account that has the phone: %+v", out)
 		}
+		sp := out.Split
+		if sp == nil || sp.Display != "+1 415-555-2672" || sp.Kind != address.Phone || len(sp.Keeps) != 1 ||
+			sp.Keeps[0] != "+1 •••-•••-2671" || !sp.OfferedUntil.Equal(iss.Expires) {
+			t.Fatalf("the split is not offered after the sign-in: %+v", sp)
+		}
+		if len(h.facts(flows.KindSplitOffered)) != 1 {
+			t.Fatal("the offer is not in the ledger")
+		}
+		return out
 	}
 
-	t.Run("sign in to the existing account", func(t *testing.T) {
+	t.Run("stay: split signin", func(t *testing.T) {
 		h, aaa, bob := setup(t)
-		enter(t, h, bob)
+		enter(t, h, aaa, bob)
 		out, err := h.svc.ChooseSplit(ctx, bob, flows.SplitSignIn)
 		if err != nil || out.Visitor.User != aaa {
 			t.Fatalf("choose signin: %+v, %v", out.Visitor, err)
 		}
-		if _, err := h.svc.ChooseSplit(ctx, bob, flows.SplitNew); err == nil {
-			t.Fatal("a choice was made twice")
+		_, err = h.svc.ChooseSplit(ctx, bob, flows.SplitSignIn)
+		wantProblem(t, err, flows.ProblemNoCode)
+		// Staying is no promise: the account screen still offers it.
+		if h.visit(bob).Split == nil {
+			t.Fatal("the split is gone after staying")
 		}
 	})
 	t.Run("start a new account with this phone", func(t *testing.T) {
 		h, aaa, bob := setup(t)
 		h.svc.Wait()
 		before := len(h.bag.to("alice@example.com"))
-		enter(t, h, bob)
+		enter(t, h, aaa, bob)
 		out, err := h.svc.ChooseSplit(ctx, bob, flows.SplitNew)
-		if err != nil || !out.SignedUp || out.Visitor.User == aaa {
+		if err != nil || !out.SignedUp || out.Visitor.User == aaa || out.Visitor.Split != nil {
 			t.Fatalf("choose new: %+v, %v", out, err)
 		}
 		if o := h.owner("+14155552672", time.Time{}); o.User != out.Visitor.User {
@@ -369,28 +383,70 @@ func TestAccountSplit(t *testing.T) {
 		if o := h.owner("+14155552671", time.Time{}); o.User != aaa {
 			t.Fatal("Alice lost her own phone")
 		}
+		if h.visit(device("alice")).User != aaa {
+			t.Fatal("Alice's device left her account")
+		}
 		h.svc.Wait()
-		if len(h.bag.to("alice@example.com")) != before+1 {
+		got := h.bag.to("alice@example.com")
+		if len(got) != before+1 {
 			t.Fatal("Alice's account was not told")
 		}
+		want := "the phone number +1 •••-•••-2672 left your attest account: whoever signed in with it chose to make it an account of its own. Your account keeps +1 •••-•••-2671."
+		if m := got[len(got)-1]; !strings.Contains(m.Text, want) || strings.Contains(m.Text, "on your account") {
+			t.Fatalf("Alice's notice:\n%s\nwant it to say\n%s", m.Text, want)
+		}
+		chosen := h.facts(flows.KindSplitChosen)
+		if len(chosen) != 1 || !strings.Contains(string(chosen[0].Body), `"new"`) {
+			t.Fatalf("the choice is not in the ledger: %+v", chosen)
+		}
+		_, err = h.svc.ChooseSplit(ctx, bob, flows.SplitNew)
+		wantProblem(t, err, flows.ProblemNoCode)
 	})
-	t.Run("no choice when the account has no other phone", func(t *testing.T) {
+	t.Run("later, from the account", func(t *testing.T) {
+		h, aaa, bob := setup(t)
+		enter(t, h, aaa, bob)
+		h.clock.Advance(3 * 24 * time.Hour)
+		if h.visit(bob).Split == nil {
+			t.Fatal("the split is not on the account after the code's lifetime")
+		}
+		_, err := h.svc.ChooseSplit(ctx, bob, flows.SplitSignIn)
+		wantProblem(t, err, flows.ProblemNoCode)
+		out, err := h.svc.ChooseSplit(ctx, bob, flows.SplitNew)
+		if err != nil || !out.SignedUp || out.Visitor.User == aaa {
+			t.Fatalf("split new days later: %+v, %v", out, err)
+		}
+	})
+	t.Run("not for a device that signed in otherwise", func(t *testing.T) {
+		h, aaa, _ := setup(t)
+		// Alice's own device signed in with her email: nothing to split.
+		if sp := h.visit(device("alice")).Split; sp != nil {
+			t.Fatalf("a split for the email sign-in: %+v", sp)
+		}
+		_, err := h.svc.ChooseSplit(ctx, device("alice"), flows.SplitNew)
+		wantProblem(t, err, flows.ProblemNoCode)
+		if o := h.owner("+14155552672", time.Time{}); o.User != aaa {
+			t.Fatal("a refused split moved the phone")
+		}
+	})
+	t.Run("no split when the account has no other phone", func(t *testing.T) {
 		h := newHarness(t, flows.Policy{})
 		h.account(device("alice"), "+14155552671")
 		h.clock.Advance(time.Minute)
 		out := h.signIn(device("bob"), "+14155552671")
-		if out.Split != nil || !out.Visitor.Account {
-			t.Fatalf("a choice with a single phone: %+v", out)
+		if out.Split != nil || !out.Visitor.Account || out.Visitor.Split != nil {
+			t.Fatalf("a split with a single phone: %+v", out)
 		}
+		_, err := h.svc.ChooseSplit(ctx, device("bob"), flows.SplitNew)
+		wantProblem(t, err, flows.ProblemNoCode)
 	})
 }
 
-// The split choice stands only while the offer's account owns the
-// address.
-func TestSplitChoiceAfterTheAddressMoved(t *testing.T) {
+// The split stands only while the account has the address and another
+// like it.
+func TestSplitAfterTheAddressMoved(t *testing.T) {
 	h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
 	alice, bob := device("alice"), device("bob")
-	h.account(alice, "alice@example.com")
+	aaa := h.account(alice, "alice@example.com")
 	h.addConfirmed(alice, "+14155552671")
 	h.clock.Advance(2 * time.Second)
 	h.addConfirmed(alice, "+14155552672")
@@ -399,13 +455,15 @@ func TestSplitChoiceAfterTheAddressMoved(t *testing.T) {
 	if out, err := h.svc.EnterCode(ctx, bob, iss.Letter, code); err != nil || out.Split == nil {
 		t.Fatalf("no split: %+v, %v", out, err)
 	}
-	if _, err := h.svc.UnlinkAddress(ctx, alice, "+14155552672"); err != nil {
+	if _, err := h.svc.UnlinkAddress(ctx, alice, "+14155552671"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := h.svc.ChooseSplit(ctx, bob, flows.SplitSignIn)
-	wantProblem(t, err, flows.ProblemCodeUsed)
-	if h.visit(bob).Account {
-		t.Fatal("the split signed in to an account that no longer has the address")
+	h.svc.Wait() // the unlink's notices are delivered (and recorded)
+	before := h.head()
+	_, err := h.svc.ChooseSplit(ctx, bob, flows.SplitNew)
+	wantProblem(t, err, flows.ProblemNoCode)
+	if h.head() != before || h.visit(bob).User != aaa {
+		t.Fatal("a split the account no longer qualifies for changed something")
 	}
 }
 

@@ -47,7 +47,7 @@ func TestConfirmLinkFailingSignInKeepsNothing(t *testing.T) {
 
 // Choosing "a new account with this phone" ends the old account's claim
 // and signs up in one transaction: when the sign-up fails, the phone stays
-// where it was and the choice is still open.
+// where it was, the device on the account, and the split still open.
 func TestChooseSplitFailingSignUpKeepsNothing(t *testing.T) {
 	h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
 	grandma, bob := device("alice"), device("bob")

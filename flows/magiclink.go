@@ -341,7 +341,19 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 				return err
 			}
 			if owner := ownerOf(claims); owner != nil {
-				touched, err = s.switchTo(tx, now, dev, owner.User, "link", f.Ticket, &out)
+				split, err := s.offersSplit(tx, dev, owner, f.Address)
+				if err != nil {
+					return err
+				}
+				if touched, err = s.switchTo(tx, now, dev, owner.User, "link", f.Ticket, &out); err != nil {
+					return err
+				}
+				if split { // as after a code: offered afterwards, recorded
+					if _, err := tx.Append(store.Fact{Time: now, Kind: KindSplitOffered, User: owner.User, Device: dev.Tag,
+						Address: f.Address, Ticket: f.Ticket}); err != nil {
+						return err
+					}
+				}
 			} else {
 				touched, err = s.signUp(tx, now, dev, f.Address, f.Ticket, src, "link", fresh, &out)
 			}

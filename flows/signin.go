@@ -62,11 +62,13 @@ type Entered struct {
 	SignedUp bool
 	// Merged reports anonymous data taken into the account, if any.
 	Merged *Merge
-	// Split, when set, means the code was right but nothing happened yet:
-	// the address is confirmed on an account that has another address of
-	// its kind, and the person chooses (ChooseSplit) between signing in to
-	// that account and starting a new one with this address.
+	// Split, when set, means the code signed the device in to an account
+	// that has another address of the code's kind: the device may now make
+	// the address an account of its own (ChooseSplit), never by default.
 	Split *Split
+	// Took is the split ChooseSplit took: the address that left its
+	// account, and what the account kept.
+	Took *Split
 	// StepUpUntil is set when the code stepped the device up.
 	StepUpUntil time.Time
 	// Address is the address the code went to, as its owner sees it.
@@ -143,6 +145,9 @@ func (s *Service) EnterCode(ctx context.Context, dev Device, letter, code string
 			return err
 		}
 		out.Visitor, err = s.visitor(tx, dev)
+		if body.Purpose == PurposeSignIn {
+			out.Split = out.Visitor.Split
+		}
 		return err
 	})
 	if err != nil {
@@ -382,13 +387,15 @@ func (s *Service) signIn(tx store.Tx, now time.Time, dev Device, issued *store.F
 		if err != nil {
 			return nil, err
 		}
-		if split {
-			out.Split = &Split{Address: owner.Masked, Kind: address.Kind(owner.Kind)}
-			_, err := tx.Append(store.Fact{Time: now, Kind: KindSplitOffered, User: owner.User, Device: dev.Tag,
-				Address: issued.Address, Ticket: issued.Ticket})
-			return nil, err
+		touched, err := s.switchTo(tx, now, dev, owner.User, "code", issued.Ticket, out)
+		if err != nil || !split {
+			return touched, err
 		}
-		return s.switchTo(tx, now, dev, owner.User, "code", issued.Ticket, out)
+		// Signed in all the same; the split is offered afterwards, as an
+		// action of its own (split.go), and the offer is recorded.
+		_, err = tx.Append(store.Fact{Time: now, Kind: KindSplitOffered, User: owner.User, Device: dev.Tag,
+			Address: issued.Address, Ticket: issued.Ticket})
+		return touched, err
 	}
 	return s.signUp(tx, now, dev, issued.Address, issued.Ticket, body.source(), "code", fresh, out)
 }

@@ -92,6 +92,9 @@ type Visitor struct {
 	Waiting *Waiting
 	// Authenticator is set when the account has an authenticator app.
 	Authenticator *Authenticator
+	// Split is set when the device may make the address it signed in with
+	// an account of its own (split.go).
+	Split *Split
 }
 
 // AddressInfo is one of an account's addresses, as its owner sees it.
@@ -153,6 +156,13 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 			return v, err
 		}
 		v.HasPassword = phc != ""
+		opt, err := s.splitFor(r, b)
+		if err != nil {
+			return v, err
+		}
+		if opt != nil {
+			v.Split = &opt.Split
+		}
 	}
 	return v, s.secondFactorState(r, s.clock.Now(), &v)
 }

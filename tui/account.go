@@ -151,6 +151,9 @@ func (a *account) Keys() helpKeys {
 				short = append(short, k.Confirm)
 			}
 			short = append(short, k.Edit, k.Remove)
+			if a.splits(r) {
+				short = append(short, k.Split)
+			}
 		}
 	}
 	pw := with(k.Password, "p", a.passwordAct())
@@ -260,6 +263,9 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 			addr := r.Display
 			a.ask("Unlink "+inert.Address(addr)+" from your account? y/N", func() tea.Cmd { return a.unlink(addr) })
 		}
+	case key.Matches(msg, k.Split) && any && a.splits(r):
+		a.clear()
+		a.c.push(newSplit(a.c, *a.c.visitor.Split))
 	case key.Matches(msg, k.Remember) && a.canRemember():
 		a.clear()
 		a.ask("Remember this device's key ("+shortTag(a.c.dev.Tag)+") so that it signs in to this account with one keystroke? y/N", a.remember)
@@ -288,6 +294,13 @@ func (a *account) key(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (a *account) clear() { a.status, a.problem = "", "" }
+
+// splits reports whether the row is the address this device signed in
+// with and may make an account of its own (see split).
+func (a *account) splits(r row) bool {
+	sp := a.c.visitor.Split
+	return sp != nil && !r.isKey() && r.Display == sp.Display
+}
 
 // passwordAct is what p does: set a password, or change it.
 func (a *account) passwordAct() string {
@@ -664,6 +677,9 @@ func (a *account) footer() string {
 	acts := []string{k("a", "add"), k("c", "confirm"), k("e", "edit"), k("x", "unlink")}
 	if a.canRemember() {
 		acts = append(acts, k("r", "remember this key"))
+	}
+	if r, ok := a.selected(); ok && a.splits(r) {
+		acts = append(acts, k("m", "make it an account of its own"))
 	}
 	acts = append(acts, k("h", "history"), k("l", "approve a device"), k("p", a.passwordAct()), k("t", "authenticator app"))
 	if stepUpLeft(a.c) <= 0 {

@@ -86,6 +86,9 @@ func (h *home) Keys() helpKeys {
 	case h.c.signedIn():
 		short = append(short, k.Account, k.Devices, k.SignOut)
 		acts = append(acts, k.Account, k.Devices, k.SignOut)
+		if h.splitOffer() != nil {
+			acts = append(acts, k.Split)
+		}
 	case h.keyOffer():
 		// k signs in here, so it is not up.
 		up = with(up, "↑", "up")
@@ -104,6 +107,17 @@ func (h *home) Keys() helpKeys {
 // keyOffer reports whether this signed-out device's key is remembered for
 // an account, so that k signs in to it.
 func (h *home) keyOffer() bool { return !h.c.signedIn() && h.c.visitor.KeyAccount != nil }
+
+// splitOffer is the split offered right after a sign-in, while the code
+// (or link) that signed in would still be live; afterwards the account
+// screen offers it on the address's row.
+func (h *home) splitOffer() *flows.Split {
+	sp := h.c.visitor.Split
+	if sp == nil || !h.c.signedIn() || !h.c.svc.Now().Before(sp.OfferedUntil) {
+		return nil
+	}
+	return sp
+}
 
 // canLink reports whether this device can be linked to an account: it is
 // signed out and has a key to remember.
@@ -186,6 +200,8 @@ func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
 		h.c.push(newDevices(h.c))
 	case key.Matches(msg, k.SignOut) && in:
 		h.leaving, h.starErr = true, ""
+	case key.Matches(msg, k.Split) && h.splitOffer() != nil:
+		h.c.push(newSplit(h.c, *h.splitOffer()))
 	}
 	return nil
 }
@@ -323,6 +339,11 @@ func (h *home) View() string {
 	}
 	if h.canLink() {
 		f.add("", "Link this device to my account — press "+st.key.Render("l"))
+	}
+	if sp := h.splitOffer(); sp != nil {
+		f.add("", "Is "+inert.Address(sp.Display)+" yours and not this account's? Press "+st.key.Render("m")+
+			" to make it an account of its own; the account keeps "+keeps(*sp)+"."+
+			st.faint.Render(" Here until "+flows.When(sp.OfferedUntil, h.c.svc.Now())+", then on the account screen."))
 	}
 
 	if h.leaving {

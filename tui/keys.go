@@ -35,10 +35,9 @@ type keyMap struct {
 	Password key.Binding // set or change the account's password
 	TOTP     key.Binding // add or manage the authenticator app
 
-	// The split choice.
-	Existing key.Binding
-	Fresh    key.Binding
-	Choose   key.Binding
+	// The account split: the address this device signed in with becomes
+	// an account of its own (home, after the sign-in; the account screen).
+	Split key.Binding
 
 	Submit key.Binding
 	Save   key.Binding
@@ -85,9 +84,7 @@ func newKeyMap() keyMap {
 		Password: key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "set a password")),
 		TOTP:     key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "authenticator app")),
 
-		Existing: key.NewBinding(key.WithKeys("1"), key.WithHelp("1", "existing account")),
-		Fresh:    key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "new account")),
-		Choose:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "choose")),
+		Split: key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "make it an account of its own")),
 
 		Submit: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
 		Save:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "save")),

@@ -377,14 +377,12 @@ func (r *root) wrote(w wroteMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// entered routes the session after a right code (or a key, or a split
-// choice). A confirmation is the code screen's own business: it knows
-// which address it was for.
+// entered routes the session after a right code (or a key). A sign-in
+// that allows a split goes home like any other, and home offers it (m).
+// A confirmation is the code screen's own business: it knows which
+// address it was for.
 func (r *root) entered(e flows.Entered) tea.Cmd {
 	switch {
-	case e.Split != nil:
-		r.c.back() // the code is used: the choice takes its place
-		r.c.push(newSplit(r.c, *e.Split))
 	case e.Purpose == flows.PurposeStepUp:
 		return r.steppedUp(e.StepUpUntil)
 	case e.Purpose == flows.PurposeConfirm:

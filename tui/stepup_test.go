@@ -400,38 +400,42 @@ func signInWith(e *env, tr *term, number, display string) {
 	tr.press(tea.KeyEnter)
 }
 
-func TestSplitChoiceSignIn(t *testing.T) {
-	e := newEnv(t)
-	account := splitAccount(e)
-	tr := e.open(phone, "")
-	signInWith(e, tr, phone1, "+1 415-555-2671")
-	screen := tr.waitFor("Which account?", "› 1  Sign in to the existing account",
-		"2  Start a new account with this phone number (it leaves the other", "account, which keeps its other number)")
-	tr.golden("choice", screen)
-	if v, _ := e.svc.Visit(ctx, phone); v.Account {
-		t.Fatal("the device is signed in before choosing")
-	}
-	tr.typeText("1")
-	tr.waitFor("Signed in as grace@example.com.", "signed in as grace@example.com · via code")
-	v, _ := e.svc.Visit(ctx, phone)
-	if v.User != account.User {
-		t.Fatalf("the phone is %s, the account %s", v.User, account.User)
-	}
-}
-
-func TestSplitChoiceNewAccount(t *testing.T) {
+// A right code for a number on an account with another signs in, with no
+// question; home then offers the split (m), which asks y/N.
+func TestSplitOfferedAfterSignIn(t *testing.T) {
 	e := newEnv(t)
 	account := splitAccount(e)
 	tr := e.open(tablet, "")
 	signInWith(e, tr, phone2, "+1 415-555-2672")
-	tr.waitFor("Which account?")
-	tr.press(tea.KeyDown)
-	screen := tr.waitFor("› 2  Start a new account with this phone number")
-	tr.golden("choice", screen)
-	tr.press(tea.KeyEnter)
-	screen = tr.waitFor("Welcome — your account is ready", "signed in as +1 415-555-2672 · via code")
-	tr.golden("home", screen)
+	screen := tr.waitFor("Signed in as grace@example.com.", "signed in as grace@example.com · via code",
+		"yours and not this account's? Press m", "the account keeps +1 •••-•••-2671.")
+	tr.golden("offered", screen)
+	if strings.Contains(screen, "Which account?") {
+		t.Fatal("a question stands in the way of the sign-in")
+	}
+	if v, _ := e.svc.Visit(ctx, tablet); !v.Account || v.User != account.User {
+		t.Fatalf("the right code did not sign in to the account: %+v", v)
+	}
 
+	// No leaves everything as it was.
+	tr.typeText("m")
+	tr.waitFor("Make +1 415-555-2672 an account of its own? y/N")
+	tr.typeText("n")
+	tr.waitFor("Press m")
+	if v, _ := e.svc.Visit(ctx, tablet); v.User != account.User {
+		t.Fatal("no split the device off")
+	}
+
+	tr.typeText("m")
+	screen = tr.waitFor("• +1 415-555-2672 leaves the account you are signed in to, which keeps +1",
+		"•••-•••-2671 and is told in a message.", "Make +1 415-555-2672 an account of its own? y/N")
+	tr.golden("question", screen)
+	tr.typeText("y")
+	screen = tr.waitFor("+1 415-555-2672 is an account of its own now", "signed in as +1 415-555-2672 · via code")
+	tr.golden("home", screen)
+	if strings.Contains(screen, "Press m") {
+		t.Fatal("the split is still offered after it was taken")
+	}
 	v, _ := e.svc.Visit(ctx, tablet)
 	if !v.Account || v.User == account.User {
 		t.Fatalf("the tablet is %+v; the old account is %s", v, account.User)
@@ -441,6 +445,37 @@ func TestSplitChoiceNewAccount(t *testing.T) {
 		if a.Kind == address.Phone && a.Display == "+1 415-555-2672" {
 			t.Fatalf("the number is still on the old account: %+v", old.Addresses)
 		}
+	}
+}
+
+// After the code's lifetime home no longer offers the split; the account
+// screen does, on the row of the number the device signed in with only.
+func TestSplitFromAccountScreen(t *testing.T) {
+	e := newEnv(t)
+	account := splitAccount(e)
+	e.signIn(tablet, phone2)
+	e.clock.Advance(time.Hour)
+	tr := e.open(tablet, "")
+	screen := tr.waitFor("signed in as grace@example.com")
+	if strings.Contains(screen, "Press m") {
+		t.Fatalf("home offers the split after the code's lifetime:\n%s", screen)
+	}
+	tr.typeText("a")
+	tr.waitFor("Addresses")
+	tr.typeText("j") // +1 415-555-2671: not the one this device signed in with
+	tr.typeText("m")
+	tr.waitFor("› phone  +1 415-555-2671")
+	if strings.Contains(tr.screen(), "y/N") {
+		t.Fatal("m offered a split on another number's row")
+	}
+	tr.typeText("j")
+	tr.waitFor("› phone  +1 415-555-2672", "m make it an account of its own")
+	tr.typeText("m")
+	tr.waitFor("Make +1 415-555-2672 an account of its own? y/N")
+	tr.typeText("y")
+	tr.waitFor("+1 415-555-2672 is an account of its own now")
+	if v, _ := e.svc.Visit(ctx, tablet); !v.Account || v.User == account.User {
+		t.Fatalf("the tablet is %+v", v)
 	}
 }
 

@@ -672,20 +672,21 @@ func splitWorld(t *testing.T, asJSON bool) (w *world, alice, bob flows.Device, r
 	return w, alice, bob, w.ok(bob, args...)
 }
 
+// A right code signs in, with no question; the split is offered after.
 func TestSplitSignIn(t *testing.T) {
 	w, _, bob, r := splitWorld(t, false)
-	want := "That code is right. The address is also confirmed on an account with another phone number: run `split signin` " +
-		"to sign in to it, or `split new` to start a new account with this phone number (it leaves that account).\n"
+	want := "Signed in as Alice.\n" +
+		"This account also has the phone number +1 •••-•••-2671. If +1 415-555-2672 is yours and not the account's, `split new`\n" +
+		"makes it an account of its own: it leaves this account, which keeps +1 •••-•••-2671 and is told.\n"
 	if r.stdout != want {
 		t.Errorf("code offering the split:\n got %q\nwant %q", r.stdout, want)
 	}
-	mustContain(t, "bob whoami before choosing", w.ok(bob, "whoami").stdout, "account:    no")
+	mustContain(t, "bob whoami", w.ok(bob, "whoami").stdout, "nickname:   Alice", "+1 415-555-2671 (confirmed)", "+1 415-555-2672 (confirmed)")
 
 	if r := w.ok(bob, "split", "signin"); r.stdout != "Signed in as Alice.\n" {
 		t.Errorf("split signin: %q", r.stdout)
 	}
-	mustContain(t, "bob whoami", w.ok(bob, "whoami").stdout, "nickname:   Alice", "+1 415-555-2671 (confirmed)", "+1 415-555-2672 (confirmed)")
-	w.refused(bob, flows.ProblemNoCode, "split", "new")
+	w.refused(bob, flows.ProblemNoCode, "split", "signin")
 }
 
 func TestSplitNew(t *testing.T) {
@@ -695,8 +696,11 @@ func TestSplitNew(t *testing.T) {
 	if s == nil || s["kind"] != "phone" || s["address"] != "+1 •••-•••-2672" || e["purpose"] != "signin" || e["signed_up"] != false {
 		t.Fatalf("code --json offering the split: %v", e)
 	}
-	if v := e["visitor"].(map[string]any); v["account"] != false {
-		t.Errorf("code --json offering the split signed in: %v", v)
+	if keeps, _ := s["keeps"].([]any); len(keeps) != 1 || keeps[0] != "+1 •••-•••-2671" {
+		t.Errorf("code --json: what the account keeps: %v", s)
+	}
+	if v := e["visitor"].(map[string]any); v["account"] != true {
+		t.Errorf("code --json offering the split did not sign in: %v", v)
 	}
 
 	o := w.ok(bob, "split", "new", "--json").object(t)
@@ -712,13 +716,14 @@ func TestSplitNew(t *testing.T) {
 	if len(addrs) != 1 || addrs[0]["address"] != "+1 415-555-2671" {
 		t.Errorf("alice's addresses: %v", addrs)
 	}
+	w.refused(bob, flows.ProblemNoCode, "split", "new")
 }
 
 func TestSplitNewHumanText(t *testing.T) {
 	w, _, bob, _ := splitWorld(t, false)
 	r := w.ok(bob, "split", "new")
-	want := "Signed up: a new account with +1 415-555-2672, and this device is signed in to it. The other account no longer\n" +
-		"has +1 415-555-2672 and was told.\n"
+	want := "Signed up: a new account with +1 415-555-2672, and this device is signed in to it. The account it left keeps\n" +
+		"+1 •••-•••-2671 and was told.\n"
 	if r.stdout != want {
 		t.Errorf("split new:\n got %q\nwant %q", r.stdout, want)
 	}

@@ -115,8 +115,8 @@ type enteredJSON struct {
 	Visitor  visitorJSON `json:"visitor"`
 	// StepUpUntil is set when the code stepped the device up.
 	StepUpUntil *time.Time `json:"step_up_until"`
-	// Split is set when the code was right but signed nothing in yet:
-	// choose with `split signin` or `split new`.
+	// Split is set when the sign-in may be followed by `split new`: the
+	// account has another address of the code's kind.
 	Split *splitJSON `json:"split"`
 	// ConfirmedAddress is the address a confirmation code confirmed.
 	ConfirmedAddress *addressJSON `json:"confirmed_address"`
@@ -132,7 +132,15 @@ type mergeJSON struct {
 type splitJSON struct {
 	Address string   `json:"address"` // masked
 	Kind    string   `json:"kind"`    // "email" or "phone"
+	Keeps   []string `json:"keeps"`   // what the account keeps, masked
 	Choices []string `json:"choices"` // the sub-commands of `split`: "signin", "new"
+}
+
+func toSplitJSON(s *flows.Split) *splitJSON {
+	if s == nil {
+		return nil
+	}
+	return &splitJSON{Address: s.Address, Kind: string(s.Kind), Keeps: cli.NonNil(s.Keeps), Choices: []string{flows.SplitSignIn, flows.SplitNew}}
 }
 
 func toEnteredJSON(out flows.Entered) enteredJSON {
@@ -141,9 +149,7 @@ func toEnteredJSON(out flows.Entered) enteredJSON {
 	if m := out.Merged; m != nil {
 		e.Merged = &mergeJSON{From: m.From, Stars: cli.NonNil(m.Stars), VisitorNickname: m.VisitorNickname, NicknameTaken: m.NicknameTaken}
 	}
-	if s := out.Split; s != nil {
-		e.Split = &splitJSON{Address: s.Address, Kind: string(s.Kind), Choices: []string{flows.SplitSignIn, flows.SplitNew}}
-	}
+	e.Split = toSplitJSON(out.Split)
 	if out.Purpose == flows.PurposeConfirm {
 		if a, ok := justConfirmed(out.Visitor); ok {
 			j := toAddressJSON(a)
@@ -177,10 +183,6 @@ func runCode(c *call) error {
 		return c.Emit(toEnteredJSON(out))
 	}
 	switch {
-	case out.Split != nil:
-		kind := kindNoun(out.Split.Kind)
-		c.Printf("That code is right. The address is also confirmed on an account with another %s: run `split signin` "+
-			"to sign in to it, or `split new` to start a new account with this %s (it leaves that account).\n", kind, kind)
 	case out.Purpose == flows.PurposeStepUp:
 		c.Printf("Stepped up: protected changes work on this device until %s.\n", when(out.StepUpUntil, c.Env.Service.Now()))
 	case out.Purpose == flows.PurposeConfirm:
@@ -191,6 +193,7 @@ func runCode(c *call) error {
 		}
 	case out.Purpose == flows.PurposeSignIn:
 		printSignedIn(c, out)
+		printSplitOffer(c, out.Split)
 	default:
 		c.Printf("Code %s accepted.\n", out.Letter)
 	}

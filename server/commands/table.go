@@ -215,14 +215,15 @@ func init() {
 			Bind:    cli.NoFlags(runApprove),
 		},
 		{
-			Name: "split", Summary: "after a sign-in code offered it: sign in to the account, or start a new one",
-			About: "A sign-in code for an address that is confirmed on an account with another address of its\n" +
-				"kind asks which you mean. `split signin` signs in to that account; `split new` takes the\n" +
-				"address out of it into a new account of its own (the account is told). The choice can be made\n" +
-				"on the device that entered the code, while the code would still be live.",
+			Name: "split", Summary: "make the address you signed in with an account of its own",
+			About: "A sign-in code signs you in to the account that has the address confirmed. When that account\n" +
+				"has another address of the kind, `split new` (on the device that signed in with the address,\n" +
+				"at any time after) takes the address out of it into a new account of its own, to which this\n" +
+				"device is signed in; the account keeps its other address and is told. `split signin` says\n" +
+				"you stay, while the code would still be live.",
 			Subs: []*cli.Command[Env]{
 				{
-					Name: flows.SplitSignIn, Summary: "sign in to the account that has the address",
+					Name: flows.SplitSignIn, Summary: "stay signed in to the account that has the address",
 					Bind: cli.NoFlags(runSplit(flows.SplitSignIn)),
 				},
 				{
