@@ -256,7 +256,9 @@ func (e *e2e) askForLink(links, addr string) (key, label, url string) {
 	if !strings.HasPrefix(url, links+"/link/") {
 		e.t.Fatalf("the link %s does not start with the server's links base %s", url, links)
 	}
-	if inbox := e.joined("inbox"); !strings.Contains(inbox, "terminal session "+label) {
+	// The inbox wraps a message's long lines under their indent: read its
+	// words as one run.
+	if inbox := strings.Join(strings.Fields(e.joined("inbox")), " "); !strings.Contains(inbox, "terminal session "+label) {
 		e.t.Fatalf("the message does not name session %s:\n%s", label, inbox)
 	}
 	return key, label, url

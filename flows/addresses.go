@@ -77,12 +77,10 @@ func (s *Service) changeAddress(dev Device, oldInput, input string) (Issued, err
 		if mine != nil && mine.confirmed() { // [C2]
 			return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Shown()))
 		}
-		added, err := addedToday(tx, user, now)
-		if err != nil {
+		if p, err := s.addressLimit(tx, user, now); err != nil {
 			return err
-		}
-		if added >= s.policy.AddressesPerDay {
-			return problem(ProblemAddressLimit, fmt.Sprintf("An account can add at most %d addresses a day; try again tomorrow.", s.policy.AddressesPerDay))
+		} else if p != nil {
+			return p
 		}
 
 		if oldClaim != nil && !oldClaim.confirmed() { // EDIT of an unconfirmed address replaces it
@@ -412,11 +410,11 @@ func (s *Service) AddressesAt(ctx context.Context, user string, at time.Time) ([
 	return out, err
 }
 
-// addedToday counts the email addresses, phone numbers and wallets the
-// user added in the last day (remembered SSH keys do not count against the
-// limit).
-func addedToday(r store.Reader, user string, now time.Time) (int, error) {
-	n := 0
+// addedToday returns when the user added each email address, phone
+// number and wallet of the last day, oldest first (remembered SSH keys do
+// not count against the limit).
+func addedToday(r store.Reader, user string, now time.Time) ([]time.Time, error) {
+	var at []time.Time
 	var ferr error
 	err := r.Facts(store.ByUser, user, store.Window{Since: now.Add(-24 * time.Hour), Kinds: []string{KindAddressAdded}},
 		func(f store.Fact) bool {
@@ -425,12 +423,25 @@ func addedToday(r store.Reader, user string, now time.Time) (int, error) {
 				return false
 			}
 			if k := address.Kind(b.Kind); k == address.Email || k == address.Phone || k.IsWallet() {
-				n++
+				at = append(at, f.Time)
 			}
 			return true
 		})
 	if err == nil {
 		err = ferr
 	}
-	return n, err
+	return at, err
+}
+
+// addressLimit refuses one more address than a day allows, saying when
+// the next can be added: when the oldest add that counts leaves the
+// 24 hours, as every other limit says when it lifts.
+func (s *Service) addressLimit(r store.Reader, user string, now time.Time) (*Problem, error) {
+	at, err := addedToday(r, user, now)
+	if err != nil || len(at) < s.policy.AddressesPerDay {
+		return nil, err
+	}
+	next := at[len(at)-s.policy.AddressesPerDay].Add(24 * time.Hour)
+	return &Problem{Code: ProblemAddressLimit, RetryAt: next,
+		Msg: fmt.Sprintf("An account can add at most %d addresses a day; the next can be added at %s.", s.policy.AddressesPerDay, When(next, now))}, nil
 }

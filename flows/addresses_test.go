@@ -110,13 +110,21 @@ func TestAtMostFiveAddressesADay(t *testing.T) {
 	h := newHarness(t, flows.Policy{Governor: flows.Governor{DevicePerHour: -1}})
 	dev := device("d")
 	h.account(dev, "a@example.com")
+	first := h.clock.Now()
 	for i := range 4 {
+		h.clock.Advance(time.Minute)
 		if _, err := h.svc.AddAddress(ctx, dev, fmt.Sprintf("extra%d@example.com", i)); err != nil {
 			t.Fatalf("address %d: %v", i+2, err)
 		}
 	}
 	_, err := h.svc.AddAddress(ctx, dev, "sixth@example.com")
-	wantProblem(t, err, flows.ProblemAddressLimit)
+	p := wantProblem(t, err, flows.ProblemAddressLimit)
+	// It says when, like every other limit: when the first of the five
+	// leaves the day.
+	next := first.Add(24 * time.Hour)
+	if !p.RetryAt.Equal(next) || !strings.Contains(p.Msg, "the next can be added at "+flows.When(next, h.clock.Now())) || strings.Contains(p.Msg, "tomorrow") {
+		t.Fatalf("the limit says: %q (retry at %s)", p.Msg, p.RetryAt)
+	}
 	h.clock.Advance(24*time.Hour + time.Second)
 	h.stepUp(dev)
 	if _, err := h.svc.AddAddress(ctx, dev, "sixth@example.com"); err != nil {

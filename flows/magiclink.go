@@ -58,6 +58,10 @@ type LinkInfo struct {
 	// SecondFactor is set when the link's sign-in waits for the account's
 	// authenticator app (totp.go), so the page says the terminal asks.
 	SecondFactor bool
+	// Away is set when the link was used while no terminal session of the
+	// device that asked was waiting (a registration's link): the device
+	// is signed in when it next connects.
+	Away bool
 }
 
 type linkBody struct {
@@ -242,7 +246,12 @@ func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now t
 		return LinkUsed, nil
 	case !now.Before(body.Expires):
 		return LinkExpired, nil
-	case !s.bus.watching(f.Device):
+	case body.Purpose != PurposeConfirm && !s.bus.watching(f.Device):
+		// A sign-in link signs in the session that waits for it, and
+		// nothing else. A registration's link confirms the account
+		// whether or not its terminal still waits: the device that asked
+		// is signed in all the same, and finds itself so when it next
+		// connects.
 		return LinkGone, nil
 	}
 	return LinkLive, nil
@@ -362,6 +371,7 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			}
 		}
 		devices = []string{f.Device}
+		info.Away = !s.bus.watching(f.Device)
 		held, _, err := heldSignIn(tx, f.Device, now)
 		if err != nil {
 			return err

@@ -891,9 +891,9 @@ func (s *Service) linkProviderEmail(tx store.Tx, now time.Time, user string, mai
 		}
 		return "taken", "", nil
 	}
-	if n, err := addedToday(tx, user, now); err != nil {
+	if at, err := addedToday(tx, user, now); err != nil {
 		return "", "", err
-	} else if n >= s.policy.AddressesPerDay {
+	} else if len(at) >= s.policy.AddressesPerDay {
 		return "limit", "", nil
 	}
 	src := claimSource{Kind: string(address.Email), Sealed: mail.sealed, Masked: mail.addr.Masked()}

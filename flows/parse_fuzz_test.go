@@ -224,3 +224,17 @@ func FuzzEnterCode(f *testing.F) {
 		}
 	})
 }
+
+// Letters typed into a code field read as what they are.
+func TestParseCodeInputMessages(t *testing.T) {
+	for _, c := range []struct{ letter, typed, want string }{
+		{"A", "ab", `a code is 4 or 6 digits, like the 4821 in "Code B: 4821"; type the digits only`},
+		{"", "ab", `a code is 4 or 6 digits, like the 4821 in "Code B: 4821"; type the digits only`},
+		{"B", "C-4821", "this field is for code B, not code C: type code B's digits"},
+	} {
+		_, _, err := parseCodeInput(c.letter, c.typed)
+		if p, ok := AsProblem(err); !ok || p.Msg != c.want {
+			t.Errorf("parseCodeInput(%q, %q): %v, want %q", c.letter, c.typed, err, c.want)
+		}
+	}
+}

@@ -481,3 +481,49 @@ func TestPasswordChangedDuringCheck(t *testing.T) {
 		t.Fatalf("the old password stepped desk up until %s", v.StepUpUntil)
 	}
 }
+
+// A registration's link works whenever it is pressed within its 5
+// minutes, whether or not the terminal that asked still waits: the
+// account is confirmed and the device is signed in, which it finds when
+// it next connects. A sign-in link, by contrast, signs in only a waiting
+// session.
+func TestRegistrationLinkAfterTheTerminalLeft(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	w := h.svc.Watch(dev.Tag)
+	d, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", goodPassword)
+	if err != nil || d.Link == nil || d.Link.Purpose != flows.PurposeConfirm {
+		t.Fatalf("[D]: %+v, %v", d, err)
+	}
+	w.Stop() // the terminal closed
+	_, token := h.magicLinkToken("grace@example.com")
+	h.clock.Advance(flows.LinkTTL - time.Second)
+	if info, err := h.svc.PeekLink(ctx, token); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("the page of a registration's link after its terminal left: %+v, %v", info, err)
+	}
+	info, err := h.svc.ConfirmLink(ctx, token)
+	if err != nil || info.State != flows.LinkLive || !info.Away {
+		t.Fatalf("pressed after the terminal left: %+v, %v", info, err)
+	}
+	if o := h.owner("grace@example.com", time.Time{}); o.User == "" {
+		t.Fatal("the address is not confirmed")
+	}
+	v := h.visit(dev) // the device connects again
+	if !v.Account || v.Method != "link" {
+		t.Fatalf("the device that asked is not signed in: %+v", v)
+	}
+	if info, _ := h.svc.ConfirmLink(ctx, token); info.State != flows.LinkUsed {
+		t.Fatalf("a second press: %+v", info)
+	}
+
+	// Past its 5 minutes, it does nothing.
+	other := device("desk")
+	if _, err := h.svc.LoginOrRegister(ctx, other, "ada@example.com", goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	_, late := h.magicLinkToken("ada@example.com")
+	h.clock.Advance(flows.LinkTTL)
+	if info, err := h.svc.ConfirmLink(ctx, late); err != nil || info.State != flows.LinkExpired || h.visit(other).Account {
+		t.Fatalf("a late registration link: %+v, %v", info, err)
+	}
+}

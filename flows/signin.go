@@ -207,8 +207,18 @@ func parseCodeInput(letter, code string) (string, string, error) {
 		i++
 	}
 	if i > 0 {
-		if letter != "" && !strings.EqualFold(letter, code[:i]) {
-			return "", "", problem(ProblemInput, "the letter in front of the code does not match the code asked for")
+		rest := strings.Trim(code[i:], " -")
+		switch {
+		case rest == "" || strings.Trim(rest, "0123456789 -") != "":
+			// Letters where digits go ("ab"): say what a code is, not
+			// that a letter does not match.
+			return "", "", problem(ProblemInput, "a code is 4 or 6 digits, like the 4821 in \"Code B: 4821\"; type the digits only")
+		case letter != "" && !strings.EqualFold(letter, code[:i]):
+			want := strings.ToUpper(strings.TrimSpace(letter))
+			if len(want) > 3 || strings.Trim(want, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+				return "", "", problem(ProblemInput, "the letter in front of the code is not the letter of the code asked for")
+			}
+			return "", "", problem(ProblemInput, fmt.Sprintf("this field is for code %s, not code %s: type code %s's digits", want, code[:i], want))
 		}
 		letter, code = code[:i], code[i:]
 	}

@@ -60,7 +60,7 @@ var DefaultCatalogue = []Item{
 	{"betelgeuse", "Betelgeuse", "Orion, 550 light years: a red supergiant that dimmed in 2019"},
 	{"altair", "Altair", "Aquila, 17 light years: spins so fast it is flattened"},
 	{"polaris", "Polaris", "Ursa Minor, 430 light years: stands still above the north pole"},
-	{"antares", "Antares", "Scorpius, 550 light years: the rival of Mars, red as it"},
+	{"antares", "Antares", "Scorpius, 550 light years: the rival of Mars, and as red"},
 }
 
 // Visitor is everything a device's screen shows about who it is.

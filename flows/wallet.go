@@ -286,14 +286,7 @@ func (s *Service) walletAddable(r store.Reader, now time.Time, user, hash string
 	if mine != nil && mine.confirmed() {
 		return problem(ProblemNothingToDo, fmt.Sprintf("%s is already confirmed on your account; nothing to do.", addr.Display())), nil
 	}
-	added, err := addedToday(r, user, now)
-	if err != nil {
-		return nil, err
-	}
-	if added >= s.policy.AddressesPerDay {
-		return problem(ProblemAddressLimit, fmt.Sprintf("An account can add at most %d addresses a day; try again tomorrow.", s.policy.AddressesPerDay)), nil
-	}
-	return nil, nil
+	return s.addressLimit(r, user, now)
 }
 
 // RequestWalletStepUp issues a step-up challenge for a wallet confirmed

@@ -7,9 +7,11 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"charm.land/ssh"
+	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/attest-dev/attest/flows"
@@ -159,7 +161,20 @@ func (s *Server) serveInbox(sess ssh.Session, pty bool) {
 	show := func(m message.Message) error { return writeJSONLine(sess, m) }
 	if pty {
 		fmt.Fprint(sess, "\x1b[1mattest demo inbox\x1b[0m: every message to every address, live, with what the governor decided. Ctrl+C to leave.\r\n\r\n")
-		show = func(m message.Message) error { return writeInboxBlock(sess, m, s.governorNote(ctx, m)) }
+		// The body wraps to the window, under its indent; the window's
+		// width is followed as it changes.
+		var width atomic.Int64
+		if p, winCh, ok := sess.Pty(); ok {
+			width.Store(int64(p.Window.Width))
+			go func() {
+				for w := range winCh {
+					width.Store(int64(w.Width))
+				}
+			}()
+		}
+		show = func(m message.Message) error {
+			return writeInboxBlock(sess, m, s.governorNote(ctx, m), int(width.Load()))
+		}
 		go func() { // ctrl+c arrives as a byte on a terminal
 			buf := make([]byte, 64)
 			for {
@@ -208,18 +223,32 @@ func writeJSONLine(w io.Writer, m message.Message) error {
 		Subject: m.Subject, Text: m.Text, Created: m.Created})
 }
 
-// writeInboxBlock shows one message on a terminal: its time, channel and
-// address, then the governor's note (if any), then the text.
-func writeInboxBlock(w io.Writer, m message.Message, note string) error {
+// inboxIndent is the indent of a message's body under its heading.
+const inboxIndent = "    "
+
+// writeInboxBlock shows one message on a terminal width columns wide (0:
+// unknown): its time, channel and address, then the governor's note (if
+// any), then the text, indented, long lines wrapped at spaces so that they
+// stay under the indent. A word wider than the window (a link) is left
+// whole, for the terminal to fold and copy.
+func writeInboxBlock(w io.Writer, m message.Message, note string, width int) error {
 	head := fmt.Sprintf("%s  %s to %s", m.Created.UTC().Format("15:04:05"), strings.ToUpper(string(m.Channel)), inert.Address(m.To))
 	if m.Subject != "" {
 		head += "  · " + inert.String(m.Subject)
 	}
 	if note != "" {
-		note = "\x1b[2m" + inert.String(note) + "\x1b[0m\r\n    "
+		note = "\x1b[2m" + inert.String(note) + "\x1b[0m\r\n" + inboxIndent
 	}
-	body := strings.ReplaceAll(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n", "\r\n    ")
-	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n    %s%s\r\n\r\n", head, note, body)
+	lines := strings.Split(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n")
+	if room := width - len(inboxIndent); room >= 20 {
+		var wrapped []string
+		for _, l := range lines {
+			wrapped = append(wrapped, strings.Split(ansi.Wordwrap(l, room, ""), "\n")...)
+		}
+		lines = wrapped
+	}
+	body := strings.Join(lines, "\r\n"+inboxIndent)
+	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n%s%s%s\r\n\r\n", head, inboxIndent, note, body)
 	return err
 }
 

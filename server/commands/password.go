@@ -132,7 +132,7 @@ func toMergeJSON(m *flows.Merge) *mergeJSON {
 
 // The flags of the commands that wait for a magic link.
 func bindNoWait(fs *flag.FlagSet) *bool {
-	return fs.Bool("no-wait", false, "do not wait for the link: it then finds no waiting session and signs nothing in")
+	return fs.Bool("no-wait", false, "do not wait for the link: a sign-in link then finds no waiting session (a registration's link still works)")
 }
 
 // linkTTLWords is how long a magic link works, in words: "5 minutes".
@@ -324,6 +324,12 @@ func runLogin(c *call, pw string, lw *linkWaiter) error {
 // fit every case.
 const linkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
 
+// linkWorks says when the link works, in words that fit every case: a
+// sign-in link signs in only a waiting session; a registration's link
+// works whether or not one waits.
+const linkWorks = "A link that signs in works only while a command of this device waits for it; one that makes your " +
+	"account works even after you close this, and this device is signed in when it next connects."
+
 // pendingLink tells a person to follow the link that a one-stage login
 // sent, and waits for it unless lw is nil. link is the link this command
 // sent, or nil when the governor held it back.
@@ -339,14 +345,14 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 			return err
 		}
 	} else if lw != nil {
-		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
-			"the link works for %s and only while this command waits. Send it again with: %s.\n", sent, linkTTLWords(), again)
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button, "+
+			"within %s. %s Send it again with: %s.\n", sent, linkTTLWords(), linkWorks, again)
 		c.Printf("Waiting for the link…\n")
 	} else {
-		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button; "+
-			"the link works for %s and only while a command of this device waits for it.\n", sent, linkTTLWords())
-		c.Printf("This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. "+
-			"To sign in, run %s (it sends a new link and waits).\n", again)
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button, "+
+			"within %s. %s\n", sent, linkTTLWords(), linkWorks)
+		c.Printf("This command did not wait (--no-wait): a sign-in link will find no waiting session. "+
+			"To sign in that way, run %s (it sends a new link and waits).\n", again)
 	}
 	// A link sent earlier expires within LinkTTL from now too.
 	expires := c.Env.Service.Now().Add(flows.LinkTTL)
@@ -400,8 +406,8 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 		if lw != nil {
 			c.Printf("Waiting for the button to be pressed…\n")
 		} else {
-			c.Printf("This command did not wait (--no-wait): the link signs in only a session of this device that is "+
-				"waiting, so run %s when you are ready to open it.\n", again)
+			c.Printf("This command did not wait (--no-wait): a sign-in link signs in only a session of this device that is "+
+				"waiting, so run %s when you are ready to open it; a link that confirms your new account works all the same.\n", again)
 		}
 	}
 	return awaitLink(c, lw, sent.To, sent.Expires, again)

@@ -126,18 +126,20 @@ func noPassword(t *testing.T, what string, outs []string, passwords ...string) {
 // followText is what login prints for every case but [A] while it waits.
 func followText(addr string) string {
 	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
-		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button; " +
-		"the link works for 5 minutes and only while this command waits. Send it again with: resend " + addr + ".\n" +
+		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button, " +
+		"within 5 minutes. A link that signs in works only while a command of this device waits for it; one that makes your " +
+		"account works even after you close this, and this device is signed in when it next connects. Send it again with: resend " + addr + ".\n" +
 		"Waiting for the link…\n"
 }
 
 // noWaitText is what login --no-wait prints for every case but [A].
 func noWaitText(addr string) string {
 	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
-		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button; " +
-		"the link works for 5 minutes and only while a command of this device waits for it.\n" +
-		"This command did not wait (--no-wait), so the link will find no waiting session and sign nothing in. " +
-		"To sign in, run resend " + addr + " (it sends a new link and waits).\n"
+		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button, " +
+		"within 5 minutes. A link that signs in works only while a command of this device waits for it; one that makes your " +
+		"account works even after you close this, and this device is signed in when it next connects.\n" +
+		"This command did not wait (--no-wait): a sign-in link will find no waiting session. " +
+		"To sign in that way, run resend " + addr + " (it sends a new link and waits).\n"
 }
 
 var waitingRE = regexp.MustCompile(`Waiting for the link…\n`)

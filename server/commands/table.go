@@ -43,7 +43,9 @@ func init() {
 				"least 15 characters, and hard to guess); for an address with an account, it signs you in. The\n" +
 				"link signs in the session that waits for it, so login waits, up to 5 minutes, until the link's\n" +
 				"button is pressed (exit 0) or the link expires (exit 1). With --no-wait it returns at once, and\n" +
-				"the link then finds no waiting session: `resend ADDRESS` sends a new one and waits.",
+				"a sign-in link then finds no waiting session: `resend ADDRESS` sends a new one and waits. A\n" +
+				"link that makes a new account works within its 5 minutes even after login has left: the account\n" +
+				"is confirmed, and this device is signed in when it next connects.",
 			Bind: bindPasswordLink(runLogin),
 		},
 		{
@@ -54,7 +56,8 @@ func init() {
 				"  printf '%s\\n' \"$PASSWORD\" | ssh host resend grace@example.com\n\n" +
 				"With any other password, or for any other address, it sends a sign-in link instead, and says\n" +
 				"the same. Like login, it waits until the link's button is pressed or the link expires (5\n" +
-				"minutes); --no-wait returns at once, and the link then signs nothing in.",
+				"minutes); --no-wait returns at once (a confirmation link still works; a sign-in link then\n" +
+				"signs nothing in).",
 			Bind: bindPasswordLink(runResend),
 		},
 		{

@@ -40,6 +40,10 @@ type Link struct {
 	Expires time.Time
 	// SecondFactor: the sign-in waits for the account's authenticator app.
 	SecondFactor bool
+	// Away: no terminal of the device that asked was waiting when the
+	// link was used (a registration's link works without one); the
+	// device is signed in when it next connects.
+	Away bool
 }
 
 // Links is the flows' side of magic links.

@@ -161,6 +161,11 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, l)
 		return
 	}
+	if l.Away {
+		s.render(w, r, http.StatusOK, pageData{Title: "Address confirmed",
+			Text: "Your address is confirmed and your account is ready. The terminal that asked has closed; connect again with the same key and it is signed in."})
+		return
+	}
 	if l.SecondFactor {
 		s.render(w, r, http.StatusOK, pageData{Title: "One more step", Text: "Go back to your terminal: it asks for the code from your authenticator app."})
 		return
