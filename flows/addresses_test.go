@@ -88,8 +88,16 @@ func TestAddAddressCases(t *testing.T) {
 	}
 	_, err = h.svc.EnterCode(ctx, alice, aliceCode.Letter, h.codeOf(aliceCode))
 	p := wantProblem(t, err, flows.ProblemSupport)
-	if !strings.Contains(p.Msg, "contact support") {
-		t.Fatalf("message %q", p.Msg)
+	// No support is configured: the operator, and what to quote, which
+	// the ledger answers.
+	refused := h.facts(flows.KindSupportRefused)
+	if len(refused) != 1 {
+		t.Fatalf("%d refusal facts", len(refused))
+	}
+	want := fmt.Sprintf("Please contact the operator of this server, quoting refusal %d of %s (it is in their log).",
+		refused[0].Seq, h.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"))
+	if !strings.HasSuffix(p.Msg, want) {
+		t.Fatalf("message %q\nwant it to end %q", p.Msg, want)
 	}
 	if o := h.owner(phone, time.Time{}); o.User != bobUser {
 		t.Fatal("a [B2] confirmation moved the phone")
@@ -512,4 +520,32 @@ func TestRefusedEditChangesNothing(t *testing.T) {
 	}
 	_, err = h.svc.EditAddress(ctx, dev, "+14155552671", "+14155552671")
 	wantProblem(t, err, flows.ProblemNothingToDo)
+}
+
+// A configured support contact is named where a refusal sends people to
+// support.
+func TestContactSupportNamesTheSupport(t *testing.T) {
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
+	h.support = "https://help.example.com/attest"
+	h.restart(flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
+	if h.svc.Support() != "https://help.example.com/attest" {
+		t.Fatalf("support: %q", h.svc.Support())
+	}
+	alice, bob := device("alice"), device("bob")
+	h.account(alice, "alice@example.com")
+	h.account(bob, "bob@example.com")
+	h.addConfirmed(bob, "+14155552671")
+	h.clock.Advance(time.Minute)
+	iss, err := h.svc.AddAddress(ctx, alice, "+14155552671")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.svc.EnterCode(ctx, alice, iss.Letter, h.codeOf(iss))
+	p := wantProblem(t, err, flows.ProblemSupport)
+	refused := h.facts(flows.KindSupportRefused)
+	want := fmt.Sprintf("Please contact support at https://help.example.com/attest, quoting refusal %d of %s.",
+		refused[len(refused)-1].Seq, h.clock.Now().UTC().Format("2006-01-02 15:04:05 UTC"))
+	if !strings.HasSuffix(p.Msg, want) {
+		t.Fatalf("message %q\nwant it to end %q", p.Msg, want)
+	}
 }

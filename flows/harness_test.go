@@ -49,6 +49,8 @@ type harness struct {
 	pollWait  func(context.Context, time.Duration) error
 	// observer goes into every Service the harness opens (nil: none).
 	observer flows.Observer
+	// support goes into every Service the harness opens.
+	support string
 }
 
 type mailbag struct {
@@ -145,6 +147,7 @@ func (h *harness) open(policy flows.Policy) {
 		Providers: h.providers,
 		PollWait:  h.pollWait,
 		Observer:  h.observer,
+		Support:   h.support,
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)

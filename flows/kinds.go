@@ -42,6 +42,9 @@ const (
 	// Notices: a change to how an account signs in, told to its other
 	// addresses. Not governed: only the account's own changes cause them.
 	KindNoticeQueued = "notice.queued" // User, Address, Ticket
+	// KindSupportRefused is a refusal that sent a person to support; its
+	// sequence number is what they quote.
+	KindSupportRefused = "support.refused" // body: code, message
 
 	// Device linking: a new device shows a short code, a signed-in device
 	// approves it. The ticket is a MAC of the code, so the ledger finds the

@@ -50,6 +50,10 @@ type Config struct {
 	// ConnectHint tells people in messages how to reach the server, such as
 	// "ssh -p 23234 attest.example.com".
 	ConnectHint string
+	// Support is whom a refusal that says "contact support" names: a URL
+	// or an email address, checked by the configuration. Empty means the
+	// operator of this server.
+	Support string
 	// Passwords hashes and checks passwords; default: argon2id with
 	// password.DefaultParams, HashSlots() hashes at a time.
 	Passwords *password.Hasher
@@ -84,6 +88,7 @@ type Service struct {
 	catalogue   []Item
 	linkBase    string
 	connectHint string
+	support     string
 	chainID     int
 
 	hasher  *address.Hasher
@@ -130,6 +135,7 @@ func New(cfg Config) (*Service, error) {
 		catalogue:   cfg.Catalogue,
 		linkBase:    strings.TrimRight(cfg.LinkBase, "/"),
 		connectHint: cfg.ConnectHint,
+		support:     cfg.Support,
 		issuer:      cfg.Issuer,
 		chainID:     cfg.ChainID,
 		sendSlots:   make(chan struct{}, 16),
@@ -322,6 +328,9 @@ func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 	if err == nil {
 		s.bus.publish(users, devices)
 	}
+	if refusal != nil && refusal.Code == ProblemSupport {
+		return s.supportRefusal(refusal)
+	}
 	if refusal != nil {
 		if refusal.held != nil {
 			s.recordHeld(*refusal.held)
@@ -378,6 +387,45 @@ func (s *Service) recordHeld(f store.Fact) {
 		}
 		s.bus.publish(users, []string{f.Device})
 	}
+}
+
+// Support is whom people contact when a refusal says "contact support":
+// the configured URL or email address, or "" for the operator of this
+// server.
+func (s *Service) Support() string { return s.support }
+
+type supportRefusedBody struct {
+	Code    ProblemCode `json:"code"`
+	Message string      `json:"message"`
+}
+
+// supportRefusal records a refusal that sends a person to support, logs
+// it, and names in its message whom to contact and what to quote: the
+// fact's sequence number and time, which the operator finds in the
+// ledger (attest facts --kind support.refused) and in the server's log.
+func (s *Service) supportRefusal(p *Problem) *Problem {
+	now := s.clock.Now()
+	var seq uint64
+	err := s.ledger.Update(func(tx store.Tx) error {
+		f, err := tx.Append(store.Fact{Time: now, Kind: KindSupportRefused,
+			Body: mustJSON(supportRefusedBody{Code: p.Code, Message: p.Msg})})
+		seq = f.Seq
+		return err
+	})
+	at := now.UTC().Format("2006-01-02 15:04:05 UTC")
+	quote := fmt.Sprintf("quoting refusal %d of %s", seq, at)
+	if err != nil {
+		s.log.Error("record a refusal", "err", err)
+		quote = "saying when this happened (" + at + ")"
+	}
+	s.log.Warn("refused: contact support", "fact", seq, "at", now.UTC().Format(time.RFC3339), "code", string(p.Code), "message", p.Msg)
+	who := "contact the operator of this server, " + quote + " (it is in their log)"
+	if s.support != "" {
+		who = "contact support at " + s.support + ", " + quote
+	}
+	out := *p
+	out.Msg = strings.Replace(p.Msg, "contact support", who, 1)
+	return &out
 }
 
 // kept is a refusal whose transaction's facts stay.

@@ -191,6 +191,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		Logger:      logger,
 		LinkBase:    cfg.PublicURL(),
 		ConnectHint: cfg.ConnectHint(),
+		Support:     cfg.Support,
 		Issuer:      cfg.Name,
 		Relay:       relay,
 		ChainID:     cfg.Policy.ChainID,

@@ -83,6 +83,9 @@ type Program[E any] struct {
 	BareRefusals bool
 	// Intro and Outro frame the list of commands `help` prints.
 	Intro, Outro string
+	// Footer, when set, ends that list with what only the environment
+	// knows (the support contact).
+	Footer func(E) string
 
 	linked sync.Once // sub-commands know their parents
 }

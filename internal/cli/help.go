@@ -217,6 +217,9 @@ func runHelp[E any](c *Call[E]) error {
 		return err
 	}
 	fmt.Fprint(c.Stdout, p.Outro)
+	if p.Footer != nil {
+		fmt.Fprint(c.Stdout, p.Footer(c.Env))
+	}
 	return nil
 }
 

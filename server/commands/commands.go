@@ -23,6 +23,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/tui/inert"
 )
 
 // Env is one command invocation.
@@ -56,6 +57,21 @@ var program = &cli.Program[Env]{
 		"A password is read from standard input, never from the command line, where it would stay in\n" +
 		"shell history and logs: " + pipeHint("login grace@example.com") + "\n" +
 		"Connect with a terminal (ssh -t) for the screens.\n",
+	Footer: func(env Env) string {
+		if env.Service == nil {
+			return ""
+		}
+		return supportLine(env.Service.Support()) + "\n"
+	},
+}
+
+// supportLine says whom to contact when a refusal says "contact
+// support": the configured contact, or the operator of this server.
+func supportLine(support string) string {
+	if support == "" {
+		return "Support: the operator of this server. A refusal that sends you there names what to quote."
+	}
+	return "Support: " + inert.String(support)
 }
 
 // Run runs args (the SSH command line, already split like a shell would)

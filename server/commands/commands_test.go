@@ -200,7 +200,8 @@ func TestHelp(t *testing.T) {
 	for _, args := range [][]string{nil, {"help"}, {"--help"}, {"-h"}} {
 		r := w.ok(dev, args...)
 		mustContain(t, "help", r.stdout, "whoami", "signin [ADDRESS]", "sessions (devices)", "signout",
-			"Connect with a terminal (ssh -t) for the screens")
+			"Connect with a terminal (ssh -t) for the screens",
+			"Support: the operator of this server. A refusal that sends you there names what to quote.")
 	}
 	for _, args := range [][]string{{"signout", "--help"}, {"signout", "-h"}, {"help", "signout"}, {"devices", "--help"}} {
 		r := w.ok(dev, args...)
@@ -620,4 +621,14 @@ func TestPanicIsReported(t *testing.T) {
 func safeForTerminal(s string) bool {
 	lines := strings.ReplaceAll(s, "\n", "")
 	return inert.String(lines) == lines
+}
+
+// help names the configured support contact, made inert.
+func TestHelpNamesSupport(t *testing.T) {
+	if got := supportLine("mailto:help@example.com"); got != "Support: mailto:help@example.com" {
+		t.Errorf("supportLine: %q", got)
+	}
+	if got := supportLine("https://x.example/\x1b[31m"); strings.Contains(got, "\x1b") {
+		t.Errorf("supportLine let an escape through: %q", got)
+	}
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -32,6 +34,11 @@ type Config struct {
 	// Name is the server's name where people see it outside attest: the
 	// issuer authenticator apps list the account under.
 	Name string `yaml:"name"`
+	// Support is who people reach when a refusal asks them to contact
+	// support: a URL (https://, http:// or mailto:) or an email address.
+	// Empty means the operator of this server, whom a refusal's message
+	// tells how to find it in the log.
+	Support string `yaml:"support"`
 	// DatabaseURL puts the ledger in PostgreSQL (postgres://...) instead
 	// of DataDir/attest.db, so that several servers share it. Servers that
 	// share a database must share the secret and the host key too, which
@@ -245,6 +252,7 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_CONFIG", "path of the YAML configuration file"},
 	{"ATTEST_DATA_DIR", "data directory (ledger, host key, secret)"},
 	{"ATTEST_NAME", "the server's name in authenticator apps (default attest)"},
+	{"ATTEST_SUPPORT", "who people contact when told to contact support: a URL or an email address (default: the operator)"},
 	{"ATTEST_DATABASE_URL", "keep the ledger in PostgreSQL: postgres://user:pass@host/db (default: DATA_DIR/attest.db)"},
 	{"ATTEST_SECRET_FILE", "the server secret's file (default: DATA_DIR/secret)"},
 	{"ATTEST_HOST_KEY_FILE", "the SSH host key's file (default: DATA_DIR/ssh_host_ed25519_key)"},
@@ -298,6 +306,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 	// here, so the environment beats the file like every other setting.
 	str("ATTEST_DATA_DIR", &c.DataDir)
 	str("ATTEST_NAME", &c.Name)
+	str("ATTEST_SUPPORT", &c.Support)
 	str("ATTEST_DATABASE_URL", &c.DatabaseURL)
 	str("ATTEST_SECRET_FILE", &c.SecretFile)
 	str("ATTEST_HOST_KEY_FILE", &c.HostKeyFile)
@@ -343,6 +352,11 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Name; n == "" || len(n) > 32 || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-_") != "" {
 		errs = append(errs, fmt.Errorf("name %q: want 1 to 32 letters, digits, spaces, dots, dashes or underscores", n))
+	}
+	if c.Support != "" {
+		if err := ValidSupport(c.Support); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		// The URL may hold a password: never repeat it.
@@ -497,4 +511,43 @@ func (c *Config) ConnectHint() string {
 		return "ssh " + host
 	}
 	return "ssh -p " + port + " " + host
+}
+
+// ValidSupport checks a support contact: an http(s) URL with a host, a
+// mailto: URL, or an email address, at most 200 characters of printable
+// text. It is shown on terminals and in messages, so nothing that could
+// steer a terminal (control or format characters) gets through.
+func ValidSupport(v string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("support %q: %s; want an https:// URL or an email address", inert.String(v), why)
+	}
+	if len(v) > 200 {
+		return bad("longer than 200 characters")
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) || unicode.Is(unicode.Cf, r) || unicode.IsSpace(r) {
+			return bad("it holds a space or a character that is not printable")
+		}
+	}
+	if strings.Contains(v, "://") || strings.HasPrefix(strings.ToLower(v), "mailto:") {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil:
+			return bad("not a URL")
+		case u.Scheme == "mailto":
+			if _, err := mail.ParseAddress(u.Opaque); err != nil || u.Opaque == "" {
+				return bad("the mailto: address is not an email address")
+			}
+		case u.Scheme != "https" && u.Scheme != "http":
+			return bad("a URL must be https:// (or http://)")
+		case u.Host == "" || u.User != nil:
+			return bad("a URL needs a host and no user name or password")
+		}
+		return nil
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Name != "" || a.Address != v {
+		return bad("not an email address")
+	}
+	return nil
 }

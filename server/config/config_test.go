@@ -592,3 +592,40 @@ func TestChainID(t *testing.T) {
 		}
 	}
 }
+
+// The support contact is a URL or an email address, and nothing that
+// could steer a terminal.
+func TestSupportContact(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"https://help.example.com/attest":                 true,
+		"http://intranet/help":                            true,
+		"mailto:help@example.com":                         true,
+		"help@example.com":                                true,
+		"Help Desk <help@example.com>":                    false,
+		"ftp://example.com":                               false,
+		"https://":                                        false,
+		"https://user:pw@example.com":                     false,
+		"javascript:alert(1)":                             false,
+		"help@example.com\x1b[2J":                         false,
+		"https://example.com/\u202e":                      false,
+		"call us":                                         false,
+		"mailto:":                                         false,
+		"https://example.com/" + strings.Repeat("a", 200): false,
+	} {
+		if err := config.ValidSupport(v); (err == nil) != ok {
+			t.Errorf("ValidSupport(%q) = %v, want ok %v", v, err, ok)
+		}
+	}
+	dir := "ATTEST_DATA_DIR=" + t.TempDir()
+	c, err := config.Load("", []string{dir, "ATTEST_SUPPORT=help@example.com"})
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil || c.Support != "help@example.com" {
+		t.Fatalf("ATTEST_SUPPORT: %q, %v", c.Support, err)
+	}
+	c, err = config.Load("", []string{dir, "ATTEST_SUPPORT=ftp://x"})
+	if err == nil && c.Validate() == nil {
+		t.Fatal("a bad support contact was accepted")
+	}
+}
