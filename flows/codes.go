@@ -16,7 +16,11 @@ import (
 const (
 	PurposeSignIn  = "signin"  // sign the device in, creating the account if the address has no owner
 	PurposeConfirm = "confirm" // confirm an address added to a signed-in account
-	PurposeStepUp  = "stepup"  // elevate this device for protected actions
+	// PurposeConfirmAddress is a link's: it confirms an email address added
+	// to an account, as the code in the same message does (seed 001's
+	// "update details, then verify the email by link").
+	PurposeConfirmAddress = "confirm-address"
+	PurposeStepUp         = "stepup" // elevate this device for protected actions
 )
 
 // Issued describes a code that went out, for the screen that waits for it.
@@ -45,6 +49,9 @@ type codeRequest struct {
 	ticket  string
 	draw    string // 6 random digits; a 4-digit code uses the first 4
 	min     int    // minimum digits (6 for step-up)
+	// link, for an email's confirmation, is the link that goes in the
+	// same message: either confirms the address.
+	link *linkRequest
 }
 
 // prepareCode mints the randomness a code needs: its ticket, its digits
@@ -60,6 +67,13 @@ func (s *Service) prepareCode(dev Device, user string, addr address.Address, pur
 	}
 	if req.sealed, err = s.sealer.seal(s.rand, string(addr.Kind)+":"+addr.Value, req.hash); err != nil {
 		return req, err
+	}
+	if purpose == PurposeConfirm && addr.Kind == address.Email {
+		l, err := s.prepareLink(dev, user, addr, PurposeConfirmAddress)
+		if err != nil {
+			return req, err
+		}
+		req.link = &l
 	}
 	return req, nil
 }
@@ -181,6 +195,19 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		return Issued{}, nil, err
 	}
 	m := codeMessage(iss, req.addr.Value, code, now)
+	if l := req.link; l != nil {
+		// The same message carries a link that confirms the address too:
+		// one use, LinkTTL, bound to the account and the address. Only
+		// its MAC is kept.
+		expires := now.Add(LinkTTL)
+		if _, err := tx.Append(store.Fact{Time: now, Kind: KindLinkAttached, User: req.user, Device: req.dev.Tag, Address: req.hash,
+			Ticket: s.linkTicketOf(l.token), Body: mustJSON(linkBody{Purpose: PurposeConfirmAddress, Label: l.label, Expires: expires,
+				Kind: string(req.addr.Kind), Sealed: l.sealed, Masked: req.addr.Masked()})}); err != nil {
+			return Issued{}, nil, err
+		}
+		m.Text = strings.TrimRight(m.Text, "\n") + fmt.Sprintf("\n\nOr confirm it with this link instead, pressing the button on its page (it works once, until %s):\n\n%s\n",
+			expires.UTC().Format("15:04 UTC"), s.linkBase+"/link/"+l.token)
+	}
 	return iss, &m, nil
 }
 

@@ -45,6 +45,9 @@ const (
 	// KindSupportRefused is a refusal that sent a person to support; its
 	// sequence number is what they quote.
 	KindSupportRefused = "support.refused" // body: code, message
+	// KindRegistrationAbandoned: a registration whose every challenge
+	// expired with nothing confirmed was cleaned up (cleanup.go).
+	KindRegistrationAbandoned = "registration.abandoned" // User
 
 	// Device linking: a new device shows a short code, a signed-in device
 	// approves it. The ticket is a MAC of the code, so the ledger finds the
@@ -67,6 +70,10 @@ const (
 	KindLinkEmailed = "link.emailed" // Device, Address, Ticket (User for a registration)
 	KindLinkTexted  = "link.texted"  // Device, Address, Ticket
 	KindLinkUsed    = "link.used"    // Device, Address, Ticket
+	// KindLinkAttached is a link that went in the same message as a
+	// code (an email's confirmation: either confirms it). The message is
+	// counted once, by its code, so this kind is not governed.
+	KindLinkAttached = "link.attached" // User, Device, Address, Ticket
 
 	// Delivery outcomes, recorded after the commit that decided a message.
 	KindMessageSent   = "message.sent"   // Ticket
@@ -166,7 +173,8 @@ type addressEndedBody struct {
 	// Reason: "unlinked", "replaced" (a new claim by the same user),
 	// "superseded" (another user confirmed it), "edited", "split" (its
 	// owner's account was split), "removed" (an SSH key), "forgotten"
-	// (keys forgotten at sign-out everywhere).
+	// (keys forgotten at sign-out everywhere), "abandoned" (a
+	// registration whose challenges all expired, cleaned up).
 	Reason string `json:"reason"`
 }
 

@@ -224,7 +224,7 @@ func (s *Service) linkFact(r store.Reader, token string) (*store.Fact, *linkBody
 		return nil, nil, nil
 	}
 	var f *store.Fact
-	err := r.Facts(store.ByTicket, s.linkTicketOf(token), store.Window{Kinds: linkKinds, Limit: 1},
+	err := r.Facts(store.ByTicket, s.linkTicketOf(token), store.Window{Kinds: append([]string{KindLinkAttached}, linkKinds...), Limit: 1},
 		func(x store.Fact) bool { f = &x; return false })
 	if err != nil || f == nil {
 		return nil, nil, err
@@ -246,7 +246,7 @@ func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now t
 		return LinkUsed, nil
 	case !now.Before(body.Expires):
 		return LinkExpired, nil
-	case body.Purpose != PurposeConfirm && !s.bus.watching(f.Device):
+	case body.Purpose == PurposeSignIn && !s.bus.watching(f.Device):
 		// A sign-in link signs in the session that waits for it, and
 		// nothing else. A registration's link confirms the account
 		// whether or not its terminal still waits: the device that asked
@@ -286,14 +286,23 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 	now := s.clock.Now()
 	info := LinkInfo{State: LinkUnknown}
 	var touched, devices []string
+	var msgs []message.Message
 	err = s.update("confirm magic link", func(tx store.Tx) error {
-		info, touched, devices = LinkInfo{State: LinkUnknown}, nil, nil
+		info, touched, devices, msgs = LinkInfo{State: LinkUnknown}, nil, nil, nil
 		f, body, err := s.linkFact(tx, token)
 		if err != nil || f == nil {
 			return err
 		}
 		info = LinkInfo{Label: body.Label, Purpose: body.Purpose, Expires: body.Expires}
 		if info.State, err = s.linkState(tx, f, body, now); err != nil || info.State != LinkLive {
+			return err
+		}
+		if body.Purpose == PurposeConfirmAddress {
+			touched = []string{f.User}
+			if msgs, err = s.confirmAddressByLink(tx, now, f, body); err != nil {
+				return err
+			}
+			_, err = tx.Append(store.Fact{Time: now, Kind: KindLinkUsed, User: f.User, Address: f.Address, Ticket: f.Ticket})
 			return err
 		}
 		dev := Device{Tag: f.Device}
@@ -387,5 +396,34 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 		return LinkInfo{}, err
 	}
 	s.bus.publish(touched, devices)
+	s.send(msgs, "")
 	return info, nil
+}
+
+// confirmAddressByLink is what the link in an email's confirmation does:
+// the notes' CONFIRM of that address for the account that added it, as
+// the code in the same message would. The link is bound to both: the
+// account's claim must still be live and unconfirmed.
+func (s *Service) confirmAddressByLink(tx store.Tx, now time.Time, f *store.Fact, body *linkBody) ([]message.Message, error) {
+	c, err := liveClaim(tx, f.User, f.Address)
+	switch {
+	case err != nil:
+		return nil, err
+	case c == nil:
+		return nil, problem(ProblemInput, "This address is no longer on the account that added it, so the link does nothing.")
+	case c.confirmed():
+		return nil, problem(ProblemNothingToDo, "This address is confirmed already (by its code, perhaps): nothing to do.")
+	}
+	claims, err := readClaims(tx, f.Address, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if err := confirmClaim(tx, now, f.User, f.Address, claims, body.source(), "link", f.Ticket); err != nil {
+		return nil, err
+	}
+	change, err := lastFact(tx, store.ByAddress, f.Address, KindAddressConfirmed)
+	if err != nil {
+		return nil, err
+	}
+	return s.notify(tx, now, f.User, change, f.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), address.WarnLookAlike(body.Masked)))
 }

@@ -218,3 +218,85 @@ func TestStaleLinkDoesNotSwitchAccounts(t *testing.T) {
 		t.Fatalf("the link switched the session to %s", v.User)
 	}
 }
+
+// Seed 001's "update details, then verify the email by link": adding an
+// email sends one message with a code and a link; either confirms it.
+// The link works once, for 5 minutes, for that account and address only,
+// and the ledger keeps only its MAC.
+func TestAddedEmailConfirmedByLink(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	user := h.account(dev, "grace@example.com")
+	before := h.bag.count()
+	iss, err := h.svc.AddAddress(ctx, dev, "work@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	if h.bag.count() != before+1 {
+		t.Fatalf("%d messages for one added email", h.bag.count()-before)
+	}
+	msgs := h.bag.to("work@example.com")
+	m := msgs[len(msgs)-1]
+	tok := linkRE.FindStringSubmatch(m.Text)
+	if tok == nil || !strings.Contains(m.Text, "Code "+iss.Letter+": ") {
+		t.Fatalf("the message does not carry both the code and a link:\n%s", m.Text)
+	}
+	for _, f := range h.facts(flows.KindLinkAttached) {
+		if strings.Contains(string(f.Body), tok[1]) || f.User != user {
+			t.Fatalf("the link fact: %+v", f)
+		}
+	}
+	if info, err := h.svc.PeekLink(ctx, tok[1]); err != nil || info.State != flows.LinkLive || info.Purpose != flows.PurposeConfirmAddress {
+		t.Fatalf("peek: %+v, %v", info, err)
+	}
+	info, err := h.svc.ConfirmLink(ctx, tok[1])
+	if err != nil || info.State != flows.LinkLive {
+		t.Fatalf("press: %+v, %v", info, err)
+	}
+	if o := h.owner("work@example.com", time.Time{}); o.User != user {
+		t.Fatalf("the address is not confirmed on the account: %+v", o)
+	}
+	if info, _ := h.svc.ConfirmLink(ctx, tok[1]); info.State != flows.LinkUsed {
+		t.Fatalf("a second press: %+v", info)
+	}
+	// The code of the same message finds nothing left to do.
+	if _, err := h.svc.EnterCode(ctx, dev, iss.Letter, h.codeOf(iss)); err != nil {
+		t.Fatalf("the code after the link: %v", err)
+	}
+
+	// A link for an address the account dropped does nothing; one pressed
+	// after its 5 minutes neither.
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.AddAddress(ctx, dev, "old@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, dropped := h.magicLinkToken("old@example.com")
+	if _, err := h.svc.UnlinkAddress(ctx, dev, "old@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.svc.ConfirmLink(ctx, dropped)
+	wantProblem(t, err, flows.ProblemInput)
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.AddAddress(ctx, dev, "late@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, late := h.magicLinkToken("late@example.com")
+	h.clock.Advance(flows.LinkTTL)
+	if info, err := h.svc.ConfirmLink(ctx, late); err != nil || info.State != flows.LinkExpired {
+		t.Fatalf("a late link: %+v, %v", info, err)
+	}
+	if o := h.owner("late@example.com", time.Time{}); o.User != "" {
+		t.Fatal("a late link confirmed the address")
+	}
+	// A phone gets its code alone.
+	h.clock.Advance(time.Minute)
+	if _, err := h.svc.AddAddress(ctx, dev, "+14155552671"); err != nil {
+		t.Fatal(err)
+	}
+	h.svc.Wait()
+	texts := h.bag.to("+14155552671")
+	if strings.Contains(texts[len(texts)-1].Text, "/link/") {
+		t.Fatalf("a text carries a link: %s", texts[len(texts)-1].Text)
+	}
+}

@@ -27,7 +27,8 @@ func linkFromFlows(info flows.LinkInfo) httpd.Link {
 		flows.LinkExpired: httpd.LinkExpired,
 		flows.LinkGone:    httpd.LinkSessionGone,
 	}[info.State] // anything else is LinkUnknown, the zero state
-	return httpd.Link{Label: info.Label, State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away}
+	return httpd.Link{Label: info.Label, State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away,
+		Address: info.Purpose == flows.PurposeConfirmAddress}
 }
 
 func (l links) Peek(ctx context.Context, token string) (httpd.Link, error) {

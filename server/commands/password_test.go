@@ -233,15 +233,15 @@ func TestLoginPendingSameWords(t *testing.T) {
 	w := newWorld(t)
 	laptop := device("laptop")
 
-	// [D] without waiting: the link will find no waiting session.
+	// [D] without waiting: a registration's link works all the same.
 	r := w.okAs(pw(goodPassword), laptop, "login", grace, "--no-wait")
 	want := noWaitText(grace)
 	if r.stdout != want {
 		t.Errorf("login --no-wait [D]:\n got %q\nwant %q", r.stdout, want)
 	}
 	_, token := w.linkFor(grace)
-	if info, _ := w.svc.PeekLink(context.Background(), token); info.State != flows.LinkGone {
-		t.Errorf("the link with nobody waiting: %+v", info)
+	if info, _ := w.svc.PeekLink(context.Background(), token); info.State != flows.LinkLive {
+		t.Errorf("the registration's link with nobody waiting: %+v", info)
 	}
 
 	// [C], from another device with another password, in the same words
@@ -261,7 +261,7 @@ func TestLoginPendingSameWords(t *testing.T) {
 		t.Errorf("login --no-wait [C], held back: %q", r.stdout)
 	}
 
-	// [C] on the registering device, waiting: now the first link works.
+	// [C] on the registering device, waiting: the first link signs it in.
 	w.clock.Advance(time.Minute)
 	run := w.startAs(context.Background(), pw(goodPassword), laptop, "login", grace)
 	if run.stdout.waitFor(waitingRE) == nil {

@@ -40,6 +40,9 @@ type Link struct {
 	Expires time.Time
 	// SecondFactor: the sign-in waits for the account's authenticator app.
 	SecondFactor bool
+	// Address: the link confirms an email address added to an account
+	// (it came with that address's code) rather than signing in.
+	Address bool
 	// Away: no terminal of the device that asked was waiting when the
 	// link was used (a registration's link works without one); the
 	// device is signed in when it next connects.

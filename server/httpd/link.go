@@ -60,7 +60,11 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </head>
 <body>
 <main>
-{{if .Ask -}}
+{{if .AskAddress -}}
+<h1>Confirm this address on your attest account?</h1>
+<p class="note">Press the button only if you added this address to your attest account yourself, in a terminal.</p>
+<form method="post"><button type="submit">Confirm the address</button></form>
+{{- else if .Ask -}}
 <h1>Sign in the terminal session labelled <strong>{{.Label}}</strong>?</h1>
 <p class="note">Press the button only if your terminal shows <strong>{{.Label}}</strong> and you asked to sign in there.</p>
 <form method="post"><button type="submit">Sign in {{.Label}}</button></form>
@@ -74,10 +78,11 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 `))
 
 type pageData struct {
-	Title string
-	Text  string
-	Ask   bool
-	Label string
+	Title      string
+	Text       string
+	Ask        bool
+	AskAddress bool // the question of a link that confirms an address
+	Label      string
 }
 
 // stateText says plainly why a link did nothing.
@@ -136,6 +141,10 @@ func (s *site) peek(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, l)
 		return
 	}
+	if l.Address {
+		s.render(w, r, http.StatusOK, pageData{Title: "Confirm this address", AskAddress: true, Label: l.Label})
+		return
+	}
 	s.render(w, r, http.StatusOK, pageData{Title: "Sign in " + l.Label, Ask: true, Label: l.Label})
 }
 
@@ -159,6 +168,11 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	if l.State != LinkLive {
 		s.renderState(w, r, l)
+		return
+	}
+	if l.Address {
+		s.render(w, r, http.StatusOK, pageData{Title: "Address confirmed",
+			Text: "The address is confirmed on your attest account. You can close this tab."})
 		return
 	}
 	if l.Away {

@@ -59,6 +59,15 @@ var program = &cli.Program[Env]{
 					Summary: "register a user: the address is confirmed by an administrator and welcomed",
 					Bind:    bindUserAdd},
 			}},
+		{Name: "unactivated", Summary: "registrations whose every challenge expired with nothing confirmed",
+			About: "Seed 001's clean-up routine, read-only: registrations (from `login`) whose every challenge\n" +
+				"(code, link) expired at least --older-than ago with nothing confirmed. With --json: a line each.",
+			Bind: bindCleanup(false)},
+		{Name: "cleanup", Summary: "record those registrations as abandoned (deletes nothing)",
+			About: "Records a registration.abandoned fact for each registration `unactivated` lists, and ends its\n" +
+				"unconfirmed addresses (reason \"abandoned\"), so the derived state drops them. Nothing is\n" +
+				"deleted: `owner ADDRESS --at TIME` still shows the claim it had.",
+			Bind: bindCleanup(true)},
 		{Name: "facts", Summary: "print facts as JSON lines (always JSON, with or without --json); --explain in plain words",
 			Bind: bindFacts},
 		cli.Help[Env](),
