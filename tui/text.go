@@ -9,23 +9,9 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/tui/inert"
 )
-
-// kindNoun names a kind of address in running text.
-func kindNoun(k address.Kind) string {
-	switch k {
-	case address.Email:
-		return "email address"
-	case address.Phone:
-		return "phone number"
-	case address.SSHKey:
-		return "SSH key"
-	}
-	return inert.String(string(k))
-}
 
 // channelNoun names the kind of address a message went to.
 func channelNoun(ch message.Channel) string {
