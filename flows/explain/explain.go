@@ -185,7 +185,16 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "approved by " + short(b.By)
 	case flows.KindSplitOffered:
 		l.What = "split offered"
-		l.Why = "the account has another confirmed address of this kind, so the address may leave it"
+		l.Why = "signed in all the same; the account has another confirmed address of this kind, so this device may make the address an account of its own (m, or split new)"
+	case flows.KindLinkAttached:
+		l.What = "link sent with the code"
+		l.Why = "either confirms the address: the link works once, for 5 minutes, for this account and address"
+	case flows.KindSupportRefused:
+		l.What, l.About = "refused: contact support", ""
+		l.Why = "the person was told to quote this fact's number and time"
+	case flows.KindRegistrationAbandoned:
+		l.What = "registration abandoned"
+		l.Why = "every challenge expired with nothing confirmed; its unconfirmed address ended, nothing was deleted"
 	case flows.KindSplitChosen:
 		l.What = "split chosen: " + b.Choice
 		if b.Choice == "new" {
