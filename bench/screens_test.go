@@ -8,17 +8,22 @@ package bench
 //
 //	go test -run '^$' -bench Screens -benchtime 1x ./bench/
 //
-// For each window size, first the baseline, then attest:
+// For each window size both servers run at once, each in its own
+// process:
 //   - open: server CPU to open a screen (connect, authenticate, terminal,
-//     shell, first frame), opening `screens` of them 8 at a time;
+//     shell, first frame), opening `screens` of them 8 at a time, the
+//     baseline's first;
 //   - rss: the server's resident memory per open idle screen (after
 //     less before, over `screens`);
-//   - idle: the server's CPU per idle screen over idleFor;
-//   - at 80x24, keys: `typing` screens type 10 keys a second each (1,000
-//     a second in all) for typeFor. key-cpu is the server's CPU per key
-//     less what the open screens cost idle; p99 is from each key's
-//     scheduled moment to the first output after it (a key late because
-//     the last one was slow counts from when it should have gone).
+//   - idle: the server's CPU per idle screen, the median of windows that
+//     alternate between the two (idleFor in all for each), so that other
+//     load on the machine falls on both alike;
+//   - at 80x24, keys: `typing` screens of each type 10 keys a second each
+//     (1,000 a second in all) for typeFor, the baseline's first, while the
+//     other's stay open. key-cpu is the server's CPU per key less what its
+//     open screens cost idle; p99 is from each key's scheduled moment to
+//     the first output after it (a key late because the last one was slow
+//     counts from when it should have gone).
 //
 // Each figure is reported for both (base-*, attest-*) and as the ratio
 // attest/baseline (*-x), the form of the issue's goals.
@@ -468,7 +473,7 @@ func (s *served) openTerms(n, width, height int) ([]*term, error) {
 type figures struct {
 	open    time.Duration // CPU to open a screen
 	rssKB   float64       // resident memory per idle screen
-	idle    float64       // CPU seconds per second per idle screen
+	idle    float64       // CPU seconds per second per idle screen (median window)
 	key     time.Duration // CPU per key, less the idle screens' share
 	p50     time.Duration // key to frame
 	p99     time.Duration
@@ -476,90 +481,159 @@ type figures struct {
 	withKey bool
 }
 
-// measureScreens runs the figures' phases on a new server of role.
-func measureScreens(tb testing.TB, role string, width, height int, withKeys bool) (f figures, err error) {
-	s := startServed(tb, role)
-	// A few screens first, so that what every server sets up on its first
-	// session (and the page cache of its binary) is not counted per screen.
-	warm, err := s.openTerms(openers, width, height)
+// side is one server under measurement and its open screens.
+type side struct {
+	s     *served
+	terms []*term
+	f     figures
+	idles []float64 // per idle window
+}
+
+func (sd *side) close() {
+	for _, t := range sd.terms {
+		t.close()
+	}
+	sd.terms = nil
+}
+
+// open warms the server up with a few screens, then opens `screens` of
+// them and notes the CPU it took and the memory they hold.
+func (sd *side) open(width, height int) error {
+	// What every server sets up on its first session (and the page cache
+	// of its binary) is not counted per screen.
+	warm, err := sd.s.openTerms(openers, width, height)
 	if err != nil {
-		return f, fmt.Errorf("warming up: %w", err)
+		return fmt.Errorf("warming up: %w", err)
 	}
 	for _, t := range warm {
 		t.close()
 	}
 	time.Sleep(settle)
-	rss0, err := s.rss()
+	rss0, err := sd.s.rss()
 	if err != nil {
-		return f, err
+		return err
 	}
-	cpu0, err := s.cpu()
+	cpu0, err := sd.s.cpu()
 	if err != nil {
-		return f, err
+		return err
 	}
-	terms, err := s.openTerms(screens, width, height)
+	if sd.terms, err = sd.s.openTerms(screens, width, height); err != nil {
+		return fmt.Errorf("opening: %w", err)
+	}
+	cpu1, err := sd.s.cpu()
 	if err != nil {
-		return f, fmt.Errorf("opening: %w", err)
+		return err
 	}
-	defer func() {
-		for _, t := range terms {
-			t.close()
-		}
-	}()
-	cpu1, err := s.cpu()
-	if err != nil {
-		return f, err
-	}
-	f.open = (cpu1 - cpu0) / screens
+	sd.f.open = (cpu1 - cpu0) / screens
 	time.Sleep(settle)
-	rss1, err := s.rss()
+	rss1, err := sd.s.rss()
 	if err != nil {
-		return f, err
+		return err
 	}
-	f.rssKB = float64(rss1-rss0) / screens
+	sd.f.rssKB = float64(rss1-rss0) / screens
 	if os.Getenv(profileEnv) != "" {
-		s.cmd.Process.Signal(syscall.SIGUSR1)
+		sd.s.cmd.Process.Signal(syscall.SIGUSR1)
 	}
+	return nil
+}
 
-	cpu2, err := s.cpu()
+// idleWindow measures the server's CPU per idle screen over d.
+func (sd *side) idleWindow(d time.Duration) error {
+	c0, err := sd.s.cpu()
 	if err != nil {
-		return f, err
+		return err
 	}
 	t := time.Now()
-	time.Sleep(idleFor)
-	cpu3, err := s.cpu()
+	time.Sleep(d)
+	c1, err := sd.s.cpu()
 	if err != nil {
-		return f, err
+		return err
 	}
-	f.idle = (cpu3 - cpu2).Seconds() / time.Since(t).Seconds() / screens
-	if !withKeys {
-		return f, nil
-	}
+	sd.idles = append(sd.idles, (c1-c0).Seconds()/time.Since(t).Seconds()/float64(len(sd.terms)))
+	return nil
+}
 
-	for _, t := range terms[typing:] {
+// keep closes all but n of the screens.
+func (sd *side) keep(n int) {
+	for _, t := range sd.terms[n:] {
 		t.close()
 	}
-	terms = terms[:typing]
-	time.Sleep(settle)
-	cpu4, err := s.cpu()
+	sd.terms = sd.terms[:n]
+}
+
+// typeKeys types on the screens and notes the CPU per key and the
+// latencies.
+func (sd *side) typeKeys() error {
+	c0, err := sd.s.cpu()
 	if err != nil {
-		return f, err
+		return err
 	}
-	t = time.Now()
-	lat, err := typeOn(terms, keysPerS, typeFor)
+	t := time.Now()
+	lat, err := typeOn(sd.terms, keysPerS, typeFor)
 	if err != nil {
-		return f, err
+		return err
 	}
 	took := time.Since(t)
-	cpu5, err := s.cpu()
+	c1, err := sd.s.cpu()
 	if err != nil {
-		return f, err
+		return err
 	}
-	idleShare := time.Duration(f.idle * typing * float64(took))
-	f.keys, f.withKey = len(lat), true
-	f.key = (cpu5 - cpu4 - idleShare) / time.Duration(len(lat))
-	f.p50, f.p99 = percentile(lat, 50), percentile(lat, 99)
-	return f, nil
+	idleShare := time.Duration(sd.f.idle * typing * float64(took))
+	sd.f.keys, sd.f.withKey = len(lat), true
+	sd.f.key = (c1 - c0 - idleShare) / time.Duration(len(lat))
+	sd.f.p50, sd.f.p99 = percentile(lat, 50), percentile(lat, 99)
+	return nil
+}
+
+// idleRounds and idleWindow: the idle CPU is measured in windows that
+// alternate between the two servers, both with their screens open, so
+// that the rest of the machine's load falls on both alike; each figure is
+// the median of its windows.
+const (
+	idleRounds = 5
+	idleSlice  = idleFor / idleRounds
+)
+
+// measureScreens measures the baseline's screens and attest's side by
+// side: each opens its screens in turn, then the idle windows alternate,
+// then each types in turn.
+func measureScreens(tb testing.TB, width, height int, withKeys bool) (base, att figures, err error) {
+	sides := []*side{{s: startServed(tb, "baseline")}, {s: startServed(tb, "attest")}}
+	defer func() {
+		for _, sd := range sides {
+			sd.close()
+		}
+	}()
+	for _, sd := range sides {
+		if err := sd.open(width, height); err != nil {
+			return base, att, fmt.Errorf("%s: %w", sd.s.role, err)
+		}
+	}
+	for i := range idleRounds {
+		for j := range sides {
+			sd := sides[(i+j)%2] // each goes first in turn
+			if err := sd.idleWindow(idleSlice); err != nil {
+				return base, att, err
+			}
+		}
+	}
+	for _, sd := range sides {
+		slices.Sort(sd.idles)
+		sd.f.idle = sd.idles[len(sd.idles)/2]
+	}
+	if withKeys {
+		// Each types while the other's screens stay open, idle.
+		for _, sd := range sides {
+			sd.keep(typing)
+		}
+		time.Sleep(settle)
+		for _, sd := range sides {
+			if err := sd.typeKeys(); err != nil {
+				return base, att, fmt.Errorf("%s: %w", sd.s.role, err)
+			}
+		}
+	}
+	return sides[0].f, sides[1].f, nil
 }
 
 // BenchmarkScreens: attest's screens against the baseline's, at 80x24
@@ -569,13 +643,9 @@ func BenchmarkScreens(b *testing.B) {
 	for _, size := range []struct{ w, h int }{{80, 24}, {200, 60}} {
 		b.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(b *testing.B) {
 			keys := size.w == 80
-			base, err := measureScreens(b, "baseline", size.w, size.h, keys)
+			base, att, err := measureScreens(b, size.w, size.h, keys)
 			if err != nil {
-				b.Fatalf("baseline: %v", err)
-			}
-			att, err := measureScreens(b, "attest", size.w, size.h, keys)
-			if err != nil {
-				b.Fatalf("attest: %v", err)
+				b.Fatal(err)
 			}
 			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 			b.ReportMetric(0, "ns/op")
