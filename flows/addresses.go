@@ -139,6 +139,13 @@ func (s *Service) confirmByCode(tx store.Tx, now time.Time, dev Device, issued *
 	if user != issued.User {
 		return nil, problem(ProblemSignedOut, "This code confirms an address for another account than the one this device is signed in to.")
 	}
+	// The link in the same message may have confirmed it already: then
+	// the code has nothing left to do, and nobody is told twice.
+	if c, err := liveClaim(tx, user, issued.Address); err != nil {
+		return nil, err
+	} else if c != nil && c.confirmed() {
+		return nil, nil
+	}
 	claims, err := readClaims(tx, issued.Address, time.Time{})
 	if err != nil {
 		return nil, err

@@ -260,9 +260,20 @@ func TestAddedEmailConfirmedByLink(t *testing.T) {
 	if info, _ := h.svc.ConfirmLink(ctx, tok[1]); info.State != flows.LinkUsed {
 		t.Fatalf("a second press: %+v", info)
 	}
-	// The code of the same message finds nothing left to do.
+	// The code of the same message finds nothing left to do, and the
+	// account's other address is told once.
 	if _, err := h.svc.EnterCode(ctx, dev, iss.Letter, h.codeOf(iss)); err != nil {
 		t.Fatalf("the code after the link: %v", err)
+	}
+	h.svc.Wait()
+	told := 0
+	for _, m := range h.bag.to("grace@example.com") {
+		if strings.Contains(m.Text, "was confirmed") {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Fatalf("the account was told %d times of one confirmation", told)
 	}
 
 	// A link for an address the account dropped does nothing; one pressed
