@@ -12,8 +12,8 @@ import (
 
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/store/bolt"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // The parsers a stranger reaches through the flows: a code as typed on the

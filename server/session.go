@@ -17,8 +17,8 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/server/commands"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // recoverPanics keeps a panic in one session from taking the server (and

@@ -13,7 +13,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // account shows what the account holds (its nickname, stars, email

@@ -12,7 +12,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // devices lists the devices signed in to the account, and signs out this

@@ -9,7 +9,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // history is the account's addresses over time, newest first: every

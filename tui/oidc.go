@@ -14,7 +14,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/openid"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // Sign-in with an OpenID Provider. The sign-in screen lists the

@@ -13,7 +13,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/attest-dev/attest/flows"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // Session is what the server knows about one SSH session.

@@ -13,7 +13,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/wallet"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // walletSign shows a wallet challenge's message and takes its signature:

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 func TestJSONIsInert(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"github.com/attest-dev/attest/flows/address"
 	plain "github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/store"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // visitorJSON is a flows.Visitor for scripts: `whoami --json`, and the

@@ -4,7 +4,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // userAddJSON is what `user add --json` prints.

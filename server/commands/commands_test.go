@@ -17,9 +17,9 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/store"
 	"github.com/attest-dev/attest/store/bolt"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // start is when every test begins, so output with times reproduces.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/internal/cli"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // keyJSON is one line of `keys --json`, and what `keys remember --json`

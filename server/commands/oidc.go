@@ -9,7 +9,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/openid"
 	"github.com/attest-dev/attest/internal/cli"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // Sign-in with an OpenID Provider from a shell: `signin --with NAME`,

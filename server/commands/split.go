@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/attest-dev/attest/flows"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // printSplitOffer tells a device that signed in with an address whose

@@ -7,7 +7,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/internal/cli"
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // starJSON is what `star --json ITEM` and `unstar --json ITEM` print.

@@ -9,8 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/server/config"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // checkLoaded runs everything the binary does with a loaded configuration

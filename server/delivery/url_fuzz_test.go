@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/attest-dev/attest/tui/inert"
+	"github.com/attest-dev/attest/internal/inert"
 )
 
 // checkURLError fails t if err, from reading the delivery URL raw, could

@@ -18,8 +18,8 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/store"
-	"github.com/attest-dev/attest/tui/inert"
 )
 
 // Env is what an operator command runs against.
