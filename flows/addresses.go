@@ -158,7 +158,7 @@ func (s *Service) confirmByCode(tx store.Tx, now time.Time, dev Device, issued *
 	if err != nil {
 		return nil, err
 	}
-	return s.notify(tx, now, user, change, issued.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), address.WarnLookAlike(body.Masked)))
+	return s.notify(tx, now, user, change, issued.Address, fmt.Sprintf("The %s %s was confirmed", address.Kind(body.Kind).Noun(), address.WarnLookAlike(body.Masked)))
 }
 
 // Unlinked reports what UnlinkAddress did.
@@ -215,7 +215,7 @@ func (s *Service) UnlinkAddress(ctx context.Context, dev Device, input string) (
 		if err != nil {
 			return err
 		}
-		what := fmt.Sprintf("The %s %s was removed", kindNoun(string(addr.Kind)), address.WarnLookAlike(addr.Masked()))
+		what := fmt.Sprintf("The %s %s was removed", addr.Kind.Noun(), address.WarnLookAlike(addr.Masked()))
 		if msgs, err = s.notify(tx, now, user, change, hash, what); err != nil {
 			return err
 		}
@@ -286,22 +286,6 @@ func lastFact(r store.Reader, ix store.Index, id, kind string) (store.Fact, erro
 	err := r.Facts(ix, id, store.Window{Kinds: []string{kind}, Reverse: true, Limit: 1},
 		func(f store.Fact) bool { out = f; return false })
 	return out, err
-}
-
-func kindNoun(kind string) string {
-	switch address.Kind(kind) {
-	case address.Email:
-		return "email address"
-	case address.Phone:
-		return "phone number"
-	case address.SSHKey:
-		return "SSH key"
-	case address.Ethereum:
-		return "Ethereum wallet"
-	case address.SS58:
-		return "SS58 wallet"
-	}
-	return kind
 }
 
 // AddressEvent is one change to one of an account's addresses.

@@ -425,5 +425,5 @@ func (s *Service) confirmAddressByLink(tx store.Tx, now time.Time, f *store.Fact
 	if err != nil {
 		return nil, err
 	}
-	return s.notify(tx, now, f.User, change, f.Address, fmt.Sprintf("The %s %s was confirmed", kindNoun(body.Kind), address.WarnLookAlike(body.Masked)))
+	return s.notify(tx, now, f.User, change, f.Address, fmt.Sprintf("The %s %s was confirmed", address.Kind(body.Kind).Noun(), address.WarnLookAlike(body.Masked)))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/message"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -325,7 +326,7 @@ func (s *Service) checkCode(tx store.Tx, now time.Time, issued *store.Fact, body
 		if _, err := tx.Append(at); err != nil {
 			return nil, err
 		}
-		msg := fmt.Sprintf("That is not %s. %d %s left.", name, left, plural(left, "try", "tries"))
+		msg := fmt.Sprintf("That is not %s. %d %s left.", name, left, english.Plural(left, "try", "tries"))
 		if left == 0 {
 			msg = fmt.Sprintf("That is not %s, and it is now used up. Ask for a new code.", name)
 		}
@@ -563,13 +564,6 @@ func capital(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // Resolve returns the user a tag answers for now: an anonymous tag merged

@@ -243,7 +243,7 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 // left, that it left for an account of its own, and what the account
 // keeps. Never the new account, nor anything secret.
 func splitNotice(ch message.Channel, opt *splitOption, now time.Time) (subject, text string) {
-	noun := kindNoun(opt.src.Kind)
+	noun := address.Kind(opt.src.Kind).Noun()
 	keeps := opt.Keeps[0]
 	if len(opt.Keeps) > 1 {
 		keeps = fmt.Sprintf("%s and %d more", keeps, len(opt.Keeps)-1)

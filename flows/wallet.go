@@ -578,5 +578,5 @@ func (s *Service) confirmWallet(tx store.Tx, now time.Time, dev Device, f *store
 	if err != nil {
 		return nil, err
 	}
-	return s.notify(tx, now, f.User, change, "", fmt.Sprintf("The %s %s was added as a way to sign in", kindNoun(body.Kind), body.Masked))
+	return s.notify(tx, now, f.User, change, "", fmt.Sprintf("The %s %s was added as a way to sign in", address.Kind(body.Kind).Noun(), body.Masked))
 }

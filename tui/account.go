@@ -13,6 +13,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/internal/inert"
 )
 
@@ -556,7 +557,7 @@ func (a *account) profile(short bool) string {
 		f.add("Password", st.faint.Render("none · p sets one"))
 	}
 	if a := v.Authenticator; a != nil {
-		f.add("2nd factor", "authenticator app, "+plural(a.RecoveryLeft, "recovery code", "recovery codes")+" left"+st.faint.Render(" · t"))
+		f.add("2nd factor", "authenticator app, "+english.Count(a.RecoveryLeft, "recovery code", "recovery codes")+" left"+st.faint.Render(" · t"))
 	} else {
 		f.add("2nd factor", st.faint.Render("none · t adds an authenticator app"))
 	}

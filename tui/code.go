@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/internal/inert"
 )
 
@@ -304,7 +305,7 @@ func welcome(e flows.Entered) string {
 	}
 	var moved []string
 	if len(m.Stars) > 0 {
-		moved = append(moved, plural(len(m.Stars), "star", "stars"))
+		moved = append(moved, english.Count(len(m.Stars), "star", "stars"))
 	}
 	if m.NicknameTaken {
 		moved = append(moved, "your nickname")

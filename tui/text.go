@@ -61,13 +61,6 @@ func ago(t, now time.Time) string {
 	return s + " ago"
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 // wrap breaks text into lines no wider than width, at spaces when it can.
 func wrap(s string, width int) string {
 	if width < 1 {

@@ -35,6 +35,28 @@ const (
 	OIDC     Kind = "oidc"
 )
 
+// Noun names the kind in running text: "email address", "phone number",
+// "SSH key", "Ethereum wallet", "SS58 wallet", "sign-in provider"; plain
+// "address" for a kind it does not know, so that it never repeats text it
+// was not written with.
+func (k Kind) Noun() string {
+	switch k {
+	case Email:
+		return "email address"
+	case Phone:
+		return "phone number"
+	case SSHKey:
+		return "SSH key"
+	case Ethereum:
+		return "Ethereum wallet"
+	case SS58:
+		return "SS58 wallet"
+	case OIDC:
+		return "sign-in provider"
+	}
+	return "address"
+}
+
 // IsWallet reports whether an address of kind k is proven by signing a
 // challenge with its key (rather than by a code sent to it).
 func (k Kind) IsWallet() bool { return k == Ethereum || k == SS58 }

@@ -156,3 +156,17 @@ func TestKinds(t *testing.T) {
 		}
 	}
 }
+
+// Every kind has its words, and a kind the code does not know is
+// "address", never its own text (which could come from anywhere).
+func TestKindNoun(t *testing.T) {
+	for k, want := range map[Kind]string{
+		Email: "email address", Phone: "phone number", SSHKey: "SSH key",
+		Ethereum: "Ethereum wallet", SS58: "SS58 wallet", OIDC: "sign-in provider",
+		Kind("\x1b]0;owned\x07"): "address",
+	} {
+		if got := k.Noun(); got != want {
+			t.Errorf("%q.Noun() = %q, want %q", k, got, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/attest-dev/attest/flows/address"
 	plain "github.com/attest-dev/attest/flows/explain"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/internal/inert"
 	"github.com/attest-dev/attest/store"
 )
@@ -189,7 +190,7 @@ func runWhoami(c *call) error {
 			line("step-up:", "stepped up until "+when(v.StepUpUntil, now)+", on this device only")
 		}
 		if a := v.Authenticator; a != nil {
-			line("totp:", fmt.Sprintf("yes, %d recovery %s left", a.RecoveryLeft, plural(a.RecoveryLeft, "code", "codes")))
+			line("totp:", fmt.Sprintf("yes, %d recovery %s left", a.RecoveryLeft, english.Plural(a.RecoveryLeft, "code", "codes")))
 		} else {
 			line("totp:", "none (`totp add` enrols an app)")
 		}
@@ -410,16 +411,9 @@ func signOutEverywhere(c *call, forgetKeys bool) error {
 	case len(keys) == 0:
 		c.Printf("No key was remembered for the account, so there was none to forget.\n")
 	default:
-		c.Printf("Forgot %d remembered %s: signing in again needs a code.\n", len(keys), plural(len(keys), "key", "keys"))
+		c.Printf("Forgot %d remembered %s: signing in again needs a code.\n", len(keys), english.Plural(len(keys), "key", "keys"))
 	}
 	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // nicknameJSON is what `nickname --json` prints.

@@ -12,6 +12,7 @@ import (
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/internal/inert"
 )
 
@@ -138,7 +139,7 @@ func bindNoWait(fs *flag.FlagSet) *bool {
 // linkTTLWords is how long a magic link works, in words: "5 minutes".
 func linkTTLWords() string {
 	if d := flows.LinkTTL; d%time.Minute == 0 {
-		return fmt.Sprintf("%d %s", d/time.Minute, plural(int(d/time.Minute), "minute", "minutes"))
+		return fmt.Sprintf("%d %s", d/time.Minute, english.Plural(int(d/time.Minute), "minute", "minutes"))
 	}
 	return flows.LinkTTL.String()
 }

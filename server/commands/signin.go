@@ -229,20 +229,3 @@ func printMerge(c *call, m *flows.Merge) {
 		c.Printf("The account kept its nickname; yours from the visit (%s) was not used.\n", inert.String(m.VisitorNickname))
 	}
 }
-
-// kindNoun names a kind of address for a person.
-func kindNoun(k address.Kind) string {
-	switch k {
-	case address.Email:
-		return "email address"
-	case address.Phone:
-		return "phone number"
-	case address.SSHKey:
-		return "SSH key"
-	case address.Ethereum:
-		return "the Ethereum wallet"
-	case address.SS58:
-		return "the SS58 wallet"
-	}
-	return inert.String(string(k))
-}

@@ -17,7 +17,7 @@ func printSplitOffer(c *call, s *flows.Split) {
 	}
 	c.Printf("This account also has the %s %s. If %s is yours and not the account's, `split new`\n"+
 		"makes it an account of its own: it leaves this account, which keeps %s and is told.\n",
-		kindNoun(s.Kind), keepsText(s.Keeps), inert.Address(s.Display), keepsText(s.Keeps))
+		s.Kind.Noun(), keepsText(s.Keeps), inert.Address(s.Display), keepsText(s.Keeps))
 }
 
 // keepsText names what an account keeps after a split.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/internal/cli"
+	"github.com/attest-dev/attest/internal/english"
 	"github.com/attest-dev/attest/internal/inert"
 )
 
@@ -143,7 +144,7 @@ func runTOTP(c *call) error {
 		c.Printf("No authenticator app. `totp add` enrols one.\n")
 		return nil
 	}
-	c.Printf("Authenticator app since %s; %d recovery %s left.\n", when(a.Since, c.Env.Service.Now()), a.RecoveryLeft, plural(a.RecoveryLeft, "code", "codes"))
+	c.Printf("Authenticator app since %s; %d recovery %s left.\n", when(a.Since, c.Env.Service.Now()), a.RecoveryLeft, english.Plural(a.RecoveryLeft, "code", "codes"))
 	return nil
 }
 
@@ -221,7 +222,7 @@ func runRecovery(c *call) error {
 	} else {
 		c.Printf("Stepped up until %s, on this device only.\n", when(r.StepUpUntil, c.Env.Service.Now()))
 	}
-	c.Printf("%d recovery %s left; your addresses were told one was used.", r.Left, plural(r.Left, "code", "codes"))
+	c.Printf("%d recovery %s left; your addresses were told one was used.", r.Left, english.Plural(r.Left, "code", "codes"))
 	if r.Left <= 3 {
 		c.Printf(" `recovery new` makes a new set.")
 	}

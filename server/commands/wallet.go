@@ -50,8 +50,8 @@ func printChallenge(c *call, ch flows.Challenge, what string) error {
 	if c.JSON {
 		return c.Emit(toChallengeJSON(ch))
 	}
-	c.Printf("Sign this message with %s %s, to %s. It expires at %s.\n\n",
-		kindNoun(ch.Kind), inert.String(ch.Address), what, when(ch.Expires, c.Env.Service.Now()))
+	c.Printf("Sign this message with the %s %s, to %s. It expires at %s.\n\n",
+		ch.Kind.Noun(), inert.String(ch.Address), what, when(ch.Expires, c.Env.Service.Now()))
 	c.Printf("%s\n\n", inert.Lines(ch.Message))
 	c.Printf("Sign it with %s\n", signHow(ch.Kind))
 	c.Printf("For the exact text in a script: signin ADDRESS --json, its \"message\".\n")
