@@ -150,12 +150,16 @@ func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string
 	var msg *message.Message
 	err = s.update("request magic link", func(tx store.Tx) error {
 		sent, msg = LinkSent{}, nil
-		if b, ok, err := s.deviceBinding(tx, dev.Tag); err != nil {
+		b, bound, err := s.deviceBinding(tx, dev.Tag)
+		if err != nil {
 			return err
-		} else if ok {
-			if account, err := isAccount(tx, b.User); err != nil {
+		}
+		if bound {
+			account, err := isAccount(tx, b.User)
+			if err != nil {
 				return err
-			} else if account {
+			}
+			if account {
 				return problem(ProblemSignedIn, "This device is already signed in. Sign out first to sign in as someone else.")
 			}
 		}

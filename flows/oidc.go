@@ -686,7 +686,10 @@ func (s *Service) finishOIDC(ticket string, p *openid.Provider, id openid.Identi
 	src := claimSource{Kind: string(address.OIDC), Sealed: sealed, Masked: addr.Masked()}
 	var mail *oidcEmail
 	if id.Email != "" {
-		if a, err := address.ParseEmail(id.Email); err == nil {
+		// An email the provider names that is no usable address is left
+		// out; the sign-in goes on without it.
+		a, invalid := address.ParseEmail(id.Email)
+		if invalid == nil {
 			mail = &oidcEmail{addr: a, hash: s.hasher.Hash(a), verified: id.EmailVerified}
 			if mail.sealed, err = s.sealer.seal(s.rand, string(a.Kind)+":"+a.Value, mail.hash); err != nil {
 				return OIDCResult{}, err

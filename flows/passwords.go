@@ -314,9 +314,11 @@ func (s *Service) readLoginState(dev Device, hash string, now time.Time) (loginS
 	var st loginState
 	err := s.ledger.View(func(r store.Reader) error {
 		st = loginState{}
-		if b, ok, err := s.deviceBinding(r, dev.Tag); err != nil {
+		b, bound, err := s.deviceBinding(r, dev.Tag)
+		if err != nil {
 			return err
-		} else if ok {
+		}
+		if bound {
 			if st.signedIn, err = isAccount(r, b.User); err != nil {
 				return err
 			}

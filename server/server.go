@@ -294,6 +294,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("sessions did not end in time; closing them", "err", err)
 		_ = s.ssh.Close()
 	}
-	<-errc
+	// Serve returns ErrServerClosed once Shutdown has run; anything else
+	// went wrong on the way down, and is said.
+	if err := <-errc; err != nil && !errors.Is(err, ssh.ErrServerClosed) {
+		return fmt.Errorf("ssh server: %w", err)
+	}
 	return nil
 }

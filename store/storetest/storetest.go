@@ -326,10 +326,13 @@ func CheckFixtureWindows(t *testing.T, r store.Reader, all []store.Fact) {
 func testWindows(t *testing.T, fresh Fresh) {
 	l := Open(t, fresh)
 	all := AppendFacts(t, l, WindowFixture()...)
-	l.View(func(r store.Reader) error {
+	// A View that failed would have checked nothing.
+	if err := l.View(func(r store.Reader) error {
 		CheckFixtureWindows(t, r, all)
 		return nil
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // testWindowsOverlay reads inside an update that has appended part of the
