@@ -68,7 +68,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatalf("chromium is needed for the magic-link end-to-end tests (.ci/run installs it): %v", err)
+		t.Fatalf("chromium is needed for the magic-link end-to-end tests (./test.sh installs it): %v", err)
 	}
 	// Made before the browser's cleanup is registered, so it is removed
 	// after Chromium has exited (cleanups run last first).

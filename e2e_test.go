@@ -66,7 +66,7 @@ func needTools(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"ssh", "tmux"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is needed for the end-to-end tests (.ci/run installs it): %v", tool, err)
+			t.Fatalf("%s is needed for the end-to-end tests (./test.sh installs it): %v", tool, err)
 		}
 	}
 }

@@ -81,7 +81,7 @@ var keyGroupsRE = regexp.MustCompile(`([A-Z2-7]{4} [A-Z2-7]{4} [A-Z2-7]{4} [A-Z2
 
 func TestE2EAuthenticatorApp(t *testing.T) {
 	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Fatalf("oathtool is needed for this test (.ci/run installs it): %v", err)
+		t.Fatalf("oathtool is needed for this test (./test.sh installs it): %v", err)
 	}
 	e := startE2E(t)
 	e.openInbox()

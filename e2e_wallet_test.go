@@ -20,10 +20,10 @@ var walletsDir = filepath.Join("testdata", "wallets")
 func needWallets(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is needed to sign wallet challenges (.ci/run installs it): %v", err)
+		t.Fatalf("node is needed to sign wallet challenges (./test.sh installs it): %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(walletsDir, "node_modules", "ethers")); err != nil {
-		t.Fatalf("the wallet libraries are not installed: run `npm ci` in %s (.ci/run does): %v", walletsDir, err)
+		t.Fatalf("the wallet libraries are not installed: run `npm ci` in %s (./test.sh does): %v", walletsDir, err)
 	}
 }
 

@@ -176,7 +176,7 @@ func need(t *testing.T, tool string) {
 	t.Helper()
 	if _, err := exec.LookPath(tool); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (the systemd package has it; .ci/run installs it)", tool)
+			t.Fatalf("%s is not installed (the systemd package has it; ./test.sh installs it)", tool)
 		}
 		t.Skipf("%s is not installed (apt-get install systemd)", tool)
 	}

@@ -230,7 +230,7 @@ func (a refusingAgent) SignWithFlags(key gossh.PublicKey, data []byte, flags age
 func TestOfferedKeyIsNeverIdentity(t *testing.T) {
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
-		t.Fatal("the OpenSSH client is needed (apt-get install openssh-client; .ci/run installs it)")
+		t.Fatal("the OpenSSH client is needed (apt-get install openssh-client; ./test.sh installs it)")
 	}
 	ts := startServer(t, nil)
 	_, victimKey, _ := ed25519.GenerateKey(rand.Reader)
