@@ -49,6 +49,11 @@ type LinkSent struct {
 	NextAt  time.Time
 }
 
+// LinkDoes says what the link of a one-stage password login does, in
+// words that fit every case: whether the address has an account must not
+// show in them (the screens and the commands both say it).
+const LinkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
+
 // LinkInfo is what the link's page shows.
 type LinkInfo struct {
 	Label   string

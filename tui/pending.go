@@ -162,16 +162,18 @@ func (p *pending) resend() tea.Cmd {
 	})
 }
 
-// linkDoes says what the link does, in words that fit every case.
-const linkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
+// linkAway says what happens to the link if this screen goes, in words
+// that fit every case: a sign-in link signs in only a waiting screen, a
+// registration's link works within its lifetime whether or not one waits.
+const linkAway = "If you close this, a link that makes your account still works, and this device is signed in when it next connects; a link that signs in needs this screen open."
 
 func (p *pending) View() string {
 	st := p.c.st
 	now := p.c.now()
 	to := inert.Address(p.to)
-	sent := "We sent a link to " + to + ": " + linkDoes + "."
+	sent := "We sent a link to " + to + ": " + flows.LinkDoes + "."
 	if p.link == nil {
-		sent = "No new link could go to " + to + " just now (it had one moments ago); the latest one: " + linkDoes + "."
+		sent = "No new link could go to " + to + " just now (it had one moments ago); the latest one: " + flows.LinkDoes + "."
 	}
 	out := st.heading.Render("Follow the link") + "\n\n" +
 		wrap("Not signed in with that password. "+sent, p.width) + "\n\n"
@@ -209,6 +211,6 @@ func (p *pending) View() string {
 	} else {
 		out += st.faint.Render(wrap("The link can be sent again at "+flows.When(p.nextAt, now)+".", p.width))
 	}
-	out += "\n" + st.faint.Render(wrap("This screen moves on by itself once the link's button is pressed.", p.width))
+	out += "\n" + st.faint.Render(wrap("This screen moves on by itself once the link's button is pressed. "+linkAway, p.width))
 	return out
 }

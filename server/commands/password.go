@@ -321,10 +321,6 @@ func runLogin(c *call, pw string, lw *linkWaiter) error {
 	return pendingLink(c, lw, out.To, out.Link, input)
 }
 
-// linkDoes says what the link of a one-stage login does, in words that
-// fit every case.
-const linkDoes = "it signs you in if the address has an account, or confirms the address and makes your account if it is new"
-
 // linkWorks says when the link works, in words that fit every case: a
 // sign-in link signs in only a waiting session; a registration's link
 // works whether or not one waits.
@@ -337,9 +333,9 @@ const linkWorks = "A link that signs in works only while a command of this devic
 func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input string) error {
 	ephemeralNote(c)
 	again := "resend " + hintAddress(c, input)
-	sent := "We sent a link to " + inert.Address(to) + ": " + linkDoes + "."
+	sent := "We sent a link to " + inert.Address(to) + ": " + flows.LinkDoes + "."
 	if link == nil {
-		sent = "No new link could go to " + inert.Address(to) + " just now (it had one moments ago); the latest one: " + linkDoes + "."
+		sent = "No new link could go to " + inert.Address(to) + " just now (it had one moments ago); the latest one: " + flows.LinkDoes + "."
 	}
 	if c.JSON {
 		if err := c.Emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
