@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -23,6 +24,7 @@ type home struct {
 
 	cursor, offset int
 	pending        map[string]bool // stars being written: the state asked for
+	lastWrite      chan struct{}   // closed when the newest star or nickname write is done (see ordered)
 	starErr        string
 
 	editing bool // the nickname field has focus
@@ -232,7 +234,7 @@ func (h *home) toggle() tea.Cmd {
 	}
 	on := !h.starred(id)
 	h.pending[id] = on
-	return h.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+	return h.c.write(h.ordered(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 		var v flows.Visitor
 		var err error
 		if on {
@@ -241,7 +243,30 @@ func (h *home) toggle() tea.Cmd {
 			v, err = svc.Unstar(ctx, dev, id)
 		}
 		return starMsg{item: id, v: v, err: err}
-	})
+	}))
+}
+
+// ordered makes fn wait for the home screen's write before it, so that
+// stars and nickname commit in the order they were asked. The root applies
+// only the newest write's visitor, which the flows read in that write's
+// own transaction: committed last, it holds every earlier one. Without the
+// order, two quick stars could commit newest first, and the screen would
+// show the first star taken back (and keep showing it, as a re-read asked
+// for while writes are in flight is dropped).
+func (h *home) ordered(fn writeFn) writeFn {
+	prev, done := h.lastWrite, make(chan struct{})
+	h.lastWrite = done
+	var once sync.Once
+	return func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		defer once.Do(func() { close(done) })
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done(): // the session ended: nothing waits for the order
+			}
+		}
+		return fn(ctx, svc, dev)
+	}
 }
 
 func (h *home) starred(id string) bool {
@@ -268,10 +293,10 @@ func (h *home) editKey(msg tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		h.saving, h.nickErr = true, ""
-		return h.c.write(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
+		return h.c.write(h.ordered(func(ctx context.Context, svc *flows.Service, dev flows.Device) tea.Msg {
 			v, err := svc.SetNickname(ctx, dev, name)
 			return nicknameMsg{v: v, err: err}
-		})
+		}))
 	}
 	m := typedOnly(msg)
 	if m == nil {
