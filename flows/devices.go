@@ -188,41 +188,10 @@ func (s *Service) SignOutEverywhere(ctx context.Context, dev Device, forgetKeys 
 func (s *Service) OwnFacts(ctx context.Context, dev Device) ([]store.Fact, error) {
 	var out []store.Fact
 	err := s.ledger.View(func(r store.Reader) error {
-		seen := map[uint64]bool{}
-		collect := func(f store.Fact) bool {
-			if !seen[f.Seq] {
-				seen[f.Seq] = true
-				if f.Kind == KindPasswordSet {
-					// A password hash is not plaintext, but handing it out
-					// would invite offline guessing.
-					f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
-				}
-				out = append(out, f)
-			}
-			return true
-		}
-		if err := r.Facts(store.ByDevice, dev.Tag, store.Window{}, collect); err != nil {
-			return err
-		}
-		b, ok, err := s.deviceBinding(r, dev.Tag)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := r.Facts(store.ByUser, b.User, store.Window{}, collect); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = s.ownFacts(r, dev, store.Window{})
+		return err
 	})
-	slices.SortFunc(out, func(a, b store.Fact) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
+	slices.Reverse(out)
 	return out, err
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -31,39 +32,10 @@ func (s *Service) RecentFacts(ctx context.Context, dev Device, limit int) (Recen
 		return out, err
 	}
 	err := s.ledger.View(func(r store.Reader) error {
-		seen := map[uint64]bool{}
-		collect := func(f store.Fact) bool {
-			if !seen[f.Seq] {
-				seen[f.Seq] = true
-				if f.Kind == KindPasswordSet {
-					f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
-				}
-				out.Facts = append(out.Facts, f)
-			}
-			return true
-		}
-		w := store.Window{Reverse: true, Limit: limit}
-		if err := r.Facts(store.ByDevice, dev.Tag, w, collect); err != nil {
-			return fmt.Errorf("read the device's facts: %w", err)
-		}
-		b, ok, err := s.deviceBinding(r, dev.Tag)
-		if err != nil {
+		var err error
+		if out.Facts, err = s.ownFacts(r, dev, store.Window{Reverse: true, Limit: limit}); err != nil {
 			return err
 		}
-		if ok {
-			if err := r.Facts(store.ByUser, b.User, w, collect); err != nil {
-				return fmt.Errorf("read the user's facts: %w", err)
-			}
-		}
-		slices.SortFunc(out.Facts, func(a, b store.Fact) int {
-			switch {
-			case a.Seq > b.Seq:
-				return -1
-			case a.Seq < b.Seq:
-				return 1
-			}
-			return 0
-		})
 		if limit > 0 && len(out.Facts) > limit {
 			out.Facts = out.Facts[:limit]
 		}
@@ -83,6 +55,39 @@ func (s *Service) RecentFacts(ctx context.Context, dev Device, limit int) (Recen
 		return nil
 	})
 	return out, err
+}
+
+// ownFacts returns the facts in w about the device and the user it acts
+// as, newest first, each once: what the system recorded about this visitor.
+func (s *Service) ownFacts(r store.Reader, dev Device, w store.Window) ([]store.Fact, error) {
+	var out []store.Fact
+	seen := map[uint64]bool{}
+	collect := func(f store.Fact) bool {
+		if !seen[f.Seq] {
+			seen[f.Seq] = true
+			if f.Kind == KindPasswordSet {
+				// A password hash is not plaintext, but handing it out
+				// would invite offline guessing.
+				f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
+			}
+			out = append(out, f)
+		}
+		return true
+	}
+	if err := r.Facts(store.ByDevice, dev.Tag, w, collect); err != nil {
+		return nil, fmt.Errorf("read the device's facts: %w", err)
+	}
+	b, ok, err := s.deviceBinding(r, dev.Tag)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if err := r.Facts(store.ByUser, b.User, w, collect); err != nil {
+			return nil, fmt.Errorf("read the user's facts: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Fact) int { return cmp.Compare(b.Seq, a.Seq) })
+	return out, nil
 }
 
 // MaskOf returns the masked form of the address with this hash, as the
