@@ -25,21 +25,41 @@ const (
 	inboxChannel = "attest_inbox"
 )
 
-// poke is a notification on pokeChannel.
+// poke is a notification on pokeChannel. All asks every server to poke
+// every live screen: more changed than is worth naming (see maxPending).
 type poke struct {
 	Users   []string `json:"u,omitempty"`
 	Devices []string `json:"d,omitempty"`
+	All     bool     `json:"a,omitempty"`
 }
 
 // maxPokeIDs bounds what one notification makes this server look for.
 const maxPokeIDs = 256
 
-// pokeRelay is the flows' Relay over notifications. Publish queues and
+// maxPending bounds the users and devices waiting to be passed on while
+// the database is slow; past it the next notification pokes everyone.
+const maxPending = 4096
+
+// pokeRelay is the flows' Relay over notifications. Publish notes and
 // returns: a slow database delays pokes, never a flow.
+//
+// No poke is dropped: nothing polls, so a screen on another server that
+// misses one shows a stale state until something else pokes it. What
+// waits is a set, not a queue: a user or device already waiting covers
+// any later poke for it, so a slow database costs one notification per
+// id, however many changes it missed.
 type pokeRelay struct {
-	led   *postgres.Ledger
-	queue chan poke
-	log   *slog.Logger
+	led *postgres.Ledger
+	// notify sends a payload on a channel (the ledger's Notify; tests
+	// replace it).
+	notify func(ctx context.Context, channel string, payload []byte) error
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending poke                // users and devices to pass on (All: everyone)
+	seen    map[string]struct{} // pending's ids, "u"+user and "d"+device
+	ready   chan struct{}       // has room for one signal: pending is not empty
+
 	// watches carries Watched and Unwatched, in order, to the database.
 	watches chan watch
 }
@@ -50,7 +70,11 @@ type watch struct {
 }
 
 func newPokeRelay(led *postgres.Ledger, log *slog.Logger) *pokeRelay {
-	return &pokeRelay{led: led, queue: make(chan poke, 1024), log: log, watches: make(chan watch, 4096)}
+	return &pokeRelay{
+		led: led, notify: led.Notify, log: log,
+		seen: map[string]struct{}{}, ready: make(chan struct{}, 1),
+		watches: make(chan watch, 4096),
+	}
 }
 
 // The relay is the flows' Presence too: it records which devices this
@@ -114,25 +138,55 @@ func (r *pokeRelay) recordWatches(ctx context.Context) {
 }
 
 func (r *pokeRelay) Publish(users, devices []string) {
+	r.mu.Lock()
+	if !r.pending.All {
+		note := func(prefix string, ids []string, to *[]string) {
+			for _, id := range ids {
+				if _, ok := r.seen[prefix+id]; !ok {
+					r.seen[prefix+id] = struct{}{}
+					*to = append(*to, id)
+				}
+			}
+		}
+		note("u", users, &r.pending.Users)
+		note("d", devices, &r.pending.Devices)
+		if len(r.seen) > maxPending {
+			r.pending = poke{All: true}
+			clear(r.seen)
+		}
+	}
+	r.mu.Unlock()
 	select {
-	case r.queue <- poke{Users: users, Devices: devices}:
-	default:
-		// Screens elsewhere see the change on their next read instead.
-		r.log.Warn("live-session pokes for the other servers are falling behind; one was dropped")
+	case r.ready <- struct{}{}:
+	default: // a signal is already waiting, and covers this
 	}
 }
 
-// send passes queued pokes on until ctx ends.
+// take returns what waits to be passed on, and empties it.
+func (r *pokeRelay) take() poke {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending
+	r.pending = poke{}
+	clear(r.seen)
+	return p
+}
+
+// send passes pending pokes on until ctx ends.
 func (r *pokeRelay) send(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-r.queue:
+		case <-r.ready:
+			p := r.take()
+			if !p.All && len(p.Users)+len(p.Devices) == 0 {
+				continue // what the signal was for went with the last take
+			}
 			for _, part := range split(p) {
 				payload, _ := json.Marshal(part)
 				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if err := r.led.Notify(nctx, pokeChannel, payload); err != nil {
+				if err := r.notify(nctx, pokeChannel, payload); err != nil {
 					r.log.Warn("could not pass a live-session poke to the other servers", "err", err)
 				}
 				cancel()
@@ -162,6 +216,10 @@ func receivePokes(svc *flows.Service, log *slog.Logger) func([]byte) {
 		var p poke
 		if err := json.Unmarshal(payload, &p); err != nil || len(p.Users)+len(p.Devices) > maxPokeIDs {
 			log.Warn("ignored a malformed live-session poke from another server")
+			return
+		}
+		if p.All {
+			svc.PokeAll()
 			return
 		}
 		svc.Poke(p.Users, p.Devices)
