@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	bm "charm.land/wish/v2/bubbletea"
 	uv "github.com/charmbracelet/ultraviolet"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/tui"
@@ -26,9 +28,10 @@ import (
 // buffers. So the server decodes the input itself, with the same decoder
 // (ultraviolet's TerminalReader), and hands each event over with
 // Program.Send, which returns once the program has ended; whatever is
-// decoded after that is drained and dropped. Bubble Tea is given an input
-// that stays silent until the session ends, so that it still sets up the
-// terminal's keyboard modes as it does for an interactive input.
+// decoded after that is drained and dropped. Bubble Tea is given no input
+// at all, so it builds no second decoder (a key table of about 70 KB and
+// two goroutines a screen); the keyboard modes it would then leave alone
+// are set by keyboardModes instead.
 func (s *Server) serveScreens(sess *terminalSession) {
 	pty, winch, _ := sess.Pty()
 	// ctx ends when the program has returned, or earlier when the
@@ -36,9 +39,7 @@ func (s *Server) serveScreens(sess *terminalSession) {
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
 
-	silent, hush := io.Pipe()
-	defer hush.Close() // Bubble Tea's reader then sees EOF and ends
-	p := s.newProgram(ctx, sess, silent)
+	p := s.newProgram(ctx, sess)
 	defer s.forget(p)
 
 	events := make(chan uv.Event)
@@ -83,16 +84,17 @@ func (s *Server) serveScreens(sess *terminalSession) {
 	p.Kill() // restores the terminal if the program did not end cleanly
 }
 
-// newProgram builds the screens for one session, reading input from in.
-// The screens' own work (their watch on the flows, calls in flight) ends
-// with ctx.
-func (s *Server) newProgram(ctx context.Context, sess *terminalSession, in io.Reader) *tea.Program {
+// newProgram builds the screens for one session, without input (the
+// caller sends it). The screens' own work (their watch on the flows,
+// calls in flight) ends with ctx.
+func (s *Server) newProgram(ctx context.Context, sess *terminalSession) *tea.Program {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr())})
 	// A screen is one session inside the server: it must not install its
 	// own SIGINT handler, which would race the server's graceful shutdown.
-	// The input option comes after MakeOptions' own, which it replaces.
-	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithInput(in))
+	// The input and output options come after MakeOptions' own, which
+	// they replace.
+	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithInput(nil), tea.WithOutput(&keyboardModes{w: sess}))
 	p := tea.NewProgram(m, opts...)
 	s.mu.Lock()
 	s.programs[p] = struct{}{}
@@ -125,4 +127,56 @@ func (s *Server) inboxHint(local net.Addr) string {
 		return "ssh inbox@" + host
 	}
 	return "ssh -p " + port + " inbox@" + host
+}
+
+// The keyboard modes Bubble Tea asks of the terminal when it reads the
+// input itself (and not when it is given none): xterm's modifyOtherKeys,
+// and the kitty keyboard protocol's key disambiguation, so that ctrl+i is
+// not tab nor ctrl+m enter, with a query of what the terminal supports.
+// The kitty protocol keeps one stack of modes for the main screen and
+// one for the alternate screen: the flags are pushed once the screens
+// are on the alternate screen, and popped before they leave it.
+var (
+	altScreenOn   = []byte(ansi.SetModeAltScreenSaveCursor)
+	altScreenOff  = []byte(ansi.ResetModeAltScreenSaveCursor)
+	keyboardOn    = ansi.SetModifyOtherKeys2 + ansi.PushKittyKeyboard(1) + ansi.RequestKittyKeyboard
+	keyboardOff   = ansi.ResetModifyOtherKeys + ansi.PopKittyKeyboard(1)
+	keyboardReset = ansi.ResetModifyOtherKeys // modifyOtherKeys has no stack
+)
+
+// keyboardModes is a screen's output, which sets the keyboard modes
+// around the alternate screen as Bubble Tea's renderer does with an input
+// of its own: it writes each frame whole, with the switch to or from the
+// alternate screen at most once in a write.
+type keyboardModes struct {
+	w  io.Writer
+	on bool // the modes are set
+}
+
+func (k *keyboardModes) Write(b []byte) (int, error) {
+	var i int
+	var seq []byte
+	var before, after string
+	if !k.on {
+		if i = bytes.Index(b, altScreenOn); i < 0 {
+			return k.w.Write(b)
+		}
+		seq, before, after = altScreenOn, keyboardReset, keyboardOn
+	} else {
+		if i = bytes.Index(b, altScreenOff); i < 0 {
+			return k.w.Write(b)
+		}
+		seq, before, after = altScreenOff, keyboardOff, ""
+	}
+	k.on = !k.on
+	out := make([]byte, 0, len(b)+len(before)+len(after))
+	out = append(out, b[:i]...)
+	out = append(out, before...)
+	out = append(out, seq...)
+	out = append(out, after...)
+	out = append(out, b[i+len(seq):]...)
+	if _, err := k.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

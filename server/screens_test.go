@@ -442,3 +442,38 @@ func TestInboxShowsTheGovernor(t *testing.T) {
 	}
 	inbox.await(at, "the next to this address can go at 09:02:00 UTC (one message a minute to an address); 1 request held back before it")
 }
+
+// A screen asks the terminal for the keyboard enhancements Bubble Tea
+// asks for (modifyOtherKeys, and the kitty keyboard protocol's key
+// disambiguation, pushed on the alternate screen's own stack, and a query
+// of what the terminal supports), and gives them back before it leaves
+// the alternate screen: ctrl+i is not tab, and the shell after it gets
+// its keys as before.
+func TestScreenKeyboardModes(t *testing.T) {
+	ts := startServer(t, nil)
+	sc := openScreen(t, ts.addr, newKey(t), 80, 24)
+	sc.await(0, homeMarker)
+	if _, err := sc.stdin.Write([]byte("q")); err != nil {
+		t.Fatal(err)
+	}
+	<-sc.done
+	sc.conn.Close()
+	sc.mu.Lock()
+	out := sc.out.String()
+	sc.mu.Unlock()
+	enter, leave := strings.Index(out, "\x1b[?1049h"), strings.LastIndex(out, "\x1b[?1049l")
+	if enter < 0 || leave < enter {
+		t.Fatalf("the screen did not enter and then leave the alternate screen: %q", out)
+	}
+	on := "\x1b[>4;2m" + "\x1b[>1u" + "\x1b[?u" // modifyOtherKeys 2, push kitty flags 1, query
+	if i := strings.Index(out, on); i < enter || i > leave {
+		t.Errorf("keyboard enhancements %q not asked for on the alternate screen: at %d, alternate screen %d to %d, in %q", on, i, enter, leave, out)
+	}
+	off := "\x1b[>4m" + "\x1b[<1u" // modifyOtherKeys reset, kitty flags popped
+	if i := strings.LastIndex(out, off); i < enter || i > leave {
+		t.Errorf("keyboard enhancements %q not given back before leaving the alternate screen: at %d, alternate screen %d to %d, in %q", off, i, enter, leave, out)
+	}
+	if strings.Count(out, "\x1b[>1u") != 1 || strings.Count(out, "\x1b[<1u") != 1 {
+		t.Errorf("kitty keyboard flags pushed %d times and popped %d times; want once each", strings.Count(out, "\x1b[>1u"), strings.Count(out, "\x1b[<1u"))
+	}
+}
