@@ -94,12 +94,32 @@ func (s *Server) newProgram(ctx context.Context, sess *terminalSession) *tea.Pro
 	// own SIGINT handler, which would race the server's graceful shutdown.
 	// The input and output options come after MakeOptions' own, which
 	// they replace.
-	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithInput(nil), tea.WithOutput(&keyboardModes{w: sess}))
+	opts := append(bm.MakeOptions(sess), tea.WithoutSignalHandler(), tea.WithInput(nil), tea.WithOutput(&keyboardModes{w: sess}),
+		tea.WithFilter(latestSize(sess)))
 	p := tea.NewProgram(m, opts...)
 	s.mu.Lock()
 	s.programs[p] = struct{}{}
 	s.mu.Unlock()
 	return p
+}
+
+// latestSize is the screens' message filter (it replaces Wish's, which
+// turns a suspend into a resume, and does the same). Every window size
+// the screens see is the terminal's latest: Bubble Tea sends the size it
+// was built with from a goroutine of its own, which can arrive after a
+// newer size sent on a window change (a client that resized before its
+// shell request), and the screens would keep the older one.
+func latestSize(sess *terminalSession) func(tea.Model, tea.Msg) tea.Msg {
+	return func(_ tea.Model, msg tea.Msg) tea.Msg {
+		switch msg.(type) {
+		case tea.SuspendMsg:
+			return tea.ResumeMsg{}
+		case tea.WindowSizeMsg:
+			pty, _, _ := sess.Pty()
+			return tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height}
+		}
+		return msg
+	}
 }
 
 // forget drops a program that has ended from the live screens.
