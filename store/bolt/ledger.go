@@ -226,7 +226,7 @@ func (l *Ledger) init() error {
 	// fact but without partitions: every mark is the head, level 0 is
 	// empty, and format 1's index buckets are rebuilt.
 	l.marks.all(mark{seq: l.head.seq, time: l.head.time})
-	l.tail = newTail(l.head.seq, 0)
+	l.tail = newTail(l.head.seq)
 	err = l.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range append([][]byte{factsBucket, metaBucket, recentBucket}, indexBuckets[1:]...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 
-	bbolt "go.etcd.io/bbolt"
-
 	"github.com/attest-dev/attest/store"
 )
 
@@ -145,25 +143,38 @@ func encodeRecent(tf *tailFact) []byte {
 }
 
 func decodeRecent(b []byte) (tailFact, error) {
-	var tf tailFact
-	if len(b) < 8 {
-		return tf, fmt.Errorf("record of %d bytes is too short", len(b))
+	t, ids, err := splitRecent(b)
+	if err != nil {
+		return tailFact{}, err
 	}
-	tf.time = int64(binary.BigEndian.Uint64(b))
+	tf := tailFact{time: t}
+	for _, ix := range store.Indexes {
+		tf.ids[ix] = string(ids[ix])
+		tf.ranges[ix] = rangeOf(tf.ids[ix])
+	}
+	return tf, nil
+}
+
+// splitRecent parses a level 0 record into its time and ids, which are
+// subslices of b.
+func splitRecent(b []byte) (t int64, ids [len(indexBuckets)][]byte, err error) {
+	if len(b) < 8 {
+		return 0, ids, fmt.Errorf("record of %d bytes is too short", len(b))
+	}
+	t = int64(binary.BigEndian.Uint64(b))
 	b = b[8:]
 	for _, ix := range store.Indexes {
 		n, w := binary.Uvarint(b)
 		if w <= 0 || n > uint64(len(b)-w) {
-			return tf, fmt.Errorf("record is cut short in its %s id", ix)
+			return 0, ids, fmt.Errorf("record is cut short in its %s id", ix)
 		}
-		tf.ids[ix] = string(b[w : w+int(n)])
-		tf.ranges[ix] = rangeOf(tf.ids[ix])
+		ids[ix] = b[w : w+int(n) : w+int(n)]
 		b = b[w+int(n):]
 	}
 	if len(b) != 0 {
-		return tf, fmt.Errorf("record has %d bytes after its last id", len(b))
+		return 0, ids, fmt.Errorf("record has %d bytes after its last id", len(b))
 	}
-	return tf, nil
+	return t, ids, nil
 }
 
 // tail is level 0 in memory: facts after+1 on, and for each index the
@@ -171,24 +182,23 @@ func decodeRecent(b []byte) (tailFact, error) {
 // its only mutator; readers share it under mu. Entries of facts that a
 // reader's snapshot does not include are simply outside the range it asks
 // for, so the writer adds entries before their transaction commits.
+//
+// The facts that Open read back from level 0's records (after a crash)
+// are indexed by loaded, which never changes; ids indexes those the writer
+// added since.
 type tail struct {
-	mu    sync.RWMutex
-	after uint64 // facts[i] is fact after+1+i
-	facts []tailFact
-	ids   [len(indexBuckets)]map[string][]uint64
+	mu     sync.RWMutex
+	after  uint64 // facts[i] is fact after+1+i
+	facts  []tailFact
+	loaded *loaded // nil once trim has passed it
+	ids    [len(indexBuckets)]map[string][]uint64
 }
 
-// newTail returns an empty tail after fact after, sized for n facts. It
-// grows from there: sizing it for a full level 0 up front would cost Open
-// the clearing of maps for tens of thousands of ids it may never hold.
-func newTail(after uint64, n int) *tail {
-	t := &tail{after: after, facts: make([]tailFact, 0, n)}
+// newTail returns an empty tail after fact after.
+func newTail(after uint64) *tail {
+	t := &tail{after: after}
 	for _, ix := range store.Indexes {
-		if ix == store.ByKind {
-			t.ids[ix] = map[string][]uint64{} // a few dozen kinds
-			continue
-		}
-		t.ids[ix] = make(map[string][]uint64, n)
+		t.ids[ix] = map[string][]uint64{}
 	}
 	return t
 }
@@ -200,14 +210,18 @@ func (t *tail) len() int { return len(t.facts) }
 // last is the seq of the newest fact held.
 func (t *tail) last() uint64 { return t.after + uint64(len(t.facts)) }
 
+// loadedLast is the newest fact that loaded indexes, or after.
+func (t *tail) loadedLast() uint64 {
+	if t.loaded == nil {
+		return t.after
+	}
+	return t.loaded.last
+}
+
 // add appends fact seq, which must follow the newest held.
 func (t *tail) add(seq uint64, tf tailFact) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.addLocked(seq, tf)
-}
-
-func (t *tail) addLocked(seq uint64, tf tailFact) {
 	if seq != t.last()+1 {
 		panic(fmt.Sprintf("tail: fact %d added after %d", seq, t.last()))
 	}
@@ -220,10 +234,13 @@ func (t *tail) addLocked(seq uint64, tf tailFact) {
 }
 
 // truncate drops the facts after seq: those of a batch that failed before
-// its commit.
+// its commit, which are never among the loaded ones.
 func (t *tail) truncate(seq uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.loaded != nil && seq < t.loaded.last {
+		panic(fmt.Sprintf("tail: truncate to %d drops facts Open loaded, up to %d", seq, t.loaded.last))
+	}
 	for t.last() > seq && len(t.facts) > 0 {
 		tf := &t.facts[len(t.facts)-1]
 		for _, ix := range store.Indexes {
@@ -241,13 +258,18 @@ func (t *tail) truncate(seq uint64) {
 }
 
 // trim drops the facts up to seq: those whose entries committed merges
-// have moved into the index buckets, for every partition. A reader whose snapshot predates that merge finds them
-// gone and reads its own snapshot's level 0 instead (see recent).
+// have moved into the index buckets, for every partition. A reader whose
+// snapshot predates that merge finds them gone and reads its own
+// snapshot's level 0 instead (see recent).
 func (t *tail) trim(seq uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := int(min(seq-min(seq, t.after), uint64(len(t.facts))))
+	loadedLast := t.loadedLast()
 	for i := range n {
+		if t.after+1+uint64(i) <= loadedLast {
+			continue // loaded's, which match skips once trimmed
+		}
 		tf := &t.facts[i]
 		for _, ix := range store.Indexes {
 			if id := tf.ids[ix]; id != "" {
@@ -263,6 +285,9 @@ func (t *tail) trim(seq uint64) {
 	clear(t.facts[:n]) // let the ids be collected
 	t.facts = t.facts[n:]
 	t.after += uint64(n)
+	if t.loaded != nil && t.after >= t.loaded.last {
+		t.loaded = nil
+	}
 }
 
 // fact returns held fact seq; the caller holds mu or is the writer.
@@ -285,7 +310,14 @@ func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, sinc
 	if t.after > lo {
 		return dst, false
 	}
-	seqs := t.ids[ix][id]
+	if t.loaded != nil && lo < t.loaded.last {
+		dst = t.matchSeqs(dst, t.loaded.lookup(ix, id), lo, hi, since, until, kinds)
+	}
+	return t.matchSeqs(dst, t.ids[ix][id], lo, hi, since, until, kinds), true
+}
+
+// matchSeqs is match on one ascending list of seqs.
+func (t *tail) matchSeqs(dst []entry, seqs []uint64, lo, hi uint64, since, until int64, kinds []string) []entry {
 	// Times never decrease along the chain, so an id's facts are in time
 	// order too: the window is one run of them, found by two binary
 	// searches, however many of the id's facts level 0 holds (a kind's
@@ -304,47 +336,7 @@ func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, sinc
 		}
 		dst = append(dst, entry{seq: seq, time: tf.time, kind: tf.ids[store.ByKind]})
 	}
-	return dst, true
-}
-
-// loadTail reads level 0 of a snapshot, the facts in (indexed, top], into a
-// new tail. A record that does
-// not decode, or a gap, is read from the fact instead, so that a damaged
-// level 0 never keeps a ledger from opening (verify reports it, reindex
-// rewrites it).
-func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
-	t := newTail(indexed.seq, int(top-min(top, indexed.seq)))
-	if top <= indexed.seq {
-		return t, nil
-	}
-	recent := r.tx.Bucket(recentBucket)
-	var c *bbolt.Cursor
-	var k, v []byte
-	if recent != nil {
-		c = recent.Cursor()
-		k, v = c.Seek(seqKey(indexed.seq + 1))
-	}
-	for seq := indexed.seq + 1; seq <= top; seq++ {
-		for k != nil && seqOf(k) < seq {
-			k, v = c.Next()
-		}
-		var tf tailFact
-		var err error
-		if k == nil || seqOf(k) != seq {
-			err = errNoBucket
-		} else {
-			tf, err = decodeRecent(v)
-		}
-		if err != nil {
-			f, ferr := r.Fact(seq)
-			if ferr != nil {
-				return nil, fmt.Errorf("load recent index at fact %d: %w", seq, ferr)
-			}
-			tf = tailFactOf(&f)
-		}
-		t.addLocked(seq, tf) // nobody else has t yet
-	}
-	return t, nil
+	return dst
 }
 
 // kindMatches reports whether kind is one of kinds, or kinds is empty.

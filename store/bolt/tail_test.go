@@ -14,7 +14,7 @@ import (
 )
 
 func TestTailAddTruncateTrim(t *testing.T) {
-	tl := newTail(10, 0)
+	tl := newTail(10)
 	for seq := uint64(11); seq <= 16; seq++ {
 		tf := tailFact{time: int64(seq)}
 		tf.ids[store.ByUser] = fmt.Sprint("u", seq%2)

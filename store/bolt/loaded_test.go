@@ -1,0 +1,190 @@
+package bolt
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/attest-dev/attest/store"
+	"github.com/attest-dev/attest/store/storetest"
+)
+
+// loadedFixture appends n facts in updates of 1,000, their ids drawn from
+// pools small enough that most ids have several facts in level 0, some
+// facts without an id in an index, and times spread over the windows of
+// storetest.CheckWindows.
+func loadedFixture(t *testing.T, l *Ledger, rng *rand.Rand, start, n int) []store.Fact {
+	t.Helper()
+	kinds := []string{"code.sent", "code.entered", "address.confirmed", "device.signed_in", "session.started"}
+	var out []store.Fact
+	for i := start; i < start+n; i += 1000 {
+		var fs []store.Fact
+		for j := i; j < min(i+1000, start+n); j++ {
+			f := store.Fact{
+				Time:    storetest.T0.Add(-50*time.Minute + time.Duration(j)*100*time.Millisecond),
+				Kind:    kinds[rng.IntN(len(kinds))],
+				User:    fmt.Sprint("u", rng.IntN(500)),
+				Address: fmt.Sprint("a", rng.IntN(7000)),
+			}
+			if j%3 != 0 {
+				f.Device = fmt.Sprint("d", rng.IntN(3000))
+			}
+			if j%5 == 0 {
+				f.Ticket = fmt.Sprint("t", j)
+			}
+			fs = append(fs, f)
+		}
+		out = append(out, appendFacts(t, l, fs...)...)
+	}
+	return out
+}
+
+// level0Entries is every entry of the facts in (after, head] that level 0
+// holds, by index and id, as tail answers.
+func level0Entries(tl *tail, after, head uint64, all []store.Fact) map[store.Index]map[string][]entry {
+	got := map[store.Index]map[string][]entry{}
+	for _, ix := range store.Indexes {
+		got[ix] = map[string][]entry{}
+		for _, f := range all {
+			id := f.ID(ix)
+			if _, done := got[ix][id]; done || id == "" {
+				continue
+			}
+			es, ok := tl.match(nil, ix, id, after, head, math.MinInt64, math.MaxInt64, nil)
+			if !ok {
+				panic("level 0 trimmed under the test")
+			}
+			got[ix][id] = es
+		}
+	}
+	return got
+}
+
+// TestLoadedLevel0 crashes with a level 0 of tens of thousands of facts,
+// some of whose records are gone or damaged, and checks that what Open
+// builds from the records (in stretches walked at once, see loadTail)
+// holds exactly what the writer's tail held, then that it answers every
+// window as facts are added after it, merged and trimmed past it.
+func TestLoadedLevel0(t *testing.T) {
+	// Several stretches and builders, on any machine.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	path := filepath.Join(t.TempDir(), "attest.db")
+	opts := Options{Tail: 2 * minStretch}
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	all := loadedFixture(t, l, rng, 0, 20_000)
+	head := uint64(len(all))
+	if n := l.tail.len(); n < 2*minStretch {
+		t.Fatalf("level 0 holds %d facts; the test needs several stretches", n)
+	}
+	// Open loads the facts after the least mark; the writer's tail may
+	// still hold some before it (see commit).
+	first := l.marks.least().seq + 1
+	wantFacts := slices.Clone(l.tail.facts[first-l.tail.after-1:])
+	want := level0Entries(l.tail, first-1, head, all)
+
+	// A record missing in the first stretch, one cut short in the last and
+	// one with bytes to spare in between: each is read from its fact.
+	err = l.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(recentBucket)
+		if err := b.Delete(seqKey(first + 3)); err != nil {
+			return err
+		}
+		if err := b.Put(seqKey(head-2), []byte{1, 2, 3}); err != nil {
+			return err
+		}
+		mid := seqKey((first + head) / 2)
+		return b.Put(mid, append(slices.Clone(b.Get(mid)), 0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.close(false); err != nil {
+		t.Fatal(err)
+	}
+
+	if l, err = Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.tail.loaded == nil || l.tail.loaded.last != head || l.tail.after != first-1 {
+		t.Fatalf("Open loaded level 0 after %d up to %d, want after %d up to %d", l.tail.after, l.tail.loadedLast(), first-1, head)
+	}
+	if !slices.Equal(l.tail.facts, wantFacts) {
+		for i := range wantFacts {
+			if l.tail.facts[i] != wantFacts[i] {
+				t.Fatalf("fact %d loaded as %+v, written as %+v", first+uint64(i), l.tail.facts[i], wantFacts[i])
+			}
+		}
+		t.Fatalf("%d facts loaded, %d written", len(l.tail.facts), len(wantFacts))
+	}
+	got := level0Entries(l.tail, first-1, head, all)
+	for _, ix := range store.Indexes {
+		for id, es := range want[ix] {
+			if !slices.Equal(got[ix][id], es) {
+				t.Fatalf("%s %q: loaded %v, written %v", ix, id, got[ix][id], es)
+			}
+		}
+	}
+	for _, ix := range store.Indexes {
+		if es := l.tail.loaded.lookup(ix, "nobody"); es != nil {
+			t.Fatalf("%s: an id no fact has was found in %v", ix, es)
+		}
+	}
+
+	// A few windows, on both sides of the loaded facts' times and across
+	// them, for ids of old and new facts: each read through the reader,
+	// against the brute-force answer.
+	T0 := storetest.T0
+	windows := []store.Window{
+		{},
+		{Since: T0.Add(-20 * time.Minute)},
+		{Since: T0.Add(-5 * time.Minute), Until: T0.Add(5 * time.Minute), Kinds: []string{"code.sent", "session.started"}},
+		{Since: T0.Add(-40 * time.Minute), Reverse: true, Limit: 3},
+		{Until: T0.Add(-30 * time.Minute), Limit: 2},
+	}
+	check := func() {
+		t.Helper()
+		l.View(func(r store.Reader) error {
+			for _, back := range []int{1, 3_000, 9_000, 15_000} {
+				f := all[len(all)-back]
+				for _, ix := range store.Indexes {
+					id := f.ID(ix)
+					if id == "" {
+						continue
+					}
+					for _, w := range windows {
+						es, err := storetest.EntriesOf(r, ix, id, w)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got, want := storetest.EntrySeqs(es), storetest.Expect(all, ix, id, w); !slices.Equal(got, want) {
+							t.Fatalf("%s %q window %+v:\ngot  %v\nwant %v", ix, id, w, got, want)
+						}
+					}
+				}
+			}
+			return nil
+		})
+	}
+	check()
+	// Facts the writer adds go to the maps beside the loaded index, and
+	// merges trim the tail past it.
+	for range 4 {
+		all = append(all, loadedFixture(t, l, rng, len(all), 5_000)...)
+		check()
+	}
+	if l.tail.loaded != nil {
+		t.Fatalf("the loaded index is still held with the tail after %d", l.tail.after)
+	}
+}
