@@ -164,6 +164,16 @@ func (tb *tab) button() string {
 	return strings.TrimSpace(text)
 }
 
+// typeInto types text into the page's field named name.
+func (tb *tab) typeInto(name, text string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[name="`+name+`"]`), text)); err != nil {
+		tb.t.Fatalf("type into %s: %v", name, err)
+	}
+}
+
 // press presses the page's button and waits for the page it leads to,
 // whose heading it returns.
 func (tb *tab) press() string {

@@ -35,6 +35,10 @@ type Issued struct {
 	Expires time.Time // when the code stops working
 	NextAt  time.Time // when another code can be asked for
 	Tries   int       // wrong tries the code survives
+	// LinkCheck is set when the message also carries a link that confirms
+	// the address: its page asks for this value, so only someone who sees
+	// this terminal can use the link (ConfirmLinkChecked).
+	LinkCheck string
 }
 
 // codeRequest is everything issueCode needs, minted before the
@@ -205,8 +209,9 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 				Kind: string(req.addr.Kind), Sealed: l.sealed, Masked: req.addr.Masked()})}); err != nil {
 			return Issued{}, nil, err
 		}
-		m.Text = strings.TrimRight(m.Text, "\n") + fmt.Sprintf("\n\nOr confirm it with this link instead, pressing the button on its page (it works once, until %s):\n\n%s\n",
-			expires.UTC().Format("15:04 UTC"), s.linkBase+"/link/"+l.token)
+		iss.LinkCheck = s.linkCheckOf(s.linkTicketOf(l.token))
+		m.Text = strings.TrimRight(m.Text, "\n") + fmt.Sprintf("\n\nOr confirm it with this link instead. Its page asks for the %d characters that the terminal where you added the address shows beside it; type them and press the button. A wrong answer ends the link (the code still works). It works once, until %s:\n\n%s\n\nIf you did not add this address to an attest account yourself, do not open the link and never type characters someone tells you: that would put your address in their account.\n",
+			LinkCheckLen, expires.UTC().Format("15:04 UTC"), s.linkBase+"/link/"+l.token)
 	}
 	return iss, &m, nil
 }

@@ -35,8 +35,16 @@ const (
 	LinkUsed    = "used"
 	LinkExpired = "expired"
 	LinkGone    = "gone" // the terminal session that asked has ended
+	// LinkEnded: an address-confirming link whose page was given the
+	// wrong check (LinkCheckLen characters): it had its one attempt.
+	LinkEnded   = "ended"
 	LinkUnknown = "unknown"
 )
+
+// LinkCheckLen is how many characters the check of an address-confirming
+// link has: from the 31 of the link alphabet, a guess is right once in
+// 923,521, and the link allows one.
+const LinkCheckLen = 4
 
 // LinkSent describes a magic link that went out, for the waiting screen.
 type LinkSent struct {
@@ -67,6 +75,9 @@ type LinkInfo struct {
 	// device that asked was waiting (a registration's link): the device
 	// is signed in when it next connects.
 	Away bool
+	// Mistyped: the check given for an address link had not the form of
+	// one, so the link is as it was and its page may ask again.
+	Mistyped bool
 }
 
 type linkBody struct {
@@ -227,6 +238,44 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 	return sent, &m, nil
 }
 
+// linkCheckOf is the check of an address-confirming link: the value its
+// page asks for and the terminal that added the address shows. It is a
+// MAC of the link's ticket under the service's code key (its own domain),
+// so the ledger holds nothing new: the server works it out again when a
+// screen shows it or a page is answered, and a reader of the ledger
+// without the key cannot.
+func (s *Service) linkCheckOf(ticket string) string {
+	out := make([]byte, 0, LinkCheckLen)
+	for block := byte(0); len(out) < LinkCheckLen; block++ {
+		m := hmac.New(sha256.New, s.codeKey)
+		m.Write([]byte("link-check\x00"))
+		m.Write([]byte{block})
+		m.Write([]byte(ticket))
+		for _, b := range m.Sum(nil) {
+			// Bytes of 248 and above are skipped so that no character
+			// of the 31 is likelier than another.
+			if int(b) < 256-256%len(linkAlphabet) && len(out) < LinkCheckLen {
+				out = append(out, linkAlphabet[int(b)%len(linkAlphabet)])
+			}
+		}
+	}
+	return string(out)
+}
+
+// normalCheck is a check as typed, upper-cased without spaces or dashes,
+// if it has the form of one: anything else is a typing slip, which does
+// not use up the link's one attempt.
+func normalCheck(in string) (string, bool) {
+	if len(in) > 64 {
+		return "", false
+	}
+	c := strings.ToUpper(strings.NewReplacer(" ", "", "-", "", "\t", "").Replace(in))
+	if len(c) != LinkCheckLen || strings.Trim(c, linkAlphabet) != "" {
+		return "", false
+	}
+	return c, true
+}
+
 // linkFact finds the fact that issued a magic link.
 func (s *Service) linkFact(r store.Reader, token string) (*store.Fact, *linkBody, error) {
 	if len(token) != 26 || strings.Trim(token, "abcdefghijklmnopqrstuvwxyz234567") != "" {
@@ -247,12 +296,16 @@ func (s *Service) linkFact(r store.Reader, token string) (*store.Fact, *linkBody
 
 // linkState says whether a link can be used now.
 func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now time.Time) (string, error) {
-	used, err := r.Count(store.ByTicket, f.Ticket, store.Window{Kinds: []string{KindLinkUsed}})
+	end := ""
+	err := r.Facts(store.ByTicket, f.Ticket, store.Window{Kinds: []string{KindLinkUsed, KindLinkRefused}, Limit: 1},
+		func(x store.Fact) bool { end = x.Kind; return false })
 	switch {
 	case err != nil:
 		return "", err
-	case used > 0:
+	case end == KindLinkUsed:
 		return LinkUsed, nil
+	case end == KindLinkRefused:
+		return LinkEnded, nil
 	case !now.Before(body.Expires):
 		return LinkExpired, nil
 	case body.Purpose == PurposeSignIn && !s.bus.watching(f.Device):
@@ -283,11 +336,28 @@ func (s *Service) PeekLink(ctx context.Context, token string) (LinkInfo, error) 
 	return info, err
 }
 
-// ConfirmLink uses a link: it signs in the terminal session that asked
-// for it (creating the account when the address has no owner), or, for a
-// registration, confirms the address and signs the session in. Exactly
-// one of many concurrent calls for a token succeeds; the rest see it used.
+// ConfirmLink uses a link that asks nothing on its page: a sign-in's or a
+// registration's. An address-confirming link needs its check
+// (ConfirmLinkChecked): without one it is refused and stays as it was.
 func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, error) {
+	return s.ConfirmLinkChecked(ctx, token, "")
+}
+
+// ConfirmLinkChecked uses a link: it signs in the terminal session that
+// asked for it (creating the account when the address has no owner), or,
+// for a registration, confirms the address and signs the session in.
+// Exactly one of many concurrent calls for a token succeeds; the rest see
+// it used.
+//
+// A link that confirms an address added to an account also needs check,
+// the value the terminal that added the address shows (number matching,
+// as authenticator apps do against push fatigue): whoever presses the
+// button must have seen that terminal. Without it, an attacker who adds
+// a victim's address to the attacker's own account would have it
+// confirmed by the victim's press, and the victim's later sign-in with
+// that address would land in the attacker's account. A wrong check ends
+// the link (State LinkEnded); the code in the same message still works.
+func (s *Service) ConfirmLinkChecked(ctx context.Context, token, check string) (LinkInfo, error) {
 	fresh, err := s.token("u_")
 	if err != nil {
 		return LinkInfo{}, err
@@ -307,6 +377,18 @@ func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, erro
 			return err
 		}
 		if body.Purpose == PurposeConfirmAddress {
+			given, ok := normalCheck(check)
+			if !ok {
+				info.Mistyped = true
+				return problem(ProblemInput, fmt.Sprintf("Type the %d characters that the terminal which added the address shows beside it, then press the button.", LinkCheckLen))
+			}
+			if !hmac.Equal([]byte(given), []byte(s.linkCheckOf(f.Ticket))) {
+				// One attempt: the wrong check is recorded and ends the link,
+				// so it cannot be guessed by trying.
+				info.State, touched = LinkEnded, []string{f.User}
+				_, err := tx.Append(store.Fact{Time: now, Kind: KindLinkRefused, User: f.User, Address: f.Address, Ticket: f.Ticket})
+				return err
+			}
 			touched = []string{f.User}
 			if msgs, err = s.confirmAddressByLink(tx, now, f, body); err != nil {
 				return err

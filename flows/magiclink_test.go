@@ -250,14 +250,17 @@ func TestAddedEmailConfirmedByLink(t *testing.T) {
 	if info, err := h.svc.PeekLink(ctx, tok[1]); err != nil || info.State != flows.LinkLive || info.Purpose != flows.PurposeConfirmAddress {
 		t.Fatalf("peek: %+v, %v", info, err)
 	}
-	info, err := h.svc.ConfirmLink(ctx, tok[1])
+	if len(iss.LinkCheck) != flows.LinkCheckLen || strings.Contains(m.Text, iss.LinkCheck) {
+		t.Fatalf("the check %q: the terminal must show it and the message must not:\n%s", iss.LinkCheck, m.Text)
+	}
+	info, err := h.svc.ConfirmLinkChecked(ctx, tok[1], " "+strings.ToLower(iss.LinkCheck[:2])+"-"+iss.LinkCheck[2:])
 	if err != nil || info.State != flows.LinkLive {
 		t.Fatalf("press: %+v, %v", info, err)
 	}
 	if o := h.owner("work@example.com", time.Time{}); o.User != user {
 		t.Fatalf("the address is not confirmed on the account: %+v", o)
 	}
-	if info, _ := h.svc.ConfirmLink(ctx, tok[1]); info.State != flows.LinkUsed {
+	if info, _ := h.svc.ConfirmLinkChecked(ctx, tok[1], iss.LinkCheck); info.State != flows.LinkUsed {
 		t.Fatalf("a second press: %+v", info)
 	}
 	// The code of the same message finds nothing left to do, and the
@@ -283,18 +286,23 @@ func TestAddedEmailConfirmedByLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, dropped := h.magicLinkToken("old@example.com")
+	droppedCheck := h.pendingCheck(dev, "old@example.com")
 	if _, err := h.svc.UnlinkAddress(ctx, dev, "old@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.svc.ConfirmLink(ctx, dropped)
+	_, err = h.svc.ConfirmLinkChecked(ctx, dropped, droppedCheck)
 	wantProblem(t, err, flows.ProblemInput)
 	h.clock.Advance(time.Minute)
 	if _, err := h.svc.AddAddress(ctx, dev, "late@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	_, late := h.magicLinkToken("late@example.com")
+	lateCheck := h.pendingCheck(dev, "late@example.com")
 	h.clock.Advance(flows.LinkTTL)
-	if info, err := h.svc.ConfirmLink(ctx, late); err != nil || info.State != flows.LinkExpired {
+	if h.pendingCheck(dev, "late@example.com") != "" {
+		t.Fatal("the home screen still shows the check of an expired link")
+	}
+	if info, err := h.svc.ConfirmLinkChecked(ctx, late, lateCheck); err != nil || info.State != flows.LinkExpired {
 		t.Fatalf("a late link: %+v, %v", info, err)
 	}
 	if o := h.owner("late@example.com", time.Time{}); o.User != "" {
@@ -309,5 +317,112 @@ func TestAddedEmailConfirmedByLink(t *testing.T) {
 	texts := h.bag.to("+14155552671")
 	if strings.Contains(texts[len(texts)-1].Text, "/link/") {
 		t.Fatalf("a text carries a link: %s", texts[len(texts)-1].Text)
+	}
+}
+
+// pendingCheck is what the account's screens show beside an unconfirmed
+// address: the check its live link's page asks for ("" for none).
+func (h *harness) pendingCheck(dev flows.Device, addr string) string {
+	h.t.Helper()
+	for _, a := range h.visit(dev).Addresses {
+		if a.Display == addr {
+			return a.LinkCheck
+		}
+	}
+	h.t.Fatalf("%s is not on the account", addr)
+	return ""
+}
+
+// The pre-account-takeover the link's check stops: Mallory adds Vic's
+// email to Mallory's account; the message goes to Vic, who presses the
+// link's button. Without the characters only Mallory's terminal shows,
+// the press does nothing; a wrong guess ends the link for good; Vic's
+// later sign-in with the address makes Vic an account of Vic's own. The
+// code typed in the adding terminal still works after the link ended.
+func TestAddressLinkNeedsTheTerminalsCheck(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	mallory := device("mallory")
+	attacker := h.account(mallory, "mallory@example.com")
+	iss, err := h.svc.AddAddress(ctx, mallory, "vic@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown := h.pendingCheck(mallory, "vic@example.com"); shown != iss.LinkCheck || shown == "" {
+		t.Fatalf("the home screen shows %q, the adding terminal %q", shown, iss.LinkCheck)
+	}
+	_, token := h.magicLinkToken("vic@example.com")
+
+	// Vic presses the button alone, or types nonsense: refused, and the
+	// link is as it was (a typing slip costs nothing).
+	before := h.head()
+	for _, typed := range []string{"", "12", "ABCDE", strings.Repeat("A", 100), "\x1b[2J"} {
+		info, err := h.svc.ConfirmLinkChecked(ctx, token, typed)
+		wantProblem(t, err, flows.ProblemInput)
+		if !info.Mistyped {
+			t.Fatalf("%q: not reported as mistyped: %+v", typed, info)
+		}
+	}
+	_, err = h.svc.ConfirmLink(ctx, token)
+	wantProblem(t, err, flows.ProblemInput)
+	if h.head() != before {
+		t.Fatal("a malformed check wrote facts")
+	}
+	// A well-formed guess is wrong: the link ends.
+	guess := "AAAA"
+	if iss.LinkCheck == guess {
+		guess = "BBBB"
+	}
+	info, err := h.svc.ConfirmLinkChecked(ctx, token, guess)
+	if err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	if len(h.facts(flows.KindLinkRefused)) != 1 {
+		t.Fatal("the wrong check is not in the ledger")
+	}
+	if info, err := h.svc.ConfirmLinkChecked(ctx, token, iss.LinkCheck); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("the right check after a wrong one: %+v, %v", info, err)
+	}
+	if info, err := h.svc.PeekLink(ctx, token); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("peek after a wrong check: %+v, %v", info, err)
+	}
+	if o := h.owner("vic@example.com", time.Time{}); o.User != "" {
+		t.Fatalf("the address was confirmed: %+v", o)
+	}
+	if h.pendingCheck(mallory, "vic@example.com") != "" {
+		t.Fatal("the home screen still shows the check of an ended link")
+	}
+	// Vic signs in with the address: an account of Vic's own.
+	h.clock.Advance(time.Minute) // the governor's gap after the last message
+	vic := h.signIn(device("vic"), "vic@example.com")
+	if vic.Visitor.User == attacker {
+		t.Fatal("Vic's sign-in landed in the attacker's account")
+	}
+	for _, f := range h.facts(flows.KindLinkAttached, flows.KindLinkRefused) {
+		if strings.Contains(string(f.Body), iss.LinkCheck) {
+			t.Fatalf("the check is in the ledger: %+v", f)
+		}
+	}
+
+	// The code in the same message still confirms, for its own account.
+	h2 := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	user := h2.account(dev, "grace@example.com")
+	iss2, err := h2.svc.AddAddress(ctx, dev, "work@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token2 := h2.magicLinkToken("work@example.com")
+	wrong := "ZZZZ"
+	if iss2.LinkCheck == wrong {
+		wrong = "YYYY"
+	}
+	if info, err := h2.svc.ConfirmLinkChecked(ctx, token2, wrong); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	if _, err := h2.svc.EnterCode(ctx, dev, iss2.Letter, h2.codeOf(iss2)); err != nil {
+		t.Fatalf("the code after the link ended: %v", err)
+	}
+	if o := h2.owner("work@example.com", time.Time{}); o.User != user {
+		t.Fatalf("the code did not confirm: %+v", o)
 	}
 }

@@ -107,6 +107,10 @@ type AddressInfo struct {
 	Method      string // how it was confirmed
 	Added       time.Time
 	ConfirmedAt time.Time
+	// LinkCheck, for an unconfirmed email address whose newest
+	// confirmation link still works, is what that link's page asks for
+	// (ConfirmLinkChecked). Only the account's own screens show it.
+	LinkCheck string
 }
 
 // Visit returns what the device is now. It writes nothing.
@@ -143,6 +147,9 @@ func (s *Service) visitor(r store.Reader, dev Device) (Visitor, error) {
 	v.Nickname, v.Stars = p.Nickname, p.Stars
 	if v.Account {
 		if v.Addresses, err = s.addresses(r, b.User, time.Time{}); err != nil {
+			return v, err
+		}
+		if err = s.linkChecks(r, b.User, v.Addresses); err != nil {
 			return v, err
 		}
 		if v.KeyAccount != nil && v.KeyAccount.User == b.User {
@@ -205,6 +212,45 @@ func (s *Service) addresses(r store.Reader, user string, asOf time.Time) ([]Addr
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// linkChecks fills in the check of each unconfirmed email address whose
+// newest confirmation link still works.
+func (s *Service) linkChecks(r store.Reader, user string, addrs []AddressInfo) error {
+	now := s.clock.Now()
+	for i := range addrs {
+		a := &addrs[i]
+		if a.Confirmed || a.Kind != address.Email {
+			continue
+		}
+		var f *store.Fact
+		err := r.Facts(store.ByAddress, a.Hash, store.Window{Since: now.Add(-LinkTTL), Kinds: []string{KindLinkAttached}, Reverse: true},
+			func(x store.Fact) bool {
+				if x.User == user {
+					f = &x
+					return false
+				}
+				return true
+			})
+		if err != nil {
+			return fmt.Errorf("read the links of an address: %w", err)
+		}
+		if f == nil {
+			continue
+		}
+		var body linkBody
+		if err := f.Decode(&body); err != nil {
+			return fmt.Errorf("read a link fact: %w", err)
+		}
+		state, err := s.linkState(r, f, &body, now)
+		if err != nil {
+			return err
+		}
+		if state == LinkLive {
+			a.LinkCheck = s.linkCheckOf(f.Ticket)
+		}
+	}
+	return nil
 }
 
 // unseal recovers an address from its sealed form.

@@ -26,9 +26,10 @@ func linkFromFlows(info flows.LinkInfo) httpd.Link {
 		flows.LinkUsed:    httpd.LinkUsed,
 		flows.LinkExpired: httpd.LinkExpired,
 		flows.LinkGone:    httpd.LinkSessionGone,
+		flows.LinkEnded:   httpd.LinkEnded,
 	}[info.State] // anything else is LinkUnknown, the zero state
 	return httpd.Link{Label: info.Label, State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away,
-		Address: info.Purpose == flows.PurposeConfirmAddress}
+		Address: info.Purpose == flows.PurposeConfirmAddress, CheckLen: flows.LinkCheckLen, Mistyped: info.Mistyped}
 }
 
 func (l links) Peek(ctx context.Context, token string) (httpd.Link, error) {
@@ -36,8 +37,8 @@ func (l links) Peek(ctx context.Context, token string) (httpd.Link, error) {
 	return linkFromFlows(info), err
 }
 
-func (l links) Confirm(ctx context.Context, token string) (httpd.Link, error) {
-	info, err := l.svc.ConfirmLink(ctx, token)
+func (l links) Confirm(ctx context.Context, token, check string) (httpd.Link, error) {
+	info, err := l.svc.ConfirmLinkChecked(ctx, token, check)
 	if p, ok := flows.AsProblem(err); ok {
 		return linkFromFlows(info), &httpd.Refusal{Message: p.Msg}
 	}

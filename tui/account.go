@@ -631,7 +631,11 @@ func (a *account) state(r row, now time.Time) string {
 	if r.Confirmed {
 		return st.ok.Render("confirmed") + st.faint.Render(fmt.Sprintf(" by %s, %s", inert.String(r.Method), flows.When(r.ConfirmedAt, now)))
 	}
-	return st.warn.Render("unconfirmed") + st.faint.Render(strings.TrimPrefix(unconfirmedNote, "unconfirmed"))
+	check := ""
+	if r.LinkCheck != "" { // its link's page asks for it (flows.ConfirmLinkChecked); first, so a narrow row keeps it
+		check = st.faint.Render(" · link asks ") + r.LinkCheck
+	}
+	return st.warn.Render("unconfirmed") + check + st.faint.Render(strings.TrimPrefix(unconfirmedNote, "unconfirmed"))
 }
 
 func (a *account) keyRow(r row) string {

@@ -241,6 +241,9 @@ func (s *code) View() string {
 	}
 	f.add("Letter", fmt.Sprintf("%s · the message says “attest code %s”", iss.Letter, iss.Letter))
 	f.add("Digits", fmt.Sprint(iss.Digits))
+	if iss.LinkCheck != "" { // the message's link asks for it: only this terminal shows it
+		f.add("Link asks", iss.LinkCheck+" · if you open the link in the same message instead")
+	}
 	if now.Before(iss.Expires) {
 		f.add("Expires", flows.When(iss.Expires, now))
 	} else {

@@ -179,8 +179,15 @@ func TestConfirmLater(t *testing.T) {
 	addOnAccount(tr, "ada@example.com")
 	tr.press(tea.KeyEnter)
 	tr.waitFor("Code B sent to ada@example.com")
+	// The email's link asks for a check only this account's screens show:
+	// on the code's screen, and beside the address while the link works.
+	v, err := e.svc.Visit(ctx, laptop)
+	if err != nil || len(v.Addresses) != 2 || v.Addresses[1].LinkCheck == "" {
+		t.Fatalf("visit: %+v, %v", v, err)
+	}
+	tr.waitFor("Link asks   " + v.Addresses[1].LinkCheck)
 	tr.press(tea.KeyEscape)
-	tr.waitFor("email  ada@example.com    unconfirmed — enter its code / resend (c)")
+	tr.waitFor("email  ada@example.com    unconfirmed · link asks " + v.Addresses[1].LinkCheck + " — enter its code")
 	tr.press(tea.KeyDown)
 	tr.typeText("c")
 	tr.waitFor("Code B sent to ada@example.com")

@@ -168,6 +168,9 @@ func Fact(f store.Fact, masked Masks) Line {
 	case flows.KindLinkUsed:
 		l.What = "link used"
 		l.Why = "its button was pressed: it works once"
+	case flows.KindLinkRefused:
+		l.What = "link ended by a wrong check"
+		l.Why = "its page was given other characters than the terminal that added the address shows; the link had its one attempt, the code still works"
 	case flows.KindStepUpGranted:
 		l.What, l.About = "stepped up", short(f.Device)
 		l.Why = "this device only, until " + clock(b.Expires)

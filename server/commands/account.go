@@ -61,6 +61,9 @@ type addressJSON struct {
 	Method      string     `json:"method"`
 	Added       *time.Time `json:"added"`
 	ConfirmedAt *time.Time `json:"confirmed_at"`
+	// LinkCheck: what the page of the address's live confirmation link
+	// asks for.
+	LinkCheck string `json:"link_check,omitempty"`
 }
 
 func toVisitorJSON(v flows.Visitor) visitorJSON {
@@ -91,7 +94,7 @@ func toVisitorJSON(v flows.Visitor) visitorJSON {
 
 func toAddressJSON(a flows.AddressInfo) addressJSON {
 	return addressJSON{Kind: string(a.Kind), Address: a.Display, Confirmed: a.Confirmed, Method: a.Method,
-		Added: cli.Stamp(a.Added), ConfirmedAt: cli.Stamp(a.ConfirmedAt)}
+		Added: cli.Stamp(a.Added), ConfirmedAt: cli.Stamp(a.ConfirmedAt), LinkCheck: a.LinkCheck}
 }
 
 // reachable lists the visitor's email addresses and phone numbers: its
@@ -110,6 +113,9 @@ func reachable(v flows.Visitor) []flows.AddressInfo {
 func addressState(a flows.AddressInfo) string {
 	if a.Confirmed {
 		return "confirmed"
+	}
+	if a.LinkCheck != "" {
+		return "not confirmed; its link asks for " + a.LinkCheck
 	}
 	return "not confirmed"
 }

@@ -210,6 +210,19 @@ func TestSeedScenario(t *testing.T) {
 	if iss["letter"] != "C" || iss["digits"] != 6.0 || iss["purpose"] != "confirm" || iss["to"] != "ada@example.com" {
 		t.Errorf("third code: %v", iss)
 	}
+	// The email's message has a link too: its page asks for a check that
+	// only this account's terminals show, here and in its address list.
+	check, _ := iss["link_check"].(string)
+	if len(check) != flows.LinkCheckLen {
+		t.Errorf("address add --json has no link check: %v", iss)
+	}
+	if m := w.bag.nth("ada@example.com", 1); strings.Contains(m.Text, check) || !strings.Contains(m.Text, "/link/") {
+		t.Errorf("the message: %q", m.Text)
+	}
+	mustContain(t, "addresses", w.ok(laptop, "addresses").stdout, "not confirmed; its link asks for "+check)
+	if row := w.ok(laptop, "addresses", "--json").lines(t)[2]; row["link_check"] != check {
+		t.Errorf("addresses --json: %v", row)
+	}
 	e := w.ok(laptop, "code", "C-"+w.codeFor("ada@example.com", "C"), "--json").object(t)
 	ca, _ := e["confirmed_address"].(map[string]any)
 	if e["purpose"] != "confirm" || ca == nil || ca["address"] != "ada@example.com" || ca["confirmed"] != true {

@@ -23,11 +23,15 @@ type issuedJSON struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	NextAt    *time.Time `json:"next_at"` // when another code can be asked for
 	Tries     int        `json:"tries"`   // wrong tries the code survives
+	// LinkCheck is what the page of the link in the same message asks
+	// for, when the message has one (an added email).
+	LinkCheck string `json:"link_check,omitempty"`
 }
 
 func toIssuedJSON(iss flows.Issued, to string) issuedJSON {
 	return issuedJSON{Letter: iss.Letter, Digits: iss.Digits, Purpose: iss.Purpose, Channel: string(iss.Channel),
-		To: to, ExpiresAt: cli.Stamp(iss.Expires), NextAt: cli.Stamp(iss.NextAt), Tries: iss.Tries}
+		To: to, ExpiresAt: cli.Stamp(iss.Expires), NextAt: cli.Stamp(iss.NextAt), Tries: iss.Tries,
+		LinkCheck: iss.LinkCheck}
 }
 
 func bindSignin(fs *flag.FlagSet) func(*call) error {
@@ -88,6 +92,9 @@ func printIssued(c *call, iss flows.Issued, what string) {
 	c.Printf("Code %s (%d digits) sent to %s%s. It expires at %s. Enter it with: code %s-%s\n",
 		iss.Letter, iss.Digits, inert.Address(iss.To), what, when(iss.Expires, now), iss.Letter, strings.Repeat("N", iss.Digits))
 	c.Printf("Another code can be asked for at %s.\n", when(iss.NextAt, now))
+	if iss.LinkCheck != "" {
+		c.Printf("The message also has a link that confirms it: its page asks for %s, which only this account's terminals show.\n", iss.LinkCheck)
+	}
 }
 
 func signInWithKey(c *call) error {

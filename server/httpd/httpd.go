@@ -31,6 +31,7 @@ const (
 	LinkUsed                         // already used
 	LinkExpired                      // past its Expires
 	LinkSessionGone                  // the terminal session that asked for it has ended
+	LinkEnded                        // its page was given a wrong check: it had its one attempt
 )
 
 // Link describes a magic link for its page.
@@ -41,8 +42,14 @@ type Link struct {
 	// SecondFactor: the sign-in waits for the account's authenticator app.
 	SecondFactor bool
 	// Address: the link confirms an email address added to an account
-	// (it came with that address's code) rather than signing in.
-	Address bool
+	// (it came with that address's code) rather than signing in. Its page
+	// asks for the check that the terminal which added the address shows,
+	// CheckLen characters.
+	Address  bool
+	CheckLen int
+	// Mistyped: from Confirm, with a Refusal, when the check had not the
+	// form of one; the link is unchanged and the page asks again.
+	Mistyped bool
 	// Away: no terminal of the device that asked was waiting when the
 	// link was used (a registration's link works without one); the
 	// device is signed in when it next connects.
@@ -57,8 +64,9 @@ type Links interface {
 	// State LinkLive when this call used the link and the session is
 	// signed in; any other state says why nothing happened. Exactly one of
 	// many concurrent Confirm calls for a token gets LinkLive; the others
-	// get LinkUsed.
-	Confirm(ctx context.Context, token string) (Link, error)
+	// get LinkUsed. check is what the person typed on an address link's
+	// page ("" for other links); a wrong one ends the link (LinkEnded).
+	Confirm(ctx context.Context, token, check string) (Link, error)
 }
 
 // Refusal is an error Links may return (or wrap) when a link could not be

@@ -27,6 +27,7 @@ type fakeLinks struct {
 	peeks    int
 	confirms int
 	seen     []string // every token that reached Links
+	checks   []string // every check that reached Confirm
 }
 
 func newFakeLinks() *fakeLinks { return &fakeLinks{links: map[string]Link{}} }
@@ -48,10 +49,11 @@ func (f *fakeLinks) Peek(_ context.Context, token string) (Link, error) {
 	return f.links[token], nil // a missing token is the zero Link: LinkUnknown
 }
 
-func (f *fakeLinks) Confirm(_ context.Context, token string) (Link, error) {
+func (f *fakeLinks) Confirm(_ context.Context, token, check string) (Link, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.confirms++
+	f.checks = append(f.checks, check)
 	f.seen = append(f.seen, token)
 	if f.err != nil {
 		return Link{}, f.err
@@ -628,5 +630,71 @@ func TestPostSecondFactorPage(t *testing.T) {
 	r := h.do("POST", "/link/"+tok, browserPost)
 	if r.status != 200 || strings.Contains(r.body, "Signed in.") || !strings.Contains(r.body, "it asks for the code from your authenticator app") {
 		t.Fatalf("POST of a held sign-in: %d %s", r.status, r.body)
+	}
+}
+
+func (h *harness) postForm(target, form string) response {
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range browserPost {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	body, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+// mistypingLinks refuses every check as a typing slip, as the flows do for
+// one that has not the form of a check, quoting it back.
+type mistypingLinks struct{ *fakeLinks }
+
+func (m mistypingLinks) Confirm(ctx context.Context, token, check string) (Link, error) {
+	m.mu.Lock()
+	m.checks = append(m.checks, check)
+	m.mu.Unlock()
+	return Link{State: LinkLive, Address: true, CheckLen: 4, Mistyped: true}, &Refusal{Message: "Not a check: " + check}
+}
+
+// An address link's page asks for the check the adding terminal shows
+// and passes what was typed to Links; it bounds what it passes, and its
+// answers to a slip and to a wrong check say what to do.
+func TestAddressLinkAsksForTheCheck(t *testing.T) {
+	h := newHarness(t, Config{})
+	const tok = "mfrggzdfmztwq2lknnwg23tpoa" // "abcdefghijklmnop"
+	h.links.add(tok, Link{Label: "K7QX", State: LinkLive, Expires: expires, Address: true, CheckLen: 4})
+	r := h.do("GET", "/link/"+tok, nil)
+	if r.status != 200 || !strings.Contains(r.body, `name="check"`) || !strings.Contains(r.body, `maxlength="16"`) ||
+		!strings.Contains(r.body, "type the 4 characters that terminal shows") || strings.Contains(r.body, "K7QX") {
+		t.Fatalf("GET of an address link: %d %s", r.status, r.body)
+	}
+	if r := h.postForm("/link/"+tok, "check="+strings.Repeat("A", 17)); r.status != http.StatusBadRequest {
+		t.Fatalf("an over-long check: %d %s", r.status, r.body)
+	}
+	if r := h.postForm("/link/"+tok, "check="+strings.Repeat("A", 2<<10)); r.status != http.StatusBadRequest {
+		t.Fatalf("an over-long body: %d %s", r.status, r.body)
+	}
+	if _, confirms, _ := h.links.counts(); confirms != 0 {
+		t.Fatalf("an over-long check reached Links %d times", confirms)
+	}
+	if r := h.postForm("/link/"+tok, "check=k7-qx"); r.status != 200 || !strings.Contains(r.body, "Address confirmed") {
+		t.Fatalf("POST with a check: %d %s", r.status, r.body)
+	}
+	if got := h.links.checks; len(got) != 1 || got[0] != "k7-qx" {
+		t.Fatalf("Links got the checks %q", got)
+	}
+
+	const ended = "mjrggzdfmztwq2lknnwg23tpoa"
+	h.links.add(ended, Link{State: LinkEnded, Expires: expires, Address: true})
+	if r := h.do("GET", "/link/"+ended, nil); r.status != http.StatusGone || !strings.Contains(r.body, "A wrong answer ended this link") {
+		t.Fatalf("GET of an ended link: %d %s", r.status, r.body)
+	}
+
+	m := newHarness(t, Config{Links: mistypingLinks{newFakeLinks()}})
+	r = m.postForm("/link/"+tok, "check=%3Cb%3E")
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `name="check"`) ||
+		!strings.Contains(r.body, "Not a check: &lt;b&gt;") || strings.Contains(r.body, "<b>") {
+		t.Fatalf("a mistyped check: %d %s", r.status, r.body)
 	}
 }

@@ -62,8 +62,12 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
 {{if .AskAddress -}}
 <h1>Confirm this address on your attest account?</h1>
-<p class="note">Press the button only if you added this address to your attest account yourself, in a terminal.</p>
-<form method="post"><button type="submit">Confirm the address</button></form>
+{{if .Text}}<p>{{.Text}}</p>
+{{end -}}
+<p class="note">Only if you added this address to your attest account yourself, in a terminal: type the {{.CheckLen}} characters that terminal shows beside the address, and press the button. A wrong answer ends this link (the code in the same message still works). Never type characters that someone else tells you.</p>
+<form method="post"><p><label for="check">Characters from your terminal</label><br>
+<input id="check" name="check" required autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="{{.CheckMax}}" size="8"></p>
+<button type="submit">Confirm the address</button></form>
 {{- else if .Ask -}}
 <h1>Sign in the terminal session labelled <strong>{{.Label}}</strong>?</h1>
 <p class="note">Press the button only if your terminal shows <strong>{{.Label}}</strong> and you asked to sign in there.</p>
@@ -83,7 +87,13 @@ type pageData struct {
 	Ask        bool
 	AskAddress bool // the question of a link that confirms an address
 	Label      string
+	CheckLen   int // how many characters the address link's check has
+	CheckMax   int // the most the field takes, spaces and dashes included
 }
+
+// checkMax bounds what the page's field and the POST accept as a check,
+// so a stray space or dash still fits and nothing longer goes further.
+const checkMax = 16
 
 // stateText says plainly why a link did nothing.
 func stateText(l Link) (status int, title, text string) {
@@ -94,6 +104,8 @@ func stateText(l Link) (status int, title, text string) {
 		return http.StatusGone, "Link expired", "This link expired at " + l.Expires.UTC().Format("15:04") + " UTC; ask for a new one in the terminal."
 	case LinkSessionGone:
 		return http.StatusGone, "Session ended", "The terminal session that asked for this link has ended."
+	case LinkEnded:
+		return http.StatusGone, "Link ended", "A wrong answer ended this link, and the address stays unconfirmed. If you added it yourself, enter the code from the same message in the terminal instead, or ask there for a new one."
 	default:
 		return http.StatusNotFound, "Link not valid", "This link is not valid."
 	}
@@ -115,9 +127,20 @@ func (s *site) renderState(w http.ResponseWriter, r *http.Request, l Link) {
 // fail answers a Links error: a Refusal is shown as it is, anything else
 // is logged (with the token cut out, in case the error quotes it) and
 // gets an apology.
-func (s *site) fail(w http.ResponseWriter, r *http.Request, token, what string, err error) {
+func (s *site) fail(w http.ResponseWriter, r *http.Request, l Link, token, what string, err error) {
 	if ref, ok := errors.AsType[*Refusal](err); ok {
-		s.render(w, r, http.StatusConflict, pageData{Title: "Not signed in", Text: ref.Message})
+		if l.Address && l.Mistyped {
+			// The check was mistyped (not wrong): the link is as it was,
+			// so the question stands, with what to fix.
+			s.render(w, r, http.StatusUnprocessableEntity, pageData{Title: "Confirm this address", Text: ref.Message,
+				AskAddress: true, CheckLen: l.CheckLen, CheckMax: checkMax})
+			return
+		}
+		title := "Not signed in"
+		if l.Address {
+			title = "Not confirmed"
+		}
+		s.render(w, r, http.StatusConflict, pageData{Title: title, Text: ref.Message})
 		return
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, what, slog.String("error", strings.ReplaceAll(err.Error(), token, "…")))
@@ -134,7 +157,7 @@ func (s *site) peek(w http.ResponseWriter, r *http.Request) {
 	}
 	l, err := s.links.Peek(r.Context(), token)
 	if err != nil {
-		s.fail(w, r, token, "peek magic link", err)
+		s.fail(w, r, l, token, "peek magic link", err)
 		return
 	}
 	if l.State != LinkLive {
@@ -142,7 +165,7 @@ func (s *site) peek(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l.Address {
-		s.render(w, r, http.StatusOK, pageData{Title: "Confirm this address", AskAddress: true, Label: l.Label})
+		s.render(w, r, http.StatusOK, pageData{Title: "Confirm this address", AskAddress: true, CheckLen: l.CheckLen, CheckMax: checkMax})
 		return
 	}
 	s.render(w, r, http.StatusOK, pageData{Title: "Sign in " + l.Label, Ask: true, Label: l.Label})
@@ -161,9 +184,22 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, Link{State: LinkUnknown})
 		return
 	}
-	l, err := s.links.Confirm(r.Context(), token)
+	// The only field is an address link's check: the body is bounded to
+	// what it needs, and a longer check is refused as it stands.
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		s.render(w, r, http.StatusBadRequest, pageData{Title: "Not confirmed", Text: "The form could not be read. Open the link again and retry."})
+		return
+	}
+	check := r.PostForm.Get("check")
+	if len(check) > checkMax {
+		s.render(w, r, http.StatusBadRequest, pageData{Title: "Not confirmed",
+			Text: "That is longer than the characters the terminal shows. Go back and type just those."})
+		return
+	}
+	l, err := s.links.Confirm(r.Context(), token, check)
 	if err != nil {
-		s.fail(w, r, token, "confirm magic link", err)
+		s.fail(w, r, l, token, "confirm magic link", err)
 		return
 	}
 	if l.State != LinkLive {
