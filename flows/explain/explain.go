@@ -161,7 +161,7 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = heldWhy(b)
 	case flows.KindLinkEmailed, flows.KindLinkTexted:
 		l.What = "link " + sentVerb(f.Kind)
-		l.Why = "one use, 5 minutes, for the terminal labelled " + b.Label
+		l.Why = "one use, " + lasting(f.Time, b.Expires) + ", for the terminal labelled " + b.Label
 		if g := nextWhy(b); g != "" {
 			l.Why += "; " + g
 		}
@@ -191,7 +191,7 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "signed in all the same; the account has another confirmed address of this kind, so this device may make the address an account of its own (m, or split new)"
 	case flows.KindLinkAttached:
 		l.What = "link sent with the code"
-		l.Why = "either confirms the address: the link works once, for 5 minutes, for this account and address"
+		l.Why = "either confirms the address: the link works once, " + lasting(f.Time, b.Expires) + ", for this account and address"
 	case flows.KindSupportRefused:
 		l.What, l.About = "refused: contact support", ""
 		l.Why = "the person was told to quote this fact's number and time"
@@ -241,7 +241,7 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "the account has an authenticator app: the device acts as nothing of it until the app's code, until " + clock(b.Expires)
 	case flows.KindWalletChallenged:
 		l.What = "wallet challenge issued"
-		l.Why = "a message to sign, valid 5 minutes, once, for this device"
+		l.Why = "a message to sign, valid " + lasting(f.Time, b.Expires) + ", once, for this device"
 	case flows.KindWalletSigned:
 		l.What = "wallet signature accepted"
 		l.Why = "the challenge is used"
@@ -499,6 +499,23 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// lasting says how long a challenge worked, from the expiry its fact
+// recorded: the policy of the day it was written, whatever it is now.
+func lasting(from, until time.Time) string {
+	if until.IsZero() {
+		return "for a limited time"
+	}
+	d := until.Sub(from).Round(time.Second)
+	words := d.String()
+	switch {
+	case d == time.Minute:
+		words = "1 minute"
+	case d%time.Minute == 0:
+		words = fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return "for " + words + ", until " + clock(until)
 }
 
 func clock(t time.Time) string {

@@ -46,6 +46,25 @@ func TestExplain(t *testing.T) {
 			why: "to confirm an address; 6 digits: this device's third code in 24 h",
 		},
 		{
+			name: "a link sent with a code lasts what its fact recorded, not a fixed 5 minutes",
+			f:    fact(flows.KindLinkAttached, `{"purpose":"confirm-address","label":"K7QX","expires":"2026-11-21T12:13:31Z","kind":"email","masked":"g•••@example.com"}`),
+			what: "link sent with the code", about: "g•••@example.com",
+			why:        "either confirms the address: the link works once, for 10 minutes, until 12:13:31 UTC, for this account and address",
+			notContain: []string{"5 minutes"},
+		},
+		{
+			name: "a sign-in link, likewise",
+			f:    fact(flows.KindLinkEmailed, `{"purpose":"signin","label":"K7QX","expires":"2026-11-21T12:05:01Z","kind":"email","masked":"g•••@example.com"}`),
+			what: "link emailed", about: "g•••@example.com",
+			why: "one use, for 1m30s, until 12:05:01 UTC, for the terminal labelled K7QX",
+		},
+		{
+			name: "a wallet challenge, likewise",
+			f:    fact(flows.KindWalletChallenged, `{"purpose":"signin","expires":"2026-11-21T12:04:31Z","kind":"ethereum"}`),
+			what: "wallet challenge issued",
+			why:  "a message to sign, valid for 1 minute, until 12:04:31 UTC, once, for this device",
+		},
+		{
 			name: "a code in back-off",
 			f:    fact(flows.KindCodeEmailed, `{"purpose":"signin","letter":"A","digits":6,"why":"backoff"}`),
 			what: "code A emailed", about: "g•••@example.com",
