@@ -91,7 +91,15 @@ type Ledger struct {
 	stopped  chan struct{}
 
 	commits, updates, appended, retries atomic.Uint64
-	held, reads                         atomic.Uint64 // ns under the append lock; the batches' read statements
+	held, reads                         atomic.Uint64 // ns under the append lock; the batches' read statements under it
+	ahead, reused                       atomic.Uint64 // read statements ahead of the lock; answers reused under it
+
+	// aheadDone, when set (by tests), is called after a batch has run
+	// ahead of the lock and before it takes it.
+	aheadDone func()
+	// known is the newest fact the writer has seen (its goroutine's
+	// alone): where a batch run ahead chains its facts.
+	known head
 
 	id   [17]byte // prefixes this process's notifications (events.go)
 	logf func(format string, args ...any)
@@ -169,12 +177,17 @@ type Stats struct {
 	// Reads counts the read statements the batches' functions ran while
 	// holding the lock (each a round trip to the database).
 	Reads uint64
+	// ReadsAhead counts the read statements they ran ahead of the lock,
+	// on a snapshot, and Reused the answers they were given under the
+	// lock from what they read ahead (brought up to date) instead of a
+	// round trip.
+	ReadsAhead, Reused uint64
 }
 
 // Stats returns the counters; Facts/Commits is the average batch.
 func (l *Ledger) Stats() Stats {
 	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Retries: l.retries.Load(),
-		Held: time.Duration(l.held.Load()), Reads: l.reads.Load()}
+		Held: time.Duration(l.held.Load()), Reads: l.reads.Load(), ReadsAhead: l.ahead.Load(), Reused: l.reused.Load()}
 }
 
 // Pool is the ledger's connection pool, for what else a server keeps in
@@ -253,7 +266,11 @@ func (l *Ledger) write() {
 	batch := make([]*request, 0, maxBatch)
 	for r := range l.requests {
 		batch = l.drain(append(batch[:0], r))
-		batch = l.commit(batch)
+		m := l.runAhead(batch)
+		if l.aheadDone != nil {
+			l.aheadDone()
+		}
+		batch = l.commit(batch, m)
 		for _, r := range batch {
 			r.done <- r.err
 		}
@@ -278,8 +295,8 @@ func (l *Ledger) drain(batch []*request) []*request {
 
 // commit runs batch until it commits, fails for good, or the database has
 // been out of reach for retryFor; it sets each request's err and returns
-// the batch, which may have grown.
-func (l *Ledger) commit(batch []*request) []*request {
+// the batch. m is what the batch read ahead of the lock, or nil.
+func (l *Ledger) commit(batch []*request, m *memo) []*request {
 	deadline := time.Now().Add(l.retryFor)
 	pause := 20 * time.Millisecond
 	var u *unsure // a try whose COMMIT went out and whose answer was lost
@@ -301,7 +318,7 @@ func (l *Ledger) commit(batch []*request) []*request {
 			}
 		}
 		if u == nil {
-			batch, err = l.try(batch)
+			batch, err = l.try(batch, m)
 			if err == nil {
 				return batch
 			}
@@ -334,10 +351,11 @@ type unsure struct {
 func (u *unsure) Error() string { return u.err.Error() }
 func (u *unsure) Unwrap() error { return u.err }
 
-// try runs batch once in one locked transaction. It returns an error for
-// the whole batch (wrapping store.ErrUnavailable when trying again may
-// help), or nil with each request's own err set.
-func (l *Ledger) try(batch []*request) ([]*request, error) {
+// try runs batch once in one locked transaction, reading through m (nil:
+// a memo of its own). It returns an error for the whole batch (wrapping
+// store.ErrUnavailable when trying again may help), or nil with each
+// request's own err set.
+func (l *Ledger) try(batch []*request, m *memo) ([]*request, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*l.timeout)
 	defer cancel()
 	conn, err := l.pool.Acquire(ctx)
@@ -347,14 +365,18 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 	defer conn.Release()
 	// Round trips are what a batch waits for (and, under the lock, what
 	// every server waits for), so the transaction's start and its end
-	// each go in one: BEGIN, the lock and the head; the insert and
-	// COMMIT.
+	// each go in one: BEGIN, the lock, the head and the facts appended
+	// since the memo's head; the insert and COMMIT.
 	var start pgx.Batch
 	start.Queue("BEGIN")
 	start.Queue("SELECT pg_advisory_xact_lock($1)", appendLock)
-	// Read the head only once the lock is held: this statement's snapshot
-	// includes every commit made under the lock before.
+	// Read the head (and what is newer than the memo) only once the lock
+	// is held: these statements' snapshots include every commit made
+	// under the lock before.
 	start.Queue("SELECT " + factColumns + " FROM facts ORDER BY seq DESC LIMIT 1")
+	if m != nil {
+		newerFacts(&start, m.asOf.seq)
+	}
 	// Whatever happens below, the transaction does not outlive try; a
 	// connection the database dropped is closed by the pool.
 	defer func() {
@@ -362,7 +384,7 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 			conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	base, err := startBatch(ctx, conn.SendBatch(ctx, &start))
+	base, newer, err := startBatch(ctx, conn.SendBatch(ctx, &start), m != nil)
 	if err != nil {
 		return batch, err
 	}
@@ -370,17 +392,21 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 	// by the deferred function above, is not counted).
 	locked := time.Now()
 	defer func() { l.held.Add(uint64(time.Since(locked))) }()
+	l.known = base
+	if m == nil || !m.catchUp(newer, base) {
+		m = newMemo(base)
+	}
+	// The functions run again, in the same order, now on the newest fact:
+	// each gets, for each of its reads, the memo's answer brought forward
+	// to base (what the database would answer), or the database's, and so
+	// does exactly what it would have done had it read everything here.
+	// Those that arrived meanwhile wait for the next batch, which runs
+	// ahead of the lock: reading here would hold every server's writes.
 	ov := newOverlay(base)
-	rd := &reader{ctx: ctx, q: counting{conn, &l.reads}}
-	for i := 0; i < len(batch); i++ {
-		if i == len(batch)-1 {
-			// Those that arrived while the batch ran join it rather
-			// than wait for its commit.
-			batch = l.drain(batch)
-		}
-		r := batch[i]
+	db := &memoReader{reader: &reader{ctx: ctx, q: counting{conn, &l.reads}}, m: m, reused: &l.reused}
+	for _, r := range batch {
 		n, tip := len(ov.facts), ov.tip
-		if r.err = run(r.fn, &writeTx{reader: rd, ov: ov}); r.err != nil {
+		if r.err = run(r.fn, &writeTx{db: db, ov: ov}); r.err != nil {
 			ov.truncate(n, tip)
 		}
 	}
@@ -432,29 +458,36 @@ func (l *Ledger) try(batch []*request) ([]*request, error) {
 			return batch, fmt.Errorf("%s: %w", what, classify(err))
 		}
 	}
+	l.known = ov.tip
 	l.commits.Add(1)
 	l.count(batch, uint64(len(ov.facts)))
 	return batch, nil
 }
 
-// startBatch reads the answers to BEGIN, the lock and the head, and
-// returns the head.
-func startBatch(ctx context.Context, br pgx.BatchResults) (head, error) {
+// startBatch reads the answers to BEGIN, the lock, the head and, if
+// newer, to newerFacts, and returns the head and those facts.
+func startBatch(ctx context.Context, br pgx.BatchResults, newer bool) (head, []store.Fact, error) {
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
-		return head{}, fmt.Errorf("begin update: %w", classify(err))
+		return head{}, nil, fmt.Errorf("begin update: %w", classify(err))
 	}
 	if _, err := br.Exec(); err != nil {
-		return head{}, fmt.Errorf("take the append lock: %w", classify(err))
+		return head{}, nil, fmt.Errorf("take the append lock: %w", classify(err))
 	}
 	h, err := headOf(br.QueryRow())
 	if err != nil {
-		return head{}, err
+		return head{}, nil, err
+	}
+	var facts []store.Fact
+	if newer {
+		if facts, err = readNewer(br); err != nil {
+			return head{}, nil, err
+		}
 	}
 	if err := br.Close(); err != nil {
-		return head{}, fmt.Errorf("begin update: %w", classify(err))
+		return head{}, nil, fmt.Errorf("begin update: %w", classify(err))
 	}
-	return h, nil
+	return h, facts, nil
 }
 
 // counting is a querier that counts its statements.
@@ -547,7 +580,7 @@ func (l *Ledger) count(batch []*request, facts uint64) {
 }
 
 // run calls fn, turning a panic into an error for its caller alone.
-func run(fn func(store.Tx) error, w *writeTx) (err error) {
+func run(fn func(store.Tx) error, w store.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("update function panicked: %v", p)

@@ -85,9 +85,10 @@ func (o *overlay) matching(ix store.Index, id string, w *store.Window, limit int
 }
 
 // writeTx is the store.Tx an update function receives: reads of the
-// batch's locked transaction followed by the overlay.
+// database (db: a snapshot ahead of the lock, the batch's locked
+// transaction under it, through the batch's memo) followed by the overlay.
 type writeTx struct {
-	*reader
+	db source
 	ov *overlay
 }
 
@@ -129,11 +130,11 @@ func (w *writeTx) Fact(seq uint64) (store.Fact, error) {
 	if seq > w.ov.tip.seq {
 		return store.Fact{}, store.ErrNotFound
 	}
-	return w.reader.Fact(seq)
+	return w.db.Fact(seq)
 }
 
 func (w *writeTx) All(from uint64, fn func(store.Fact) bool) error {
-	more, err := w.reader.all(from, fn)
+	more, err := w.db.all(from, fn)
 	if err != nil || !more {
 		return err
 	}
@@ -149,13 +150,13 @@ func (w *writeTx) All(from uint64, fn func(store.Fact) bool) error {
 // database's come first; reversed, the overlay's.
 
 func (w *writeTx) Entries(ix store.Index, id string, win store.Window, fn func(store.Entry) bool) error {
-	return overlaid(w, ix, id, &win, fn, w.reader.entries, func(f *store.Fact) store.Entry {
+	return overlaid(w, ix, id, &win, fn, w.db.entries, func(f *store.Fact) store.Entry {
 		return store.Entry{Seq: f.Seq, Time: f.Time, Kind: f.Kind}
 	})
 }
 
 func (w *writeTx) Facts(ix store.Index, id string, win store.Window, fn func(store.Fact) bool) error {
-	return overlaid(w, ix, id, &win, fn, w.reader.facts, func(f *store.Fact) store.Fact { return *f })
+	return overlaid(w, ix, id, &win, fn, w.db.facts, func(f *store.Fact) store.Fact { return *f })
 }
 
 // overlaid reads id's entries of ix inside win from the database (with
@@ -193,7 +194,7 @@ func (w *writeTx) Count(ix store.Index, id string, win store.Window) (int, error
 	if win.Limit > 0 && n == win.Limit {
 		return n, nil
 	}
-	m, err := w.reader.count(ix, id, &win, remaining(win.Limit, n))
+	m, err := w.db.count(ix, id, &win, remaining(win.Limit, n))
 	return n + m, err
 }
 
