@@ -33,7 +33,7 @@ type memo struct {
 	asOf    head
 	answers map[call]*answer
 	facts   map[uint64]store.Fact // Fact(seq) for seq ≤ asOf.seq: never changes
-	rows    int                   // rows held, all answers together
+	size    int                   // bytes held, roughly (sizeOf), all answers together
 }
 
 // call is one read of the database, as writeTx makes it.
@@ -54,11 +54,12 @@ type answer struct {
 }
 
 const (
-	// memoRows caps the rows one answer may hold and memoRowsAll those of
-	// all of a batch's together; answers beyond them are read live each
-	// time (what a batch's functions read is usually a few rows per id).
-	memoRows    = 1000
-	memoRowsAll = 64 << 10
+	// memoRows caps the rows one answer may hold and memoSize the bytes
+	// all of a batch's answers together; answers beyond them are read
+	// live each time (what a batch's functions read is usually a few rows
+	// per id, and the governor's newest thousand of a kind).
+	memoRows = 1000
+	memoSize = 16 << 20
 	// advanceMax caps the facts read to bring a memo forward: a memo
 	// further behind than this is dropped (see try).
 	advanceMax = 4096
@@ -137,17 +138,18 @@ func (m *memo) advance(newer []store.Fact, to head) {
 				a.n = min(a.n, c.limit)
 			}
 		case 'e':
-			m.rows -= len(a.entries)
+			m.size -= a.sizeOf()
 			a.entries = merged(a.entries, hit, c.reverse, c.limit, entryOf)
-			m.rows += len(a.entries)
+			m.size += a.sizeOf()
 		case 'f':
-			m.rows -= len(a.facts)
+			m.size -= a.sizeOf()
 			a.facts = merged(a.facts, hit, c.reverse, c.limit, func(f *store.Fact) store.Fact { return *f })
-			m.rows += len(a.facts)
+			m.size += a.sizeOf()
 		}
 	}
 	for _, f := range newer {
 		m.facts[f.Seq] = f
+		m.size += factSize(&f)
 	}
 	m.asOf = to
 }
@@ -178,12 +180,24 @@ func merged[T any](old []T, hit []*store.Fact, reverse bool, limit int, conv fun
 func entryOf(f *store.Fact) store.Entry { return store.Entry{Seq: f.Seq, Time: f.Time, Kind: f.Kind} }
 
 // keep records a as c's answer if the memo has room for it.
-func (m *memo) keep(c call, a *answer, rows int) {
-	if rows > memoRows || m.rows+rows > memoRowsAll {
-		return
+func (m *memo) keep(c call, a *answer) {
+	if n := a.sizeOf(); m.size+n <= memoSize {
+		m.size += n
+		m.answers[c] = a
 	}
-	m.rows += rows
-	m.answers[c] = a
+}
+
+// sizeOf is roughly how many bytes a holds.
+func (a *answer) sizeOf() int {
+	n := 64 + 48*len(a.entries)
+	for i := range a.facts {
+		n += factSize(&a.facts[i])
+	}
+	return n
+}
+
+func factSize(f *store.Fact) int {
+	return 160 + len(f.Kind) + len(f.User) + len(f.Device) + len(f.Address) + len(f.Ticket) + len(f.Body) + len(f.Prev)
 }
 
 // source is what writeTx reads the database through.
@@ -216,7 +230,8 @@ func (r *memoReader) Fact(seq uint64) (store.Fact, error) {
 		return f, nil
 	}
 	f, err := r.reader.Fact(seq)
-	if err == nil && seq <= r.m.asOf.seq && len(r.m.facts) < memoRowsAll {
+	if n := factSize(&f); err == nil && seq <= r.m.asOf.seq && r.m.size+n <= memoSize {
+		r.m.size += n
 		r.m.facts[seq] = f
 		f.Body = slices.Clone(f.Body)
 	}
@@ -239,7 +254,7 @@ func (r *memoReader) entries(ix store.Index, id string, w *store.Window, limit i
 	}
 	kept, more, err := collect(rows, scanEntry, fn)
 	if err == nil && kept != nil {
-		r.m.keep(c, &answer{entries: kept}, len(kept))
+		r.m.keep(c, &answer{entries: kept})
 	}
 	return more, err
 }
@@ -261,7 +276,7 @@ func (r *memoReader) facts(ix store.Index, id string, w *store.Window, limit int
 	// fn gets its own copy of each body; the memo keeps the one scanned.
 	kept, more, err := collect(rows, scanFact, func(f store.Fact) bool { f.Body = slices.Clone(f.Body); return fn(f) })
 	if err == nil && kept != nil {
-		r.m.keep(c, &answer{facts: kept}, len(kept))
+		r.m.keep(c, &answer{facts: kept})
 	}
 	return more, err
 }
@@ -274,7 +289,7 @@ func (r *memoReader) count(ix store.Index, id string, w *store.Window, limit int
 	}
 	n, err := r.reader.count(ix, id, w, limit)
 	if err == nil && id != "" {
-		r.m.keep(c, &answer{n: n}, 0)
+		r.m.keep(c, &answer{n: n})
 	}
 	return n, err
 }
