@@ -23,7 +23,7 @@ func (l *Ledger) runAhead(batch []*request) *memo {
 	defer cancel()
 	s := &snapshot{ctx: ctx, pool: l.pool, m: newMemo(head{})}
 	defer s.close()
-	db := &memoReader{reader: &reader{ctx: ctx, q: counting{s, &l.ahead}}, m: s.m, reused: new(atomic.Uint64)}
+	db := &memoReader{reader: &reader{ctx: ctx, q: counting{s, &l.ahead}}, m: s.m, reused: new(atomic.Uint64), live: true}
 	// Where the facts appended here chain does not matter (they are
 	// dropped), but reads of facts by number should go to the database,
 	// and into the memo, as they will under the lock: the overlay starts
@@ -32,6 +32,7 @@ func (l *Ledger) runAhead(batch []*request) *memo {
 	ov := newOverlay(l.known)
 	tx := &aheadTx{writeTx: writeTx{db: db, ov: ov}, s: s}
 	for _, r := range batch {
+		r.ahead = true
 		n, tip := len(ov.facts), ov.tip
 		if run(r.fn, tx) != nil {
 			ov.truncate(n, tip)

@@ -97,9 +97,10 @@ type Ledger struct {
 	// aheadDone, when set (by tests), is called after a batch has run
 	// ahead of the lock and before it takes it.
 	aheadDone func()
-	// known is the newest fact the writer has seen (its goroutine's
-	// alone): where a batch run ahead chains its facts.
-	known head
+	// known is the newest fact the writer has seen, and carried the
+	// updates a batch put off to the next (both its goroutine's alone).
+	known   head
+	carried []*request
 
 	id   [17]byte // prefixes this process's notifications (events.go)
 	logf func(format string, args ...any)
@@ -111,9 +112,10 @@ var (
 )
 
 type request struct {
-	fn   func(store.Tx) error
-	err  error
-	done chan error
+	fn    func(store.Tx) error
+	err   error
+	done  chan error
+	ahead bool // it ran ahead of the lock (see try)
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -264,8 +266,19 @@ func (l *Ledger) Close() error {
 func (l *Ledger) write() {
 	defer close(l.stopped)
 	batch := make([]*request, 0, maxBatch)
-	for r := range l.requests {
-		batch = l.drain(append(batch[:0], r))
+	for {
+		if len(l.carried) > 0 {
+			batch = append(batch[:0], l.carried...)
+			clear(l.carried)
+			l.carried = l.carried[:0]
+		} else {
+			r, ok := <-l.requests
+			if !ok {
+				return
+			}
+			batch = append(batch[:0], r)
+		}
+		batch = l.drain(batch)
 		m := l.runAhead(batch)
 		if l.aheadDone != nil {
 			l.aheadDone()
@@ -404,12 +417,32 @@ func (l *Ledger) try(batch []*request, m *memo) ([]*request, error) {
 	// ahead of the lock: reading here would hold every server's writes.
 	ov := newOverlay(base)
 	db := &memoReader{reader: &reader{ctx: ctx, q: counting{conn, &l.reads}}, m: m, reused: &l.reused}
-	for _, r := range batch {
+	kept := batch[:0]
+	for i := 0; i < len(batch); i++ {
+		if i == len(batch)-1 {
+			// Those that arrived meanwhile join the batch if what they
+			// read is in the memo (or they read nothing, as when they
+			// only append); one that would read the database under the
+			// lock is stopped there, what it did is dropped whatever it
+			// returns, and it waits for the next batch, which runs it
+			// ahead of the lock first.
+			batch = l.drain(batch)
+		}
+		r := batch[i]
 		n, tip := len(ov.facts), ov.tip
-		if r.err = run(r.fn, &writeTx{db: db, ov: ov}); r.err != nil {
+		db.live, db.refused = r.ahead, false
+		r.err = run(r.fn, &writeTx{db: db, ov: ov})
+		switch {
+		case db.refused:
+			ov.truncate(n, tip)
+			l.carried = append(l.carried, r)
+			continue
+		case r.err != nil:
 			ov.truncate(n, tip)
 		}
+		kept = append(kept, r)
 	}
+	batch = kept
 	// A read that failed on the database leaves the transaction aborted
 	// (or the connection gone): the functions saw errors that were not
 	// theirs, so the batch runs again.

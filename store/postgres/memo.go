@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -219,15 +220,40 @@ type memoReader struct {
 	*reader
 	m      *memo
 	reused *atomic.Uint64 // answers served from the memo
+	// live says whether what the memo lacks may be read from the
+	// database; when it may not, such a read fails and sets refused.
+	live, refused bool
 }
 
 var _ source = (*memoReader)(nil)
+
+// errPutOff is what a read the memo cannot answer returns when it may not
+// read the database; the writer drops whatever the function then does.
+var errPutOff = errors.New("put off to the next batch")
+
+// refuse reports whether a read the memo cannot answer must fail.
+func (r *memoReader) refuse() bool {
+	if !r.live {
+		r.refused = true
+	}
+	return !r.live
+}
+
+func (r *memoReader) all(from uint64, fn func(store.Fact) bool) (bool, error) {
+	if r.refuse() {
+		return false, errPutOff
+	}
+	return r.reader.all(from, fn)
+}
 
 func (r *memoReader) Fact(seq uint64) (store.Fact, error) {
 	if f, ok := r.m.facts[seq]; ok {
 		r.reused.Add(1)
 		f.Body = slices.Clone(f.Body)
 		return f, nil
+	}
+	if r.refuse() {
+		return store.Fact{}, errPutOff
 	}
 	f, err := r.reader.Fact(seq)
 	if n := factSize(&f); err == nil && seq <= r.m.asOf.seq && r.m.size+n <= memoSize {
@@ -247,6 +273,9 @@ func (r *memoReader) entries(ix store.Index, id string, w *store.Window, limit i
 	sql, args, err := query("seq, ns, kind", ix, id, w, limit)
 	if err != nil || id == "" {
 		return true, err
+	}
+	if r.refuse() {
+		return false, errPutOff
 	}
 	rows, err := r.q.Query(r.ctx, sql, args...)
 	if err != nil {
@@ -269,6 +298,9 @@ func (r *memoReader) facts(ix store.Index, id string, w *store.Window, limit int
 	if err != nil || id == "" {
 		return true, err
 	}
+	if r.refuse() {
+		return false, errPutOff
+	}
 	rows, err := r.q.Query(r.ctx, sql, args...)
 	if err != nil {
 		return false, fmt.Errorf("read facts by %s: %w", ix, classify(err))
@@ -286,6 +318,12 @@ func (r *memoReader) count(ix store.Index, id string, w *store.Window, limit int
 	if a, ok := r.m.answers[c]; ok {
 		r.reused.Add(1)
 		return a.n, nil
+	}
+	if _, err := column(ix); err != nil || id == "" {
+		return 0, err
+	}
+	if r.refuse() {
+		return 0, errPutOff
 	}
 	n, err := r.reader.count(ix, id, w, limit)
 	if err == nil && id != "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -263,4 +264,86 @@ func TestReplayReadsWhatTheDatabaseHolds(t *testing.T) {
 		}
 	}
 	storetest.Verify(t, a)
+}
+
+// TestLateUpdatesJoinWithoutReading: updates that arrive while a batch
+// takes the lock join it when they read nothing the memo lacks (here, an
+// update that only appends); one that would read the database under the
+// lock is stopped, and runs in the next batch, ahead of the lock first,
+// reading what the batch before it appended.
+func TestLateUpdatesJoinWithoutReading(t *testing.T) {
+	url := pgtest.Start(t).NewDatabase(t)
+	l := open(t, url)
+	appendOne := func(user string) func(store.Tx) error {
+		return func(tx store.Tx) error {
+			_, err := tx.Append(store.Fact{Time: storetest.T0, Kind: "k", User: user})
+			return err
+		}
+	}
+	var counted []int
+	countThenAppend := func(tx store.Tx) error {
+		n, err := tx.Count(store.ByUser, "first", store.Window{})
+		if err != nil {
+			return err
+		}
+		counted = append(counted, n)
+		_, err = tx.Append(store.Fact{Time: storetest.T0, Kind: "k", User: "reader", Body: []byte(fmt.Sprintf(`{"saw":%d}`, n))})
+		return err
+	}
+	h := hold(l)
+	before := l.Stats()
+	first := updateHeld(t, l, h, appendOne("first"))
+	late := make(chan error, 2)
+	go func() { late <- l.Update(appendOne("late")) }()
+	go func() { late <- l.Update(countThenAppend) }()
+	for len(l.requests) < 2 {
+		runtime.Gosched() // both wait in the queue before the first batch takes the lock
+	}
+	h <- struct{}{}
+	if err := wait(t, first); err != nil {
+		t.Fatal(err)
+	}
+	// The next batch, the reader alone, has run ahead: the late append
+	// is in the ledger already, committed with the first.
+	select {
+	case <-h:
+	case <-time.After(time.Minute):
+		t.Fatal("no second batch ran ahead of the lock")
+	}
+	users := func() []string {
+		var us []string
+		for _, f := range storetest.View(t, l, func(r store.Reader) ([]store.Fact, error) { return storetest.AllOf(r, 0) }) {
+			us = append(us, f.User)
+		}
+		return us
+	}
+	if got := users(); !reflect.DeepEqual(got, []string{"first", "late"}) {
+		t.Errorf("before the second batch the ledger holds facts of %v, want first and late", got)
+	}
+	h <- struct{}{}
+	for range 2 {
+		if err := wait(t, late); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := l.Stats()
+	if n := after.Commits - before.Commits; n != 2 {
+		t.Errorf("%d commits, want 2: the first with the late append, then the late read", n)
+	}
+	if n := after.Reads - before.Reads; n != 0 {
+		t.Errorf("%d reads under the lock, want none", n)
+	}
+	// Stopped at its read under the first batch's lock, it counted
+	// nothing there; ahead of the second's and under it, it saw first.
+	if !reflect.DeepEqual(counted, []int{1, 1}) {
+		t.Errorf("the late reader counted %v, want [1 1]", counted)
+	}
+	if got := users(); !reflect.DeepEqual(got, []string{"first", "late", "reader"}) {
+		t.Errorf("the ledger holds facts of %v, want first, late, reader", got)
+	}
+	all := storetest.View(t, l, func(r store.Reader) ([]store.Fact, error) { return storetest.AllOf(r, 0) })
+	if got := string(all[len(all)-1].Body); got != `{"saw":1}` {
+		t.Errorf("the late reader appended %s, want what it saw under the lock, 1", got)
+	}
+	storetest.Verify(t, l)
 }
