@@ -12,22 +12,44 @@
 // advisory lock, so servers starting at once apply each exactly once.
 //
 // How read-check-append stays atomic across servers: every update
-// transaction takes one transaction-scoped advisory lock (appendLock)
-// before it reads anything, so update transactions run one at a time
-// across every server, and each reads (READ COMMITTED, one snapshot per
-// statement) everything committed before it: "is this address confirmed by
-// someone else? if not, confirm it" cannot interleave with another
-// server's. The same lock keeps the hash chain linear: the holder reads the
-// newest fact, chains onto it and commits before the lock is released; the
-// primary key on seq makes a fork impossible even if the lock were not
-// taken. Commits are grouped per server as in store/bolt: one writer
-// goroutine runs every update function waiting at the time inside one
-// locked transaction, keeping what they append in memory (the overlay, so
-// the next function of the batch sees it), and inserts it with one
-// statement before one COMMIT, which PostgreSQL makes durable before it
-// answers. The lock is held for one batch's reads and one commit, so N
-// servers share the database's commit rate rather than each paying for
-// their own.
+// transaction takes one transaction-scoped advisory lock (appendLock), so
+// update transactions commit one at a time across every server, and under
+// it each update function gets, for every read, exactly what the database
+// holds at that moment (the newest fact) plus what its batch appended
+// before it: "is this address confirmed by someone else? if not, confirm
+// it" cannot interleave with another server's. The same lock keeps the
+// hash chain linear: the holder reads the newest fact, chains onto it and
+// commits before the lock is released; the primary key on seq makes a
+// fork impossible even if the lock were not taken. Commits are grouped per
+// server as in store/bolt: one writer goroutine runs every update function
+// waiting at the time in one locked transaction, keeping what they append
+// in memory (the overlay, so the next function of the batch sees it), and
+// inserts it with one statement before one COMMIT, which PostgreSQL makes
+// durable before it answers.
+//
+// The lock is held for two round trips, not one per read. A batch first
+// runs its functions ahead of the lock, on a REPEATABLE READ, READ ONLY
+// snapshot (a prefix of the chain up to some head S, since commits happen
+// in chain order under the lock), and keeps every answer the database gave
+// them, keyed by the exact read (the memo, memo.go); what they appended
+// there is dropped. Under the lock, the round trip that takes it also
+// reads the head H and every fact after S (at most advanceMax; past that
+// the memo is dropped). Each kept answer is a filter of the facts by one
+// id, times and kinds, in sequence order, cut at a limit, or its count,
+// and facts only join the end of the chain, so the answer at H is the one
+// at S with the matching newer facts merged in: the memo is brought
+// forward to H. The functions then run again, in the same order, on H
+// with a fresh overlay, their reads answered from the memo and anything
+// else (a read that differs from the one made ahead, All) read live, which
+// under the lock is correct by definition. A function's effect depends
+// only on what it reads (the store contract: fn may run more than once,
+// ids and clocks are read before Update), so this run does exactly what a
+// run that read everything under the lock would, with the right Seq, Prev
+// and Time; what it appends is what commits. Updates that arrive while a
+// batch takes the lock join it if the memo answers all they read (an
+// update that only appends, say); one that would read the database under
+// the lock is stopped at that read, what it did is dropped, and it runs
+// in the next batch, ahead of the lock first.
 //
 // Reads (View) run in a REPEATABLE READ, READ ONLY transaction: one
 // snapshot, which is a prefix of the chain because commits happen in chain
@@ -66,8 +88,9 @@ type Options struct {
 	// MaxConns caps this process's connections (one is the writer's, the
 	// rest serve View); 0 means 10.
 	MaxConns int32
-	// Timeout bounds one View, and three times it one batch's
-	// transaction (a batch runs the reads of up to maxBatch functions),
+	// Timeout bounds one View and a batch's run ahead of the lock, and
+	// three times it the batch's locked transaction (its functions may
+	// read live there, up to maxBatch of them),
 	// so that a database that stops answering (rather than closing the
 	// connection), or a lock someone holds on the facts, fails them with
 	// store.ErrUnavailable instead of holding a screen forever; 0 means
@@ -231,9 +254,10 @@ func (l *Ledger) view(ctx context.Context, fn func(store.Reader) error) error {
 // locked transaction and returns once that transaction has committed. If
 // fn returns an error or panics, what it appended is dropped and the error
 // is returned; the rest of the batch is unaffected. fn runs on the writer
-// goroutine, once, or again when the database was lost before the batch
-// committed: it must not call the Ledger, nor keep the Tx beyond its
-// return.
+// goroutine, ahead of the lock and then under it (see the package
+// comment), and again when the database was lost before the batch
+// committed; only the last run's effects and result count: it must not
+// call the Ledger, nor keep the Tx beyond its return.
 func (l *Ledger) Update(fn func(store.Tx) error) error {
 	r := &request{fn: fn, done: make(chan error, 1)}
 	l.mu.RLock()
