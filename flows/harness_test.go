@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,26 @@ type harness struct {
 	observer flows.Observer
 	// support goes into every Service the harness opens.
 	support string
+	// passwords, when set, is the hasher of the Services opened from then
+	// on (nil: cheapPasswords).
+	passwords *password.Hasher
+	// beforeUpdate, when set, runs once before the next ledger update
+	// begins (and is then cleared): a test's way to land a change between
+	// a flow's slow check and its transaction.
+	beforeUpdate atomic.Pointer[func()]
+}
+
+// hookLedger runs the harness's beforeUpdate before an update begins.
+type hookLedger struct {
+	store.Ledger
+	h *harness
+}
+
+func (l hookLedger) Update(fn func(store.Tx) error) error {
+	if hook := l.h.beforeUpdate.Swap(nil); hook != nil {
+		(*hook)()
+	}
+	return l.Ledger.Update(fn)
 }
 
 type mailbag struct {
@@ -134,8 +155,12 @@ func (h *harness) open(policy flows.Policy) {
 	}
 	h.ledger = l
 	h.opens++
+	pw := h.passwords
+	if pw == nil {
+		pw = cheapPasswords(h.t)
+	}
 	svc, err := flows.New(flows.Config{
-		Ledger: l,
+		Ledger: hookLedger{Ledger: l, h: h},
 		Secret: h.secret,
 		Clock:  h.clock,
 		// A new seed per opening: a restarted service must not mint the
@@ -143,7 +168,7 @@ func (h *harness) open(policy flows.Policy) {
 		Rand:      rand.NewChaCha8([32]byte{byte(h.opens)}),
 		Sender:    h.bag,
 		Policy:    policy,
-		Passwords: cheapPasswords(h.t),
+		Passwords: pw,
 		Providers: h.providers,
 		PollWait:  h.pollWait,
 		Observer:  h.observer,

@@ -21,6 +21,67 @@ import (
 
 type passwordSetBody struct {
 	PHC string `json:"phc"`
+	// Rehash marks the same password hashed again at the hasher's current
+	// costs after it was typed right (its old hash's were lower): not a
+	// change, so nobody is told and nothing signed in with it ends.
+	Rehash bool `json:"rehash,omitempty"`
+}
+
+// samePassword reports whether phc, read before a slow check, is still a
+// hash of the user's current password: it is the newest PHC string, or
+// only rehashes of it came after. Any real change (SetPassword) between
+// makes it an old password's.
+func samePassword(r store.Reader, user, phc string) (bool, error) {
+	same := false
+	var ferr error
+	err := r.Facts(store.ByUser, user, store.Window{Kinds: []string{KindPasswordSet}, Reverse: true},
+		func(f store.Fact) bool {
+			var b passwordSetBody
+			if ferr = f.Decode(&b); ferr != nil {
+				return false
+			}
+			if b.PHC == phc {
+				same = true
+				return false
+			}
+			return b.Rehash // a rehash of something: look further back
+		})
+	if err == nil {
+		err = ferr
+	}
+	return same, err
+}
+
+// rehashFor returns a fresh hash of pw when phc, which pw just matched,
+// was made at lower costs than the hasher's current ones; "" otherwise.
+// A hash that fails is logged and skipped: the sign-in stands, and the
+// next one tries again.
+func (s *Service) rehashFor(ctx context.Context, pw, phc string) string {
+	if !s.passwords.NeedsRehash(phc) {
+		return ""
+	}
+	fresh, err := s.passwords.Hash(ctx, s.rand, pw)
+	if err != nil {
+		s.log.Warn("rehash a password at the current costs", "err", err)
+		return ""
+	}
+	return fresh
+}
+
+// recordRehash appends the rehash of the user's password, inside the
+// transaction that accepted it, if the stored hash is still phc: a
+// concurrent change or rehash wins, and this one is dropped.
+func recordRehash(tx store.Tx, now time.Time, user, device, phc, rehash string) error {
+	if rehash == "" {
+		return nil
+	}
+	current, err := currentPassword(tx, user)
+	if err != nil || current != phc {
+		return err
+	}
+	_, err = tx.Append(store.Fact{Time: now, Kind: KindPasswordSet, User: user, Device: device,
+		Body: mustJSON(passwordSetBody{PHC: rehash, Rehash: true})})
+	return err
 }
 
 // currentPassword returns the user's newest PHC string, or "".
@@ -208,7 +269,7 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 			return Login{}, err
 		}
 		if matched { // [A]
-			login, lerr := s.finishLogin(dev, hash, st.owner, st.ownerPHC, now)
+			login, lerr := s.finishLogin(dev, hash, st.owner, st.ownerPHC, s.rehashFor(ctx, pw, st.ownerPHC), now)
 			if !errors.Is(lerr, errPasswordChanged) {
 				return login, lerr
 			}
@@ -417,8 +478,9 @@ var errPasswordChanged = errors.New("the password changed while it was checked")
 // password matched phc, the owner's password hash as read before the
 // (slow, unlocked) check. The transaction reads both again: a password
 // changed meanwhile must not let the old one in once (errPasswordChanged,
-// nothing written).
-func (s *Service) finishLogin(dev Device, hash, owner, phc string, now time.Time) (Login, error) {
+// nothing written); a rehash meanwhile is no change. rehash, when not "",
+// replaces phc in the same transaction (recordRehash).
+func (s *Service) finishLogin(dev Device, hash, owner, phc, rehash string, now time.Time) (Login, error) {
 	var out Login
 	var touched []string
 	err := s.update("login", func(tx store.Tx) error {
@@ -431,14 +493,17 @@ func (s *Service) finishLogin(dev Device, hash, owner, phc string, now time.Time
 			// Only someone with the right password gets here.
 			return problem(ProblemInput, "The address changed hands while you signed in. Try again.")
 		}
-		current, err := currentPassword(tx, owner)
+		same, err := samePassword(tx, owner, phc)
 		if err != nil {
 			return err
 		}
-		if current != phc {
+		if !same {
 			return errPasswordChanged
 		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindPasswordAccepted, User: owner, Device: dev.Tag, Address: hash}); err != nil {
+			return err
+		}
+		if err := recordRehash(tx, now, owner, dev.Tag, phc, rehash); err != nil {
 			return err
 		}
 		var e Entered
@@ -584,19 +649,23 @@ func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("verify password: %w", err)
 	}
+	rehash := ""
+	if ok {
+		rehash = s.rehashFor(ctx, pw, phc)
+	}
 	err = s.update("step up with password", func(tx store.Tx) error {
 		b, bound, err := s.requireAccount(tx, dev)
 		if err != nil || !bound || b.User != user {
 			return problem(ProblemSignedOut, "This device is no longer signed in to that account.")
 		}
 		// A password changed during the check makes the one typed an old,
-		// wrong one.
-		current, err := currentPassword(tx, user)
+		// wrong one (a rehash is no change).
+		same, err := samePassword(tx, user, phc)
 		if err != nil {
 			return err
 		}
 		try := store.Fact{Time: now, Kind: KindPasswordFailed, User: user, Device: dev.Tag}
-		if !ok || current != phc {
+		if !ok || !same {
 			if _, err := tx.Append(try); err != nil {
 				return err
 			}
@@ -604,6 +673,9 @@ func (s *Service) StepUpWithPassword(ctx context.Context, dev Device, pw string)
 		}
 		try.Kind = KindPasswordAccepted
 		if _, err := tx.Append(try); err != nil {
+			return err
+		}
+		if err := recordRehash(tx, now, user, dev.Tag, phc, rehash); err != nil {
 			return err
 		}
 		return grantStepUp(tx, now, user, dev.Tag, "", FactorPassword, s.policy.StepUpTTL)

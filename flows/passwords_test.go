@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/flows/password"
 	"github.com/attest-dev/attest/store"
 )
 
@@ -525,5 +526,132 @@ func TestRegistrationLinkAfterTheTerminalLeft(t *testing.T) {
 	h.clock.Advance(flows.LinkTTL)
 	if info, err := h.svc.ConfirmLink(ctx, late); err != nil || info.State != flows.LinkExpired || h.visit(other).Account {
 		t.Fatalf("a late registration link: %+v, %v", info, err)
+	}
+}
+
+// passwordHashes lists the PHC strings of the user's password.set facts,
+// oldest first, each with its rehash mark.
+func (h *harness) passwordHashes(user string) (phcs []string, rehash []bool) {
+	h.t.Helper()
+	for _, f := range h.facts(flows.KindPasswordSet) {
+		if f.User != user {
+			continue
+		}
+		var b struct {
+			PHC    string `json:"phc"`
+			Rehash bool   `json:"rehash"`
+		}
+		if err := f.Decode(&b); err != nil {
+			h.t.Fatal(err)
+		}
+		phcs, rehash = append(phcs, b.PHC), append(rehash, b.Rehash)
+	}
+	return phcs, rehash
+}
+
+// A password hashed at OWASP's floor (argon2id m=19456 KiB, t=2, p=1) is
+// hashed again at the server's current costs when it is next typed right,
+// at sign-in or at step-up, in the transaction that accepts it: a
+// password.set fact marked rehash. A rehash is no change: a right
+// password checked against the old hash while it landed still signs in,
+// and nobody is told. A real change meanwhile still refuses the old one.
+func TestOldPasswordHashIsUpgraded(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	desk := device("desk")
+	user := h.account(desk, "grace@example.com")
+	if err := h.svc.SetPassword(ctx, desk, goodPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	floor, _ := h.passwordHashes(user)
+	if len(floor) != 1 || !strings.HasPrefix(floor[0], "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("the password was not hashed at OWASP's floor: %q", floor)
+	}
+
+	// The server now hashes at t=3 (a restart with new parameters).
+	stronger, err := password.NewHasher(password.Params{Memory: password.MinMemory, Time: 3, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passwords = stronger
+	h.restart(flows.Policy{})
+	h.clock.Advance(time.Minute)
+	h.svc.Wait()
+	mails := h.bag.count()
+
+	// A wrong password rehashes nothing.
+	if _, err := h.svc.LoginOrRegister(ctx, device("stranger"), "grace@example.com", "not the password at all, no"); err != nil {
+		t.Fatal(err)
+	}
+	if phcs, _ := h.passwordHashes(user); len(phcs) != 1 {
+		t.Fatalf("a wrong password rehashed: %q", phcs)
+	}
+
+	// Two right passwords at once: while the first (from the laptop) is
+	// checked against the old hash, the phone's sign-in lands and
+	// rehashes. The laptop's still signs in, and writes no second rehash.
+	laptop, phone := device("laptop"), device("phone")
+	h.beforeUpdate.Store(new(func() {
+		out, err := h.svc.LoginOrRegister(ctx, phone, "grace@example.com", goodPassword)
+		if err != nil || !out.SignedIn {
+			t.Errorf("the phone's sign-in: %+v, %v", out, err)
+		}
+	}))
+	out, err := h.svc.LoginOrRegister(ctx, laptop, "grace@example.com", goodPassword)
+	if err != nil || !out.SignedIn || out.Visitor.User != user {
+		t.Fatalf("the laptop's sign-in, with a rehash landing meanwhile: %+v, %v", out, err)
+	}
+	phcs, rehash := h.passwordHashes(user)
+	if len(phcs) != 2 || !rehash[1] || !strings.HasPrefix(phcs[1], "$argon2id$v=19$m=19456,t=3,p=1$") {
+		t.Fatalf("after the sign-ins: %q %v", phcs, rehash)
+	}
+	if ok, err := stronger.Verify(ctx, goodPassword, phcs[1]); err != nil || !ok {
+		t.Fatalf("the new hash is not the password's: %v %v", ok, err)
+	}
+
+	// The new hash signs in, and needs no rehash.
+	tablet := device("tablet")
+	if out, err := h.svc.LoginOrRegister(ctx, tablet, "grace@example.com", goodPassword); err != nil || !out.SignedIn {
+		t.Fatalf("sign-in with the new hash: %+v, %v", out, err)
+	}
+	if phcs, _ := h.passwordHashes(user); len(phcs) != 2 {
+		t.Fatalf("a current hash was rehashed: %q", phcs)
+	}
+	h.svc.Wait()
+	if h.bag.count() != mails+1 { // the stranger's sign-in link, nothing else
+		t.Fatalf("%d messages; a rehash tells nobody", h.bag.count()-mails)
+	}
+
+	// Step-up rehashes too (the hasher moves on to t=4), and a rehash
+	// landing meanwhile does not make the password wrong.
+	strongest, err := password.NewHasher(password.Params{Memory: password.MinMemory, Time: 4, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passwords = strongest
+	h.restart(flows.Policy{})
+	h.beforeUpdate.Store(new(func() {
+		if out, err := h.svc.LoginOrRegister(ctx, device("watch"), "grace@example.com", goodPassword); err != nil || !out.SignedIn {
+			t.Errorf("the watch's sign-in: %+v, %v", out, err)
+		}
+	}))
+	if _, err := h.svc.StepUpWithPassword(ctx, desk, goodPassword); err != nil {
+		t.Fatalf("step-up with a rehash landing meanwhile: %v", err)
+	}
+	phcs, rehash = h.passwordHashes(user)
+	if len(phcs) != 3 || !rehash[2] || !strings.HasPrefix(phcs[2], "$argon2id$v=19$m=19456,t=4,p=1$") {
+		t.Fatalf("after the step-up: %q %v", phcs, rehash)
+	}
+
+	// A real change while a sign-in is checked still makes the typed
+	// password an old one.
+	h.clock.Advance(time.Minute)
+	h.beforeUpdate.Store(new(func() {
+		if err := h.svc.SetPassword(ctx, desk, "a brand new passphrase, quite long", false); err != nil {
+			t.Errorf("change the password: %v", err)
+		}
+	}))
+	out, err = h.svc.LoginOrRegister(ctx, device("late"), "grace@example.com", goodPassword)
+	if err != nil || out.SignedIn {
+		t.Fatalf("the old password after a change: %+v, %v", out, err)
 	}
 }

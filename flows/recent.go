@@ -68,7 +68,9 @@ func (s *Service) ownFacts(r store.Reader, dev Device, w store.Window) ([]store.
 			if f.Kind == KindPasswordSet {
 				// A password hash is not plaintext, but handing it out
 				// would invite offline guessing.
-				f.Body = mustJSON(passwordSetBody{PHC: "(not shown)"})
+				var b passwordSetBody
+				_ = f.Decode(&b) // only its rehash mark is kept, if it reads
+				f.Body = mustJSON(passwordSetBody{PHC: "(not shown)", Rehash: b.Rehash})
 			}
 			out = append(out, f)
 		}

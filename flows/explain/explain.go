@@ -206,6 +206,10 @@ func Fact(f store.Fact, masked Masks) Line {
 	case flows.KindPasswordSet:
 		l.What, l.About = "password set", ""
 		l.Why = "stored as an argon2id hash, never shown"
+		if b.Rehash {
+			l.What = "password rehashed"
+			l.Why = "the same password, typed right, hashed again at the server's current argon2id costs (its old hash's were lower); not a change, so nobody is told"
+		}
 	case flows.KindPasswordFailed:
 		l.What = "wrong password or new login"
 		l.Why = "counts toward the address's back-off"
@@ -277,6 +281,7 @@ func Fact(f store.Fact, masked Masks) Line {
 // body is every body field explain reads, under its JSON name; a fact's
 // body fills the ones it has.
 type body struct {
+	Rehash          bool      `json:"rehash"`
 	Via             string    `json:"via"`
 	Into            string    `json:"into"`
 	From            string    `json:"from"`

@@ -65,6 +65,12 @@ func TestExplain(t *testing.T) {
 			why:  "a message to sign, valid for 1 minute, until 12:04:31 UTC, once, for this device",
 		},
 		{
+			name: "a password rehashed at the current costs",
+			f:    fact(flows.KindPasswordSet, `{"phc":"(not shown)","rehash":true}`),
+			what: "password rehashed",
+			why:  "hashed again at the server's current argon2id costs",
+		},
+		{
 			name: "a code in back-off",
 			f:    fact(flows.KindCodeEmailed, `{"purpose":"signin","letter":"A","digits":6,"why":"backoff"}`),
 			what: "code A emailed", about: "g•••@example.com",

@@ -296,7 +296,14 @@ func runFacts(c *call) error {
 // checking passwords, not for showing.
 func redacted(f store.Fact) store.Fact {
 	if f.Kind == flows.KindPasswordSet {
+		var b struct {
+			Rehash bool `json:"rehash"`
+		}
+		_ = json.Unmarshal(f.Body, &b) // only its rehash mark is kept, if it reads
 		f.Body = json.RawMessage(`{"phc":"(not shown)"}`)
+		if b.Rehash {
+			f.Body = json.RawMessage(`{"phc":"(not shown)","rehash":true}`)
+		}
 	}
 	return f
 }
