@@ -82,8 +82,8 @@ func (s *Service) Cleanup(ctx context.Context, olderThan time.Duration) ([]Unact
 }
 
 // unactivated finds the registrations: the users a registration made
-// (user.created via "register") and those a registration's link went to
-// (a visitor who registered keeps its own tag).
+// (user.created via "register") and those a registration's link went to,
+// or was held back from (a visitor who registered keeps its own tag).
 func (s *Service) unactivated(r store.Reader, now time.Time, olderThan time.Duration) ([]Unactivated, error) {
 	var users []string
 	seen := map[string]bool{}
@@ -127,6 +127,24 @@ func (s *Service) unactivated(r store.Reader, now time.Time, olderThan time.Dura
 		if err != nil {
 			return nil, fmt.Errorf("read registration links: %w", err)
 		}
+	}
+	// A registration whose link the governor held back has no link fact,
+	// only the record of the hold.
+	err = r.Facts(store.ByKind, KindMessageHeld, store.Window{}, func(f store.Fact) bool {
+		var b messageHeldBody
+		if ferr = f.Decode(&b); ferr != nil {
+			return false
+		}
+		if b.What == "link" && b.Purpose == PurposeConfirm {
+			add(f.User)
+		}
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read held registration links: %w", err)
 	}
 	var out []Unactivated
 	for _, u := range users {

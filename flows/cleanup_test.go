@@ -90,3 +90,36 @@ func TestUnactivatedRegistrationsCleanedUp(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	register(device("ada"), "ada@example.com")
 }
+
+// A registration whose link the governor held back (a message.held fact,
+// no link sent) is unactivated too, for a visitor who registered under
+// its own tag as well as for a new user.
+func TestUnactivatedIncludesHeldRegistrations(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	eve := device("eve")
+	if _, err := h.svc.Star(ctx, eve, "vega"); err != nil {
+		t.Fatal(err)
+	}
+	// A sign-in code a moment earlier: the address's next message waits a
+	// minute, so the registration's link is held back.
+	h.request(eve, "eve@example.com")
+	l, err := h.svc.LoginOrRegister(ctx, eve, "eve@example.com", goodPassword)
+	if err != nil || l.Link != nil || !l.Pending {
+		t.Fatalf("register with the link held back: %+v, %v", l, err)
+	}
+	if n := len(h.facts(flows.KindMessageHeld)); n != 1 {
+		t.Fatalf("%d message.held facts", n)
+	}
+	eveUser := h.visit(eve).User
+	h.clock.Advance(10 * time.Minute) // the sign-in code (the only challenge that went) expires
+	list, err := h.svc.Unactivated(ctx, 0)
+	if err != nil || len(list) != 1 || list[0].User != eveUser || len(list[0].Addresses) != 1 {
+		t.Fatalf("unactivated: %+v, %v", list, err)
+	}
+	if cleaned, err := h.svc.Cleanup(ctx, 0); err != nil || len(cleaned) != 1 {
+		t.Fatalf("cleanup: %+v, %v", cleaned, err)
+	}
+	if o := h.owner("eve@example.com", time.Time{}); len(o.Pending) != 0 {
+		t.Fatalf("eve's claim is still pending: %+v", o)
+	}
+}

@@ -307,8 +307,9 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	}
 	var out Login
 	var msg *message.Message
+	var heldFact *store.Fact
 	err = s.update("login or register", func(tx store.Tx) error {
-		out, msg = Login{Pending: true, To: addr.Shown()}, nil
+		out, msg, heldFact = Login{Pending: true, To: addr.Shown()}, nil, nil
 		claims, err := readClaims(tx, hash, time.Time{})
 		if err != nil {
 			return err
@@ -341,8 +342,13 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 			return keep(problem(ProblemInput, "Not signed in, and this password cannot make a new account. "+pe.Message))
 		}
 		sent, m, err := s.issueLink(tx, now, link)
-		if _, throttled := AsProblem(err); throttled {
-			return nil // the link waits: sending again is ResendVerification
+		if p, throttled := AsProblem(err); throttled {
+			// The link waits (sending again is ResendVerification); the
+			// governor's decision is recorded all the same, after the
+			// commit, as any refusal's is: a registration whose link was
+			// held is one the clean-up must find.
+			heldFact = p.held
+			return nil
 		}
 		if err != nil {
 			return err
@@ -355,6 +361,9 @@ func (s *Service) LoginOrRegister(ctx context.Context, dev Device, input, pw str
 	}
 	if msg != nil {
 		s.dispatch(*msg, dev.Tag)
+	}
+	if heldFact != nil {
+		s.recordHeld(*heldFact)
 	}
 	return out, nil
 }
