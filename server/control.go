@@ -81,13 +81,41 @@ func (s *Server) ServeControl(ctx context.Context, ln net.Listener) error {
 	}
 }
 
+// The bounds of one control request: its line, and its arguments (no
+// operator command takes more than a few; the line alone would let
+// tens of thousands of empty ones through).
+const (
+	maxControlLine = 64 << 10
+	maxControlArgs = 256
+)
+
+// refuseControl answers a request that cannot run: the reason on stderr,
+// and exit status 2, as for any command line that cannot run.
+func (s *Server) refuseControl(fw *frameWriter, why string) {
+	_ = fw.frame('e', []byte("attest: "+why+"\n"))
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], 2)
+	_ = fw.frame('x', b[:])
+	s.log.Warn("operator command refused", "why", why)
+}
+
 func (s *Server) serveControlConn(ctx context.Context, c net.Conn) {
 	var req controlRequest
-	line, err := bufio.NewReader(io.LimitReader(c, 64<<10)).ReadBytes('\n')
-	if err != nil || json.Unmarshal(line, &req) != nil {
+	fw := &frameWriter{w: c}
+	line, err := bufio.NewReader(io.LimitReader(c, maxControlLine)).ReadBytes('\n')
+	switch {
+	case errors.Is(err, io.EOF) && len(line) == maxControlLine:
+		s.refuseControl(fw, fmt.Sprintf("the command line is longer than %d KiB", maxControlLine>>10))
+		return
+	case err != nil:
+		return // the client left before sending a whole line: nobody to answer
+	case json.Unmarshal(line, &req) != nil:
+		s.refuseControl(fw, "the request is not a JSON line {\"args\": [...]}")
+		return
+	case len(req.Args) > maxControlArgs:
+		s.refuseControl(fw, fmt.Sprintf("%d arguments; a command takes at most %d", len(req.Args), maxControlArgs))
 		return
 	}
-	fw := &frameWriter{w: c}
 	code := operator.Run(ctx, operator.Env{
 		Ledger:  s.led,
 		Service: s.svc,
