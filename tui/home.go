@@ -31,7 +31,10 @@ type home struct {
 	leaving bool // asking "sign out of this device? y/N"
 	saving  bool
 	signing bool // signing in with the key
-	input   textinput.Model
+	// input is the nickname field, made the first time it is wanted
+	// (see field): most screens never edit a nickname, and a text field
+	// is about 8 KB, with as much again on the stack that builds it.
+	input   *textinput.Model
 	nickErr string
 
 	width, height int
@@ -55,18 +58,32 @@ func (m nicknameMsg) result() (flows.Visitor, bool) { return m.v, m.err == nil }
 func (m starMsg) result() (flows.Visitor, bool)     { return m.v, m.err == nil }
 
 func newHome(c *common) *home {
-	h := &home{c: c, items: c.svc.Catalogue(), pending: map[string]bool{}}
-	h.input = newField(2 * flows.MaxNicknameLen) // the flows say how long is too long
-	h.input.Placeholder = "the name others see"
-	h.restyle()
-	return h
+	return &home{c: c, items: c.svc.Catalogue(), pending: map[string]bool{}}
 }
 
-func (h *home) restyle()      { h.input.SetStyles(h.c.st.input) }
+// field is the nickname field, made on first use.
+func (h *home) field() *textinput.Model {
+	if h.input == nil {
+		f := newField(2 * flows.MaxNicknameLen) // the flows say how long is too long
+		f.Placeholder = "the name others see"
+		h.input = &f
+		h.restyle()
+		h.SetSize(h.width, h.height)
+	}
+	return h.input
+}
+
+func (h *home) restyle() {
+	if h.input != nil {
+		h.input.SetStyles(h.c.st.input)
+	}
+}
 func (h *home) Init() tea.Cmd { return nil }
 func (h *home) SetSize(width, height int) {
 	h.width, h.height = width, height
-	h.input.SetWidth(max(width-16, 10))
+	if h.input != nil {
+		h.input.SetWidth(max(width-16, 10))
+	}
 }
 func (h *home) Title() string { return "home" }
 func (h *home) Focused() bool { return h.editing || h.leaving }
@@ -147,7 +164,7 @@ func (h *home) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		h.editing, h.nickErr = false, ""
-		h.input.Blur()
+		h.field().Blur()
 	case starMsg:
 		delete(h.pending, msg.item)
 		h.starErr = ""
@@ -166,8 +183,9 @@ func (h *home) Update(msg tea.Msg) tea.Cmd {
 	default:
 		if h.editing {
 			if m := typedOnly(msg); m != nil {
+				f := h.field()
 				var cmd tea.Cmd
-				h.input, cmd = h.input.Update(m)
+				*f, cmd = f.Update(m)
 				return cmd
 			}
 		}
@@ -191,9 +209,10 @@ func (h *home) key(msg tea.KeyPressMsg) tea.Cmd {
 		return h.toggle()
 	case key.Matches(msg, k.Nickname):
 		h.editing, h.nickErr = true, ""
-		h.input.SetValue(h.c.visitor.Nickname)
-		h.input.CursorEnd()
-		return h.input.Focus()
+		f := h.field()
+		f.SetValue(h.c.visitor.Nickname)
+		f.CursorEnd()
+		return f.Focus()
 	case key.Matches(msg, k.SignIn) && !in:
 		h.c.push(newSignIn(h.c))
 	case key.Matches(msg, k.Account) && in:
@@ -281,13 +300,13 @@ func (h *home) editKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Cancel):
 		h.editing, h.nickErr = false, ""
-		h.input.Blur()
+		h.field().Blur()
 		return nil
 	case key.Matches(msg, k.Save):
 		if h.saving {
 			return nil
 		}
-		name, err := flows.NormalizeNickname(h.input.Value())
+		name, err := flows.NormalizeNickname(h.field().Value())
 		if err != nil {
 			h.nickErr = problemText(err)
 			return nil
@@ -302,13 +321,14 @@ func (h *home) editKey(msg tea.KeyPressMsg) tea.Cmd {
 	if m == nil {
 		return nil
 	}
+	f := h.field()
 	var cmd tea.Cmd
-	h.input, cmd = h.input.Update(m)
+	*f, cmd = f.Update(m)
 	// Say what is wrong while typing, but not that an empty field is
 	// empty: that is only wrong on enter.
 	h.nickErr = ""
-	if strings.TrimSpace(h.input.Value()) != "" {
-		if _, err := flows.NormalizeNickname(h.input.Value()); err != nil {
+	if strings.TrimSpace(f.Value()) != "" {
+		if _, err := flows.NormalizeNickname(f.Value()); err != nil {
 			h.nickErr = problemText(err)
 		}
 	}
@@ -337,7 +357,7 @@ func (h *home) View() string {
 	}
 	switch {
 	case h.editing:
-		f.add("Nickname", h.input.View())
+		f.add("Nickname", h.field().View())
 		switch {
 		case h.nickErr != "":
 			f.add("", st.bad.Render("✗ "+h.nickErr))
