@@ -3,6 +3,8 @@ package tui
 import (
 	"context"
 	"fmt"
+	"go/token"
+	"reflect"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -156,6 +158,9 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// second goroutine, waiting for the batch, for as long as it waits.
 		return r, r.live.wait()
 	}
+	if r.changesNothing(msg) {
+		return r, nil
+	}
 	r.drawn = false
 	var cmds []tea.Cmd
 	ledger, handled := r.watchLedger(msg) // outage.go
@@ -202,6 +207,33 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmds = append(cmds, r.plan())
 	return r, tea.Batch(cmds...)
 }
+
+// changesNothing reports a message that no screen acts on, or that says
+// what the root already knows: the frame stays as drawn. A session gets
+// several as it opens (its environment, its size and colour profile once
+// more, the terminal's answers about its keyboard and background), and
+// drawing the whole frame again for each was most of the garbage an open
+// screen left behind.
+func (r *root) changesNothing(msg tea.Msg) bool {
+	switch m := msg.(type) {
+	case tea.EnvMsg, tea.KeyboardEnhancementsMsg, tea.ModeReportMsg:
+		return true
+	case tea.WindowSizeMsg:
+		return m.Width == r.width && m.Height == r.height
+	case tea.ColorProfileMsg:
+		return m.Profile == r.profile
+	case tea.BackgroundColorMsg:
+		return m.IsDark() == r.dark
+	}
+	// Bubble Tea's own unexported messages are requests it has carried
+	// out already (ask the terminal for its background colour, print a
+	// line); it passes them on, but no screen can name one.
+	t := reflect.TypeOf(msg)
+	return t != nil && t.PkgPath() == teaPackage && !token.IsExported(t.Name())
+}
+
+// teaPackage is Bubble Tea's import path, as reflect gives it.
+var teaPackage = reflect.TypeOf(tea.KeyPressMsg{}).PkgPath()
 
 // key handles the keys every screen shares, then hands the rest to the top
 // screen. A focused text field gets every key but ctrl+c.

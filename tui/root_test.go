@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/address"
@@ -174,7 +175,7 @@ func TestTicksOnlyWhenTheFrameMoves(t *testing.T) {
 	e.clock.Advance(18*time.Minute + 20*time.Second)
 	r = New(Session{Service: e.svc, Device: laptop}).(*root)
 	before := time.Now()
-	r.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
+	r.Init() // plans the timers, as Bubble Tea's first call does
 	if !strings.Contains(r.View().Content, "stepped up · 41m") {
 		t.Fatalf("no badge:\n%s", r.View().Content)
 	}
@@ -218,5 +219,32 @@ func TestCountdownChanges(t *testing.T) {
 		if d := countdownChanges(c.left) - 1; d > 0 && countdown(c.left) != countdown(c.left-d) {
 			t.Errorf("countdown(%v) changed before %v", c.left, countdownChanges(c.left))
 		}
+	}
+}
+
+// What Bubble Tea tells a session as it opens, and that changes nothing
+// (its environment, the size and colour profile the root has, the
+// terminal's keyboard answer, Bubble Tea's own request for the
+// background colour), draws no frame and allocates nothing; a new size
+// draws one.
+func TestNewsThatChangesNothingDrawsNothing(t *testing.T) {
+	e := newEnv(t)
+	r := New(Session{Service: e.svc, Device: phone}).(*root)
+	r.Init()
+	r.Update(tea.ColorProfileMsg{Profile: colorprofile.ANSI256})
+	for _, msg := range []tea.Msg{
+		tea.EnvMsg{"TERM=xterm-256color"},
+		tea.WindowSizeMsg{Width: 80, Height: 24},
+		tea.ColorProfileMsg{Profile: colorprofile.ANSI256},
+		tea.KeyboardEnhancementsMsg{Flags: 1},
+		tea.RequestBackgroundColor(),
+	} {
+		if n := testing.AllocsPerRun(10, func() { r.Update(msg) }); n > 0 {
+			t.Errorf("%T %v: %v allocations, want none", msg, msg, n)
+		}
+	}
+	resize := func() { r.Update(tea.WindowSizeMsg{Width: 100 + (r.width+1)%2, Height: 30}) }
+	if n := testing.AllocsPerRun(10, resize); n < 100 {
+		t.Errorf("a new size: %v allocations; it was not drawn", n)
 	}
 }
