@@ -549,3 +549,61 @@ func TestContactSupportNamesTheSupport(t *testing.T) {
 		t.Fatalf("message %q\nwant it to end %q", p.Msg, want)
 	}
 }
+
+// What a person expects of "this phone is mine, not this account's":
+// the stars and nickname Bob had on his phone before he signed in, which
+// the sign-in merged into the account, go with him to his new account.
+// The account keeps what it had itself, and loses what only the merge
+// gave it; a star it starred again since stays.
+func TestSplitTakesWhatTheDeviceBrought(t *testing.T) {
+	for _, restar := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restarred=%v", restar), func(t *testing.T) {
+			h := newHarness(t, flows.Policy{Governor: flows.Governor{AddressGap: time.Second}})
+			grandma, bob := device("alice"), device("bob")
+			aaa := h.account(grandma, "alice@example.com")
+			h.addConfirmed(grandma, "+14155552671")
+			h.clock.Advance(2 * time.Second)
+			h.addConfirmed(grandma, "+14155552672")
+			h.clock.Advance(time.Minute)
+			if _, err := h.svc.Star(ctx, grandma, "rigel"); err != nil {
+				t.Fatal(err)
+			}
+			for _, item := range []string{"vega", "rigel"} {
+				if _, err := h.svc.Star(ctx, bob, item); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := h.svc.SetNickname(ctx, bob, "Bob"); err != nil {
+				t.Fatal(err)
+			}
+			out := h.signIn(bob, "+14155552672")
+			if out.Visitor.User != aaa || out.Merged == nil || strings.Join(out.Visitor.Stars, ",") != "rigel,vega" || out.Visitor.Nickname != "Bob" {
+				t.Fatalf("the sign-in's merge: %+v", out)
+			}
+			want := "rigel"
+			if restar { // Alice stars vega herself before the split
+				if _, err := h.svc.Unstar(ctx, grandma, "vega"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := h.svc.Star(ctx, grandma, "vega"); err != nil {
+					t.Fatal(err)
+				}
+				want = "rigel,vega"
+			}
+			split, err := h.svc.ChooseSplit(ctx, bob, flows.SplitNew)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := split.Visitor; v.User == aaa || strings.Join(v.Stars, ",") != "vega,rigel" || v.Nickname != "Bob" {
+				t.Fatalf("Bob's new account: %+v", v)
+			}
+			if v := h.visit(grandma); strings.Join(v.Stars, ",") != want || v.Nickname != "" {
+				t.Fatalf("Alice's account after the split: stars %q, nickname %q; want %q and none", v.Stars, v.Nickname, want)
+			}
+			chosen := h.facts(flows.KindSplitChosen)
+			if len(chosen) != 1 || !strings.Contains(string(chosen[0].Body), `"stars":["vega","rigel"]`) {
+				t.Fatalf("the choice does not say what went along: %s", chosen[0].Body)
+			}
+		})
+	}
+}

@@ -149,11 +149,16 @@ type nicknameBody struct {
 	Nickname string `json:"nickname"`
 	// From is set when the nickname came with a merged user.
 	From string `json:"from,omitempty"`
+	// Split is set when the nickname went with an address that split off
+	// (split.go): it had come with the merge that address's sign-in made.
+	Split bool `json:"split,omitempty"`
 }
 
 type starBody struct {
 	Item string `json:"item"`
 	From string `json:"from,omitempty"`
+	// Split: as nicknameBody's.
+	Split bool `json:"split,omitempty"`
 }
 
 type addressAddedBody struct {
@@ -199,6 +204,10 @@ type splitChosenBody struct {
 	// Choice is "signin" (into the existing account) or "new" (a new
 	// account with this address, which leaves the old one).
 	Choice string `json:"choice"`
+	// Stars and Nickname, for "new": what the device's visitor brought
+	// into the account when it signed in, which went with the address.
+	Stars    []string `json:"stars,omitempty"`
+	Nickname string   `json:"nickname,omitempty"`
 }
 
 type codeIssuedBody struct {

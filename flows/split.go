@@ -205,8 +205,12 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 			out.Visitor, err = s.visitor(tx, dev)
 			return err
 		}
+		took, err := broughtAlong(tx, dev, b, opt.user)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindSplitChosen, User: opt.user, Device: dev.Tag, Address: opt.hash,
-			Ticket: opt.ticket, Body: mustJSON(splitChosenBody{Choice: choice})}); err != nil {
+			Ticket: opt.ticket, Body: mustJSON(splitChosenBody{Choice: choice, Stars: took.stars, Nickname: took.nickname})}); err != nil {
 			return err
 		}
 		if err := endClaim(tx, now, opt.user, opt.hash, "split"); err != nil {
@@ -226,6 +230,9 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 		if touched, err = s.signUp(tx, now, dev, opt.hash, opt.ticket, opt.src, opt.method, fresh, &out); err != nil {
 			return err
 		}
+		if err := took.move(tx, now, dev.Tag, opt.user, fresh); err != nil {
+			return err
+		}
 		touched = append(touched, opt.user)
 		out.Took = &opt.Split
 		out.Visitor, err = s.visitor(tx, dev)
@@ -237,6 +244,115 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 	s.bus.publish(touched, []string{dev.Tag})
 	s.send(msgs, dev.Tag)
 	return out, nil
+}
+
+// brought is what a device's anonymous visitor brought into the account
+// when the device signed in, and still there: on a split it goes with the
+// address, since it was never the account's.
+type brought struct {
+	from     string   // the visitor's tag
+	stars    []string // the visitor's stars, as they were at the merge
+	leave    []string // those of them the account had only from the merge, still starred
+	nickname string   // the visitor's nickname
+	clear    bool     // the account took that nickname at the merge and still has it
+}
+
+// broughtAlong reads what the merge at the device's current sign-in (b)
+// brought into the account user: the merge facts are in the sign-in's
+// transaction, so they have its time and device. Nothing when the
+// sign-in merged nothing.
+//
+// What a person expects of "this phone is mine, not this account's": the
+// stars and nickname they had on this device before signing in come with
+// them to their new account; the account keeps what it had itself, and
+// loses what only the merge gave it. A star the account starred again
+// since (or had before) stays on it too.
+func broughtAlong(r store.Reader, dev Device, b binding, user string) (*brought, error) {
+	var absorbed *store.Fact
+	err := r.Facts(store.ByUser, user, store.Window{Since: b.Time, Kinds: []string{KindUserAbsorbed}, Reverse: true},
+		func(f store.Fact) bool {
+			if f.Device == dev.Tag && f.Time.Equal(b.Time) {
+				absorbed = &f
+				return false
+			}
+			return true
+		})
+	if err != nil || absorbed == nil {
+		return &brought{}, err
+	}
+	var body userAbsorbedBody
+	if err := absorbed.Decode(&body); err != nil {
+		return nil, err
+	}
+	visitor, err := readProfile(r, body.From)
+	if err != nil {
+		return nil, err
+	}
+	out := &brought{from: body.From, stars: visitor.Stars, nickname: visitor.Nickname}
+	// The newest star fact of each item, and the newest nickname, on the
+	// account: whether the merge's is still the one that stands.
+	last := map[string]store.Fact{}
+	var nick *store.Fact
+	var ferr error
+	err = r.Facts(store.ByUser, user, store.Window{Kinds: []string{KindStarAdded, KindStarRemoved, KindNicknameSet}},
+		func(f store.Fact) bool {
+			if f.Kind == KindNicknameSet {
+				nick = &f
+				return true
+			}
+			var sb starBody
+			if ferr = f.Decode(&sb); ferr != nil {
+				return false
+			}
+			last[sb.Item] = f
+			return true
+		})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read what the merge brought: %w", err)
+	}
+	for _, item := range body.Stars {
+		var sb starBody
+		if f, ok := last[item]; ok && f.Kind == KindStarAdded && f.Decode(&sb) == nil && sb.From == body.From {
+			out.leave = append(out.leave, item)
+		}
+	}
+	if body.NicknameTaken && nick != nil {
+		var nb nicknameBody
+		out.clear = nick.Decode(&nb) == nil && nb.From == body.From
+	}
+	return out, nil
+}
+
+// move records the split's share of what the merge brought: the visitor's
+// stars and nickname on the new account, and the account losing what it
+// had only from the merge.
+func (t *brought) move(tx store.Tx, now time.Time, device, old, fresh string) error {
+	if t.from == "" {
+		return nil
+	}
+	var fs []store.Fact
+	for _, item := range t.leave {
+		fs = append(fs, store.Fact{Time: now, Kind: KindStarRemoved, User: old, Device: device, Body: mustJSON(starBody{Item: item, Split: true})})
+	}
+	if t.clear {
+		fs = append(fs, store.Fact{Time: now, Kind: KindNicknameSet, User: old, Device: device, Body: mustJSON(nicknameBody{Split: true})})
+	}
+	for _, item := range t.stars {
+		fs = append(fs, store.Fact{Time: now, Kind: KindStarAdded, User: fresh, Device: device, Body: mustJSON(starBody{Item: item, From: t.from})})
+	}
+	if t.nickname != "" {
+		fs = append(fs, store.Fact{Time: now, Kind: KindNicknameSet, User: fresh, Device: device,
+			Body: mustJSON(nicknameBody{Nickname: t.nickname, From: t.from})})
+	}
+	for _, f := range fs {
+		if _, err := tx.Append(f); err != nil {
+			return fmt.Errorf("move what the merge brought: %w", err)
+		}
+	}
+	return nil
 }
 
 // splitNotice is what the account an address left is told: which address

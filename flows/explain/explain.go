@@ -104,8 +104,14 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "every device signed in to the account before now is signed out; its other addresses are told"
 	case flows.KindNicknameSet:
 		l.What, l.About = "nickname set", quote(b.Nickname)
+		if b.Nickname == "" {
+			l.What = "nickname cleared"
+		}
 		if b.From != "" {
 			l.Why = "brought over from the merged visitor " + short(b.From)
+		}
+		if b.Split {
+			l.Why = "it came with the sign-in of an address that split off, and went with it"
 		}
 	case flows.KindStarAdded, flows.KindStarRemoved:
 		l.What, l.About = "star added", b.Item
@@ -114,6 +120,9 @@ func Fact(f store.Fact, masked Masks) Line {
 		}
 		if b.From != "" {
 			l.Why = "brought over from the merged visitor " + short(b.From)
+		}
+		if b.Split {
+			l.Why = "it came with the sign-in of an address that split off, and went with it"
 		}
 	case flows.KindAddressAdded:
 		l.What = "address claimed"
@@ -202,6 +211,19 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.What = "split chosen: " + b.Choice
 		if b.Choice == "new" {
 			l.Why = "the address left its account for an account of its own"
+			var took []string
+			switch n := len(b.Stars); {
+			case n == 1:
+				took = append(took, "1 star")
+			case n > 1:
+				took = append(took, fmt.Sprintf("%d stars", n))
+			}
+			if b.Nickname != "" {
+				took = append(took, "the nickname "+quote(b.Nickname))
+			}
+			if len(took) > 0 {
+				l.Why += "; " + strings.Join(took, " and ") + " this device had before its sign-in went along"
+			}
 		}
 	case flows.KindPasswordSet:
 		l.What, l.About = "password set", ""
@@ -281,6 +303,7 @@ func Fact(f store.Fact, masked Masks) Line {
 // body is every body field explain reads, under its JSON name; a fact's
 // body fills the ones it has.
 type body struct {
+	Split           bool      `json:"split"`
 	Rehash          bool      `json:"rehash"`
 	Via             string    `json:"via"`
 	Into            string    `json:"into"`

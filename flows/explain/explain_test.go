@@ -71,6 +71,24 @@ func TestExplain(t *testing.T) {
 			why:  "hashed again at the server's current argon2id costs",
 		},
 		{
+			name: "a split takes what the device brought",
+			f:    fact(flows.KindSplitChosen, `{"choice":"new","stars":["vega","rigel"],"nickname":"Bob"}`),
+			what: "split chosen: new",
+			why:  "the address left its account for an account of its own; 2 stars and the nickname “Bob” this device had before its sign-in went along",
+		},
+		{
+			name: "a star that went with a split",
+			f:    fact(flows.KindStarRemoved, `{"item":"vega","split":true}`),
+			what: "star removed", about: "vega",
+			why: "it came with the sign-in of an address that split off, and went with it",
+		},
+		{
+			name: "a nickname that went with a split",
+			f:    fact(flows.KindNicknameSet, `{"nickname":"","split":true}`),
+			what: "nickname cleared",
+			why:  "it came with the sign-in of an address that split off, and went with it",
+		},
+		{
 			name: "a code in back-off",
 			f:    fact(flows.KindCodeEmailed, `{"purpose":"signin","letter":"A","digits":6,"why":"backoff"}`),
 			what: "code A emailed", about: "g•••@example.com",
