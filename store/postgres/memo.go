@@ -70,6 +70,8 @@ func newMemo(asOf head) *memo {
 	return &memo{asOf: asOf, answers: map[call]*answer{}, facts: map[uint64]store.Fact{}}
 }
 
+// callOf is the call for a read whose window went through plain (so its
+// kinds, joined by NUL, say unambiguously which they are).
 func callOf(op byte, ix store.Index, id string, w *store.Window, limit int) call {
 	lo, hi := w.NanoBounds()
 	return call{op: op, ix: ix, id: id, lo: lo, hi: hi, kinds: strings.Join(w.Kinds, "\x00"), reverse: w.Reverse, limit: limit}
@@ -265,14 +267,18 @@ func (r *memoReader) Fact(seq uint64) (store.Fact, error) {
 }
 
 func (r *memoReader) entries(ix store.Index, id string, w *store.Window, limit int, fn func(store.Entry) bool) (bool, error) {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
+		return true, err
+	}
 	c := callOf('e', ix, id, w, limit)
 	if a, ok := r.m.answers[c]; ok {
 		r.reused.Add(1)
 		return each(a.entries, fn), nil
 	}
 	sql, args, err := query("seq, ns, kind", ix, id, w, limit)
-	if err != nil || id == "" {
-		return true, err
+	if err != nil {
+		return false, err
 	}
 	if r.refuse() {
 		return false, errPutOff
@@ -289,14 +295,18 @@ func (r *memoReader) entries(ix store.Index, id string, w *store.Window, limit i
 }
 
 func (r *memoReader) facts(ix store.Index, id string, w *store.Window, limit int, fn func(store.Fact) bool) (bool, error) {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
+		return true, err
+	}
 	c := callOf('f', ix, id, w, limit)
 	if a, ok := r.m.answers[c]; ok {
 		r.reused.Add(1)
 		return each(a.facts, func(f store.Fact) bool { f.Body = slices.Clone(f.Body); return fn(f) }), nil
 	}
 	sql, args, err := query(factColumns, ix, id, w, limit)
-	if err != nil || id == "" {
-		return true, err
+	if err != nil {
+		return false, err
 	}
 	if r.refuse() {
 		return false, errPutOff
@@ -314,19 +324,20 @@ func (r *memoReader) facts(ix store.Index, id string, w *store.Window, limit int
 }
 
 func (r *memoReader) count(ix store.Index, id string, w *store.Window, limit int) (int, error) {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
+		return 0, err
+	}
 	c := callOf('c', ix, id, w, limit)
 	if a, ok := r.m.answers[c]; ok {
 		r.reused.Add(1)
 		return a.n, nil
 	}
-	if _, err := column(ix); err != nil || id == "" {
-		return 0, err
-	}
 	if r.refuse() {
 		return 0, errPutOff
 	}
 	n, err := r.reader.count(ix, id, w, limit)
-	if err == nil && id != "" {
+	if err == nil {
 		r.m.keep(c, &answer{n: n})
 	}
 	return n, err

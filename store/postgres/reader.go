@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,6 +65,30 @@ func column(ix store.Index) (string, error) {
 	}
 	return "", fmt.Errorf("unknown index %s", ix)
 }
+
+// plain is w as the database is asked it, less the kinds no fact can
+// have, and whether any fact can be among id's entries of ix inside it
+// at all (err says why not when ix is no index). A fact's ids and kind
+// are UTF-8 without NUL (store.Fact.Validate), and its kind is never
+// empty; PostgreSQL would refuse such text with an error that ends the
+// transaction (an update's whole batch with it), so a read of them is
+// answered here: none.
+func plain(ix store.Index, id string, w *store.Window) (*store.Window, bool, error) {
+	if _, err := column(ix); err != nil {
+		return w, false, err
+	}
+	if !storable(id) {
+		return w, false, nil
+	}
+	if len(w.Kinds) == 0 || !slices.ContainsFunc(w.Kinds, func(k string) bool { return !storable(k) }) {
+		return w, true, nil
+	}
+	p := *w
+	p.Kinds = slices.DeleteFunc(slices.Clone(w.Kinds), func(k string) bool { return !storable(k) })
+	return &p, len(p.Kinds) > 0, nil
+}
+
+func storable(s string) bool { return s != "" && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // query builds the SELECT for id's entries of ix inside w, at most limit
 // of them (0: all). what is the select list.
@@ -192,9 +218,13 @@ func (r *reader) Entries(ix store.Index, id string, w store.Window, fn func(stor
 }
 
 func (r *reader) entries(ix store.Index, id string, w *store.Window, limit int, fn func(store.Entry) bool) (more bool, err error) {
-	sql, args, err := query("seq, ns, kind", ix, id, w, limit)
-	if err != nil || id == "" {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
 		return true, err
+	}
+	sql, args, err := query("seq, ns, kind", ix, id, w, limit)
+	if err != nil {
+		return false, err
 	}
 	rows, err := r.q.Query(r.ctx, sql, args...)
 	if err != nil {
@@ -209,9 +239,13 @@ func (r *reader) Facts(ix store.Index, id string, w store.Window, fn func(store.
 }
 
 func (r *reader) facts(ix store.Index, id string, w *store.Window, limit int, fn func(store.Fact) bool) (more bool, err error) {
-	sql, args, err := query(factColumns, ix, id, w, limit)
-	if err != nil || id == "" {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
 		return true, err
+	}
+	sql, args, err := query(factColumns, ix, id, w, limit)
+	if err != nil {
+		return false, err
 	}
 	rows, err := r.q.Query(r.ctx, sql, args...)
 	if err != nil {
@@ -225,8 +259,12 @@ func (r *reader) Count(ix store.Index, id string, w store.Window) (int, error) {
 }
 
 func (r *reader) count(ix store.Index, id string, w *store.Window, limit int) (int, error) {
+	w, ok, err := plain(ix, id, w)
+	if !ok {
+		return 0, err
+	}
 	sql, args, err := query("1", ix, id, w, limit)
-	if err != nil || id == "" {
+	if err != nil {
 		return 0, err
 	}
 	var n int
