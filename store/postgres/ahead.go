@@ -19,6 +19,8 @@ import (
 // memo. The snapshot is taken at the first read, so a batch that only
 // appends costs nothing here.
 func (l *Ledger) runAhead(batch []*request) *memo {
+	start := time.Now()
+	defer func() { l.aheadNs.Add(uint64(time.Since(start))) }()
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	s := &snapshot{ctx: ctx, pool: l.pool, m: newMemo(head{})}

@@ -116,6 +116,7 @@ type Ledger struct {
 	commits, updates, appended, retries atomic.Uint64
 	held, reads                         atomic.Uint64 // ns under the append lock; the batches' read statements under it
 	ahead, reused                       atomic.Uint64 // read statements ahead of the lock; answers reused under it
+	aheadNs                             atomic.Uint64 // ns batches spent running ahead of the lock
 
 	// aheadDone, when set (by tests), is called after a batch has run
 	// ahead of the lock and before it takes it.
@@ -207,12 +208,16 @@ type Stats struct {
 	// lock from what they read ahead (brought up to date) instead of a
 	// round trip.
 	ReadsAhead, Reused uint64
+	// Ahead is how long batches took to run ahead of the lock: with Held,
+	// most of a batch's turn (the writer runs one batch at a time).
+	Ahead time.Duration
 }
 
 // Stats returns the counters; Facts/Commits is the average batch.
 func (l *Ledger) Stats() Stats {
 	return Stats{Commits: l.commits.Load(), Updates: l.updates.Load(), Facts: l.appended.Load(), Retries: l.retries.Load(),
-		Held: time.Duration(l.held.Load()), Reads: l.reads.Load(), ReadsAhead: l.ahead.Load(), Reused: l.reused.Load()}
+		Held: time.Duration(l.held.Load()), Reads: l.reads.Load(), ReadsAhead: l.ahead.Load(), Reused: l.reused.Load(),
+		Ahead: time.Duration(l.aheadNs.Load())}
 }
 
 // Pool is the ledger's connection pool, for what else a server keeps in
