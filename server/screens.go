@@ -10,6 +10,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	bm "charm.land/wish/v2/bubbletea"
+	"github.com/charmbracelet/colorprofile"
 	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
 
@@ -89,7 +90,11 @@ func (s *Server) serveScreens(sess *terminalSession) {
 // calls in flight) ends with ctx.
 func (s *Server) newProgram(ctx context.Context, sess *terminalSession) *tea.Program {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
-	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr())})
+	// The colour profile Wish's options give Bubble Tea, from the
+	// session's environment and terminal: the first frame is drawn in it.
+	pty, _, _ := sess.Pty()
+	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr()), Profile: profile})
 	// A screen is one session inside the server: it must not install its
 	// own SIGINT handler, which would race the server's graceful shutdown.
 	// The input and output options come after MakeOptions' own, which

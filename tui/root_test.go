@@ -223,15 +223,14 @@ func TestCountdownChanges(t *testing.T) {
 }
 
 // What Bubble Tea tells a session as it opens, and that changes nothing
-// (its environment, the size and colour profile the root has, the
-// terminal's keyboard answer, Bubble Tea's own request for the
-// background colour), draws no frame and allocates nothing; a new size
-// draws one.
+// (its environment, the size and the colour profile the root has, the
+// latter as the server passed it in, the terminal's keyboard answer,
+// Bubble Tea's own request for the background colour), draws no frame
+// and allocates nothing; a new size draws one.
 func TestNewsThatChangesNothingDrawsNothing(t *testing.T) {
 	e := newEnv(t)
-	r := New(Session{Service: e.svc, Device: phone}).(*root)
+	r := New(Session{Service: e.svc, Device: phone, Profile: colorprofile.ANSI256}).(*root)
 	r.Init()
-	r.Update(tea.ColorProfileMsg{Profile: colorprofile.ANSI256})
 	for _, msg := range []tea.Msg{
 		tea.EnvMsg{"TERM=xterm-256color"},
 		tea.WindowSizeMsg{Width: 80, Height: 24},

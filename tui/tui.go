@@ -28,6 +28,10 @@ type Session struct {
 	// their watch on the flows stop with it. Nil means only quitting ends
 	// them.
 	Context context.Context
+	// Profile is the colour profile Bubble Tea will report, if the caller
+	// knows it already (Unknown: true colour until it does), so that the
+	// first frame is drawn in it and not drawn again when it is reported.
+	Profile colorprofile.Profile
 }
 
 // New returns the root model for one session. Run it with tea.NewProgram
@@ -39,10 +43,14 @@ func New(s Session) tea.Model {
 		parent = context.Background()
 	}
 	ctx, cancel := context.WithCancel(parent)
+	profile := s.Profile
+	if profile == colorprofile.Unknown {
+		profile = colorprofile.TrueColor
+	}
 	r := &root{
 		cancel:  cancel,
 		dark:    true,
-		profile: colorprofile.TrueColor,
+		profile: profile,
 		width:   80,
 		height:  24,
 		help:    help.New(),
