@@ -43,7 +43,7 @@ type call struct {
 	ix      store.Index
 	id      string
 	lo, hi  int64  // the window's bounds in ns (store.Window.NanoBounds)
-	kinds   string // the window's kinds, joined by NUL
+	kinds   string // the window's kinds (none empty or with a NUL: see plain), joined by NUL
 	reverse bool
 	limit   int // as sent to the database (0: none)
 }
