@@ -37,8 +37,13 @@ const (
 	LinkGone    = "gone" // the terminal session that asked has ended
 	// LinkEnded: an address-confirming link whose page was given the
 	// wrong check (LinkCheckLen characters): it had its one attempt.
-	LinkEnded   = "ended"
-	LinkUnknown = "unknown"
+	LinkEnded = "ended"
+	// LinkReplaced: an address-confirming link after which the account
+	// was sent a newer one for the same address (a code sent again):
+	// as a code sent again ends the one before, only the newest works,
+	// and it is the one whose check the account's screens show.
+	LinkReplaced = "replaced"
+	LinkUnknown  = "unknown"
 )
 
 // LinkCheckLen is how many characters the check of an address-confirming
@@ -308,6 +313,22 @@ func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now t
 		return LinkEnded, nil
 	case !now.Before(body.Expires):
 		return LinkExpired, nil
+	case body.Purpose == PurposeConfirmAddress:
+		newest := f.Ticket
+		err := r.Facts(store.ByAddress, f.Address, store.Window{Since: f.Time, Kinds: []string{KindLinkAttached}, Reverse: true},
+			func(x store.Fact) bool {
+				if x.User == f.User {
+					newest = x.Ticket
+					return false
+				}
+				return true
+			})
+		if err != nil {
+			return "", err
+		}
+		if newest != f.Ticket {
+			return LinkReplaced, nil
+		}
 	case body.Purpose == PurposeSignIn && !s.bus.watching(f.Device):
 		// A sign-in link signs in the session that waits for it, and
 		// nothing else. A registration's link confirms the account

@@ -426,3 +426,44 @@ func TestAddressLinkNeedsTheTerminalsCheck(t *testing.T) {
 		t.Fatalf("the code did not confirm: %+v", o)
 	}
 }
+
+// A code sent again for an added email carries a new link and a new
+// check: like the code before it, the link before it works no more, so
+// the check the screens show is the only one there is.
+func TestAddressLinkReplacedBySendingAgain(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	dev := device("laptop")
+	user := h.account(dev, "grace@example.com")
+	first, err := h.svc.AddAddress(ctx, dev, "work@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, old := h.magicLinkToken("work@example.com")
+	h.clock.Advance(time.Minute)
+	again, err := h.svc.ConfirmAddress(ctx, dev, "work@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fresh := h.magicLinkToken("work@example.com")
+	if fresh == old || again.LinkCheck == "" || h.pendingCheck(dev, "work@example.com") != again.LinkCheck {
+		t.Fatalf("the new link: %q %q, checks %q %q", old, fresh, first.LinkCheck, again.LinkCheck)
+	}
+	if info, err := h.svc.PeekLink(ctx, old); err != nil || info.State != flows.LinkReplaced {
+		t.Fatalf("peek at the old link: %+v, %v", info, err)
+	}
+	before := h.head()
+	for _, check := range []string{first.LinkCheck, again.LinkCheck} {
+		if info, err := h.svc.ConfirmLinkChecked(ctx, old, check); err != nil || info.State != flows.LinkReplaced {
+			t.Fatalf("the old link with %s: %+v, %v", check, info, err)
+		}
+	}
+	if h.head() != before {
+		t.Fatal("pressing a replaced link wrote facts")
+	}
+	if info, err := h.svc.ConfirmLinkChecked(ctx, fresh, again.LinkCheck); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("the new link: %+v, %v", info, err)
+	}
+	if o := h.owner("work@example.com", time.Time{}); o.User != user {
+		t.Fatalf("not confirmed: %+v", o)
+	}
+}

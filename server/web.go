@@ -22,11 +22,12 @@ type links struct{ svc *flows.Service }
 
 func linkFromFlows(info flows.LinkInfo) httpd.Link {
 	state := map[string]httpd.LinkState{
-		flows.LinkLive:    httpd.LinkLive,
-		flows.LinkUsed:    httpd.LinkUsed,
-		flows.LinkExpired: httpd.LinkExpired,
-		flows.LinkGone:    httpd.LinkSessionGone,
-		flows.LinkEnded:   httpd.LinkEnded,
+		flows.LinkLive:     httpd.LinkLive,
+		flows.LinkUsed:     httpd.LinkUsed,
+		flows.LinkExpired:  httpd.LinkExpired,
+		flows.LinkGone:     httpd.LinkSessionGone,
+		flows.LinkEnded:    httpd.LinkEnded,
+		flows.LinkReplaced: httpd.LinkReplaced,
 	}[info.State] // anything else is LinkUnknown, the zero state
 	return httpd.Link{Label: info.Label, State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away,
 		Address: info.Purpose == flows.PurposeConfirmAddress, CheckLen: flows.LinkCheckLen, Mistyped: info.Mistyped}

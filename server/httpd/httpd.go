@@ -32,6 +32,7 @@ const (
 	LinkExpired                      // past its Expires
 	LinkSessionGone                  // the terminal session that asked for it has ended
 	LinkEnded                        // its page was given a wrong check: it had its one attempt
+	LinkReplaced                     // a newer link for the same address went out since: only that one works
 )
 
 // Link describes a magic link for its page.

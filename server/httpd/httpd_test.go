@@ -75,11 +75,13 @@ func (f *fakeLinks) counts() (peeks, confirms int, seen []string) {
 
 // Tokens in the format flows mints: 16 bytes, lower-case base32.
 const (
-	tokLive    = "mfrggzdfmztwq2lknnwg23tpoa" // "abcdefghijklmnop"
-	tokUsed    = "gezdgnbvgy3tqojqgezdgnbvgy"
-	tokExpired = "nbswy3dpeb3w64tmmqwca6lfom"
-	tokGone    = "on2gc4tuebuw4idtobqwgzjaea"
-	tokUnknown = "ojsxg5lmoqqg2zjamftwc2loee"
+	tokLive     = "mfrggzdfmztwq2lknnwg23tpoa" // "abcdefghijklmnop"
+	tokUsed     = "gezdgnbvgy3tqojqgezdgnbvgy"
+	tokExpired  = "nbswy3dpeb3w64tmmqwca6lfom"
+	tokGone     = "on2gc4tuebuw4idtobqwgzjaea"
+	tokUnknown  = "ojsxg5lmoqqg2zjamftwc2loee"
+	tokEnded    = "mvxgizlemvxgizlemvxgizleee" // "endedendedended!"
+	tokReplaced = "ojsxa3dbmnswi4tfobwgcy3fmq" // "replacedreplaced"
 )
 
 var expires = time.Date(2026, 3, 14, 12, 4, 0, 0, time.UTC)
@@ -110,6 +112,8 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	hs.links.add(tokUsed, Link{Label: "K7QX", State: LinkUsed, Expires: expires})
 	hs.links.add(tokExpired, Link{Label: "K7QX", State: LinkExpired, Expires: expires})
 	hs.links.add(tokGone, Link{Label: "K7QX", State: LinkSessionGone, Expires: expires})
+	hs.links.add(tokEnded, Link{State: LinkEnded, Expires: expires, Address: true})
+	hs.links.add(tokReplaced, Link{State: LinkReplaced, Expires: expires, Address: true})
 	if cfg.Links == nil {
 		cfg.Links = hs.links
 	}
@@ -218,6 +222,8 @@ func TestStatePages(t *testing.T) {
 		{tokExpired, http.StatusGone, "This link expired at 12:04 UTC; ask for a new one in the terminal."},
 		{tokGone, http.StatusGone, "The terminal session that asked for this link has ended."},
 		{tokUnknown, http.StatusNotFound, "This link is not valid."},
+		{tokEnded, http.StatusGone, "A wrong answer ended this link, and the address stays unconfirmed."},
+		{tokReplaced, http.StatusGone, "A newer message went to this address since, and only its link works now."},
 	} {
 		for _, method := range []string{"GET", "POST"} {
 			r := h.do(method, "/link/"+c.token, browserPost)

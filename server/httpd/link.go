@@ -104,6 +104,8 @@ func stateText(l Link) (status int, title, text string) {
 		return http.StatusGone, "Link expired", "This link expired at " + l.Expires.UTC().Format("15:04") + " UTC; ask for a new one in the terminal."
 	case LinkSessionGone:
 		return http.StatusGone, "Session ended", "The terminal session that asked for this link has ended."
+	case LinkReplaced:
+		return http.StatusGone, "Link replaced", "A newer message went to this address since, and only its link works now. Use the newest message, or the code in the terminal."
 	case LinkEnded:
 		return http.StatusGone, "Link ended", "A wrong answer ended this link, and the address stays unconfirmed. If you added it yourself, enter the code from the same message in the terminal instead, or ask there for a new one."
 	default:
