@@ -594,6 +594,9 @@ func TestSplitTakesWhatTheDeviceBrought(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if m := split.Merged; m == nil || strings.Join(m.Stars, ",") != "vega,rigel" || !m.NicknameTaken || m.VisitorNickname != "Bob" {
+				t.Fatalf("the split does not say what came along: %+v", m)
+			}
 			if v := split.Visitor; v.User == aaa || strings.Join(v.Stars, ",") != "vega,rigel" || v.Nickname != "Bob" {
 				t.Fatalf("Bob's new account: %+v", v)
 			}

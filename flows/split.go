@@ -233,6 +233,9 @@ func (s *Service) ChooseSplit(ctx context.Context, dev Device, choice string) (E
 		if err := took.move(tx, now, dev.Tag, opt.user, fresh); err != nil {
 			return err
 		}
+		if took.from != "" { // say what came along, as a sign-in's merge does
+			out.Merged = &Merge{From: took.from, Stars: took.stars, VisitorNickname: took.nickname, NicknameTaken: took.nickname != ""}
+		}
 		touched = append(touched, opt.user)
 		out.Took = &opt.Split
 		out.Visitor, err = s.visitor(tx, dev)
