@@ -96,6 +96,14 @@ type Ledger struct {
 	tail    *tail
 	mergeAt int
 
+	// loaded is closed once level 0 is in memory. After a crash Open
+	// finds it in its records only, and a goroutine reads it back while
+	// Open's caller goes on: until then questions read the records
+	// themselves (see reader.recent) and the writer waits, because its
+	// merges would delete them. loadErr is that goroutine's failure.
+	loaded  chan struct{}
+	loadErr error
+
 	// latest is the span of the newest commit, for readers whose
 	// snapshot it is (see View).
 	latest atomic.Pointer[snapshot]
@@ -125,7 +133,9 @@ type request struct {
 
 // Open opens the ledger at path, creating it (and its directory) if it
 // does not exist. It fails with an error wrapping store.ErrLocked if
-// another process has the file open.
+// another process has the file open. After a crash it returns before
+// level 0 is back in memory (see loaded): reads are answered meanwhile,
+// and updates wait.
 func Open(path string, opts Options) (*Ledger, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
@@ -156,6 +166,12 @@ func Open(path string, opts Options) (*Ledger, error) {
 	if err := l.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l.loaded = make(chan struct{})
+	if least := l.marks.least(); !l.tail.ready() {
+		go l.load(least, l.head.seq)
+	} else {
+		close(l.loaded)
 	}
 	go l.write()
 	return l, nil
@@ -213,8 +229,9 @@ func (l *Ledger) init() error {
 				}
 			}
 		}
-		if l.tail, err = loadTail(r, l.marks.least(), h.seq); err != nil {
-			return err
+		l.tail = newTail(l.marks.least().seq)
+		if l.marks.least().seq < h.seq {
+			l.tail.pending = true // see load
 		}
 		l.publish(tx.ID())
 		return nil
@@ -364,11 +381,40 @@ func (l *Ledger) close(settle bool) error {
 	return nil
 }
 
+// load reads level 0 back from its records, the facts in (indexed, top],
+// into the tail, and closes l.loaded. Any snapshot holds the same records
+// for those facts until the writer, which waits for l.loaded, merges them
+// (Reindex rewrites them from the facts, the same).
+func (l *Ledger) load(indexed mark, top uint64) {
+	defer close(l.loaded)
+	if beforeLoad != nil {
+		beforeLoad()
+	}
+	err := l.db.View(func(tx *bbolt.Tx) error {
+		t, err := loadTail(&reader{tx: tx}, indexed, top)
+		if err != nil {
+			return err
+		}
+		l.tail.adopt(t)
+		return nil
+	})
+	if err != nil {
+		l.loadErr = fmt.Errorf("load level 0 of %s: %w", l.path, err)
+	}
+}
+
+// beforeLoad, when set, runs as load begins: tests hold the load with it.
+var beforeLoad func()
+
 // write is the writer goroutine. Requests that arrive while a commit is
 // syncing wait in the channel and make up the next batch; those that
 // arrive while the batch's functions run join it (see commit).
 func (l *Ledger) write() {
 	defer close(l.stopped)
+	<-l.loaded
+	if l.loadErr != nil {
+		l.broken = fmt.Errorf("ledger %s refuses updates, reopen it: %w", l.path, l.loadErr)
+	}
 	batch := make([]*request, 0, maxBatch)
 	for r := range l.requests {
 		batch = l.drain(append(batch[:0], r))

@@ -113,20 +113,47 @@ func TestLoadedLevel0(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Open returns with level 0 still to load: held here, so that reads
+	// meanwhile are checked (they read the records) and an update waits.
+	hold := make(chan struct{})
+	beforeLoad = func() { <-hold }
+	defer func() { beforeLoad = nil }()
 	if l, err = Open(path, opts); err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	damaged := []uint64{first + 3, head - 2, (first + head) / 2}
+	checkSome(t, l, all, damaged...)
+	update := make(chan error, 1)
+	var added store.Fact
+	go func() {
+		update <- l.Update(func(tx store.Tx) (err error) {
+			added, err = tx.Append(store.Fact{Time: storetest.T0.Add(time.Hour), Kind: "k"})
+			return err
+		})
+	}()
+	checkSome(t, l, all, damaged...)
+	select {
+	case err := <-update:
+		t.Fatalf("an update returned (%v) before level 0 was loaded", err)
+	default:
+	}
+	close(hold)
+	if err := <-update; err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, added)
+	<-l.loaded
 	if l.tail.loaded == nil || l.tail.loaded.last != head || l.tail.after != first-1 {
 		t.Fatalf("Open loaded level 0 after %d up to %d, want after %d up to %d", l.tail.after, l.tail.loadedLast(), first-1, head)
 	}
-	if !slices.Equal(l.tail.facts, wantFacts) {
-		for i := range wantFacts {
-			if l.tail.facts[i] != wantFacts[i] {
-				t.Fatalf("fact %d loaded as %+v, written as %+v", first+uint64(i), l.tail.facts[i], wantFacts[i])
-			}
+	if len(l.tail.facts) != len(wantFacts)+1 {
+		t.Fatalf("the tail holds %d facts, want the %d loaded and the one added", len(l.tail.facts), len(wantFacts))
+	}
+	for i := range wantFacts {
+		if l.tail.facts[i] != wantFacts[i] {
+			t.Fatalf("fact %d loaded as %+v, written as %+v", first+uint64(i), l.tail.facts[i], wantFacts[i])
 		}
-		t.Fatalf("%d facts loaded, %d written", len(l.tail.facts), len(wantFacts))
 	}
 	got := level0Entries(l.tail, first-1, head, all)
 	for _, ix := range store.Indexes {
@@ -142,9 +169,23 @@ func TestLoadedLevel0(t *testing.T) {
 		}
 	}
 
-	// A few windows, on both sides of the loaded facts' times and across
-	// them, for ids of old and new facts: each read through the reader,
-	// against the brute-force answer.
+	checkSome(t, l, all, damaged...)
+	// Facts the writer adds go to the maps beside the loaded index, and
+	// merges trim the tail past it.
+	for range 4 {
+		all = append(all, loadedFixture(t, l, rng, len(all), 5_000)...)
+		checkSome(t, l, all)
+	}
+	if l.tail.loaded != nil {
+		t.Fatalf("the loaded index is still held with the tail after %d", l.tail.after)
+	}
+}
+
+// checkSome checks a few windows, on both sides of the loaded facts'
+// times and across them, for the ids of old and new facts and of facts
+// seqs: each read through a reader, against the brute-force answer.
+func checkSome(t *testing.T, l *Ledger, all []store.Fact, seqs ...uint64) {
+	t.Helper()
 	T0 := storetest.T0
 	windows := []store.Window{
 		{},
@@ -153,38 +194,28 @@ func TestLoadedLevel0(t *testing.T) {
 		{Since: T0.Add(-40 * time.Minute), Reverse: true, Limit: 3},
 		{Until: T0.Add(-30 * time.Minute), Limit: 2},
 	}
-	check := func() {
-		t.Helper()
-		l.View(func(r store.Reader) error {
-			for _, back := range []int{1, 3_000, 9_000, 15_000} {
-				f := all[len(all)-back]
-				for _, ix := range store.Indexes {
-					id := f.ID(ix)
-					if id == "" {
-						continue
+	err := l.View(func(r store.Reader) error {
+		for _, seq := range append(seqs, uint64(len(all)), uint64(len(all)-3_000), uint64(len(all)-9_000), uint64(len(all)-15_000)) {
+			f := all[seq-1]
+			for _, ix := range store.Indexes {
+				id := f.ID(ix)
+				if id == "" {
+					continue
+				}
+				for _, w := range windows {
+					es, err := storetest.EntriesOf(r, ix, id, w)
+					if err != nil {
+						return err
 					}
-					for _, w := range windows {
-						es, err := storetest.EntriesOf(r, ix, id, w)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if got, want := storetest.EntrySeqs(es), storetest.Expect(all, ix, id, w); !slices.Equal(got, want) {
-							t.Fatalf("%s %q window %+v:\ngot  %v\nwant %v", ix, id, w, got, want)
-						}
+					if got, want := storetest.EntrySeqs(es), storetest.Expect(all, ix, id, w); !slices.Equal(got, want) {
+						return fmt.Errorf("%s %q window %+v:\ngot  %v\nwant %v", ix, id, w, got, want)
 					}
 				}
 			}
-			return nil
-		})
-	}
-	check()
-	// Facts the writer adds go to the maps beside the loaded index, and
-	// merges trim the tail past it.
-	for range 4 {
-		all = append(all, loadedFixture(t, l, rng, len(all), 5_000)...)
-		check()
-	}
-	if l.tail.loaded != nil {
-		t.Fatalf("the loaded index is still held with the tail after %d", l.tail.after)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

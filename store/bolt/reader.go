@@ -315,9 +315,11 @@ func (r *reader) scan(ix store.Index, id string, w *store.Window, fn visit) (mor
 }
 
 // recent appends to dst id's level 0 entries in the snapshot: those of the
-// facts after its partition's mark. They come from the tail, unless merges
-// that committed after the snapshot began have trimmed some of them away; then from the snapshot's own level 0
-// records, which is slower (a walk over all of them) and rare.
+// facts after its partition's mark. They come from the tail, unless it is
+// still being loaded after a crash (see Ledger.load), or merges that
+// committed after the snapshot began have trimmed some of them away; then
+// from the snapshot's own level 0 records, which is slower (a walk over
+// all of them, a few milliseconds at the most) and rare.
 func (r *reader) recent(dst []entry, ix store.Index, id string, after uint64, since, until int64, kinds []string) ([]entry, error) {
 	if r.top <= after {
 		return dst, nil
@@ -329,19 +331,28 @@ func (r *reader) recent(dst []entry, ix store.Index, id string, after uint64, si
 	if b == nil {
 		return nil, fmt.Errorf("recent: %w", errNoBucket)
 	}
-	c := b.Cursor()
-	for k, v := c.Seek(seqKey(after + 1)); k != nil && seqOf(k) <= r.top; k, v = c.Next() {
-		tf, err := decodeRecent(v)
+	err := eachRecord(b, after, r.top, func(i int, rec []byte) error {
+		seq := after + 1 + uint64(i)
+		t, ids, err := splitRecent(rec)
 		if err != nil {
-			return nil, fmt.Errorf("recent index: record %d: %w", seqOf(k), err)
+			// As Open's load does, a missing or damaged record is read
+			// from its fact.
+			f, ferr := r.Fact(seq)
+			if ferr != nil {
+				return fmt.Errorf("recent index at fact %d: %w", seq, ferr)
+			}
+			t = f.Time.UnixNano()
+			for _, ix := range store.Indexes {
+				ids[ix] = bytesOf(f.ID(ix))
+			}
 		}
-		kind := tf.ids[store.ByKind]
-		if tf.ids[ix] != id || tf.time < since || tf.time > until || !kindMatches(kinds, kind) {
-			continue
+		kind := ids[store.ByKind]
+		if string(ids[ix]) == id && t >= since && t <= until && kindMatches(kinds, kind) {
+			dst = append(dst, entry{seq: seq, time: t, kind: string(kind)})
 		}
-		dst = append(dst, entry{seq: seqOf(k), time: tf.time, kind: kind})
-	}
-	return dst, nil
+		return nil
+	})
+	return dst, err
 }
 
 // bytesOf returns s's bytes without copying them, for visitors, which

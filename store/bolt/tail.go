@@ -186,12 +186,17 @@ func splitRecent(b []byte) (t int64, ids [len(indexBuckets)][]byte, err error) {
 // The facts that Open read back from level 0's records (after a crash)
 // are indexed by loaded, which never changes; ids indexes those the writer
 // added since.
+//
+// A tail is pending from Open until Ledger.load has read level 0 back
+// into it; match fails meanwhile, as for trimmed facts, and readers read
+// the records.
 type tail struct {
-	mu     sync.RWMutex
-	after  uint64 // facts[i] is fact after+1+i
-	facts  []tailFact
-	loaded *loaded // nil once trim has passed it
-	ids    [len(indexBuckets)]map[string][]uint64
+	mu      sync.RWMutex
+	pending bool
+	after   uint64 // facts[i] is fact after+1+i
+	facts   []tailFact
+	loaded  *loaded // nil once trim has passed it
+	ids     [len(indexBuckets)]map[string][]uint64
 }
 
 // newTail returns an empty tail after fact after.
@@ -201,6 +206,20 @@ func newTail(after uint64) *tail {
 		t.ids[ix] = map[string][]uint64{}
 	}
 	return t
+}
+
+// ready reports whether the tail holds level 0.
+func (t *tail) ready() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return !t.pending
+}
+
+// adopt makes the pending tail hold what loadTail read into u.
+func (t *tail) adopt(u *tail) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.facts, t.loaded, t.pending = u.facts, u.loaded, false
 }
 
 // len is the number of facts held. Only the writer calls it, so it needs
@@ -302,12 +321,12 @@ type entry struct {
 
 // match appends to dst id's entries in ix for the facts in (lo, hi] whose
 // time is within [since, until] and whose kind is one of kinds (any when
-// empty), oldest first. ok is false when facts after lo have already been
-// trimmed, and then dst is returned as it was.
+// empty), oldest first. ok is false when the tail is pending or facts
+// after lo have already been trimmed, and then dst is returned as it was.
 func (t *tail) match(dst []entry, ix store.Index, id string, lo, hi uint64, since, until int64, kinds []string) (_ []entry, ok bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	if t.after > lo {
+	if t.pending || t.after > lo {
 		return dst, false
 	}
 	if t.loaded != nil && lo < t.loaded.last {
