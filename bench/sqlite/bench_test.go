@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -354,6 +355,7 @@ func BenchmarkVsSQLite(b *testing.B) {
 	b.Run("Lookup", benchLookups)
 	b.Run("Append64", benchAppend64)
 	b.Run("Open", benchOpen)
+	b.Run("OpenAfterCrash", benchOpenAfterCrash)
 }
 
 // benchLookups times each lookup on both ledgers, each opened once from
@@ -504,27 +506,197 @@ func benchAppend64(b *testing.B) {
 func benchOpen(b *testing.B) {
 	fx := sharedFixture(b)
 	w := store.Window{Since: fx.end.Add(-time.Hour), Kinds: codeKinds}
-	id := hexID("a", 1)
-	run := func(name string, open func() (store.Ledger, error)) side {
-		return side{name: name, run: func(int) (result, error) {
-			start, cpu := time.Now(), cpuClock(false)
-			l, err := open()
-			if err != nil {
+	rb, rs := interleave(b, "open", false,
+		openSide("bolt", nil, func() (store.Ledger, error) { return bolt.Open(fx.bolt, bolt.Options{}) }, hexID("a", 1), w),
+		openSide("sqlite", nil, func() (store.Ledger, error) { return Open(fx.sqlite) }, hexID("a", 1), w),
+	)
+	reportOpen(b, rb, rs)
+}
+
+// crashAppends is how many facts the crash fixture appends after the
+// fixture: about as many as bolt's level 0 holds at most (2×Tail, with
+// the default Tail), which is what Open after a crash reads back.
+const crashAppends = 65_000
+
+// benchOpenAfterCrash is benchOpen on ledgers as a crash leaves them. A
+// copy of each fixture takes crashAppends more facts, in updates of
+// 1,000, and its files are copied as they stand, still open: both
+// ledgers make every commit durable before Update returns and nothing
+// else is in flight, so the copy is what a crash at that moment would
+// leave. bolt then has those facts' entries in level 0, which Open reads
+// back from their records; SQLite has what its WAL holds since its last
+// checkpoint, which opening reads back into the WAL index. Each run opens
+// a fresh copy of that image (copied before the clock starts), since
+// opening and closing recovers it; the question asked counts the codes of
+// the last hour to the address of the newest code, which only the
+// appended facts hold.
+func benchOpenAfterCrash(b *testing.B) {
+	fx := sharedFixture(b)
+	cx, err := crashFixture(b, fx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := store.Window{Since: cx.end.Add(-time.Hour), Kinds: codeKinds}
+	rb, rs := interleave(b, "open-after-crash", false,
+		openSide("bolt", cx.restore("bolt"), func() (store.Ledger, error) { return bolt.Open(cx.run("bolt", fx.bolt), bolt.Options{}) }, cx.id, w),
+		openSide("sqlite", cx.restore("sqlite"), func() (store.Ledger, error) { return Open(cx.run("sqlite", fx.sqlite)) }, cx.id, w),
+	)
+	reportOpen(b, rb, rs)
+}
+
+// openSide times open and one question, id's count in w, after prepare
+// (outside the time), and closes the ledger.
+func openSide(name string, prepare func() error, open func() (store.Ledger, error), id string, w store.Window) side {
+	return side{name: name, run: func(int) (result, error) {
+		if prepare != nil {
+			if err := prepare(); err != nil {
 				return result{}, err
 			}
-			var n int
-			err = l.View(func(r store.Reader) (err error) { n, err = r.Count(store.ByAddress, id, w); return err })
-			r := result{wall: time.Since(start), cpu: cpuClock(false) - cpu, check: float64(n)}
-			return r, errors.Join(err, l.Close())
-		}}
-	}
-	rb, rs := interleave(b, "open", false,
-		run("bolt", func() (store.Ledger, error) { return bolt.Open(fx.bolt, bolt.Options{}) }),
-		run("sqlite", func() (store.Ledger, error) { return Open(fx.sqlite) }),
-	)
+		}
+		start, cpu := time.Now(), cpuClock(false)
+		l, err := open()
+		if err != nil {
+			return result{}, err
+		}
+		var n int
+		err = l.View(func(r store.Reader) (err error) { n, err = r.Count(store.ByAddress, id, w); return err })
+		r := result{wall: time.Since(start), cpu: cpuClock(false) - cpu, check: float64(n)}
+		return r, errors.Join(err, l.Close())
+	}}
+}
+
+func reportOpen(b *testing.B, rb, rs []result) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(median(walls(rb))), "bolt-ms")
 	b.ReportMetric(ms(median(walls(rs))), "sqlite-ms")
 	b.ReportMetric(ms(median(cpus(rb))), "bolt-cpu-ms")
 	b.ReportMetric(ms(median(cpus(rs))), "sqlite-cpu-ms")
+}
+
+// crashImage is the files of the two ledgers as a crash left them, in
+// dir/image/{bolt,sqlite}, the newest fact's time and the address of the
+// newest code sent or entered.
+type crashImage struct {
+	dir string
+	id  string
+	end time.Time
+}
+
+// crashFixture builds the crash images once (kept with -keep, like the
+// fixture).
+func crashFixture(b *testing.B, fx *fixture) (*crashImage, error) {
+	dir := filepath.Join(filepath.Dir(filepath.Dir(fx.bolt)), "crash")
+	rng := rand.New(rand.NewPCG(uint64(fx.n), 7))
+	facts := make([]store.Fact, crashAppends)
+	for i := range facts {
+		facts[i] = fx.fact(rng, fx.n+i)
+	}
+	cx := &crashImage{dir: dir, end: facts[len(facts)-1].Time}
+	for _, f := range slices.Backward(facts) {
+		if slices.Contains(codeKinds, f.Kind) {
+			cx.id = f.Address
+			break
+		}
+	}
+	done := filepath.Join(dir, "built")
+	if _, err := os.Stat(done); err == nil {
+		return cx, nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		name, fixture string
+		open          func(path string) (store.Ledger, error)
+	}{
+		{"bolt", fx.bolt, func(p string) (store.Ledger, error) { return bolt.Open(p, bolt.Options{}) }},
+		{"sqlite", fx.sqlite, func(p string) (store.Ledger, error) { return Open(p) }},
+	} {
+		start := time.Now()
+		work := filepath.Join(dir, "work", s.name)
+		if err := copyLedger(work, filepath.Dir(s.fixture)); err != nil {
+			return nil, err
+		}
+		l, err := s.open(filepath.Join(work, filepath.Base(s.fixture)))
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < len(facts); i += 1000 {
+			err := l.Update(func(tx store.Tx) error {
+				for _, f := range facts[i:min(i+1000, len(facts))] {
+					if _, err := tx.Append(f); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				l.Close()
+				return nil, fmt.Errorf("%s crash fixture: %w", s.name, err)
+			}
+		}
+		err = copyLedger(filepath.Join(dir, "image", s.name), work)
+		if err := errors.Join(err, l.Close(), os.RemoveAll(work)); err != nil {
+			return nil, fmt.Errorf("%s crash fixture: %w", s.name, err)
+		}
+		b.Logf("%s crash image built in %s", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	return cx, os.WriteFile(done, nil, 0o600)
+}
+
+// restore returns a function that copies side's image to where run
+// opens it.
+func (cx *crashImage) restore(side string) func() error {
+	return func() error {
+		run := filepath.Join(cx.dir, "run", side)
+		if err := os.RemoveAll(run); err != nil {
+			return err
+		}
+		return copyLedger(run, filepath.Join(cx.dir, "image", side))
+	}
+}
+
+// run is where side's restored image has the file named as fixture's.
+func (cx *crashImage) run(side, fixture string) string {
+	return filepath.Join(cx.dir, "run", side, filepath.Base(fixture))
+}
+
+// copyLedger copies the files of the directory src (a ledger file and,
+// for SQLite, its WAL) into dst, which it creates. SQLite's shared-memory
+// index is left out: a crash does not leave it valid, and SQLite rebuilds
+// it from the WAL.
+func copyLedger(dst, src string) error {
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	des, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, de := range des {
+		if de.IsDir() || filepath.Ext(de.Name()) == ".sqlite-shm" {
+			continue
+		}
+		if err := copyFile(filepath.Join(dst, de.Name()), filepath.Join(src, de.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
