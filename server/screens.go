@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 
 	tea "charm.land/bubbletea/v2"
@@ -40,7 +42,7 @@ func (s *Server) serveScreens(sess *terminalSession) {
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
 
-	p := s.newProgram(ctx, sess)
+	p := s.buildProgram(ctx, sess)
 	defer s.forget(p)
 
 	events := make(chan uv.Event)
@@ -83,6 +85,37 @@ func (s *Server) serveScreens(sess *terminalSession) {
 		s.log.Warn("screen ended with an error", "err", err)
 	}
 	p.Kill() // restores the terminal if the program did not end cleanly
+}
+
+// buildProgram is newProgram on a goroutine of its own, which ends with
+// it. Building the screens (reading the visitor, drawing the first frame)
+// grows a goroutine's stack by tens of KB, and a stack does not shrink
+// until a garbage collection finds it mostly unused: on the session's
+// goroutine, which runs Bubble Tea's event loop next, it would stay for as
+// long as the session lasts. A panic there is raised again here, where
+// the session's own recovery (recoverPanics) handles it.
+func (s *Server) buildProgram(ctx context.Context, sess *terminalSession) *tea.Program {
+	type built struct {
+		p        *tea.Program
+		panicked any
+		stack    []byte
+	}
+	done := make(chan built, 1)
+	go func() {
+		var b built
+		defer func() {
+			if v := recover(); v != nil {
+				b.panicked, b.stack = v, debug.Stack()
+			}
+			done <- b
+		}()
+		b.p = s.newProgram(ctx, sess)
+	}()
+	b := <-done
+	if b.panicked != nil {
+		panic(fmt.Sprintf("%v, building the screens at\n%s", b.panicked, b.stack))
+	}
+	return b.p
 }
 
 // newProgram builds the screens for one session, without input (the
