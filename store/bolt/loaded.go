@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"math/bits"
@@ -69,10 +68,10 @@ func (ld *loaded) lookup(ix store.Index, id string) []uint64 {
 // instead, so that a damaged level 0 never keeps a ledger from opening
 // (verify reports it, reindex rewrites it).
 //
-// Each step is shared among the cores: the facts are cut into one stretch
-// per core, each walked in a read transaction of its own, and the
-// partitions' hash tables are built side by side. The transactions all
-// see r's snapshot, because nothing writes before Open returns.
+// The partitions' hash tables are built side by side, on every core. The
+// walks over the records are not: a second read transaction begun while
+// r's is open would wait, behind a writer waiting for r's to end (bbolt
+// remaps the file with no reader in it), for good.
 func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 	t := newTail(indexed.seq)
 	if top <= indexed.seq {
@@ -87,10 +86,9 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 	// the second copies them. A fact whose record is missing or damaged
 	// is read from the facts bucket by the first and its ids kept in the
 	// tail, where the second finds them.
-	type tally [len(indexBuckets)][ranges]int
-	stretches := min(runtime.GOMAXPROCS(0), (n+minStretch-1)/minStretch)
-	count, size := make([]tally, stretches), make([]tally, stretches)
-	err := walkStretches(r, indexed.seq, n, stretches, func(s int, r *reader, i int, rec []byte) error {
+	recent := r.tx.Bucket(recentBucket)
+	var count, size [len(indexBuckets)][ranges]int
+	err := eachRecord(recent, indexed.seq, top, func(i int, rec []byte) error {
 		tf := &t.facts[i]
 		var ids [len(indexBuckets)][]byte
 		var err error
@@ -109,8 +107,8 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 			pr := rangeOf(stringOf(ids[ix]))
 			tf.ranges[ix] = pr
 			if len(ids[ix]) > 0 {
-				count[s][ix][pr]++
-				size[s][ix][pr] += len(ids[ix])
+				count[ix][pr]++
+				size[ix][pr] += len(ids[ix])
 			}
 		}
 		return nil
@@ -120,24 +118,20 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 	}
 
 	// Each partition's ids go to its part of one string, and its entries
-	// to its part of one array, both in fact order: at[s] and next[s] are
-	// where stretch s puts its next ones.
+	// to its part of one array, both in fact order: at and next are where
+	// its next ones go.
 	type ent struct {
 		fact     int32
 		off, len uint32
 		group    uint32
 	}
-	at, next := make([]tally, stretches), make([]tally, stretches)
-	var from, to tally // each partition's entries
+	var at, next, from, to [len(indexBuckets)][ranges]int // from, to: each partition's entries
 	bytes, ents, slots := 0, 0, 0
 	for _, ix := range store.Indexes {
 		for pr := range ranges {
-			from[ix][pr] = ents
-			for s := range stretches {
-				at[s][ix][pr], next[s][ix][pr] = bytes, ents
-				bytes += size[s][ix][pr]
-				ents += count[s][ix][pr]
-			}
+			at[ix][pr], next[ix][pr], from[ix][pr] = bytes, ents, ents
+			bytes += size[ix][pr]
+			ents += count[ix][pr]
 			to[ix][pr] = ents
 			if c := ents - from[ix][pr]; c > 0 {
 				slots += tableSize(c)
@@ -146,7 +140,7 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 	}
 	arena := make([]byte, bytes)
 	entries := make([]ent, ents)
-	err = walkStretches(r, indexed.seq, n, stretches, func(s int, _ *reader, i int, rec []byte) error {
+	err = eachRecord(recent, indexed.seq, top, func(i int, rec []byte) error {
 		tf := &t.facts[i]
 		_, ids, err := splitRecent(rec)
 		if err != nil {
@@ -154,7 +148,6 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 				ids[ix] = bytesOf(tf.ids[ix])
 			}
 		}
-		at, next := &at[s], &next[s]
 		for _, ix := range store.Indexes {
 			id := ids[ix]
 			if len(id) == 0 {
@@ -242,43 +235,10 @@ func loadTail(r *reader, indexed mark, top uint64) (*tail, error) {
 	return t, nil
 }
 
-// minStretch is the fewest facts worth a goroutine and a read transaction
-// of their own.
-const minStretch = 4096
-
 // tableSize is the number of slots of a hash table for up to n ids: a
 // power of two, so that a hash is masked rather than divided, and over
 // twice n, so that probes stay short.
 func tableSize(n int) int { return 1 << bits.Len(uint(2*n)) }
-
-// walkStretches calls fn with the level 0 record of each of the n facts
-// after after (see eachRecord), cut into stretches of consecutive facts
-// walked at once: stretch 0 in r's transaction, the others each in a read
-// transaction of its own, which must see the same snapshot. fn gets the
-// stretch and a reader of its transaction.
-func walkStretches(r *reader, after uint64, n, stretches int, fn func(s int, r *reader, i int, rec []byte) error) error {
-	walk := func(s int, r *reader) error {
-		lo, hi := n*s/stretches, n*(s+1)/stretches
-		return eachRecord(r.tx.Bucket(recentBucket), after+uint64(lo), after+uint64(hi), func(i int, rec []byte) error {
-			return fn(s, r, lo+i, rec)
-		})
-	}
-	errs := make([]error, stretches)
-	var wg sync.WaitGroup
-	for s := 1; s < stretches; s++ {
-		wg.Go(func() {
-			errs[s] = r.tx.DB().View(func(tx *bbolt.Tx) error {
-				if tx.ID() != r.tx.ID() {
-					return fmt.Errorf("level 0 changed while it was loaded: transaction %d, then %d", r.tx.ID(), tx.ID())
-				}
-				return walk(s, &reader{tx: tx})
-			})
-		})
-	}
-	errs[0] = walk(0, r)
-	wg.Wait()
-	return errors.Join(errs...)
-}
 
 // eachRecord calls fn with the level 0 record of each fact in (after, top]
 // in order, its place i counting from 0, and a nil record for a fact that

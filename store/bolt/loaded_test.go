@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,16 +68,17 @@ func level0Entries(tl *tail, after, head uint64, all []store.Fact) map[store.Ind
 	return got
 }
 
-// TestLoadedLevel0 crashes with a level 0 of tens of thousands of facts,
-// some of whose records are gone or damaged, and checks that what Open
-// builds from the records (in stretches walked at once, see loadTail)
-// holds exactly what the writer's tail held, then that it answers every
+// TestLoadedLevel0 crashes with a level 0 of thousands of facts, some of
+// whose records are gone or damaged, and checks that reads are right
+// while Open's goroutine reads level 0 back, that updates wait for it,
+// that what it builds (its hash tables on several cores, see loadTail)
+// holds exactly what the writer's tail held, and that it answers every
 // window as facts are added after it, merged and trimmed past it.
 func TestLoadedLevel0(t *testing.T) {
-	// Several stretches and builders, on any machine.
+	// Several builders, on any machine.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	path := filepath.Join(t.TempDir(), "attest.db")
-	opts := Options{Tail: 2 * minStretch}
+	opts := Options{Tail: 8192}
 	l, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -84,8 +86,8 @@ func TestLoadedLevel0(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	all := loadedFixture(t, l, rng, 0, 20_000)
 	head := uint64(len(all))
-	if n := l.tail.len(); n < 2*minStretch {
-		t.Fatalf("level 0 holds %d facts; the test needs several stretches", n)
+	if n := l.tail.len(); n < opts.Tail {
+		t.Fatalf("level 0 holds %d facts, fewer than Tail", n)
 	}
 	// Open loads the facts after the least mark; the writer's tail may
 	// still hold some before it (see commit).
@@ -93,8 +95,9 @@ func TestLoadedLevel0(t *testing.T) {
 	wantFacts := slices.Clone(l.tail.facts[first-l.tail.after-1:])
 	want := level0Entries(l.tail, first-1, head, all)
 
-	// A record missing in the first stretch, one cut short in the last and
-	// one with bytes to spare in between: each is read from its fact.
+	// A record missing near the start of level 0, one cut short near its
+	// end and one with bytes to spare in between: each is read from its
+	// fact.
 	err = l.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(recentBucket)
 		if err := b.Delete(seqKey(first + 3)); err != nil {
@@ -122,6 +125,8 @@ func TestLoadedLevel0(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	var release sync.Once
+	defer release.Do(func() { close(hold) }) // before Close, which waits for the load
 	damaged := []uint64{first + 3, head - 2, (first + head) / 2}
 	checkSome(t, l, all, damaged...)
 	update := make(chan error, 1)
@@ -138,7 +143,7 @@ func TestLoadedLevel0(t *testing.T) {
 		t.Fatalf("an update returned (%v) before level 0 was loaded", err)
 	default:
 	}
-	close(hold)
+	release.Do(func() { close(hold) })
 	if err := <-update; err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +200,8 @@ func checkSome(t *testing.T, l *Ledger, all []store.Fact, seqs ...uint64) {
 		{Until: T0.Add(-30 * time.Minute), Limit: 2},
 	}
 	err := l.View(func(r store.Reader) error {
-		for _, seq := range append(seqs, uint64(len(all)), uint64(len(all)-3_000), uint64(len(all)-9_000), uint64(len(all)-15_000)) {
+		n := uint64(len(all))
+		for _, seq := range append(seqs, n, n-n/5, n/2, n/4+1) {
 			f := all[seq-1]
 			for _, ix := range store.Indexes {
 				id := f.ID(ix)
@@ -216,6 +222,44 @@ func checkSome(t *testing.T, l *Ledger, all []store.Fact, seqs ...uint64) {
 		return nil
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An operator's reindex while Open's goroutine has yet to read level 0
+// back rewrites its records: the goroutine reads the same facts from
+// them, and nothing waits on anything for good.
+func TestReindexWhileLoading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attest.db")
+	opts := Options{Tail: 1_000}
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := loadedFixture(t, l, rand.New(rand.NewPCG(3, 4)), 0, 1_500)
+	if err := l.close(false); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	beforeLoad = func() { <-hold }
+	defer func() { beforeLoad = nil }()
+	if l, err = Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var release sync.Once
+	defer release.Do(func() { close(hold) })
+	if err := l.Reindex(); err != nil {
+		t.Fatal(err)
+	}
+	release.Do(func() { close(hold) })
+	<-l.loaded
+	if l.loadErr != nil || l.tail.loaded == nil || l.tail.loaded.last != uint64(len(all)) {
+		t.Fatalf("level 0 did not load (%v): it holds %d facts up to %d", l.loadErr, l.tail.len(), l.tail.loadedLast())
+	}
+	all = append(all, appendFacts(t, l, store.Fact{Time: storetest.T0.Add(time.Hour), Kind: "code.sent", User: all[0].User})...)
+	checkSome(t, l, all)
+	if err := l.Verify(); err != nil {
 		t.Fatal(err)
 	}
 }
