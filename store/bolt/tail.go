@@ -33,8 +33,10 @@ import (
 // A level 0 record is deleted once every partition has passed it.
 //
 // Readers never decode level 0 from disk on the hot path: the ledger keeps
-// it in memory as a tail, by index and id, loaded at Open (from the compact
-// records, never by replaying facts) and extended by the writer.
+// it in memory as a tail, by index and id, extended by the writer. After
+// a crash it is read back from the compact records (never by replaying
+// facts) by a goroutine that Open starts (see Ledger.load and loadTail);
+// until that is done readers walk the records.
 
 // ranges is the number of partitions of each index.
 const ranges = 16
