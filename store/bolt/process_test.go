@@ -34,6 +34,10 @@ func TestHelperProcess(t *testing.T) {
 	if role == "" {
 		t.Skip("runs only as the child of the lock and crash tests")
 	}
+	if role == "loading" {
+		// Level 0 never finishes loading: the parent kills us mid-load.
+		beforeLoad = func() { select {} }
+	}
 	l, err := Open(os.Getenv(helperPath), Options{Tail: testTail})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,6 +45,22 @@ func TestHelperProcess(t *testing.T) {
 	}
 	fmt.Println("ready")
 	switch role {
+	case "loading":
+		// Ask what the records answer, and wait to be killed.
+		err := l.View(func(r store.Reader) error {
+			_, err := r.Count(store.ByKind, "crash.test", store.Window{})
+			return err
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		fmt.Println("asked")
+		// Wait to be killed: the parent never closes our stdin. (A
+		// select{} here would have the runtime end us, every goroutine
+		// asleep.)
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(4)
 	case "lock":
 		// Hold the ledger until the parent closes our stdin.
 		io.Copy(io.Discard, os.Stdin)
@@ -220,4 +240,59 @@ func TestCrashDurability(t *testing.T) {
 		}
 	}
 	t.Logf("%d cycles, %d acknowledged facts", cycles, len(acked))
+}
+
+// TestCrashWhileLoading kills a process while it reads level 0 back after
+// a crash (held there, with a question answered from the records
+// meanwhile): the load writes nothing, so the next Open finds every fact,
+// loads level 0 and verifies.
+func TestCrashWhileLoading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "attest.db")
+	l, err := Open(path, Options{Tail: testTail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []store.Fact
+	for i := range 10 {
+		fs := make([]store.Fact, 0, 15)
+		for j := range 15 {
+			fs = append(fs, crashFact("0", i, j))
+		}
+		all = append(all, appendFacts(t, l, fs...)...)
+	}
+	if l.marks.least().seq == uint64(len(all)) {
+		t.Fatal("level 0 is empty; the test needs one to load")
+	}
+	if err := l.close(false); err != nil {
+		t.Fatal(err)
+	}
+	for cycle := range 3 {
+		cmd, _, stdout := helper(t, "loading", path, cycle)
+		if !stdout.Scan() || stdout.Text() != "asked" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("cycle %d: the helper did not answer while loading: %q %v", cycle, stdout.Text(), stdout.Err())
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+	}
+	if l, err = Open(path, Options{Tail: testTail}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	<-l.loaded
+	if l.loadErr != nil {
+		t.Fatal(l.loadErr)
+	}
+	checkBolt(t, l)
+	l.View(func(r store.Reader) error {
+		checkWindows(t, r, all, store.ByKind, "crash.test")
+		checkWindows(t, r, all, store.ByUser, all[len(all)-1].User)
+		return nil
+	})
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
 }
