@@ -549,6 +549,7 @@ func benchOpenAfterCrash(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := store.Window{Since: cx.end.Add(-time.Hour), Kinds: codeKinds}
+	defer os.RemoveAll(filepath.Join(cx.dir, "run")) // the image stays, with -keep
 	rb, rs := interleave(b, "open-after-crash",
 		openSide("bolt", cx.restore("bolt"), func() (store.Ledger, error) { return bolt.Open(cx.run("bolt", fx.bolt), bolt.Options{}) }, cx.id, w),
 		openSide("sqlite", cx.restore("sqlite"), func() (store.Ledger, error) { return Open(cx.run("sqlite", fx.sqlite)) }, cx.id, w),
@@ -652,6 +653,9 @@ func crashFixture(b *testing.B, fx *fixture) (*crashImage, error) {
 			return nil, fmt.Errorf("%s crash fixture: %w", s.name, err)
 		}
 		b.Logf("%s crash image built in %s", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "work")); err != nil {
+		return nil, err
 	}
 	return cx, os.WriteFile(done, nil, 0o600)
 }
