@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -60,35 +61,81 @@ type pokeRelay struct {
 	seen    map[string]struct{} // pending's ids, "u"+user and "d"+device
 	ready   chan struct{}       // has room for one signal: pending is not empty
 
-	// watches carries Watched and Unwatched, in order, to the database.
-	watches chan watch
+	// What Watched and Unwatched asked, waiting to be recorded: each
+	// device's latest wish, so a later call for a device replaces an
+	// earlier one that had not gone out yet (on then off is off).
+	wmu     sync.Mutex
+	watches map[string]bool
+	wready  chan struct{} // has room for one signal: watches is not empty
+	// setWatching records one wish in the database (the ledger's
+	// SetWatching; tests replace it and stopWatching), and retry is how
+	// long a failed one waits before it is tried again.
+	setWatching  func(ctx context.Context, device string, on bool) error
+	stopWatching func(ctx context.Context) error
+	retry        time.Duration
 }
 
-type watch struct {
-	device string
-	on     bool
-}
+// maxWatches bounds the wishes waiting to be recorded while the database
+// is out of reach: one per device whose screen opened or closed meanwhile.
+const maxWatches = 1 << 16
 
 func newPokeRelay(led *postgres.Ledger, log *slog.Logger) *pokeRelay {
-	return &pokeRelay{
+	r := &pokeRelay{
 		led: led, notify: led.Notify, log: log,
 		seen: map[string]struct{}{}, ready: make(chan struct{}, 1),
-		watches: make(chan watch, 4096),
+		watches: map[string]bool{}, wready: make(chan struct{}, 1),
+		setWatching: led.SetWatching, stopWatching: led.StopWatching, retry: time.Second,
 	}
+	return r
 }
 
 // The relay is the flows' Presence too: it records which devices this
 // server watches, for magic links pressed on another server.
 var _ flows.Presence = (*pokeRelay)(nil)
 
-func (r *pokeRelay) Watched(device string)   { r.queueWatch(watch{device, true}) }
-func (r *pokeRelay) Unwatched(device string) { r.queueWatch(watch{device, false}) }
+func (r *pokeRelay) Watched(device string)   { r.wish(device, true) }
+func (r *pokeRelay) Unwatched(device string) { r.wish(device, false) }
 
-func (r *pokeRelay) queueWatch(w watch) {
+// wish notes that device's watch should be on or off and returns: a slow
+// database delays the record, never a screen. Nothing is dropped short of
+// maxWatches devices waiting (a watch missing from the database would let
+// a magic link pressed on another server miss this server's screen).
+func (r *pokeRelay) wish(device string, on bool) {
+	r.wmu.Lock()
+	_, waiting := r.watches[device]
+	full := !waiting && len(r.watches) >= maxWatches
+	if !full {
+		r.watches[device] = on
+	}
+	r.wmu.Unlock()
+	if full {
+		r.log.Warn("live-session watches for the other servers are falling behind; one was dropped", "waiting", maxWatches)
+		return
+	}
 	select {
-	case r.watches <- w:
-	default:
-		r.log.Warn("live-session watches for the other servers are falling behind; one was dropped")
+	case r.wready <- struct{}{}:
+	default: // a signal is already waiting, and covers this
+	}
+}
+
+// takeWatches returns the wishes waiting, and empties them.
+func (r *pokeRelay) takeWatches() map[string]bool {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	w := r.watches
+	r.watches = make(map[string]bool, len(w))
+	return w
+}
+
+// again puts back the wishes that failed, unless a newer wish for the
+// same device came meanwhile.
+func (r *pokeRelay) again(failed map[string]bool) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	for device, on := range failed {
+		if _, newer := r.watches[device]; !newer {
+			r.watches[device] = on
+		}
 	}
 }
 
@@ -107,34 +154,74 @@ func (r *pokeRelay) WatchedElsewhere(device string) bool {
 // postgres.PresenceTTL. It is the database's liveness, on real time.
 const presenceRefresh = 30 * time.Second
 
-// recordWatches writes the queued watches and refreshes them until ctx
-// ends, then drops them.
+// recordWatches writes the wishes waiting and refreshes the watches until
+// ctx ends, then drops them. A wish the database refused is tried again
+// after r.retry (a database outage passes in real time, so this wait is
+// on the wall clock).
 func (r *pokeRelay) recordWatches(ctx context.Context) {
 	tick := time.NewTicker(presenceRefresh)
 	defer tick.Stop()
+	var retry <-chan time.Time
 	for {
 		var err error
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := r.led.StopWatching(dctx); err != nil {
+			if err := r.stopWatching(dctx); err != nil {
 				r.log.Warn("could not drop this server's watches", "err", err)
 			}
 			return
-		case w := <-r.watches:
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = r.led.SetWatching(wctx, w.device, w.on)
-			cancel()
+		case <-retry:
+			retry = nil
+			err = r.recordWishes(ctx)
+		case <-r.wready:
+			if retry == nil { // else the retry takes these along
+				err = r.recordWishes(ctx)
+			}
 		case <-tick.C:
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err = r.led.KeepWatching(wctx)
 			cancel()
 		}
+		if errors.Is(err, errWishesLeft) && retry == nil {
+			retry = time.After(r.retry)
+		}
 		if err != nil && ctx.Err() == nil {
 			r.log.Warn("could not record this server's watches", "err", err)
 		}
 	}
+}
+
+// errWishesLeft says some wishes wait for another try.
+var errWishesLeft = errors.New("some wait for another try")
+
+// recordWishes records the wishes waiting; those the database refused are
+// put back, and the error then wraps errWishesLeft.
+func (r *pokeRelay) recordWishes(ctx context.Context) error {
+	wishes := r.takeWatches()
+	var failed map[string]bool
+	var first error
+	for device, on := range wishes {
+		if ctx.Err() != nil {
+			return nil // the watches are dropped as the server stops
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := r.setWatching(wctx, device, on)
+		cancel()
+		if err == nil {
+			continue
+		}
+		if failed == nil {
+			failed, first = map[string]bool{}, err
+		}
+		failed[device] = on
+	}
+	if failed == nil {
+		return nil
+	}
+	r.again(failed)
+	return fmt.Errorf("%d of %d (%w): %w", len(failed), len(wishes), errWishesLeft, first)
 }
 
 func (r *pokeRelay) Publish(users, devices []string) {
