@@ -25,7 +25,7 @@ func TestConfirmLinkFailingSignInKeepsNothing(t *testing.T) {
 	w2 := svc.Watch(dev.Tag) // a link is live only while its terminal waits
 	defer w2.Stop()
 	before := h.head()
-	if _, err := svc.ConfirmLink(ctx, token); !errors.Is(err, errInjected) {
+	if _, err := svc.ConfirmLinkChecked(ctx, token, svc.CheckOfToken(token)); !errors.Is(err, errInjected) {
 		t.Fatalf("want the injected failure, got %v", err)
 	}
 	if h.head() != before {
@@ -37,7 +37,7 @@ func TestConfirmLinkFailingSignInKeepsNothing(t *testing.T) {
 	if h.visit(dev).Account {
 		t.Fatal("the device signed in through a failed link")
 	}
-	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+	if info, err := h.press(token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("the link was used up by the failure: %+v, %v", info, err)
 	}
 	if !h.visit(dev).Account {

@@ -26,7 +26,7 @@ func TestUnactivatedRegistrationsCleanedUp(t *testing.T) {
 	w := h.svc.Watch(device("bob").Tag)
 	register(device("bob"), "bob@example.com")
 	_, token := h.magicLinkToken("bob@example.com")
-	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+	if info, err := h.press(token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("bob's link: %+v, %v", info, err)
 	}
 	w.Stop()

@@ -205,7 +205,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		// its MAC is kept.
 		expires := now.Add(LinkTTL)
 		if _, err := tx.Append(store.Fact{Time: now, Kind: KindLinkAttached, User: req.user, Device: req.dev.Tag, Address: req.hash,
-			Ticket: s.linkTicketOf(l.token), Body: mustJSON(linkBody{Purpose: PurposeConfirmAddress, Label: l.label, Expires: expires,
+			Ticket: s.linkTicketOf(l.token), Body: mustJSON(linkBody{Purpose: PurposeConfirmAddress, Expires: expires,
 				Kind: string(req.addr.Kind), Sealed: l.sealed, Masked: req.addr.Masked()})}); err != nil {
 			return Issued{}, nil, err
 		}

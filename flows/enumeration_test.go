@@ -65,13 +65,13 @@ func anonymous(v any, err error) any {
 		var link any = "none"
 		if x.Link != nil {
 			l := *x.Link
-			l.Ticket, l.Label, l.Purpose = "", "", ""
+			l.Ticket, l.Check, l.Purpose = "", "", ""
 			link = l
 		}
 		x.Link = nil
 		v = fmt.Sprintf("%+v link %+v", x, link)
 	case flows.LinkSent:
-		x.Ticket, x.Label, x.Purpose = "", "", ""
+		x.Ticket, x.Check, x.Purpose = "", "", ""
 		v = x
 	case flows.Issued:
 		x.Ticket = ""

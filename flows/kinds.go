@@ -74,9 +74,9 @@ const (
 	// code (an email's confirmation: either confirms it). The message is
 	// counted once, by its code, so this kind is not governed.
 	KindLinkAttached = "link.attached" // User, Device, Address, Ticket
-	// KindLinkRefused: an attached link's page was given the wrong check
+	// KindLinkRefused: a link's page was given the wrong check
 	// (ConfirmLinkChecked); the link had its one attempt and works no more.
-	KindLinkRefused = "link.refused" // User, Address, Ticket
+	KindLinkRefused = "link.refused" // User, Device, Address, Ticket
 
 	// Delivery outcomes, recorded after the commit that decided a message.
 	KindMessageSent   = "message.sent"   // Ticket

@@ -17,10 +17,14 @@ import (
 // Magic links (seed 003): "a smart-link is sent to that email. On clicking
 // that link, the user will be signed in"; "the link is a one-time only use
 // and will expire in 5 minutes". Over SSH, the link signs in the terminal
-// session that asked for it: the page the link opens names that session
-// by a short label (K7QX) the terminal shows too, and signs it in only
-// when its one button is pressed, because mail scanners fetch links and
-// must not use them up.
+// session that asked for it, so whoever presses it must be the person at
+// that terminal: the page asks for the LinkCheckLen characters that
+// terminal shows (and nothing else shows: not the message, not the page),
+// and signs it in only when they are typed and its one button pressed.
+// Otherwise anyone could ask for a link to a victim's address and wait
+// for the victim's press to sign in the asker's terminal (the device-code
+// phishing of RFC 8628 section 5.4; its cure is this one). The button
+// stays because mail scanners fetch links and must not use them up.
 //
 // The token has 128 bits from the service's randomness and the ledger
 // keeps only its MAC (the ticket). A link message is a message like a
@@ -35,8 +39,8 @@ const (
 	LinkUsed    = "used"
 	LinkExpired = "expired"
 	LinkGone    = "gone" // the terminal session that asked has ended
-	// LinkEnded: an address-confirming link whose page was given the
-	// wrong check (LinkCheckLen characters): it had its one attempt.
+	// LinkEnded: a link whose page was given the wrong check
+	// (LinkCheckLen characters): it had its one attempt.
 	LinkEnded = "ended"
 	// LinkReplaced: an address-confirming link after which the account
 	// was sent a newer one for the same address (a code sent again):
@@ -46,15 +50,16 @@ const (
 	LinkUnknown  = "unknown"
 )
 
-// LinkCheckLen is how many characters the check of an address-confirming
-// link has: from the 31 of the link alphabet, a guess is right once in
+// LinkCheckLen is how many characters the check of a link has: from the 31 of the link alphabet, a guess is right once in
 // 923,521, and the link allows one.
 const LinkCheckLen = 4
 
 // LinkSent describes a magic link that went out, for the waiting screen.
 type LinkSent struct {
-	Ticket  string // for DeliveryOf
-	Label   string // names the waiting session on the link's page
+	Ticket string // for DeliveryOf
+	// Check is what the link's page asks for (ConfirmLinkChecked): only
+	// the terminal that asked may show it.
+	Check   string
 	Purpose string // PurposeSignIn, or PurposeConfirm for a registration
 	Channel message.Channel
 	To      string
@@ -69,7 +74,6 @@ const LinkDoes = "it signs you in if the address has an account, or confirms the
 
 // LinkInfo is what the link's page shows.
 type LinkInfo struct {
-	Label   string
 	State   string
 	Purpose string
 	Expires time.Time
@@ -80,14 +84,16 @@ type LinkInfo struct {
 	// device that asked was waiting (a registration's link): the device
 	// is signed in when it next connects.
 	Away bool
-	// Mistyped: the check given for an address link had not the form of
-	// one, so the link is as it was and its page may ask again.
+	// Mistyped: the check given had not the form of one, so the link is
+	// as it was and its page may ask again.
 	Mistyped bool
 }
 
 type linkBody struct {
-	Purpose string    `json:"purpose"`
-	Label   string    `json:"label"`
+	Purpose string `json:"purpose"`
+	// Label named the asking session on the pages of links made before
+	// links had checks; it is read for their history only.
+	Label   string    `json:"label,omitempty"`
 	Expires time.Time `json:"expires"`
 	Kind    string    `json:"kind"`
 	Sealed  string    `json:"sealed"`
@@ -107,7 +113,6 @@ type linkRequest struct {
 	sealed  string
 	purpose string
 	token   string
-	label   string
 }
 
 func (s *Service) prepareLink(dev Device, user string, addr address.Address, purpose string) (linkRequest, error) {
@@ -117,11 +122,7 @@ func (s *Service) prepareLink(dev Device, user string, addr address.Address, pur
 		return req, fmt.Errorf("read randomness: %w", err)
 	}
 	req.token = b32.EncodeToString(raw)
-	label, err := s.randomLetters(4)
-	if err != nil {
-		return req, err
-	}
-	req.label = label
+	var err error
 	if req.sealed, err = s.sealer.seal(s.rand, string(addr.Kind)+":"+addr.Value, req.hash); err != nil {
 		return req, err
 	}
@@ -211,7 +212,7 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 			What: "link", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
 		}, req.user, req.dev.Tag, req.hash)
 	}
-	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Label: req.label, Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
+	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Check: s.linkCheckOf(s.linkTicketOf(req.token)), Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
 	kind := KindLinkEmailed
 	if ch == message.SMS {
 		kind = KindLinkTexted
@@ -221,7 +222,7 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 		return LinkSent{}, nil, err
 	}
 	if _, err := tx.Append(store.Fact{Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash,
-		Ticket: s.linkTicketOf(req.token), Body: mustJSON(linkBody{Purpose: req.purpose, Label: req.label, Expires: sent.Expires,
+		Ticket: s.linkTicketOf(req.token), Body: mustJSON(linkBody{Purpose: req.purpose, Expires: sent.Expires,
 			Kind: string(req.addr.Kind), Sealed: req.sealed, Masked: req.addr.Masked(),
 			NextAt: sent.NextAt, NextRule: nextRule})}); err != nil {
 		return LinkSent{}, nil, err
@@ -233,18 +234,21 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 	}
 	m := message.Message{ID: s.linkTicketOf(req.token), Channel: ch, To: req.addr.Value, Created: now}
 	until := sent.Expires.UTC().Format("15:04 UTC")
+	// The message names nothing its page asks for: the check is on the
+	// terminal alone, so a victim who gets a link an attacker asked for
+	// holds nothing that would sign the attacker in.
 	if ch == message.SMS {
-		m.Text = fmt.Sprintf("attest: to %s (terminal session %s), open %s before %s.", what, req.label, url, until)
+		m.Text = fmt.Sprintf("attest: to %s, open %s before %s and type the %d characters your terminal shows. Never type characters someone else gives you.", what, url, until, LinkCheckLen)
 	} else {
 		m.Subject = "Your attest sign-in link"
-		m.Text = fmt.Sprintf("To %s, open this link and press the button for terminal session %s:\n\n%s\n\nThe link works once, until %s. If you did not ask for it, ignore this message: nothing happens unless the button is pressed.\n",
-			what, req.label, url, until)
+		m.Text = fmt.Sprintf("To %s, open this link, type the %d characters that the terminal where you asked for it shows, and press the button:\n\n%s\n\nThe link works once, until %s. If you did not ask for it in a terminal yourself, ignore this message, and never type characters that someone else tells you: they would be signing in themselves, not you.\n",
+			what, LinkCheckLen, url, until)
 	}
 	return sent, &m, nil
 }
 
-// linkCheckOf is the check of an address-confirming link: the value its
-// page asks for and the terminal that added the address shows. It is a
+// linkCheckOf is the check of a link: the value its page asks for and
+// only the terminal that asked for it (or added the address) shows. It is a
 // MAC of the link's ticket under the service's code key (its own domain),
 // so the ledger holds nothing new: the server works it out again when a
 // screen shows it or a page is answered, and a reader of the ledger
@@ -350,34 +354,27 @@ func (s *Service) PeekLink(ctx context.Context, token string) (LinkInfo, error) 
 		if err != nil || f == nil {
 			return err
 		}
-		info = LinkInfo{Label: body.Label, Purpose: body.Purpose, Expires: body.Expires}
+		info = LinkInfo{Purpose: body.Purpose, Expires: body.Expires}
 		info.State, err = s.linkState(r, f, body, now)
 		return err
 	})
 	return info, err
 }
 
-// ConfirmLink uses a link that asks nothing on its page: a sign-in's or a
-// registration's. An address-confirming link needs its check
-// (ConfirmLinkChecked): without one it is refused and stays as it was.
-func (s *Service) ConfirmLink(ctx context.Context, token string) (LinkInfo, error) {
-	return s.ConfirmLinkChecked(ctx, token, "")
-}
-
 // ConfirmLinkChecked uses a link: it signs in the terminal session that
 // asked for it (creating the account when the address has no owner), or,
-// for a registration, confirms the address and signs the session in.
-// Exactly one of many concurrent calls for a token succeeds; the rest see
-// it used.
+// for a registration, confirms the address and signs the session in, or
+// confirms an address added to an account. Exactly one of many
+// concurrent calls for a token succeeds; the rest see it used.
 //
-// A link that confirms an address added to an account also needs check,
-// the value the terminal that added the address shows (number matching,
-// as authenticator apps do against push fatigue): whoever presses the
-// button must have seen that terminal. Without it, an attacker who adds
-// a victim's address to the attacker's own account would have it
-// confirmed by the victim's press, and the victim's later sign-in with
-// that address would land in the attacker's account. A wrong check ends
-// the link (State LinkEnded); the code in the same message still works.
+// Every link needs check, the value only the terminal that asked shows
+// (number matching, as authenticator apps do against push fatigue):
+// whoever presses the button must have seen that terminal. Without it, an
+// attacker who asks for a link to a victim's address (or adds the address
+// to the attacker's account, or registers with it) would be signed in,
+// or given an account on it, by the victim's press. A check that has not
+// the form of one changes nothing (Mistyped); a wrong one ends the link
+// (State LinkEnded), so it cannot be guessed by trying.
 func (s *Service) ConfirmLinkChecked(ctx context.Context, token, check string) (LinkInfo, error) {
 	fresh, err := s.token("u_")
 	if err != nil {
@@ -393,23 +390,33 @@ func (s *Service) ConfirmLinkChecked(ctx context.Context, token, check string) (
 		if err != nil || f == nil {
 			return err
 		}
-		info = LinkInfo{Label: body.Label, Purpose: body.Purpose, Expires: body.Expires}
+		info = LinkInfo{Purpose: body.Purpose, Expires: body.Expires}
 		if info.State, err = s.linkState(tx, f, body, now); err != nil || info.State != LinkLive {
 			return err
 		}
+		given, ok := normalCheck(check)
+		if !ok {
+			info.Mistyped = true
+			where := "the terminal where you asked for this link shows"
+			if body.Purpose == PurposeConfirmAddress {
+				where = "the terminal which added the address shows beside it"
+			}
+			return problem(ProblemInput, fmt.Sprintf("Type the %d characters that %s, then press the button.", LinkCheckLen, where))
+		}
+		if !hmac.Equal([]byte(given), []byte(s.linkCheckOf(f.Ticket))) {
+			// One attempt: the wrong check is recorded and ends the link.
+			// The waiting terminal is poked, so it can say so.
+			info.State = LinkEnded
+			if f.User != "" {
+				touched = []string{f.User}
+			}
+			if f.Device != "" {
+				devices = []string{f.Device}
+			}
+			_, err := tx.Append(store.Fact{Time: now, Kind: KindLinkRefused, User: f.User, Device: f.Device, Address: f.Address, Ticket: f.Ticket})
+			return err
+		}
 		if body.Purpose == PurposeConfirmAddress {
-			given, ok := normalCheck(check)
-			if !ok {
-				info.Mistyped = true
-				return problem(ProblemInput, fmt.Sprintf("Type the %d characters that the terminal which added the address shows beside it, then press the button.", LinkCheckLen))
-			}
-			if !hmac.Equal([]byte(given), []byte(s.linkCheckOf(f.Ticket))) {
-				// One attempt: the wrong check is recorded and ends the link,
-				// so it cannot be guessed by trying.
-				info.State, touched = LinkEnded, []string{f.User}
-				_, err := tx.Append(store.Fact{Time: now, Kind: KindLinkRefused, User: f.User, Address: f.Address, Ticket: f.Ticket})
-				return err
-			}
 			touched = []string{f.User}
 			if msgs, err = s.confirmAddressByLink(tx, now, f, body); err != nil {
 				return err

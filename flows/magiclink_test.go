@@ -27,10 +27,16 @@ func (h *harness) magicLink(dev flows.Device, addr string) (flows.LinkSent, stri
 	}
 	m := msgs[len(msgs)-1]
 	tok := linkRE.FindStringSubmatch(m.Text)
-	if tok == nil || !strings.Contains(m.Text, "terminal session "+sent.Label) {
-		h.t.Fatalf("link message %q", m.Text)
+	if tok == nil || sent.Check != h.svc.CheckOfToken(tok[1]) || strings.Contains(m.Text, sent.Check) {
+		h.t.Fatalf("link message %q; the terminal shows %q", m.Text, sent.Check)
 	}
 	return sent, tok[1]
+}
+
+// press types on a link's page the check its terminal shows and presses
+// the button.
+func (h *harness) press(token string) (flows.LinkInfo, error) {
+	return h.svc.ConfirmLinkChecked(ctx, token, h.svc.CheckOfToken(token))
 }
 
 // "A user supplies their email and a smart-link is sent to that email. On
@@ -42,7 +48,7 @@ func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 	defer w.Stop()
 
 	sent, token := h.magicLink(dev, "grace@example.com")
-	if len(sent.Label) != 4 || !sent.Expires.Equal(start.Add(5*time.Minute)) {
+	if len(sent.Check) != flows.LinkCheckLen || !sent.Expires.Equal(start.Add(5*time.Minute)) {
 		t.Fatalf("sent: %+v", sent)
 	}
 	// The ledger keeps no token.
@@ -54,14 +60,14 @@ func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 	// Opening the page (a GET, or a mail scanner) uses nothing.
 	for range 10 {
 		info, err := h.svc.PeekLink(ctx, token)
-		if err != nil || info.State != flows.LinkLive || info.Label != sent.Label {
+		if err != nil || info.State != flows.LinkLive {
 			t.Fatalf("peek: %+v, %v", info, err)
 		}
 	}
 	if h.visit(dev).Account {
 		t.Fatal("peeking signed in")
 	}
-	info, err := h.svc.ConfirmLink(ctx, token)
+	info, err := h.press(token)
 	if err != nil || info.State != flows.LinkLive {
 		t.Fatalf("confirm: %+v, %v", info, err)
 	}
@@ -76,7 +82,7 @@ func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 	}
 	// A second use says so and changes nothing.
 	seq := h.head()
-	info, _ = h.svc.ConfirmLink(ctx, token)
+	info, _ = h.press(token)
 	if info.State != flows.LinkUsed || h.head() != seq {
 		t.Fatalf("second use: %+v", info)
 	}
@@ -94,7 +100,7 @@ func TestMagicLinkSingleUseUnderARace(t *testing.T) {
 	live, used := 0, 0
 	for range 20 {
 		wg.Go(func() {
-			info, err := h.svc.ConfirmLink(ctx, token)
+			info, err := h.press(token)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -130,7 +136,7 @@ func TestMagicLinkExpiry(t *testing.T) {
 		w := h.svc.Watch(dev.Tag)
 		_, token := h.magicLink(dev, "grace@example.com")
 		h.clock.Advance(c.after)
-		info, err := h.svc.ConfirmLink(ctx, token)
+		info, err := h.press(token)
 		if err != nil || info.State != c.want {
 			t.Errorf("at +%s: %+v, %v; want %s", c.after, info, err, c.want)
 		}
@@ -148,7 +154,7 @@ func TestMagicLinkForAGoneSession(t *testing.T) {
 	w := h.svc.Watch(dev.Tag)
 	_, token := h.magicLink(dev, "grace@example.com")
 	w.Stop() // the terminal disconnected
-	info, err := h.svc.ConfirmLink(ctx, token)
+	info, err := h.press(token)
 	if err != nil || info.State != flows.LinkGone || h.visit(dev).Account {
 		t.Fatalf("gone session: %+v, %v", info, err)
 	}
@@ -212,7 +218,7 @@ func TestStaleLinkDoesNotSwitchAccounts(t *testing.T) {
 	defer w.Stop()
 	_, token := h.magicLink(dev, "ada@example.com")
 	grace := h.signIn(dev, "grace@example.com").Visitor.User
-	_, err := h.svc.ConfirmLink(ctx, token)
+	_, err := h.press(token)
 	wantProblem(t, err, flows.ProblemSignedIn)
 	if v := h.visit(dev); v.User != grace {
 		t.Fatalf("the link switched the session to %s", v.User)
@@ -362,7 +368,7 @@ func TestAddressLinkNeedsTheTerminalsCheck(t *testing.T) {
 			t.Fatalf("%q: not reported as mistyped: %+v", typed, info)
 		}
 	}
-	_, err = h.svc.ConfirmLink(ctx, token)
+	_, err = h.svc.ConfirmLinkChecked(ctx, token, "")
 	wantProblem(t, err, flows.ProblemInput)
 	if h.head() != before {
 		t.Fatal("a malformed check wrote facts")
@@ -465,5 +471,99 @@ func TestAddressLinkReplacedBySendingAgain(t *testing.T) {
 	}
 	if o := h.owner("work@example.com", time.Time{}); o.User != user {
 		t.Fatalf("not confirmed: %+v", o)
+	}
+}
+
+// The device-code phishing a link's check stops (RFC 8628 section 5.4):
+// Mallory asks for a sign-in link to Vic's address and waits in Mallory's
+// terminal; Vic gets the message and presses the button. The message
+// holds nothing the page asks for, so Vic's press without the check,
+// or with a malformed one, leaves Mallory's session signed out and the
+// link as it was; a well-formed wrong check ends the link for good, and
+// even the right check cannot use it then.
+func TestSignInLinkNeedsTheTerminalsCheck(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	vic := device("vic")
+	victim := h.account(vic, "vic@example.com")
+	h.clock.Advance(time.Hour) // past the governor's wait after Vic's own code
+	mallory := device("mallory")
+	w := h.svc.Watch(mallory.Tag) // Mallory's waiting terminal
+	defer w.Stop()
+	sent, token := h.magicLink(mallory, "vic@example.com")
+	msg, _ := h.magicLinkToken("vic@example.com")
+	if strings.Contains(msg, sent.Check) || strings.Contains(strings.ToLower(msg), "terminal session") {
+		t.Fatalf("the message gives Vic what the page asks for:\n%s", msg)
+	}
+
+	before := h.head()
+	for _, typed := range []string{"", "1O", "ABCDE", strings.Repeat("A", 100), "\x1b[2J"} {
+		info, err := h.svc.ConfirmLinkChecked(ctx, token, typed)
+		wantProblem(t, err, flows.ProblemInput)
+		if !info.Mistyped || info.State != flows.LinkLive {
+			t.Fatalf("%q: %+v", typed, info)
+		}
+	}
+	if h.head() != before || h.visit(mallory).Account {
+		t.Fatal("a press without the check changed something")
+	}
+	guess := "AAAA"
+	if sent.Check == guess {
+		guess = "BBBB"
+	}
+	info, err := h.svc.ConfirmLinkChecked(ctx, token, guess)
+	if err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	select {
+	case <-w.C: // the waiting terminal hears that its link ended
+	default:
+		t.Fatal("the waiting terminal was not told")
+	}
+	refused := h.facts(flows.KindLinkRefused)
+	if len(refused) != 1 || refused[0].Device != mallory.Tag {
+		t.Fatalf("the wrong check is not in the ledger as the asker's: %+v", refused)
+	}
+	if info, err := h.press(token); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("the right check after a wrong one: %+v, %v", info, err)
+	}
+	if info, _ := h.svc.PeekLink(ctx, token); info.State != flows.LinkEnded {
+		t.Fatalf("peek of an ended link: %+v", info)
+	}
+	if v := h.visit(mallory); v.Account || v.User == victim {
+		t.Fatalf("Mallory's session signed in: %+v", v)
+	}
+	if v := h.visit(vic); !v.Account || v.User != victim {
+		t.Fatalf("Vic's own session changed: %+v", v)
+	}
+}
+
+// A registration's link needs its check too, so a press of the owner of
+// the address cannot make the account whose password the registrant
+// chose: the registering terminal alone shows it (Login.Link.Check).
+func TestRegistrationLinkNeedsTheTerminalsCheck(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	mallory := device("mallory")
+	l, err := h.svc.LoginOrRegister(ctx, mallory, "vic@example.com", goodPassword)
+	if err != nil || l.Link == nil || l.Link.Purpose != flows.PurposeConfirm || len(l.Link.Check) != flows.LinkCheckLen {
+		t.Fatalf("register: %+v, %v", l, err)
+	}
+	msg, token := h.magicLinkToken("vic@example.com")
+	if strings.Contains(msg, l.Link.Check) || h.svc.CheckOfToken(token) != l.Link.Check {
+		t.Fatalf("the terminal shows %q; the message:\n%s", l.Link.Check, msg)
+	}
+	_, err = h.svc.ConfirmLinkChecked(ctx, token, "")
+	wantProblem(t, err, flows.ProblemInput)
+	wrong := "AAAA"
+	if l.Link.Check == wrong {
+		wrong = "BBBB"
+	}
+	if info, err := h.svc.ConfirmLinkChecked(ctx, token, wrong); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	if o := h.owner("vic@example.com", time.Time{}); o.User != "" {
+		t.Fatalf("the address has an owner: %+v", o)
+	}
+	if h.visit(mallory).Account {
+		t.Fatal("the registering terminal is signed in")
 	}
 }

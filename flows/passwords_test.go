@@ -61,7 +61,7 @@ func TestLoginOrRegisterCases(t *testing.T) {
 
 	// Following the link confirms the address and signs the terminal in.
 	_, token := h.magicLinkToken("grace@example.com")
-	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+	if info, err := h.press(token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("confirm: %+v, %v", info, err)
 	}
 	v := h.visit(dev)
@@ -88,7 +88,7 @@ func TestLoginOrRegisterCases(t *testing.T) {
 		t.Fatal("[B] signed in")
 	}
 	_, token = h.magicLinkToken("grace@example.com")
-	if info, err := h.svc.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+	if info, err := h.press(token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("press [B]'s link: %+v, %v", info, err)
 	}
 	if got := h.visit(third); !got.Account || got.User != v.User {
@@ -502,7 +502,7 @@ func TestRegistrationLinkAfterTheTerminalLeft(t *testing.T) {
 	if info, err := h.svc.PeekLink(ctx, token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("the page of a registration's link after its terminal left: %+v, %v", info, err)
 	}
-	info, err := h.svc.ConfirmLink(ctx, token)
+	info, err := h.press(token)
 	if err != nil || info.State != flows.LinkLive || !info.Away {
 		t.Fatalf("pressed after the terminal left: %+v, %v", info, err)
 	}
@@ -513,7 +513,7 @@ func TestRegistrationLinkAfterTheTerminalLeft(t *testing.T) {
 	if !v.Account || v.Method != "link" {
 		t.Fatalf("the device that asked is not signed in: %+v", v)
 	}
-	if info, _ := h.svc.ConfirmLink(ctx, token); info.State != flows.LinkUsed {
+	if info, _ := h.press(token); info.State != flows.LinkUsed {
 		t.Fatalf("a second press: %+v", info)
 	}
 
@@ -524,7 +524,7 @@ func TestRegistrationLinkAfterTheTerminalLeft(t *testing.T) {
 	}
 	_, late := h.magicLinkToken("ada@example.com")
 	h.clock.Advance(flows.LinkTTL)
-	if info, err := h.svc.ConfirmLink(ctx, late); err != nil || info.State != flows.LinkExpired || h.visit(other).Account {
+	if info, err := h.press(late); err != nil || info.State != flows.LinkExpired || h.visit(other).Account {
 		t.Fatalf("a late registration link: %+v, %v", info, err)
 	}
 }

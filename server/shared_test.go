@@ -395,7 +395,7 @@ func TestTwoServersMagicLink(t *testing.T) {
 	}
 	token := linkFrom(t, a.Inbox, sent.Ticket)
 	watchedOnA(t, a, laptop.Tag, true)
-	if info, err := a.Service.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkLive {
+	if info, err := a.Service.ConfirmLinkChecked(ctx, token, sent.Check); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("the link pressed on server A: %+v, %v", info, err)
 	}
 	select {
@@ -419,7 +419,7 @@ func TestTwoServersMagicLink(t *testing.T) {
 	w2.Stop()
 	w.Stop()
 	watchedOnA(t, a, desk.Tag, false)
-	if info, err := a.Service.ConfirmLink(ctx, token); err != nil || info.State != flows.LinkGone {
+	if info, err := a.Service.ConfirmLinkChecked(ctx, token, sent.Check); err != nil || info.State != flows.LinkGone {
 		t.Fatalf("a link pressed after its terminal left: %+v, %v", info, err)
 	}
 	if v, err := b.Service.Visit(ctx, desk); err != nil || v.Account {

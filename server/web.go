@@ -29,7 +29,7 @@ func linkFromFlows(info flows.LinkInfo) httpd.Link {
 		flows.LinkEnded:    httpd.LinkEnded,
 		flows.LinkReplaced: httpd.LinkReplaced,
 	}[info.State] // anything else is LinkUnknown, the zero state
-	return httpd.Link{Label: info.Label, State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away,
+	return httpd.Link{State: state, Expires: info.Expires, SecondFactor: info.SecondFactor, Away: info.Away,
 		Address: info.Purpose == flows.PurposeConfirmAddress, CheckLen: flows.LinkCheckLen, Mistyped: info.Mistyped}
 }
 

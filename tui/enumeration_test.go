@@ -15,7 +15,7 @@ import (
 // address has an account (ASVS 5.0 6.3.8): typed by two new devices at
 // the same moment, an address with an account (and no message for over a
 // day) and a new address of the same length show the same screens, but
-// for the address itself and the link's random label. The screens call
+// for the address itself and the link's random check. The screens call
 // the flows' LoginOrRegister and ResendVerification, whose timing flows'
 // TestLoginTimingDoesNotTellWhoHasAnAccount measures.
 func TestPasswordScreensDoNotEnumerate(t *testing.T) {
@@ -28,7 +28,7 @@ func TestPasswordScreensDoNotEnumerate(t *testing.T) {
 
 	addrs := []string{grace, unknown}
 	terms := []*term{e.open(flows.KeyDevice("SHA256:stranger-1"), ""), e.open(flows.KeyDevice("SHA256:stranger-2"), "")}
-	labels := regexp.MustCompile(`session [A-Z2-9]{4}|│  [A-Z2-9] [A-Z2-9] [A-Z2-9] [A-Z2-9]  │`)
+	labels := regexp.MustCompile(`asks for [A-Z2-9]{4}|│  [A-Z2-9] [A-Z2-9] [A-Z2-9] [A-Z2-9]  │`)
 	// alike does act on each terminal in turn, waits for its screen to
 	// show want, and compares the two screens.
 	alike := func(what string, act func(tr *term, addr string), want ...string) {
@@ -53,7 +53,7 @@ func TestPasswordScreensDoNotEnumerate(t *testing.T) {
 	alike("a wrong password", func(tr *term, _ string) {
 		tr.typeText(otherPW)
 		tr.press(tea.KeyEnter)
-	}, "Not signed in with that password. We sent a link", "Its page names this terminal session")
+	}, "Not signed in with that password. We sent a link", "Type these characters on its page")
 	// Sending it again, too soon and then in time.
 	alike("send again, too soon", func(tr *term, _ string) {
 		tr.ctrl('r')
@@ -69,5 +69,5 @@ func TestPasswordScreensDoNotEnumerate(t *testing.T) {
 		tr.waitFor("Password, to send the link again")
 		tr.typeText(otherPW)
 		tr.press(tea.KeyEnter)
-	}, "✓ Sent a link again, for terminal session")
+	}, "✓ Sent a link again: its page asks for ")
 }

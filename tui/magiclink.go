@@ -12,9 +12,10 @@ import (
 )
 
 // magicLink waits for a sign-in link to be used. The link opens a page in
-// a browser that names this terminal session by a short label and signs
-// it in when its one button is pressed; the screen shows the same label,
-// big, so the person can tell the page is for this terminal. The link
+// a browser that asks for the characters this screen shows, big, and
+// signs this session in when they are typed and its one button pressed:
+// nothing else shows them, so a link someone else asked for cannot sign
+// that someone in with its holder's press (flows.ConfirmLinkChecked). The link
 // works only while this session watches the device, which the root does
 // for as long as the session lives, and the root moves the session on
 // when the flows poke it (root.visited).
@@ -37,7 +38,7 @@ func newMagicLink(c *common, addr string, sent flows.LinkSent) *magicLink {
 
 func (m *magicLink) Init() tea.Cmd             { return nil }
 func (m *magicLink) SetSize(width, height int) { m.width, m.height = width, height }
-func (m *magicLink) Title() string             { return "sign-in link · " + inert.String(m.sent.Label) }
+func (m *magicLink) Title() string             { return "sign-in link" }
 func (m *magicLink) Focused() bool             { return false }
 
 func (m *magicLink) expired() bool { return !m.c.now().Before(m.sent.Expires) }
@@ -67,7 +68,7 @@ func (m *magicLink) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		m.sent, m.nextAt = msg.sent, msg.sent.NextAt
-		m.note = "Sent a new link, for terminal session " + inert.String(msg.sent.Label) + "."
+		m.note = "Sent a new link: its page asks for " + inert.String(msg.sent.Check) + "."
 	}
 	return nil
 }
@@ -84,17 +85,17 @@ func (m *magicLink) resend() tea.Cmd {
 func (m *magicLink) View() string {
 	st := m.c.st
 	now := m.c.now()
-	to, label := inert.Address(m.sent.To), inert.String(m.sent.Label)
+	to, check := inert.Address(m.sent.To), inert.String(m.sent.Check)
 	heading := "Sign-in link sent to " + to
 	if m.sent.Channel != "" {
 		heading += " by " + string(m.sent.Channel)
 	}
 	out := st.heading.Render(wrap(heading, m.width)) + "\n\n" +
-		wrap("Sent a sign-in link to "+to+". Open it and press the button for terminal session "+label+".", m.width) + "\n\n" +
-		labelBox(st, label) + "\n\n"
+		wrap("Sent a sign-in link to "+to+". Open it, type these characters on its page and press its button:", m.width) + "\n\n" +
+		labelBox(st, check) + "\n\n"
 
 	f := fields{st: st, width: m.width}
-	f.add("Session", label+st.faint.Render(" · the link's page shows the same label"))
+	f.add("Check", check+st.faint.Render(" · only this terminal shows it: never give it to anyone"))
 	if m.expired() {
 		f.add("Expires", st.bad.Render("expired "+flows.When(m.sent.Expires, now)))
 	} else {
@@ -124,8 +125,8 @@ func (m *magicLink) View() string {
 	return out
 }
 
-// labelBox is a session label written big: spaced, in a box, to be
-// compared with the label on the link's page.
+// labelBox is a link's check written big: spaced, in a box, to be typed
+// on the link's page.
 func labelBox(st *styles, label string) string {
 	return st.big.Render(spaced(label))
 }

@@ -13,13 +13,26 @@ import (
 )
 
 var (
-	linkRE  = regexp.MustCompile(`https://attest\.test/link/([a-z2-7]{26})`)
-	labelRE = regexp.MustCompile(`terminal session ([A-Z0-9]{4})`)
+	linkRE = regexp.MustCompile(`https://attest\.test/link/([a-z2-7]{26})`)
+	// checkBoxRE is a link's check as the screens write it, big.
+	checkBoxRE = regexp.MustCompile(`│  ([A-Z2-9]) ([A-Z2-9]) ([A-Z2-9]) ([A-Z2-9])  │`)
 )
 
-// link returns the token and session label of the n-th link message (from
-// 1) sent to an address, waiting for its delivery.
-func (e *env) link(to string, n int) (token, label string) {
+// checkOn is the link check a screen shows in its box: what the person
+// types on the link's page.
+func checkOn(t *testing.T, screen string) string {
+	t.Helper()
+	m := checkBoxRE.FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatalf("the screen shows no link check:\n%s", screen)
+	}
+	return strings.Join(m[1:], "")
+}
+
+// link returns the token of the n-th link message (from 1) sent to an
+// address, waiting for its delivery. The message names nothing that its
+// page asks for.
+func (e *env) link(to string, n int) (token string) {
 	e.t.Helper()
 	deadline := time.After(patience)
 	for {
@@ -34,11 +47,10 @@ func (e *env) link(to string, n int) (token, label string) {
 		e.bag.mu.Unlock()
 		if len(found) >= n {
 			m := found[n-1]
-			label := labelRE.FindStringSubmatch(m.Text)
-			if label == nil {
-				e.t.Fatalf("the link message names no session:\n%s", m.Text)
+			if strings.Contains(m.Text, "terminal session") || checkBoxRE.MatchString(m.Text) {
+				e.t.Fatalf("the link message names its terminal:\n%s", m.Text)
 			}
-			return linkRE.FindStringSubmatch(m.Text)[1], label[1]
+			return linkRE.FindStringSubmatch(m.Text)[1]
 		}
 		select {
 		case <-arrived:
@@ -48,10 +60,14 @@ func (e *env) link(to string, n int) (token, label string) {
 	}
 }
 
-// confirmLink presses the link's button, as the page does.
-func (e *env) confirmLink(token string) flows.LinkInfo {
+// confirmLink types the check the terminal showed on the link's page and
+// presses its button, as the person does.
+func (e *env) confirmLink(token, check string) flows.LinkInfo {
 	e.t.Helper()
-	info, err := e.svc.ConfirmLink(ctx, token)
+	if strings.Contains(e.linkMessage(token), check) {
+		e.t.Fatalf("the message holds the check %s", check)
+	}
+	info, err := e.svc.ConfirmLinkChecked(ctx, token, check)
 	if err != nil {
 		e.t.Fatalf("confirm the link: %v", err)
 	}
@@ -68,8 +84,8 @@ func toLink(tr *term, addr string) string {
 	return tr.waitFor("Sign-in link sent to "+addr, "moves on by itself")
 }
 
-// The sign-in screen sends a link; the screen shows the label the link's
-// page shows, and moves on by itself when the button is pressed.
+// The sign-in screen sends a link; the screen shows the check the link's
+// page asks for, and moves on by itself when the button is pressed.
 func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 	e := newEnv(t)
 	tr := e.open(laptop, "")
@@ -81,13 +97,13 @@ func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 	tr.ctrl('l')
 	screen = tr.waitFor("Sign-in link sent to "+grace, "moves on by itself")
 	tr.golden("waiting", screen)
-	token, label := e.link(grace, 1)
-	if !strings.Contains(screen, "terminal session "+label+".") || !strings.Contains(screen, spaced(label)) ||
-		!strings.Contains(screen, "sign-in link · "+label) {
-		t.Fatalf("the screen does not show the link's label %s:\n%s", label, screen)
+	token := e.link(grace, 1)
+	check := checkOn(t, screen)
+	if !strings.Contains(screen, "Check     "+check+" · only this terminal shows it") {
+		t.Fatalf("the screen does not show the link's check %s:\n%s", check, screen)
 	}
 	// Opening the link (the page's GET) uses nothing.
-	if info, err := e.svc.PeekLink(ctx, token); err != nil || info.State != flows.LinkLive || info.Label != label {
+	if info, err := e.svc.PeekLink(ctx, token); err != nil || info.State != flows.LinkLive {
 		t.Fatalf("peek: %+v, %v", info, err)
 	}
 	tr.settle()
@@ -95,7 +111,7 @@ func TestMagicLinkSignsInTheWaitingSession(t *testing.T) {
 		t.Fatalf("peeking moved the screen:\n%s", s)
 	}
 
-	e.confirmLink(token)
+	e.confirmLink(token, check)
 	screen = tr.waitFor("Signed in with the link as grace@example.com.", "signed in as grace@example.com · via link")
 	tr.golden("home", screen)
 	if info, _ := e.svc.PeekLink(ctx, token); info.State != flows.LinkUsed {
@@ -112,25 +128,26 @@ func TestMagicLinkExpires(t *testing.T) {
 	if strings.Contains(screen, "ctrl+r new link") {
 		t.Fatalf("the help offers a new link before the governor allows it:\n%s", screen)
 	}
-	tr.waitFor("New link  can be sent at 09:01:00 UTC (in 1m)")
-	old, oldLabel := e.link(grace, 1)
+	oldCheck := checkOn(t, tr.waitFor("New link  can be sent at 09:01:00 UTC (in 1m)"))
+	old := e.link(grace, 1)
 
 	e.clock.Advance(flows.LinkTTL)
 	tr.send(tickMsg{n: -1})
 	screen = tr.waitFor("This link has expired", "Expires   expired 09:05:00 UTC (now)", "ctrl+r new link")
 	tr.golden("expired", screen)
-	if info, _ := e.svc.ConfirmLink(ctx, old); info.State != flows.LinkExpired {
+	if info, _ := e.svc.ConfirmLinkChecked(ctx, old, oldCheck); info.State != flows.LinkExpired {
 		t.Fatalf("the lapsed link is %s, want expired", info.State)
 	}
 
 	tr.ctrl('r')
-	token, label := e.link(grace, 2)
-	screen = tr.waitFor("Sent a new link, for terminal session "+label+".", "Expires   09:10:00 UTC (in 5m)")
+	token := e.link(grace, 2)
+	screen = tr.waitFor("Sent a new link: its page asks for ", "Expires   09:10:00 UTC (in 5m)")
 	tr.golden("resent", screen)
-	if label == oldLabel && strings.Contains(screen, spaced(oldLabel)) && token == old {
-		t.Fatal("the new link is the old one")
+	check := checkOn(t, screen)
+	if token == old || !strings.Contains(screen, "its page asks for "+check+".") {
+		t.Fatalf("the new link is the old one, or its check %s is not the one shown:\n%s", check, screen)
 	}
-	e.confirmLink(token)
+	e.confirmLink(token, check)
 	tr.waitFor("Signed in with the link as grace@example.com.")
 }
 
@@ -154,13 +171,13 @@ func TestMagicLinkThrottled(t *testing.T) {
 func TestMagicLinkAfterLeavingTheScreen(t *testing.T) {
 	e := newEnv(t)
 	tr := e.open(laptop, "")
-	toLink(tr, grace)
+	check := checkOn(t, toLink(tr, grace))
 	tr.press(tea.KeyEscape)
 	tr.waitFor("Email address")
 	tr.press(tea.KeyEscape)
 	tr.waitFor("anonymous visitor")
-	token, _ := e.link(grace, 1)
-	e.confirmLink(token)
+	token := e.link(grace, 1)
+	e.confirmLink(token, check)
 	tr.waitFor("Signed in with the link as grace@example.com.", "signed in as grace@example.com · via link")
 }
 
@@ -168,17 +185,61 @@ func TestMagicLinkAfterLeavingTheScreen(t *testing.T) {
 func TestMagicLinkNeedsTheSession(t *testing.T) {
 	e := newEnv(t)
 	tr := e.open(laptop, "")
-	toLink(tr, grace)
-	token, _ := e.link(grace, 1)
+	check := checkOn(t, toLink(tr, grace))
+	token := e.link(grace, 1)
 	tr.typeText("q")
 	if r := tr.finish(); !r.live.stopped() {
 		t.Fatal("quitting left the watch running")
 	}
-	info, err := e.svc.ConfirmLink(ctx, token)
+	info, err := e.svc.ConfirmLinkChecked(ctx, token, check)
 	if err != nil || info.State != flows.LinkGone {
 		t.Fatalf("the link of an ended session: %+v, %v", info, err)
 	}
 	if v, _ := e.svc.Visit(ctx, laptop); v.Account {
 		t.Fatal("the link signed in a session that had ended")
+	}
+}
+
+// linkMessage is the text of the message that carries a link's token.
+func (e *env) linkMessage(token string) string {
+	e.t.Helper()
+	e.bag.mu.Lock()
+	defer e.bag.mu.Unlock()
+	for _, m := range e.bag.msgs {
+		if strings.Contains(m.Text, "/link/"+token) {
+			return m.Text
+		}
+	}
+	e.t.Fatalf("no message carries the link %s", token)
+	return ""
+}
+
+// The victim presses, without the check, a link the attacker's terminal
+// asked for: the attacker's screen stays where it was, signed out; a
+// wrong check ends the link, and the right one does nothing after it.
+func TestMagicLinkPressedWithoutTheCheck(t *testing.T) {
+	e := newEnv(t)
+	tr := e.open(laptop, "")
+	check := checkOn(t, toLink(tr, grace))
+	token := e.link(grace, 1)
+	if _, err := e.svc.ConfirmLinkChecked(ctx, token, ""); err == nil {
+		t.Fatal("a press without the check was accepted")
+	}
+	wrong := "AAAA"
+	if check == wrong {
+		wrong = "BBBB"
+	}
+	if info, err := e.svc.ConfirmLinkChecked(ctx, token, wrong); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	if info, _ := e.svc.ConfirmLinkChecked(ctx, token, check); info.State != flows.LinkEnded {
+		t.Fatalf("the right check after a wrong one: %+v", info)
+	}
+	tr.settle()
+	if s := tr.screen(); !strings.Contains(s, "Sign-in link sent to "+grace) || strings.Contains(s, "Signed in") {
+		t.Fatalf("the screen moved on:\n%s", s)
+	}
+	if v, _ := e.svc.Visit(ctx, laptop); v.Account {
+		t.Fatal("the session was signed in")
 	}
 }

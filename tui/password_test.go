@@ -87,15 +87,12 @@ func TestPasswordWrong(t *testing.T) {
 	toPassword(tr, grace)
 	tr.typeText(otherPW)
 	tr.press(tea.KeyEnter)
-	screen := tr.waitFor("Not signed in with that password.", "Its page names this terminal session")
+	screen := tr.waitFor("Not signed in with that password.", "Type these characters on its page")
 	tr.golden("wrong", screen)
 	masked(t, screen, otherPW)
 
-	token, label := e.link(grace, 1)
-	if !strings.Contains(screen, spaced(label)) {
-		t.Fatalf("the screen does not show the link's label %s:\n%s", label, screen)
-	}
-	e.confirmLink(token)
+	token := e.link(grace, 1)
+	e.confirmLink(token, checkOn(t, screen))
 	tr.waitFor("Signed in with the link as grace@example.com.", "signed in as grace@example.com · via link")
 }
 
@@ -129,30 +126,29 @@ func TestPasswordRegisterFollowLink(t *testing.T) {
 	toPassword(d, grace)
 	d.typeText(goodPW)
 	d.press(tea.KeyEnter)
-	dScreen := d.waitFor("Not signed in with that password.", "Its page names this terminal session")
+	dScreen := d.waitFor("Not signed in with that password.", "Type these characters on its page")
 	d.golden("D", dScreen)
 	masked(t, dScreen, goodPW)
-	token, label := e.link(grace, 1)
-	if !strings.Contains(dScreen, spaced(label)) {
-		t.Fatalf("the screen does not show the link's label %s:\n%s", label, dScreen)
-	}
+	token := e.link(grace, 1)
+	check := checkOn(t, dScreen)
 
 	e.clock.Advance(time.Minute)
 	c := e.open(phone, "")
 	toPassword(c, grace)
 	c.typeText(otherPW)
 	c.press(tea.KeyEnter)
-	cScreen := c.waitFor("Not signed in with that password.", "Its page names this terminal session")
+	cScreen := c.waitFor("Not signed in with that password.", "Type these characters on its page")
 	c.golden("C", cScreen)
-	_, cLabel := e.link(grace, 2)
-	// The same screen, but for the label and the expiry (a minute later).
-	a := strings.NewReplacer(cLabel, "LABEL", spaced(cLabel), "LABEL").Replace(cScreen)
-	b := strings.NewReplacer(label, "LABEL", spaced(label), "LABEL", "09:05:00", "09:06:00").Replace(dScreen)
+	e.link(grace, 2)
+	cCheck := checkOn(t, cScreen)
+	// The same screen, but for the check and the expiry (a minute later).
+	a := strings.NewReplacer(spaced(cCheck), "CHECK").Replace(cScreen)
+	b := strings.NewReplacer(spaced(check), "CHECK", "09:05:00", "09:06:00").Replace(dScreen)
 	if a != b {
 		t.Fatalf("[C] and [D] differ:\n%s\n\n%s", cScreen, dScreen)
 	}
 
-	e.confirmLink(token)
+	e.confirmLink(token, check)
 	screen := d.waitFor("Welcome — your account is ready", "signed in as grace@example.com · via link")
 	d.golden("home", screen)
 	if v, _ := e.svc.Visit(ctx, laptop); !v.Account || !v.HasPassword {
@@ -190,8 +186,11 @@ func TestPasswordPendingSendAgain(t *testing.T) {
 	tr.waitFor("Password, to send the link again")
 	tr.typeText(otherPW)
 	tr.press(tea.KeyEnter)
-	_, label := e.link(grace, 2)
-	screen = tr.waitFor("✓ Sent a link again, for terminal session "+label+".", spaced(label))
+	e.link(grace, 2)
+	screen = tr.waitFor("✓ Sent a link again: its page asks for ")
+	if check := checkOn(t, screen); !strings.Contains(screen, "its page asks for "+check+".") {
+		t.Fatalf("the note and the box differ:\n%s", screen)
+	}
 	masked(t, screen, otherPW)
 
 	e.clock.Advance(61 * time.Second)
@@ -201,12 +200,12 @@ func TestPasswordPendingSendAgain(t *testing.T) {
 	tr.waitFor("Password, to send the link again")
 	tr.typeText(goodPW)
 	tr.press(tea.KeyEnter)
-	token, label := e.link(grace, 3)
-	screen = tr.waitFor("✓ Sent a link again, for terminal session "+label+".", spaced(label))
+	token := e.link(grace, 3)
+	screen = tr.waitFor("✓ Sent a link again: its page asks for ")
 	tr.golden("sent", screen)
 	masked(t, screen, goodPW)
 
-	e.confirmLink(token)
+	e.confirmLink(token, checkOn(t, screen))
 	tr.waitFor("Welcome — your account is ready", "signed in as grace@example.com · via link")
 }
 

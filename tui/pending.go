@@ -19,8 +19,8 @@ import (
 // account and the password was not its own ([B]). All read alike, so that
 // the screen tells nobody whether the address has an account: "we sent a
 // link" (a confirmation link or a sign-in link; only the address's holder
-// sees which). A link that went out just now names this terminal session
-// by its label, as the link's page does. Sending the link again takes the
+// sees which). The page of a link that went out just now asks for the
+// characters this screen shows (and nothing else does). Sending the link again takes the
 // password once more (the flows' ResendVerification), in a masked field
 // that is cleared as soon as it is sent. The link signs this session in;
 // the root moves it on (root.visited).
@@ -118,7 +118,7 @@ func (p *pending) Update(msg tea.Msg) tea.Cmd {
 		p.closeField()
 		sent := msg.sent
 		p.link, p.nextAt = &sent, sent.NextAt
-		p.note = "Sent a link again, for terminal session " + inert.String(sent.Label) + "."
+		p.note = "Sent a link again: its page asks for " + inert.String(sent.Check) + "."
 		return nil
 	}
 	if !p.asking || p.sending {
@@ -164,8 +164,16 @@ func (p *pending) resend() tea.Cmd {
 
 // linkAway says what happens to the link if this screen goes, in words
 // that fit every case: a sign-in link signs in only a waiting screen, a
-// registration's link works within its lifetime whether or not one waits.
-const linkAway = "If you close this, a link that makes your account still works, and this device is signed in when it next connects; a link that signs in needs this screen open."
+// registration's link works within its lifetime whether or not one waits,
+// for whoever has the characters its terminal showed (shown: this one).
+func linkAway(shown bool) string {
+	with := "the characters above"
+	if !shown {
+		with = "the characters its terminal showed"
+	}
+	return "If you close this, a link that makes your account still works with " + with +
+		", and this device is signed in when it next connects; a link that signs in needs this screen open."
+}
 
 func (p *pending) View() string {
 	st := p.c.st
@@ -178,9 +186,9 @@ func (p *pending) View() string {
 	out := st.heading.Render("Follow the link") + "\n\n" +
 		wrap("Not signed in with that password. "+sent, p.width) + "\n\n"
 	if p.link != nil {
-		label := inert.String(p.link.Label)
-		out += wrap("Its page names this terminal session "+label+": press its button only if it does.", p.width) + "\n\n" +
-			labelBox(st, label) + "\n\n"
+		check := inert.String(p.link.Check)
+		out += wrap("Type these characters on its page, and never give them to anyone:", p.width) + "\n\n" +
+			labelBox(st, check) + "\n\n"
 		f := fields{st: st, width: p.width}
 		if now.Before(p.link.Expires) {
 			f.add("Expires", flows.When(p.link.Expires, now))
@@ -211,6 +219,6 @@ func (p *pending) View() string {
 	} else {
 		out += st.faint.Render(wrap("The link can be sent again at "+flows.When(p.nextAt, now)+".", p.width))
 	}
-	out += "\n" + st.faint.Render(wrap("This screen moves on by itself once the link's button is pressed. "+linkAway, p.width))
+	out += "\n" + st.faint.Render(wrap("This screen moves on by itself once the link's button is pressed. "+linkAway(p.link != nil), p.width))
 	return out
 }

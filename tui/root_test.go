@@ -48,7 +48,7 @@ func TestWindowTooSmallAndBack(t *testing.T) {
 func TestLayoutsHold(t *testing.T) {
 	e := newEnv(t)
 	twoDevices(e)
-	sent := flows.LinkSent{Label: "K7QX", Purpose: flows.PurposeSignIn, Channel: "email", To: grace,
+	sent := flows.LinkSent{Check: "K7QX", Purpose: flows.PurposeSignIn, Channel: "email", To: grace,
 		Expires: start.Add(flows.LinkTTL), NextAt: start.Add(time.Minute)}
 	for _, size := range [][2]int{{minWidth, minHeight}, {80, 24}, {132, 43}} {
 		r := New(Session{Service: e.svc, Device: laptop, User: "grace"}).(*root)

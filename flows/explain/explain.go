@@ -170,7 +170,10 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = heldWhy(b)
 	case flows.KindLinkEmailed, flows.KindLinkTexted:
 		l.What = "link " + sentVerb(f.Kind)
-		l.Why = "one use, " + lasting(f.Time, b.Expires) + ", for the terminal labelled " + b.Label
+		l.Why = "one use, " + lasting(f.Time, b.Expires) + ", for the terminal that asked and shows its check"
+		if b.Label != "" { // a link from before checks named its terminal so
+			l.Why = "one use, " + lasting(f.Time, b.Expires) + ", for the terminal labelled " + b.Label
+		}
 		if g := nextWhy(b); g != "" {
 			l.Why += "; " + g
 		}
@@ -179,7 +182,7 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.Why = "its button was pressed: it works once"
 	case flows.KindLinkRefused:
 		l.What = "link ended by a wrong check"
-		l.Why = "its page was given other characters than the terminal that added the address shows; the link had its one attempt, the code still works"
+		l.Why = "its page was given other characters than the terminal that asked for it shows; the link had its one attempt"
 	case flows.KindStepUpGranted:
 		l.What, l.About = "stepped up", short(f.Device)
 		l.Why = "this device only, until " + clock(b.Expires)

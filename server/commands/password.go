@@ -98,7 +98,7 @@ func firstLine(r io.Reader, limit int) (string, error) {
 
 // magicLinkJSON describes a link that went out.
 type magicLinkJSON struct {
-	Label     string     `json:"label"`   // the session's name on the link's page
+	Check     string     `json:"check"`   // what the link's page asks for; only this terminal shows it
 	Channel   string     `json:"channel"` // "email" or "sms"
 	ExpiresAt *time.Time `json:"expires_at"`
 	NextAt    *time.Time `json:"next_at"` // when another message can go to the address
@@ -108,7 +108,7 @@ func toMagicLinkJSON(l *flows.LinkSent) *magicLinkJSON {
 	if l == nil {
 		return nil
 	}
-	return &magicLinkJSON{Label: l.Label, Channel: string(l.Channel), ExpiresAt: cli.Stamp(l.Expires), NextAt: cli.Stamp(l.NextAt)}
+	return &magicLinkJSON{Check: l.Check, Channel: string(l.Channel), ExpiresAt: cli.Stamp(l.Expires), NextAt: cli.Stamp(l.NextAt)}
 }
 
 // loginJSON is what `login --json`, `resend --json` and `signin --link
@@ -325,7 +325,7 @@ func runLogin(c *call, pw string, lw *linkWaiter) error {
 // sign-in link signs in only a waiting session; a registration's link
 // works whether or not one waits.
 const linkWorks = "A link that signs in works only while a command of this device waits for it; one that makes your " +
-	"account works even after you close this, and this device is signed in when it next connects."
+	"account works even after you close this (keep its characters, or send it again), and this device is signed in when it next connects."
 
 // pendingLink tells a person to follow the link that a one-stage login
 // sent, and waits for it unless lw is nil. link is the link this command
@@ -336,17 +336,22 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 	sent := "We sent a link to " + inert.Address(to) + ": " + flows.LinkDoes + "."
 	if link == nil {
 		sent = "No new link could go to " + inert.Address(to) + " just now (it had one moments ago); the latest one: " + flows.LinkDoes + "."
+	} else {
+		// Only the terminal that asked shows what the page asks for: see
+		// flows.ConfirmLinkChecked.
+		sent += " Its page asks for " + inert.String(link.Check) + ", which only this terminal shows: never give it to anyone, " +
+			"and never type there characters someone gives you."
 	}
 	if c.JSON {
 		if err := c.Emit(loginJSON{Pending: true, To: to, Link: toMagicLinkJSON(link)}); err != nil {
 			return err
 		}
 	} else if lw != nil {
-		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button, "+
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it, type those characters and press its button, "+
 			"within %s. %s Send it again with: %s.\n", sent, linkTTLWords(), linkWorks, again)
 		c.Printf("Waiting for the link…\n")
 	} else {
-		c.Printf("Not signed in with that password. %s Nothing happens until you open it and press its button, "+
+		c.Printf("Not signed in with that password. %s Nothing happens until you open it, type those characters and press its button, "+
 			"within %s. %s\n", sent, linkTTLWords(), linkWorks)
 		c.Printf("This command did not wait (--no-wait): a sign-in link will find no waiting session. "+
 			"To sign in that way, run %s (it sends a new link and waits).\n", again)
@@ -398,8 +403,9 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 			return err
 		}
 	} else {
-		c.Printf(what+" Open it and press the button for terminal session %s (shown on the page) within %s.\n",
-			inert.Address(sent.To), inert.String(sent.Label), linkTTLWords())
+		c.Printf(what+" Open it within %s, type %s on its page and press the button. Only this terminal shows %s: "+
+			"never give these characters to anyone, and never type on that page characters someone gives you.\n",
+			inert.Address(sent.To), linkTTLWords(), inert.String(sent.Check), inert.String(sent.Check))
 		if lw != nil {
 			c.Printf("Waiting for the button to be pressed…\n")
 		} else {

@@ -94,10 +94,24 @@ func (w *world) linkFor(addr string) (text, token string) {
 	}
 }
 
-// press is the browser: it presses the button on the link's page.
-func (w *world) press(token string) {
+// checkRE finds what a link's page asks for in what a command printed.
+var checkRE = regexp.MustCompile(`(?:Its page asks for|type) ([A-Z2-9]{4})\b`)
+
+// checkIn is the last check a command printed.
+func checkIn(t *testing.T, out string) string {
+	t.Helper()
+	m := checkRE.FindAllStringSubmatch(out, -1)
+	if m == nil {
+		t.Fatalf("no check in %q", out)
+	}
+	return m[len(m)-1][1]
+}
+
+// press is the browser: it types on the link's page the check that the
+// terminal (what the command printed, out) shows and presses the button.
+func (w *world) press(token, out string) {
 	w.t.Helper()
-	info, err := w.svc.ConfirmLink(context.Background(), token)
+	info, err := w.svc.ConfirmLinkChecked(context.Background(), token, checkIn(w.t, out))
 	if err != nil || info.State != flows.LinkLive {
 		w.t.Fatalf("press the link: %+v, %v", info, err)
 	}
@@ -123,21 +137,29 @@ func noPassword(t *testing.T, what string, outs []string, passwords ...string) {
 	}
 }
 
-// followText is what login prints for every case but [A] while it waits.
+// anonCheck takes the check, random per link, out of what login printed.
+func anonCheck(out string) string {
+	return regexp.MustCompile(`Its page asks for [A-Z2-9]{4},`).ReplaceAllString(out, "Its page asks for CHECK,")
+}
+
+// followText is what login prints for every case but [A] while it waits,
+// with the check as anonCheck leaves it.
 func followText(addr string) string {
 	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
-		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button, " +
+		"or confirms the address and makes your account if it is new. Its page asks for CHECK, which only this terminal shows: " +
+		"never give it to anyone, and never type there characters someone gives you. Nothing happens until you open it, type those characters and press its button, " +
 		"within 5 minutes. A link that signs in works only while a command of this device waits for it; one that makes your " +
-		"account works even after you close this, and this device is signed in when it next connects. Send it again with: resend " + addr + ".\n" +
+		"account works even after you close this (keep its characters, or send it again), and this device is signed in when it next connects. Send it again with: resend " + addr + ".\n" +
 		"Waiting for the link…\n"
 }
 
 // noWaitText is what login --no-wait prints for every case but [A].
 func noWaitText(addr string) string {
 	return "Not signed in with that password. We sent a link to " + addr + ": it signs you in if the address has an account, " +
-		"or confirms the address and makes your account if it is new. Nothing happens until you open it and press its button, " +
+		"or confirms the address and makes your account if it is new. Its page asks for CHECK, which only this terminal shows: " +
+		"never give it to anyone, and never type there characters someone gives you. Nothing happens until you open it, type those characters and press its button, " +
 		"within 5 minutes. A link that signs in works only while a command of this device waits for it; one that makes your " +
-		"account works even after you close this, and this device is signed in when it next connects.\n" +
+		"account works even after you close this (keep its characters, or send it again), and this device is signed in when it next connects.\n" +
 		"This command did not wait (--no-wait): a sign-in link will find no waiting session. " +
 		"To sign in that way, run resend " + addr + " (it sends a new link and waits).\n"
 }
@@ -153,7 +175,7 @@ func (w *world) register(dev flows.Device, addr, password string) string {
 		w.t.Fatalf("login %s: stdout %q, stderr %q", addr, run.stdout.String(), run.stderr.String())
 	}
 	_, token := w.linkFor(addr)
-	w.press(token)
+	w.press(token, run.stdout.String())
 	run.finish(w.t, "login "+addr, 0)
 	return run.stdout.String()
 }
@@ -167,7 +189,7 @@ func TestLoginCases(t *testing.T) {
 	// [D] an unknown address: the account is made and a link sent; login
 	// waits for it, and signs in when its button is pressed.
 	out := w.register(laptop, grace, goodPassword)
-	if want := followText(grace) + "Signed in as your account.\n"; out != want {
+	if want := followText(grace) + "Signed in as your account.\n"; anonCheck(out) != want {
 		t.Errorf("login [D]:\n got %q\nwant %q", out, want)
 	}
 	outs = append(outs, out)
@@ -204,7 +226,7 @@ func TestLoginCases(t *testing.T) {
 	// with a sign-in link to the address.
 	w.clock.Advance(time.Minute)
 	r = w.okAs(pw(otherPassword), device("stranger"), "login", grace, "--no-wait")
-	if r.stdout != noWaitText(grace) {
+	if anonCheck(r.stdout) != noWaitText(grace) {
 		t.Errorf("login [B]:\n got %q\nwant %q", r.stdout, noWaitText(grace))
 	}
 	outs = append(outs, r.stdout, r.stderr)
@@ -236,7 +258,8 @@ func TestLoginPendingSameWords(t *testing.T) {
 	// [D] without waiting: a registration's link works all the same.
 	r := w.okAs(pw(goodPassword), laptop, "login", grace, "--no-wait")
 	want := noWaitText(grace)
-	if r.stdout != want {
+	first := r.stdout
+	if anonCheck(r.stdout) != want {
 		t.Errorf("login --no-wait [D]:\n got %q\nwant %q", r.stdout, want)
 	}
 	_, token := w.linkFor(grace)
@@ -252,7 +275,7 @@ func TestLoginPendingSameWords(t *testing.T) {
 		t.Errorf("login [C] --json: %v", o)
 	}
 	w.clock.Advance(time.Minute)
-	if r := w.okAs(pw(otherPassword), device("other"), "login", grace, "--no-wait"); r.stdout != want {
+	if r := w.okAs(pw(otherPassword), device("other"), "login", grace, "--no-wait"); anonCheck(r.stdout) != want {
 		t.Errorf("login --no-wait [C]:\n got %q\nwant %q", r.stdout, want)
 	}
 	// Within a minute of the last, no new link goes; the answer says so.
@@ -267,10 +290,10 @@ func TestLoginPendingSameWords(t *testing.T) {
 	if run.stdout.waitFor(waitingRE) == nil {
 		t.Fatalf("login [C]: %q", run.stdout.String())
 	}
-	if got := run.stdout.String(); got != followText(grace) {
+	if got := anonCheck(run.stdout.String()); got != followText(grace) {
 		t.Errorf("login [C] waiting:\n got %q\nwant %q", got, followText(grace))
 	}
-	w.press(token)
+	w.press(token, first) // the check the terminal that registered showed
 	run.finish(t, "login [C]", 0)
 	if !strings.HasSuffix(run.stdout.String(), "Waiting for the link…\nSigned in as your account.\n") {
 		t.Errorf("login [C] after the link: %q", run.stdout.String())
@@ -287,19 +310,25 @@ func TestLoginJSONWaits(t *testing.T) {
 		t.Fatalf("login --json: %q, stderr %q", run.stdout.String(), run.stderr.String())
 	}
 	text, token := w.linkFor(grace)
-	w.press(token)
+	first := (result{args: []string{"login"}, stdout: run.stdout.String()}).lines(t)
+	link, _ := first[0]["link"].(map[string]any)
+	check, _ := link["check"].(string)
+	if len(check) != flows.LinkCheckLen || strings.Contains(text, check) {
+		t.Fatalf("login --json: the check %q, the message %q", check, text)
+	}
+	if info, err := w.svc.ConfirmLinkChecked(context.Background(), token, check); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("press with the JSON's check: %+v, %v", info, err)
+	}
 	run.finish(t, "login --json", 0)
 	lines := (result{args: []string{"login"}, stdout: run.stdout.String()}).lines(t)
 	if len(lines) != 2 {
 		t.Fatalf("login --json: %q", run.stdout.String())
 	}
-	link, _ := lines[0]["link"].(map[string]any)
 	if lines[0]["signed_in"] != false || lines[0]["pending"] != true || lines[0]["to"] != grace || link == nil ||
-		link["expires_at"] != "2026-11-21T09:05:00Z" || link["channel"] != "email" ||
-		!strings.Contains(text, "terminal session "+link["label"].(string)) {
+		link["expires_at"] != "2026-11-21T09:05:00Z" || link["channel"] != "email" {
 		t.Errorf("login --json first line: %v (message %q)", lines[0], text)
 	}
-	hasFields(t, "login --json link", link, "label", "expires_at", "next_at")
+	hasFields(t, "login --json link", link, "check", "expires_at", "next_at")
 	v, _ := lines[1]["visitor"].(map[string]any)
 	if lines[1]["signed_in"] != true || lines[1]["pending"] != false || v == nil || v["account"] != true || v["method"] != "link" {
 		t.Errorf("login --json second line: %v", lines[1])
@@ -321,7 +350,7 @@ func TestLoginLinkExpires(t *testing.T) {
 	if got := run.stderr.String(); got != "Not signed in: the link expired at 09:05:00 UTC (1s ago). Send a new one with: resend grace@example.com\n" {
 		t.Errorf("login past the expiry: stderr %q", got)
 	}
-	if info, _ := w.svc.ConfirmLink(context.Background(), token); info.State != flows.LinkExpired {
+	if info, _ := w.svc.ConfirmLinkChecked(context.Background(), token, checkIn(t, run.stdout.String())); info.State != flows.LinkExpired {
 		t.Errorf("the link after it expired: %+v", info)
 	}
 	mustContain(t, "whoami", w.ok(laptop, "whoami").stdout, "account:    no")
@@ -388,8 +417,8 @@ func TestResend(t *testing.T) {
 	text, _ := w.linkFor(grace)
 	mustContain(t, "resend with a wrong password", text, "To sign in to attest")
 	u := w.okAs(pw(otherPassword), device("y"), "resend", "nobody@example.com", "--no-wait")
-	label := regexp.MustCompile(`session [A-Z2-9]{4} `)
-	if a, b := label.ReplaceAllString(r.stdout, "session L "), strings.ReplaceAll(label.ReplaceAllString(u.stdout, "session L "), "nobody@example.com", grace); a != b {
+	check := regexp.MustCompile(`\b[A-Z2-9]{4}\b`)
+	if a, b := check.ReplaceAllString(r.stdout, "CHECK"), strings.ReplaceAll(check.ReplaceAllString(u.stdout, "CHECK"), "nobody@example.com", grace); a != b {
 		t.Errorf("resend answers a registration\n%q\nand an unknown address\n%q", a, b)
 	}
 	r = w.runAs(pw(goodPassword), laptop, "resend", grace, "--no-wait", "--json")
@@ -399,17 +428,21 @@ func TestResend(t *testing.T) {
 
 	w.clock.Advance(time.Minute)
 	run := w.startAs(context.Background(), pw(goodPassword), laptop, "resend", grace)
-	m := run.stdout.waitFor(regexp.MustCompile(`terminal session ([A-Z2-9]{4}) .*\nWaiting for the button to be pressed…\n`))
+	m := run.stdout.waitFor(regexp.MustCompile(`type ([A-Z2-9]{4}) on its page.*\nWaiting for the button to be pressed…\n`))
 	if m == nil {
 		t.Fatalf("resend: stdout %q, stderr %q", run.stdout.String(), run.stderr.String())
 	}
-	if want := "Sent a link to grace@example.com: it confirms the address if your registration waits for it, or else signs you in. Open it and press the button for terminal session " + m[1] +
-		" (shown on the page) within 5 minutes.\nWaiting for the button to be pressed…\n"; run.stdout.String() != want {
+	if want := "Sent a link to grace@example.com: it confirms the address if your registration waits for it, or else signs you in. Open it within 5 minutes, type " + m[1] +
+		" on its page and press the button. Only this terminal shows " + m[1] + ": never give these characters to anyone, and never type on that page characters someone gives you.\n" +
+		"Waiting for the button to be pressed…\n"; run.stdout.String() != want {
 		t.Errorf("resend:\n got %q\nwant %q", run.stdout.String(), want)
 	}
 	text, token := w.linkFor(grace)
-	mustContain(t, "the link's message", text, "terminal session "+m[1], "confirm this address")
-	w.press(token)
+	mustContain(t, "the link's message", text, "confirm this address")
+	if strings.Contains(text, m[1]) {
+		t.Errorf("the message holds the check %s: %q", m[1], text)
+	}
+	w.press(token, run.stdout.String())
 	run.finish(t, "resend", 0)
 	if !strings.HasSuffix(run.stdout.String(), "Signed in as your account.\n") {
 		t.Errorf("resend after the link: %q", run.stdout.String())
@@ -588,23 +621,30 @@ func TestSigninLink(t *testing.T) {
 	w.signUp(laptop, grace, "Grace")
 	w.clock.Advance(time.Minute) // one message a minute to an address
 
-	sentRE := regexp.MustCompile(`terminal session ([A-Z2-9]{4}) \(shown on the page\) within 5 minutes\.\nWaiting for the button to be pressed…\n`)
+	sentRE := regexp.MustCompile(`type ([A-Z2-9]{4}) on its page.*\nWaiting for the button to be pressed…\n`)
 	run := w.start(context.Background(), tablet, "signin", "--link", grace)
 	m := run.stdout.waitFor(sentRE)
 	if m == nil {
 		t.Fatalf("signin --link: stdout %q, stderr %q", run.stdout.String(), run.stderr.String())
 	}
-	if want := "Sent a sign-in link to grace@example.com. Open it and press the button for terminal session " + m[1] +
-		" (shown on the page) within 5 minutes.\nWaiting for the button to be pressed…\n"; run.stdout.String() != want {
+	if want := "Sent a sign-in link to grace@example.com. Open it within 5 minutes, type " + m[1] + " on its page and press the button. " +
+		"Only this terminal shows " + m[1] + ": never give these characters to anyone, and never type on that page characters someone gives you.\n" +
+		"Waiting for the button to be pressed…\n"; run.stdout.String() != want {
 		t.Errorf("signin --link:\n got %q\nwant %q", run.stdout.String(), want)
 	}
 	text, token := w.linkFor(grace)
-	mustContain(t, "the link's message", text, "terminal session "+m[1])
-	// A mail scanner fetching the page uses nothing up.
-	if info, _ := w.svc.PeekLink(context.Background(), token); info.State != flows.LinkLive || info.Label != m[1] {
+	if strings.Contains(text, m[1]) || strings.Contains(text, "terminal session") {
+		t.Errorf("the message gives away what its page asks for (%s): %q", m[1], text)
+	}
+	// A mail scanner fetching the page uses nothing up; a press without
+	// the check signs nothing in and leaves the link as it was.
+	if info, _ := w.svc.PeekLink(context.Background(), token); info.State != flows.LinkLive {
 		t.Errorf("peek: %+v", info)
 	}
-	w.press(token)
+	if info, err := w.svc.ConfirmLinkChecked(context.Background(), token, ""); err == nil || !info.Mistyped {
+		t.Errorf("a press without the check: %+v, %v", info, err)
+	}
+	w.press(token, run.stdout.String())
 	run.finish(t, "signin --link", 0)
 	if !strings.HasSuffix(run.stdout.String(), "Waiting for the button to be pressed…\nSigned in as Grace.\n") || run.stderr.String() != "" {
 		t.Errorf("signin --link after the link: stdout %q, stderr %q", run.stdout.String(), run.stderr.String())
@@ -619,7 +659,10 @@ func TestSigninLink(t *testing.T) {
 		t.Fatalf("signin --link --json: %q", run.stdout.String())
 	}
 	_, token = w.linkFor("new@example.com")
-	w.press(token)
+	check, _ := (result{args: []string{"signin"}, stdout: run.stdout.String()}).lines(t)[0]["link"].(map[string]any)["check"].(string)
+	if info, err := w.svc.ConfirmLinkChecked(context.Background(), token, check); err != nil || info.State != flows.LinkLive {
+		t.Fatalf("press with the JSON's check %q: %+v, %v", check, info, err)
+	}
 	run.finish(t, "signin --link --json", 0)
 	lines := (result{args: []string{"signin"}, stdout: run.stdout.String()}).lines(t)
 	if len(lines) != 2 || lines[0]["link"] == nil || lines[1]["signed_in"] != true ||
@@ -654,7 +697,7 @@ func TestSigninLinkExpires(t *testing.T) {
 	if got := run.stderr.String(); got != "Not signed in: the link expired at 09:05:00 UTC (1s ago). Send a new one with: signin --link grace@example.com\n" {
 		t.Errorf("signin --link past the expiry: stderr %q", got)
 	}
-	if info, err := w.svc.ConfirmLink(context.Background(), token); info.State != flows.LinkExpired {
+	if info, err := w.svc.ConfirmLinkChecked(context.Background(), token, checkIn(t, run.stdout.String())); info.State != flows.LinkExpired {
 		t.Errorf("the link after it expired: %+v, %v", info, err)
 	}
 	mustContain(t, "tablet whoami", w.ok(tablet, "whoami").stdout, "account:    no")

@@ -141,7 +141,7 @@ func TestLinkAndLoginWaitForTOTP(t *testing.T) {
 		t.Fatalf("signin --link: %q", run.stdout.String())
 	}
 	_, token := w.linkFor("ada@example.com")
-	w.press(token)
+	w.press(token, run.stdout.String())
 	run.finish(t, "signin --link", 0)
 	mustContain(t, "signin --link", run.stdout.String(), "First factor accepted (by a sign-in link).", "`totp CODE`")
 	if strings.Contains(run.stdout.String(), "Signed in as") {

@@ -37,16 +37,16 @@ const (
 
 // Link describes a magic link for its page.
 type Link struct {
-	Label   string // names the waiting terminal session, e.g. "K7QX"
 	State   LinkState
 	Expires time.Time
 	// SecondFactor: the sign-in waits for the account's authenticator app.
 	SecondFactor bool
 	// Address: the link confirms an email address added to an account
-	// (it came with that address's code) rather than signing in. Its page
-	// asks for the check that the terminal which added the address shows,
-	// CheckLen characters.
-	Address  bool
+	// (it came with that address's code) rather than signing in.
+	Address bool
+	// CheckLen is how many characters every link's page asks for: the
+	// check that only the terminal which asked for the link (or added the
+	// address) shows, so only the person at it can use the link.
 	CheckLen int
 	// Mistyped: from Confirm, with a Refusal, when the check had not the
 	// form of one; the link is unchanged and the page asks again.
@@ -65,8 +65,8 @@ type Links interface {
 	// State LinkLive when this call used the link and the session is
 	// signed in; any other state says why nothing happened. Exactly one of
 	// many concurrent Confirm calls for a token gets LinkLive; the others
-	// get LinkUsed. check is what the person typed on an address link's
-	// page ("" for other links); a wrong one ends the link (LinkEnded).
+	// get LinkUsed. check is what the person typed on the page; a wrong
+	// one ends the link (LinkEnded).
 	Confirm(ctx context.Context, token, check string) (Link, error)
 }
 

@@ -108,10 +108,10 @@ func (h *harness) logs() string {
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	hs := &harness{links: newFakeLinks()}
-	hs.links.add(tokLive, Link{Label: "K7QX", State: LinkLive, Expires: expires})
-	hs.links.add(tokUsed, Link{Label: "K7QX", State: LinkUsed, Expires: expires})
-	hs.links.add(tokExpired, Link{Label: "K7QX", State: LinkExpired, Expires: expires})
-	hs.links.add(tokGone, Link{Label: "K7QX", State: LinkSessionGone, Expires: expires})
+	hs.links.add(tokLive, Link{State: LinkLive, CheckLen: 4, Expires: expires})
+	hs.links.add(tokUsed, Link{State: LinkUsed, Expires: expires})
+	hs.links.add(tokExpired, Link{State: LinkExpired, Expires: expires})
+	hs.links.add(tokGone, Link{State: LinkSessionGone, Expires: expires})
 	hs.links.add(tokEnded, Link{State: LinkEnded, Expires: expires, Address: true})
 	hs.links.add(tokReplaced, Link{State: LinkReplaced, Expires: expires, Address: true})
 	if cfg.Links == nil {
@@ -163,11 +163,11 @@ func TestGetDoesNotConsume(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("GET: status %d", r.status)
 		}
-		if !strings.Contains(r.body, "Sign in the terminal session labelled <strong>K7QX</strong>?") {
-			t.Fatalf("GET page does not ask about K7QX:\n%s", r.body)
+		if !strings.Contains(r.body, "<h1>Sign in your terminal to attest?</h1>") {
+			t.Fatalf("GET page does not ask to sign in:\n%s", r.body)
 		}
-		if !regexp.MustCompile(`<form method="post"><button type="submit">[^<]*</button></form>`).MatchString(r.body) {
-			t.Fatalf("GET page has no POST button:\n%s", r.body)
+		if !regexp.MustCompile(`<form method="post"><p><label for="check">[^<]*</label><br>\s*<input id="check" name="check" [^>]*></p>\s*<button type="submit">Sign in</button></form>`).MatchString(r.body) {
+			t.Fatalf("GET page has no POST form with the check:\n%s", r.body)
 		}
 	}
 	h.do("HEAD", "/link/"+tokLive, nil)
@@ -244,18 +244,43 @@ func TestStatePages(t *testing.T) {
 func TestExpiryTimeIsUTC(t *testing.T) {
 	h := newHarness(t, Config{})
 	local := time.FixedZone("UTC+2", 2*60*60)
-	h.links.add(tokExpired, Link{Label: "K7QX", State: LinkExpired, Expires: expires.In(local)})
+	h.links.add(tokExpired, Link{State: LinkExpired, Expires: expires.In(local)})
 	if r := h.do("GET", "/link/"+tokExpired, nil); !strings.Contains(r.body, "expired at 12:04 UTC") {
 		t.Fatalf("expiry not shown in UTC:\n%s", r.body)
 	}
 }
 
-func TestLabelIsEscaped(t *testing.T) {
+// A sign-in link's page asks for the check the terminal that asked
+// shows, says in plain words what it is for and never to type one that
+// someone else gives, and passes what was typed to Links. A slip asks
+// again; a wrong check's ended link says so.
+func TestSignInLinkAsksForTheCheck(t *testing.T) {
 	h := newHarness(t, Config{})
-	h.links.add(tokLive, Link{Label: `<script>alert(1)</script>`, State: LinkLive})
 	r := h.do("GET", "/link/"+tokLive, nil)
-	if strings.Contains(r.body, "<script>") || !strings.Contains(r.body, "&lt;script&gt;") {
-		t.Fatalf("label not escaped:\n%s", r.body)
+	for _, want := range []string{`name="check"`, `maxlength="16"`,
+		"Type the 4 characters that the terminal where you asked for this link shows, then press the button.",
+		"They prove that the person pressing is the person at that terminal",
+		"never type characters that someone else tells you or sends you", "A wrong answer ends the link."} {
+		if r.status != 200 || !strings.Contains(r.body, want) {
+			t.Fatalf("GET of a sign-in link lacks %q: %d %s", want, r.status, r.body)
+		}
+	}
+	if r := h.postForm("/link/"+tokLive, "check=k7qx"); r.status != 200 || !strings.Contains(r.body, "Signed in.") {
+		t.Fatalf("POST with a check: %d %s", r.status, r.body)
+	}
+	if got := h.links.checks; len(got) != 1 || got[0] != "k7qx" {
+		t.Fatalf("Links got the checks %q", got)
+	}
+	const ended = "mjrggzdfmztwq2lknnwg23tpoa"
+	h.links.add(ended, Link{State: LinkEnded, Expires: expires})
+	if r := h.do("GET", "/link/"+ended, nil); r.status != http.StatusGone || !strings.Contains(r.body, "A wrong answer ended this link, and nobody was signed in by it.") {
+		t.Fatalf("GET of an ended sign-in link: %d %s", r.status, r.body)
+	}
+	m := newHarness(t, Config{Links: mistypingLinks{fakeLinks: newFakeLinks()}})
+	r = m.postForm("/link/"+tokLive, "check=%3Cb%3E")
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "<h1>Sign in your terminal to attest?</h1>") ||
+		!strings.Contains(r.body, `name="check"`) || !strings.Contains(r.body, "Not a check: &lt;b&gt;") || strings.Contains(r.body, "<b>") {
+		t.Fatalf("a mistyped check: %d %s", r.status, r.body)
 	}
 }
 
@@ -311,7 +336,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		"typed":      {"Sec-Fetch-Site": "none"},
 		"no headers": nil,
 	} {
-		h.links.add(tokLive, Link{Label: "K7QX", State: LinkLive})
+		h.links.add(tokLive, Link{State: LinkLive, CheckLen: 4})
 		if r := h.do("POST", "/link/"+tokLive, hdr); r.status != http.StatusOK {
 			t.Errorf("%s: %d, want 200:\n%s", name, r.status, r.body)
 		}
@@ -632,7 +657,7 @@ func TestOverRealHTTP(t *testing.T) {
 func TestPostSecondFactorPage(t *testing.T) {
 	h := newHarness(t, Config{})
 	const tok = "onswg33omrtgcy3un5zhaylhmu" // "secondfactorpage"
-	h.links.add(tok, Link{Label: "K7QX", State: LinkLive, Expires: expires, SecondFactor: true})
+	h.links.add(tok, Link{State: LinkLive, CheckLen: 4, Expires: expires, SecondFactor: true})
 	r := h.do("POST", "/link/"+tok, browserPost)
 	if r.status != 200 || strings.Contains(r.body, "Signed in.") || !strings.Contains(r.body, "it asks for the code from your authenticator app") {
 		t.Fatalf("POST of a held sign-in: %d %s", r.status, r.body)
@@ -654,13 +679,16 @@ func (h *harness) postForm(target, form string) response {
 
 // mistypingLinks refuses every check as a typing slip, as the flows do for
 // one that has not the form of a check, quoting it back.
-type mistypingLinks struct{ *fakeLinks }
+type mistypingLinks struct {
+	*fakeLinks
+	address bool
+}
 
 func (m mistypingLinks) Confirm(ctx context.Context, token, check string) (Link, error) {
 	m.mu.Lock()
 	m.checks = append(m.checks, check)
 	m.mu.Unlock()
-	return Link{State: LinkLive, Address: true, CheckLen: 4, Mistyped: true}, &Refusal{Message: "Not a check: " + check}
+	return Link{State: LinkLive, Address: m.address, CheckLen: 4, Mistyped: true}, &Refusal{Message: "Not a check: " + check}
 }
 
 // An address link's page asks for the check the adding terminal shows
@@ -669,10 +697,10 @@ func (m mistypingLinks) Confirm(ctx context.Context, token, check string) (Link,
 func TestAddressLinkAsksForTheCheck(t *testing.T) {
 	h := newHarness(t, Config{})
 	const tok = "mfrggzdfmztwq2lknnwg23tpoa" // "abcdefghijklmnop"
-	h.links.add(tok, Link{Label: "K7QX", State: LinkLive, Expires: expires, Address: true, CheckLen: 4})
+	h.links.add(tok, Link{State: LinkLive, CheckLen: 4, Expires: expires, Address: true})
 	r := h.do("GET", "/link/"+tok, nil)
 	if r.status != 200 || !strings.Contains(r.body, `name="check"`) || !strings.Contains(r.body, `maxlength="16"`) ||
-		!strings.Contains(r.body, "type the 4 characters that terminal shows") || strings.Contains(r.body, "K7QX") {
+		!strings.Contains(r.body, "Type the 4 characters that the terminal where you added this address shows beside it") {
 		t.Fatalf("GET of an address link: %d %s", r.status, r.body)
 	}
 	if r := h.postForm("/link/"+tok, "check="+strings.Repeat("A", 17)); r.status != http.StatusBadRequest {
@@ -697,7 +725,7 @@ func TestAddressLinkAsksForTheCheck(t *testing.T) {
 		t.Fatalf("GET of an ended link: %d %s", r.status, r.body)
 	}
 
-	m := newHarness(t, Config{Links: mistypingLinks{newFakeLinks()}})
+	m := newHarness(t, Config{Links: mistypingLinks{fakeLinks: newFakeLinks(), address: true}})
 	r = m.postForm("/link/"+tok, "check=%3Cb%3E")
 	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, `name="check"`) ||
 		!strings.Contains(r.body, "Not a check: &lt;b&gt;") || strings.Contains(r.body, "<b>") {

@@ -60,18 +60,23 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 </head>
 <body>
 <main>
+{{if .Ask -}}
 {{if .AskAddress -}}
 <h1>Confirm this address on your attest account?</h1>
+{{- else -}}
+<h1>Sign in your terminal to attest?</h1>
+{{- end}}
 {{if .Text}}<p>{{.Text}}</p>
 {{end -}}
-<p class="note">Only if you added this address to your attest account yourself, in a terminal: type the {{.CheckLen}} characters that terminal shows beside the address, and press the button. A wrong answer ends this link (the code in the same message still works). Never type characters that someone else tells you.</p>
+{{if .AskAddress -}}
+<p>Type the {{.CheckLen}} characters that the terminal where you added this address shows beside it, then press the button.</p>
+{{- else -}}
+<p>Type the {{.CheckLen}} characters that the terminal where you asked for this link shows, then press the button.</p>
+{{- end}}
+<p class="note">They prove that the person pressing is the person at that terminal: this link works for whoever asked for it, and someone who asked for it with your address would be let in, not you. So never type characters that someone else tells you or sends you, whoever they say they are; if you did not ask for this link in a terminal yourself, close this page. A wrong answer ends the link.</p>
 <form method="post"><p><label for="check">Characters from your terminal</label><br>
 <input id="check" name="check" required autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="{{.CheckMax}}" size="8"></p>
-<button type="submit">Confirm the address</button></form>
-{{- else if .Ask -}}
-<h1>Sign in the terminal session labelled <strong>{{.Label}}</strong>?</h1>
-<p class="note">Press the button only if your terminal shows <strong>{{.Label}}</strong> and you asked to sign in there.</p>
-<form method="post"><button type="submit">Sign in {{.Label}}</button></form>
+<button type="submit">{{if .AskAddress}}Confirm the address{{else}}Sign in{{end}}</button></form>
 {{- else -}}
 <h1>{{.Title}}</h1>
 <p>{{.Text}}</p>
@@ -84,11 +89,10 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 type pageData struct {
 	Title      string
 	Text       string
-	Ask        bool
-	AskAddress bool // the question of a link that confirms an address
-	Label      string
-	CheckLen   int // how many characters the address link's check has
-	CheckMax   int // the most the field takes, spaces and dashes included
+	Ask        bool // the question: the check, and the button
+	AskAddress bool // asked by a link that confirms an address
+	CheckLen   int  // how many characters the link's check has
+	CheckMax   int  // the most the field takes, spaces and dashes included
 }
 
 // checkMax bounds what the page's field and the POST accept as a check,
@@ -107,7 +111,10 @@ func stateText(l Link) (status int, title, text string) {
 	case LinkReplaced:
 		return http.StatusGone, "Link replaced", "A newer message went to this address since, and only its link works now. Use the newest message, or the code in the terminal."
 	case LinkEnded:
-		return http.StatusGone, "Link ended", "A wrong answer ended this link, and the address stays unconfirmed. If you added it yourself, enter the code from the same message in the terminal instead, or ask there for a new one."
+		if l.Address {
+			return http.StatusGone, "Link ended", "A wrong answer ended this link, and the address stays unconfirmed. If you added it yourself, enter the code from the same message in the terminal instead, or ask there for a new one."
+		}
+		return http.StatusGone, "Link ended", "A wrong answer ended this link, and nobody was signed in by it. If you asked for it yourself, ask for a new one in the terminal."
 	default:
 		return http.StatusNotFound, "Link not valid", "This link is not valid."
 	}
@@ -131,11 +138,12 @@ func (s *site) renderState(w http.ResponseWriter, r *http.Request, l Link) {
 // gets an apology.
 func (s *site) fail(w http.ResponseWriter, r *http.Request, l Link, token, what string, err error) {
 	if ref, ok := errors.AsType[*Refusal](err); ok {
-		if l.Address && l.Mistyped {
+		if l.Mistyped {
 			// The check was mistyped (not wrong): the link is as it was,
 			// so the question stands, with what to fix.
-			s.render(w, r, http.StatusUnprocessableEntity, pageData{Title: "Confirm this address", Text: ref.Message,
-				AskAddress: true, CheckLen: l.CheckLen, CheckMax: checkMax})
+			d := askPage(l)
+			d.Text = ref.Message
+			s.render(w, r, http.StatusUnprocessableEntity, d)
 			return
 		}
 		title := "Not signed in"
@@ -166,11 +174,17 @@ func (s *site) peek(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, l)
 		return
 	}
+	s.render(w, r, http.StatusOK, askPage(l))
+}
+
+// askPage is a live link's question. It names nothing of the terminal
+// that asked: the check it asks for is on that terminal alone.
+func askPage(l Link) pageData {
+	d := pageData{Title: "Sign in", Ask: true, CheckLen: l.CheckLen, CheckMax: checkMax}
 	if l.Address {
-		s.render(w, r, http.StatusOK, pageData{Title: "Confirm this address", AskAddress: true, CheckLen: l.CheckLen, CheckMax: checkMax})
-		return
+		d.Title, d.AskAddress = "Confirm this address", true
 	}
-	s.render(w, r, http.StatusOK, pageData{Title: "Sign in " + l.Label, Ask: true, Label: l.Label})
+	return d
 }
 
 // confirm is the button: it uses the link.
@@ -186,7 +200,7 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, Link{State: LinkUnknown})
 		return
 	}
-	// The only field is an address link's check: the body is bounded to
+	// The only field is the link's check: the body is bounded to
 	// what it needs, and a longer check is refused as it stands.
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
 	if err := r.ParseForm(); err != nil {

@@ -61,10 +61,10 @@ func FuzzLinkPage(f *testing.F) {
 			return
 		}
 		links := newFakeLinks()
-		live := Link{Label: "K7QX", State: LinkLive, Expires: time.Date(2026, 11, 21, 9, 5, 0, 0, time.UTC)}
+		live := Link{State: LinkLive, CheckLen: 4, Expires: time.Date(2026, 11, 21, 9, 5, 0, 0, time.UTC)}
 		links.add(tokLive, live)
-		links.add(tokUsed, Link{Label: "K7QX", State: LinkUsed})
-		links.add(tokExpired, Link{Label: "K7QX", State: LinkExpired, Expires: live.Expires})
+		links.add(tokUsed, Link{State: LinkUsed})
+		links.add(tokExpired, Link{State: LinkExpired, Expires: live.Expires})
 		h := New(Config{Links: links})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
