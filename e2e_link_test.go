@@ -10,6 +10,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,8 +214,9 @@ func (tb *tab) press() string {
 var (
 	// linkURLRE is a magic link in the inbox.
 	linkURLRE = regexp.MustCompile(`http://127\.0\.0\.1:\d+/link/[a-z2-7]{26}`)
-	// sessionLabelRE is the label in the waiting screen's title bar.
-	sessionLabelRE = regexp.MustCompile(`sign-in link · ([A-Z0-9]{4})`)
+	// screenCheckRE is the check on the waiting screen: what the link's
+	// page asks for.
+	screenCheckRE = regexp.MustCompile(`Check\s+([A-Z2-9]{4}) · only this terminal shows it`)
 )
 
 // joined captures a window with the lines the terminal wrapped joined
@@ -241,8 +244,8 @@ func (e *e2e) linkIn(inbox string, n int) string {
 
 // askForLink opens the inbox and a terminal for a new key, and asks for
 // a sign-in link on the sign-in screen. It returns the terminal's key, the
-// label the terminal shows and the link from the inbox.
-func (e *e2e) askForLink(links, addr string) (key, label, url string) {
+// check the terminal shows and the link from the inbox.
+func (e *e2e) askForLink(links, addr string) (key, check, url string) {
 	e.t.Helper()
 	e.window("inbox", e.key("watcher"), "inbox")
 	e.waitFor("inbox", "demo inbox", 10*time.Second)
@@ -254,44 +257,46 @@ func (e *e2e) askForLink(links, addr string) (key, label, url string) {
 	e.keys("term", addr)
 	e.tmux("send-keys", "-t", "e2e:term", "C-l")
 	screen := e.waitFor("term", "moves on by itself", 5*time.Second)
-	m := sessionLabelRE.FindStringSubmatch(screen)
-	if m == nil {
-		e.t.Fatalf("the terminal shows no session label:\n%s", screen)
+	m := screenCheckRE.FindStringSubmatch(screen)
+	if m == nil || !strings.Contains(screen, strings.Join(strings.Split(m[1], ""), " ")) {
+		e.t.Fatalf("the terminal shows no check for the link's page:\n%s", screen)
 	}
-	label = m[1]
-	if !strings.Contains(screen, "terminal session "+label+".") {
-		e.t.Fatalf("the terminal does not ask to press the button for session %s:\n%s", label, screen)
-	}
+	check = m[1]
 	url = e.linkIn("inbox", 1)
 	if !strings.HasPrefix(url, links+"/link/") {
 		e.t.Fatalf("the link %s does not start with the server's links base %s", url, links)
 	}
 	// The inbox wraps a message's long lines under their indent: read its
-	// words as one run.
-	if inbox := strings.Join(strings.Fields(e.joined("inbox")), " "); !strings.Contains(inbox, "terminal session "+label) {
-		e.t.Fatalf("the message does not name session %s:\n%s", label, inbox)
+	// words as one run. It holds nothing the page asks for.
+	if inbox := strings.Join(strings.Fields(e.joined("inbox")), " "); strings.Contains(inbox, check) || !strings.Contains(inbox, "type the 4 characters") {
+		e.t.Fatalf("the message gives the check %s away, or does not say to type it:\n%s", check, inbox)
 	}
-	return key, label, url
+	return key, check, url
 }
 
-// The terminal asks for a link; the browser opens it, sees the terminal's
-// label, and presses the button; the terminal moves on to signed in
-// within seconds. Pressing again, or opening the link again, says it was
-// already used.
+// The terminal asks for a link; the browser opens it, the person types
+// the check the terminal shows and presses the button; the terminal moves
+// on to signed in within seconds. Pressing again, or opening the link
+// again, says it was already used.
 func TestE2EMagicLinkSignsInTheTerminal(t *testing.T) {
 	e, links := startMagicE2E(t)
 	browser := newBrowser(t)
-	key, label, url := e.askForLink(links, "grace@example.com")
+	key, check, url := e.askForLink(links, "grace@example.com")
 
 	first, second := newTab(t, browser), newTab(t, browser)
 	for _, tb := range []*tab{first, second} {
-		if h := tb.open(url); h != "Sign in the terminal session labelled "+label+"?" {
-			t.Fatalf("the page's heading is %q; the terminal shows %s", h, label)
+		if h := tb.open(url); h != "Sign in your terminal to attest?" {
+			t.Fatalf("the page's heading is %q", h)
+		}
+		if body := tb.text(); strings.Contains(body, check) || !strings.Contains(body, "never type characters that someone else tells you") {
+			t.Fatalf("the page gives the check %s away, or does not warn:\n%s", check, body)
 		}
 	}
-	if b := first.button(); b != "Sign in "+label {
+	if b := first.button(); b != "Sign in" {
 		t.Fatalf("the page's button says %q", b)
 	}
+	first.typeInto("check", strings.ToLower(check))
+	second.typeInto("check", check)
 
 	pressed := time.Now()
 	if h := first.press(); h != "Signed in" {
@@ -323,12 +328,12 @@ func TestE2EMagicLinkSignsInTheTerminal(t *testing.T) {
 func TestE2EMagicLinkOpeningUsesNothing(t *testing.T) {
 	e, links := startMagicE2E(t)
 	browser := newBrowser(t)
-	key, label, url := e.askForLink(links, "grace@example.com")
+	key, check, url := e.askForLink(links, "grace@example.com")
 
 	scanner := newTab(t, browser)
 	for range 2 {
-		if h := scanner.open(url); !strings.Contains(h, label) {
-			t.Fatalf("the page's heading is %q; the terminal shows %s", h, label)
+		if h := scanner.open(url); h != "Sign in your terminal to attest?" {
+			t.Fatalf("the page's heading is %q", h)
 		}
 	}
 	// Longer than the screens' periodic re-read (2 s): a used link would
@@ -346,8 +351,68 @@ func TestE2EMagicLinkOpeningUsesNothing(t *testing.T) {
 
 	person := newTab(t, browser)
 	person.open(url)
+	person.typeInto("check", check)
 	if h := person.press(); h != "Signed in" {
 		t.Fatalf("after pressing, the page says %q:\n%s\nserver stderr:\n%s", h, person.text(), e.stderr.String())
 	}
 	e.waitFor("term", "Signed in with the link as grace@example.com.", 3*time.Second)
+}
+
+// The device-code phishing the check stops, end to end: Mallory's
+// terminal asks for a sign-in link to Vic's address and waits; Vic opens
+// the message in Chromium. A press without the check (the browser will not
+// send the empty field, so as a client that skips the form's rule would)
+// changes nothing; Vic's guess ends the link; Mallory's terminal stays
+// signed out, and the right check cannot use the link after.
+func TestE2EMagicLinkPressedByTheVictim(t *testing.T) {
+	e, links := startMagicE2E(t)
+	browser := newBrowser(t)
+	mallory, check, url := e.askForLink(links, "vic@example.com")
+
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `name="check"`) {
+		t.Fatalf("a press without the check: %d\n%s", res.StatusCode, body)
+	}
+
+	vic := newTab(t, browser)
+	if h := vic.open(url); h != "Sign in your terminal to attest?" {
+		t.Fatalf("the page's heading is %q", h)
+	}
+	guess := "AAAA"
+	if check == guess {
+		guess = "BBBB"
+	}
+	vic.typeInto("check", guess)
+	if h := vic.press(); h != "Link ended" {
+		t.Fatalf("after a wrong check, the page says %q:\n%s", h, vic.text())
+	}
+	if body := vic.text(); !strings.Contains(body, "nobody was signed in by it") {
+		t.Fatalf("the ended link's page says:\n%s", body)
+	}
+	again := newTab(t, browser)
+	if h := again.open(url); h != "Link ended" {
+		t.Fatalf("the link opened again says %q", h)
+	}
+	// Longer than the screens' periodic re-read (2 s): a used link would
+	// have moved the terminal by now.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := e.screen("term"); !strings.Contains(s, "moves on by itself") || strings.Contains(s, "signed in as") {
+			t.Fatalf("the victim's press moved Mallory's terminal:\n%s", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := e.command(mallory, "whoami"); err != nil || strings.Contains(out, "vic@example.com") || !strings.Contains(out, "account:    no") {
+		t.Fatalf("Mallory's device after the victim's press: %v\n%s", err, out)
+	}
 }

@@ -3,14 +3,16 @@ package main
 import (
 	"bufio"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
 // Issue 16, item 2: a registration's link works when it is pressed after
-// the `login` command that asked for it has gone. The account is
-// confirmed, and the device is signed in when it next connects.
+// the `login` command that asked for it has gone, by whoever has the check
+// that command printed (its page asks for it). The account is confirmed,
+// and the device is signed in when it next connects.
 func TestE2ERegistrationLinkAfterTheCommandLeft(t *testing.T) {
 	e, links := startMagicE2E(t)
 	browser := newBrowser(t)
@@ -27,6 +29,7 @@ func TestE2ERegistrationLinkAfterTheCommandLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	waiting := make(chan string, 1)
+	var check string // what the page asks for: the person read it in the terminal before closing it
 	go func() {
 		var seen strings.Builder
 		sc := bufio.NewScanner(out)
@@ -41,9 +44,10 @@ func TestE2ERegistrationLinkAfterTheCommandLeft(t *testing.T) {
 	}()
 	select {
 	case said := <-waiting:
-		if !strings.Contains(said, "works even after you close this") {
+		if !strings.Contains(said, "works even after you close this") || loginCheckRE.FindStringSubmatch(said) == nil {
 			t.Fatalf("login said:\n%s", said)
 		}
+		check = loginCheckRE.FindStringSubmatch(said)[1]
 	case <-time.After(15 * time.Second):
 		t.Fatal("login did not start waiting")
 	}
@@ -52,9 +56,10 @@ func TestE2ERegistrationLinkAfterTheCommandLeft(t *testing.T) {
 
 	url := e.linkIn2(links)
 	page := newTab(t, browser)
-	if h := page.open(url); !strings.HasPrefix(h, "Sign in the terminal session labelled") {
+	if h := page.open(url); h != "Sign in your terminal to attest?" {
 		t.Fatalf("the registration's page after login left: %q\n%s", h, page.text())
 	}
+	page.typeInto("check", check)
 	if h := page.press(); h != "Address confirmed" {
 		t.Fatalf("after pressing, the page says %q:\n%s\nserver stderr:\n%s", h, page.text(), e.stderr.String())
 	}
@@ -83,3 +88,6 @@ func (e *e2e) linkIn2(links string) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// loginCheckRE finds the check `login` prints for its link's page.
+var loginCheckRE = regexp.MustCompile(`Its page asks for ([A-Z2-9]{4}),`)
