@@ -65,9 +65,9 @@ func init() {
 			Summary: "send a sign-in code to ADDRESS (email or phone), or show a wallet's message to sign; --link, --key, --with NAME",
 			About: "Sends a code to ADDRESS. Entering it (see `code`) signs this device in, creating the account if\n" +
 				"the address has none. The answer is the same whether or not the address has an account.\n" +
-				"With --link, sends a link instead of a code and waits: opening the link and pressing the\n" +
-				"button for this terminal session (its name is shown here and on the page) signs this session\n" +
-				"in. The link works once, for 5 minutes, and only while a session of this device waits for it,\n" +
+				"With --link, sends a link instead of a code and waits: opening the link, typing on its page\n" +
+				"the 4 characters printed here (only here: never give them to anyone) and pressing its button\n" +
+				"signs this session in; a wrong answer ends the link. The link works once, for 5 minutes, and only while a session of this device waits for it,\n" +
 				"which is why waiting is the default; --no-wait returns at once.\n" +
 				"With --key instead of ADDRESS, signs in at once with the key this connection uses, if it is\n" +
 				"remembered for an account (see `keys remember` and `approve`).\n" +

@@ -5,8 +5,9 @@
 //
 // A magic link signs in the terminal session that asked for it. Mail
 // scanners fetch links to look at them, so opening a link (GET) only shows
-// a page naming the session; the sign-in happens when the person presses
-// the page's one button (POST).
+// a page asking for the characters that session's terminal shows; the
+// sign-in happens when the person types them and presses the page's one
+// button (POST).
 package httpd
 
 import (
