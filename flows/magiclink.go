@@ -50,8 +50,9 @@ const (
 	LinkUnknown  = "unknown"
 )
 
-// LinkCheckLen is how many characters the check of a link has: from the 31 of the link alphabet, a guess is right once in
-// 923,521, and the link allows one.
+// LinkCheckLen is how many characters the check of a link has: from the
+// 31 of the link alphabet, a guess is right once in 923,521, and the link
+// allows one.
 const LinkCheckLen = 4
 
 // LinkSent describes a magic link that went out, for the waiting screen.
@@ -248,8 +249,8 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 }
 
 // linkCheckOf is the check of a link: the value its page asks for and
-// only the terminal that asked for it (or added the address) shows. It is a
-// MAC of the link's ticket under the service's code key (its own domain),
+// only the terminal that asked for it (or added the address) shows. It is
+// a MAC of the link's ticket under the service's code key (its own domain),
 // so the ledger holds nothing new: the server works it out again when a
 // screen shows it or a page is answered, and a reader of the ledger
 // without the key cannot.
