@@ -345,6 +345,22 @@ func (s *Service) linkState(r store.Reader, f *store.Fact, body *linkBody, now t
 	return LinkLive, nil
 }
 
+// LinkRefused reports whether a wrong check ended the link with this
+// ticket (LinkSent.Ticket), so the terminal waiting for it can say so and
+// stop: nobody will be signed in by it.
+func (s *Service) LinkRefused(ctx context.Context, ticket string) (bool, error) {
+	n := 0
+	err := s.ledger.View(func(r store.Reader) error {
+		var err error
+		n, err = r.Count(store.ByTicket, ticket, store.Window{Kinds: []string{KindLinkRefused}})
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the link's end: %w", err)
+	}
+	return n > 0, nil
+}
+
 // PeekLink describes a link for its page without using it: a GET from a
 // mail scanner changes nothing.
 func (s *Service) PeekLink(ctx context.Context, token string) (LinkInfo, error) {

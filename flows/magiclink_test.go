@@ -506,6 +506,9 @@ func TestSignInLinkNeedsTheTerminalsCheck(t *testing.T) {
 	if h.head() != before || h.visit(mallory).Account {
 		t.Fatal("a press without the check changed something")
 	}
+	if refused, err := h.svc.LinkRefused(ctx, sent.Ticket); err != nil || refused {
+		t.Fatalf("refused before any check: %v, %v", refused, err)
+	}
 	guess := "AAAA"
 	if sent.Check == guess {
 		guess = "BBBB"
@@ -513,6 +516,9 @@ func TestSignInLinkNeedsTheTerminalsCheck(t *testing.T) {
 	info, err := h.svc.ConfirmLinkChecked(ctx, token, guess)
 	if err != nil || info.State != flows.LinkEnded {
 		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	if refused, err := h.svc.LinkRefused(ctx, sent.Ticket); err != nil || !refused {
+		t.Fatalf("the waiting terminal cannot tell the link ended: %v, %v", refused, err)
 	}
 	select {
 	case <-w.C: // the waiting terminal hears that its link ended

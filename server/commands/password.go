@@ -202,10 +202,11 @@ func (lw *linkWaiter) signedIn(v flows.Visitor) bool {
 // link expires, or the connection ends. It never polls: it wakes on the
 // watcher's pokes, which every change to the device sends, and re-reads
 // the device from the ledger each time. expired is the refusal to return
-// when the link expires.
+// when the link expires; ended, when a wrong check on its page ended the
+// link with ticket ("" when this command sent none).
 //
 // As in `link --wait`, the expiry is waited for on the service's clock.
-func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Time) error) (flows.Visitor, error) {
+func (lw *linkWaiter) wait(c *call, expires time.Time, ticket string, ended error, expired func(now time.Time) error) (flows.Visitor, error) {
 	dead, release := c.Env.Service.Reached(expires)
 	defer release()
 	look := func(final bool) (flows.Visitor, bool, error) {
@@ -215,6 +216,15 @@ func (lw *linkWaiter) wait(c *call, expires time.Time, expired func(now time.Tim
 			return v, true, fmt.Errorf("read who you are: %w", err)
 		case lw.signedIn(v):
 			return v, true, nil
+		}
+		if ticket != "" { // a wrong check on the link's page ended it: nothing to wait for
+			refused, err := c.Env.Service.LinkRefused(c.Ctx, ticket)
+			switch {
+			case err != nil:
+				return v, true, err
+			case refused:
+				return v, true, ended
+			}
 		}
 		if now := c.Env.Service.Now(); final || !now.Before(expires) {
 			return v, true, expired(now)
@@ -361,17 +371,24 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 	if link != nil {
 		expires = link.Expires
 	}
-	return awaitLink(c, lw, to, expires, again)
+	ticket := ""
+	if link != nil {
+		ticket = link.Ticket
+	}
+	return awaitLink(c, lw, to, ticket, expires, again)
 }
 
 // awaitLink waits, unless lw is nil, until the link to `to` is pressed
 // (and says who is signed in) or it expires at expires (a refusal that
 // says to run again).
-func awaitLink(c *call, lw *linkWaiter, to string, expires time.Time, again string) error {
+func awaitLink(c *call, lw *linkWaiter, to, ticket string, expires time.Time, again string) error {
 	if lw == nil {
 		return nil
 	}
-	v, err := lw.wait(c, expires, func(now time.Time) error {
+	ended := &flows.Problem{Code: flows.ProblemCodeUsed,
+		Msg: "Not signed in: a wrong answer on the link's page ended it, and nobody was signed in by it. " +
+			"If that was not you, someone else opened the message: never give anyone the characters shown here. Send a new one with: " + again}
+	v, err := lw.wait(c, expires, ticket, ended, func(now time.Time) error {
 		return &flows.Problem{Code: flows.ProblemCodeUsed,
 			Msg: fmt.Sprintf("Not signed in: the link expired at %s. Send a new one with: %s", when(expires, now), again)}
 	})
@@ -413,7 +430,7 @@ func sentLink(c *call, lw *linkWaiter, sent flows.LinkSent, what, again string) 
 				"waiting, so run %s when you are ready to open it; a link that confirms your new account works all the same.\n", again)
 		}
 	}
-	return awaitLink(c, lw, sent.To, sent.Expires, again)
+	return awaitLink(c, lw, sent.To, sent.Ticket, sent.Expires, again)
 }
 
 // runSigninLink is `signin --link ADDRESS`.

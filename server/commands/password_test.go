@@ -681,6 +681,32 @@ func TestSigninLink(t *testing.T) {
 	mustContain(t, "signin --link --no-wait", r.stdout, "did not wait (--no-wait)", "run signin --link kiosk@example.com")
 }
 
+// TestSigninLinkEndedByAWrongCheck: someone presses the link with a
+// wrong check (the address's owner, say, when an attacker asked for it);
+// the waiting command says so at once and stays signed out.
+func TestSigninLinkEndedByAWrongCheck(t *testing.T) {
+	w := newWorld(t)
+	tablet := device("tablet")
+	run := w.start(context.Background(), tablet, "signin", "--link", grace)
+	if run.stdout.waitFor(regexp.MustCompile(`Waiting for the button to be pressed…\n`)) == nil {
+		t.Fatalf("signin --link: %q", run.stdout.String())
+	}
+	_, token := w.linkFor(grace)
+	wrong := "AAAA"
+	if checkIn(t, run.stdout.String()) == wrong {
+		wrong = "BBBB"
+	}
+	if info, err := w.svc.ConfirmLinkChecked(context.Background(), token, wrong); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	run.finish(t, "signin --link after a wrong check", 1)
+	if got := run.stderr.String(); !strings.HasPrefix(got, "Not signed in: a wrong answer on the link's page ended it, and nobody was signed in by it.") ||
+		!strings.HasSuffix(got, "Send a new one with: signin --link grace@example.com\n") {
+		t.Errorf("signin --link after a wrong check: stderr %q", got)
+	}
+	mustContain(t, "tablet whoami", w.ok(tablet, "whoami").stdout, "account:    no")
+}
+
 func TestSigninLinkExpires(t *testing.T) {
 	w := newWorld(t)
 	tablet := device("tablet")
