@@ -25,6 +25,7 @@ type magicLink struct {
 	sent flows.LinkSent
 
 	resending bool
+	ended     bool      // a wrong check on the link's page ended it
 	note      string    // what the last ctrl+r did
 	problem   string    // why it did nothing
 	nextAt    time.Time // when the governor lets another link go
@@ -34,6 +35,32 @@ type magicLink struct {
 
 func newMagicLink(c *common, addr string, sent flows.LinkSent) *magicLink {
 	return &magicLink{c: c, addr: addr, sent: sent, nextAt: sent.NextAt}
+}
+
+// linkRefusedMsg says whether a wrong check ended the link with ticket.
+type linkRefusedMsg struct {
+	ticket  string
+	refused bool
+}
+
+// linkRefused asks the flows whether a wrong check ended the link with
+// ticket; an error reads as not (the link's expiry still ends the wait).
+func (c *common) linkRefused(ticket string) tea.Cmd {
+	ctx, svc := c.ctx, c.svc
+	return func() tea.Msg {
+		refused, err := svc.LinkRefused(ctx, ticket)
+		return linkRefusedMsg{ticket: ticket, refused: err == nil && refused}
+	}
+}
+
+// linkEndedText is what a waiting screen says once a wrong check ended
+// its link.
+const linkEndedText = "A wrong answer on the link's page ended it, and nobody was signed in by it. If that was not you, someone else opened the message: never give anyone these characters."
+
+func (m *magicLink) poked() tea.Cmd { return m.c.linkRefused(m.sent.Ticket) }
+
+func (m *magicLink) linked(v flows.Visitor) string {
+	return "Signed in with the link as " + displayName(v) + "."
 }
 
 func (m *magicLink) Init() tea.Cmd             { return nil }
@@ -58,6 +85,10 @@ func (m *magicLink) Update(msg tea.Msg) tea.Cmd {
 		if key.Matches(msg, m.c.keys.Resend) && m.canResend() {
 			return m.resend()
 		}
+	case linkRefusedMsg:
+		if msg.ticket == m.sent.Ticket && msg.refused {
+			m.ended = true
+		}
 	case linkSentMsg:
 		m.resending = false
 		if msg.err != nil {
@@ -67,7 +98,7 @@ func (m *magicLink) Update(msg tea.Msg) tea.Cmd {
 			m.problem = problemText(msg.err)
 			return nil
 		}
-		m.sent, m.nextAt = msg.sent, msg.sent.NextAt
+		m.sent, m.nextAt, m.ended = msg.sent, msg.sent.NextAt, false
 		m.note = "Sent a new link: its page asks for " + inert.String(msg.sent.Check) + "."
 	}
 	return nil
@@ -114,6 +145,8 @@ func (m *magicLink) View() string {
 	switch {
 	case m.problem != "":
 		out += st.bad.Render(wrap("✗ "+m.problem, m.width))
+	case m.ended:
+		out += st.bad.Render(wrap("✗ "+linkEndedText, m.width))
 	case m.expired():
 		out += st.warn.Render(wrap("This link has expired and no longer signs anyone in. Send another to try again.", m.width))
 	case m.note != "":

@@ -371,3 +371,26 @@ func TestCtrlVDoesNotReadTheServerClipboard(t *testing.T) {
 		}
 	}
 }
+
+// A wrong check on the page of the link the follow-the-link screen waits
+// for ends it; the screen says so, and this session stays signed out.
+func TestPasswordPendingLinkEndedByAWrongCheck(t *testing.T) {
+	e := newEnv(t)
+	tr := e.open(laptop, "")
+	toPassword(tr, grace)
+	tr.typeText(goodPW)
+	tr.press(tea.KeyEnter)
+	check := checkOn(t, tr.waitFor("Not signed in with that password.", "Type these characters on its page"))
+	token := e.link(grace, 1)
+	wrong := "AAAA"
+	if check == wrong {
+		wrong = "BBBB"
+	}
+	if info, err := e.svc.ConfirmLinkChecked(ctx, token, wrong); err != nil || info.State != flows.LinkEnded {
+		t.Fatalf("a wrong check: %+v, %v", info, err)
+	}
+	tr.waitFor("✗ A wrong answer on its page ended the link; nobody was signed in.", "Follow the link")
+	if v, _ := e.svc.Visit(ctx, laptop); v.Account {
+		t.Fatal("the session was signed in")
+	}
+}

@@ -33,6 +33,7 @@ type pending struct {
 	asking   bool // the password field is open
 	password textinput.Model
 	sending  bool
+	ended    bool // a wrong check on the link's page ended it
 	note     string
 	problem  string
 	// nextAt is the governor's answer to sending again: no link before
@@ -85,8 +86,20 @@ func (p *pending) linked(v flows.Visitor) string {
 	return "Signed in with the link as " + displayName(v) + "."
 }
 
+func (p *pending) poked() tea.Cmd {
+	if p.link == nil {
+		return nil
+	}
+	return p.c.linkRefused(p.link.Ticket)
+}
+
 func (p *pending) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case linkRefusedMsg:
+		if p.link != nil && msg.ticket == p.link.Ticket && msg.refused {
+			p.ended = true
+		}
+		return nil
 	case tea.KeyPressMsg:
 		k := p.c.keys
 		if !p.asking {
@@ -117,7 +130,7 @@ func (p *pending) Update(msg tea.Msg) tea.Cmd {
 		}
 		p.closeField()
 		sent := msg.sent
-		p.link, p.nextAt = &sent, sent.NextAt
+		p.link, p.nextAt, p.ended = &sent, sent.NextAt, false
 		p.note = "Sent a link again: its page asks for " + inert.String(sent.Check) + "."
 		return nil
 	}
@@ -211,6 +224,8 @@ func (p *pending) View() string {
 		return out
 	case p.problem != "":
 		out += st.bad.Render(wrap("✗ "+p.problem, p.width)) + "\n"
+	case p.ended: // short: this screen has no line to spare
+		out += st.bad.Render(wrap("✗ A wrong answer on its page ended the link; nobody was signed in.", p.width)) + "\n"
 	case p.note != "":
 		out += st.ok.Render(wrap("✓ "+p.note, p.width)) + "\n"
 	}

@@ -194,6 +194,9 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, r.top().Update(msg))
 	case visitedMsg:
 		r.visited(msg)
+		if w, ok := r.top().(linkWaiter); ok { // still waiting: was the link ended instead?
+			cmds = append(cmds, w.poked())
+		}
 	case wroteMsg:
 		cmds = append(cmds, r.wrote(msg))
 	default:
@@ -347,6 +350,9 @@ const (
 // it did.
 type linkWaiter interface {
 	linked(v flows.Visitor) string
+	// poked is the screen's own look after a poke that did not sign the
+	// session in: a wrong check on the link's page pokes it too.
+	poked() tea.Cmd
 }
 
 // wrote applies the result of a write, then lets the top screen see it.
