@@ -28,6 +28,8 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 # The packaging tests check the systemd unit with systemd-analyze.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# -race and the SQLite baseline (bench/sqlite) build with cgo.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

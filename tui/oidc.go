@@ -21,7 +21,7 @@ import (
 // providers (ctrl+o); with several, a chooser picks one. The waiting
 // screen starts the attempt and shows what to do: with the device grant,
 // the provider's URL and the code to enter there; with the code flow, a
-// link labelled with this terminal session, as magic links are. Either
+// link labelled with this terminal session. Either
 // way the screen moves on by itself once the provider has answered.
 
 // providerChooser lists the configured providers, numbered.

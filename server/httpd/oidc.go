@@ -10,8 +10,10 @@ import (
 )
 
 // Sign-in with an OpenID Provider through the code flow. The terminal
-// shows a short link, /oidc/start/{state}, labelled like a magic link;
-// its page names the terminal session and links on to the provider. The
+// shows a short link, /oidc/start/{state}, and a label for the session;
+// its page repeats the label and links on to the provider. (Unlike a
+// magic link's characters, the label cannot stop phishing: whoever sends
+// the start link holds the label too. See the README.) The
 // provider sends the browser back to /oidc/callback with the state and a
 // code, and the waiting terminal moves on. Opening the start page changes
 // nothing; a callback that is late, replayed or not this server's changes
