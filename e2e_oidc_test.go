@@ -134,25 +134,47 @@ func (tb *tab) fill(fields map[string]string, button, waitFor string) {
 	}
 }
 
+// answerStart opens a start link in tb, types check into its page and
+// presses its button, which sends the browser on to the provider's login
+// page; it returns that page's URL.
+func (tb *tab) answerStart(link, check string) string {
+	tb.t.Helper()
+	if h := tb.open(link); h != "Sign in your terminal with WebID?" {
+		tb.t.Fatalf("start page heading %q", h)
+	}
+	if body := tb.text(); strings.Contains(body, check) || !strings.Contains(body, "never type characters that someone else tells you") {
+		tb.t.Fatalf("the start page gives the check %s away, or does not warn:\n%s", check, body)
+	}
+	tb.typeInto("check", check)
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	// On to the provider's login page (through the CSP's form-action,
+	// which Chromium applies to the POST's redirect too).
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("form button")), chromedp.WaitVisible(chromedp.CSS("#username"))); err != nil {
+		tb.t.Fatalf("continue to the provider: %v\n%s", err, tb.text())
+	}
+	at, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		tb.t.Fatalf("read the location: %v", err)
+	}
+	return at
+}
+
+// The terminal shows a start link and the characters its page asks for;
+// typed there, they send the browser on to the provider, and back.
 func TestE2EOIDCCodeFlowInChromium(t *testing.T) {
-	e, links, _ := startOIDCE2E(t)
+	e, links, op := startOIDCE2E(t)
 	key := e.key("laptop")
 	first, rest := e.signinWith(key, "web")
 	link, _ := first["link"].(string)
-	label, _ := first["label"].(string)
-	if !strings.HasPrefix(link, links+"/oidc/start/") || len(label) != 4 {
+	check, _ := first["check"].(string)
+	if !strings.HasPrefix(link, links+"/oidc/start/") || len(check) != 4 || first["label"] != nil {
 		t.Fatalf("first line %v", first)
 	}
 	tb := newTab(t, newBrowser(t))
-	if h := tb.open(link); h != "Continue with WebID for the terminal session labelled "+label+"?" {
-		t.Fatalf("start page heading %q", h)
+	if at := tb.answerStart(link, strings.ToLower(check)); !strings.HasPrefix(at, op.Issuer) {
+		t.Fatalf("the right check led to %s, not the provider %s", at, op.Issuer)
 	}
-	// On to the provider's login page, and back through the callback.
-	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#continue")), chromedp.WaitVisible(chromedp.CSS("#username"))); err != nil {
-		t.Fatalf("continue to the provider: %v", err)
-	}
-	cancel()
 	// "main h1" is attest's page: the provider's login page has an h1 of
 	// its own, which would end the wait before the callback loads.
 	tb.fill(map[string]string{"#username": "ada", "#password": "pw-ada"}, "#allow", "main h1")
@@ -168,7 +190,7 @@ func TestE2EOIDCCodeFlowInChromium(t *testing.T) {
 		t.Fatalf("whoami: %v\n%s", err, out)
 	}
 	// The same callback again: nothing changes, and the page says so.
-	ctx, cancel = context.WithTimeout(tb.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
 	defer cancel()
 	callback, err := chromedp.RunResponse(ctx, chromedp.Reload())
 	if err != nil || callback == nil || callback.Status != 410 {
@@ -203,5 +225,44 @@ func TestE2EOIDCDeviceGrantInChromium(t *testing.T) {
 	out, err := e.command(key, "providers")
 	if err != nil || !strings.Contains(out, "TVID") || !strings.Contains(out, "enter a code") {
 		t.Fatalf("providers: %v\n%s", err, out)
+	}
+}
+
+// The phishing the cookie stops, end to end: Mallory starts a sign-in in
+// his terminal, types its characters into the start page himself (in his
+// own browser), and sends Vic the provider URL that page led on to. Vic
+// opens it in his browser and signs in at the provider: attest's callback
+// finds no cookie from the start page in Vic's browser, says so, and ends
+// the attempt; Mallory's terminal is signed in to nothing.
+func TestE2EOIDCProviderURLOpenedInAnotherBrowser(t *testing.T) {
+	e, _, op := startOIDCE2E(t)
+	mallory := e.key("mallory")
+	first, rest := e.signinWith(mallory, "web")
+	link, _ := first["link"].(string)
+	check, _ := first["check"].(string)
+	sent := newTab(t, newBrowser(t)).answerStart(link, check)
+	if !strings.HasPrefix(sent, op.Issuer) {
+		t.Fatalf("the right check led to %s", sent)
+	}
+
+	vic := newTab(t, newBrowser(t)) // another browser: another profile, no cookie
+	vic.open(sent)
+	vic.fill(map[string]string{"#username": "ada", "#password": "pw-ada"}, "#allow", "main h1")
+	if h := vic.heading(); h != "Not signed in" {
+		t.Fatalf("Vic's callback page %q: %s", h, vic.text())
+	}
+	if body := vic.text(); !strings.Contains(body, "finished in a different browser from the one that started it") {
+		t.Fatalf("Vic's callback page says:\n%s", body)
+	}
+	last, err := rest()
+	if err == nil || last["signed_up"] != nil || last["user"] != nil {
+		t.Fatalf("signin --with web after Vic's callback: %v, last line %v", err, last)
+	}
+	if out, err := e.command(mallory, "whoami"); err != nil || strings.Contains(out, "ada@example.com") || !strings.Contains(out, "account:    no") {
+		t.Fatalf("Mallory's device after Vic's sign-in at the provider: %v\n%s", err, out)
+	}
+	// The attempt is over: the start page says so, even to Mallory.
+	if h := newTab(t, newBrowser(t)).open(link); h != "Sign-in ended" {
+		t.Fatalf("the start link afterwards says %q", h)
 	}
 }

@@ -137,23 +137,6 @@ func (s *Service) linkTicketOf(token string) string {
 	return "k_" + b32.EncodeToString(m.Sum(nil)[:16])
 }
 
-// randomLetters draws n characters from the link alphabet, uniformly.
-func (s *Service) randomLetters(n int) (string, error) {
-	out := make([]byte, 0, n)
-	raw := make([]byte, n+4)
-	for len(out) < n {
-		if _, err := io.ReadFull(s.rand, raw); err != nil {
-			return "", fmt.Errorf("read randomness: %w", err)
-		}
-		for _, b := range raw {
-			if int(b) < 256-256%len(linkAlphabet) && len(out) < n {
-				out = append(out, linkAlphabet[int(b)%len(linkAlphabet)])
-			}
-		}
-	}
-	return string(out), nil
-}
-
 // RequestMagicLink sends a sign-in link to the address. Like a sign-in
 // code, it looks up nothing about the address, so its answer is the same
 // whether or not an account exists; the governor alone can hold it back.

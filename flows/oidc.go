@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,22 @@ import (
 // person signed in at the provider) or oidc.failed (why). The nonce and
 // the PKCE verifier derive from the state under the server's key, so
 // nothing secret is stored at all.
+//
+// The code flow's start link signs in the terminal that asked for it,
+// so, as with a magic link, whoever opens it must be the person at that
+// terminal: its page asks for the LinkCheckLen characters that terminal
+// shows (a MAC of the attempt's ticket, worked out again when needed,
+// never stored), and a wrong answer ends the attempt. Otherwise an
+// attacker could start a sign-in in their own terminal, send the victim
+// the start link, and be signed in to the victim's account by the
+// victim's click (the device-code phishing of RFC 8628 section 5.4).
+// The right answer sends the browser on to the provider with a cookie
+// (a MAC of the state: oidcBindingOf) that binds the attempt to that
+// browser, and the callback refuses a browser without it: else the
+// attacker would type the characters himself and send the victim the
+// provider's URL he was sent on to instead. The device grant has neither:
+// its code is typed at the provider's own page, which attest does not
+// serve.
 
 // Facts of social sign-in.
 const (
@@ -111,10 +128,11 @@ type OIDCStart struct {
 	VerificationURIComplete string
 	UserCode                string
 
-	// The code flow: the short link to open, and the label its page
-	// shows, which the terminal shows too.
+	// The code flow: the short link to open, and the check its page
+	// asks for (LinkCheckLen characters, as a magic link's): only the
+	// terminal that started the attempt may show it.
 	Link  string
-	Label string
+	Check string
 
 	deviceCode string
 	interval   time.Duration
@@ -134,12 +152,16 @@ type OIDCResult struct {
 }
 
 type oidcStartedBody struct {
-	Provider string    `json:"provider"`
-	Issuer   string    `json:"issuer"`
-	Purpose  string    `json:"purpose"`
-	Flow     string    `json:"flow"`
-	Label    string    `json:"label,omitempty"`
-	Expires  time.Time `json:"expires"`
+	Provider string `json:"provider"`
+	Issuer   string `json:"issuer"`
+	Purpose  string `json:"purpose"`
+	Flow     string `json:"flow"`
+	// Label named the terminal session on the start pages of code-flow
+	// attempts made before those pages asked for a check; it is read
+	// for their history only. New attempts store neither a label nor
+	// the check, which is worked out from the ticket.
+	Label   string    `json:"label,omitempty"`
+	Expires time.Time `json:"expires"`
 }
 
 type oidcVerifiedBody struct {
@@ -181,6 +203,14 @@ func (s *Service) oidcMAC(label, state string) []byte {
 // oidcTicketOf is the ticket of a code-flow attempt: the MAC of its state.
 func (s *Service) oidcTicketOf(state string) string {
 	return "o_" + b32.EncodeToString(s.oidcMAC("oidc state", state)[:16])
+}
+
+// oidcBindingOf is the value of the cookie that binds a code-flow attempt
+// to the browser whose page was given its check: a MAC of the state under
+// the server's key, so nothing is stored and nobody without the key can
+// make one. The callback compares it in constant time.
+func (s *Service) oidcBindingOf(state string) string {
+	return base64.RawURLEncoding.EncodeToString(s.oidcMAC("oidc browser", state))
 }
 
 // oidcNonce and oidcVerifier derive the attempt's nonce and PKCE verifier
@@ -239,10 +269,8 @@ func (s *Service) StartOIDC(ctx context.Context, dev Device, name, purpose strin
 			return OIDCStart{}, fmt.Errorf("read randomness: %w", err)
 		}
 		state := b32.EncodeToString(raw)
-		if st.Label, err = s.randomLetters(4); err != nil {
-			return OIDCStart{}, err
-		}
 		st.Ticket, st.Link, st.Expires = s.oidcTicketOf(state), s.linkBase+"/oidc/start/"+state, now.Add(OIDCTTL)
+		st.Check = s.linkCheckOf(st.Ticket)
 	}
 	err = s.update("start provider sign-in", func(tx store.Tx) error {
 		user, err := s.oidcPrecheck(tx, dev, p, purpose, now)
@@ -250,7 +278,7 @@ func (s *Service) StartOIDC(ctx context.Context, dev Device, name, purpose strin
 			return err
 		}
 		_, err = tx.Append(store.Fact{Time: now, Kind: KindOIDCStarted, User: user, Device: dev.Tag, Ticket: st.Ticket,
-			Body: mustJSON(oidcStartedBody{Provider: p.Name(), Issuer: p.Issuer(), Purpose: purpose, Flow: st.Flow, Label: st.Label, Expires: st.Expires})})
+			Body: mustJSON(oidcStartedBody{Provider: p.Name(), Issuer: p.Issuer(), Purpose: purpose, Flow: st.Flow, Expires: st.Expires})})
 		return err
 	})
 	if err != nil {
@@ -557,16 +585,43 @@ func (s *Service) awaitCallback(ctx context.Context, dev Device, st OIDCStart) (
 
 // OIDCPage is what the code flow's pages show.
 type OIDCPage struct {
-	// State is LinkLive, LinkUsed, LinkExpired, LinkGone or LinkUnknown.
+	// State is LinkLive, LinkUsed, LinkEnded (a wrong check, a refusal),
+	// LinkExpired, LinkGone or LinkUnknown.
 	State    string
-	Label    string
 	Provider string // display name
 	Purpose  string
-	// AuthURL is where the start page sends the person (LinkLive only).
-	AuthURL string
+	// AuthOrigin is the origin of the provider's authorization endpoint
+	// (LinkLive only): the start page's form may be sent on there.
+	AuthOrigin string
 	// Expires is when the attempt stops working.
 	Expires time.Time
+
+	// From ConfirmOIDCChecked, when the check was right: where to send the
+	// browser, and the cookie that binds the attempt to it, for BindFor.
+	AuthURL string
+	Binding string
+	BindFor time.Duration
+	// Mistyped: the check given had not the form of one; the attempt is
+	// as it was and its page may ask again.
+	Mistyped bool
 }
+
+// OIDCCheckRefused is why an attempt whose start page was given a wrong
+// check ended, as its oidc.failed fact and the waiting terminal say it.
+const OIDCCheckRefused = "A wrong answer on its page ended this sign-in; nobody was signed in. " +
+	"If that was not you, someone else had its link: never give anyone the characters your terminal shows."
+
+// OIDCOtherBrowser is why an attempt ended when the provider sent back a
+// browser that was not the one its check was typed in, as its oidc.failed
+// fact and the waiting terminal say it; oidcOtherBrowserPage is what that
+// browser's page says.
+const OIDCOtherBrowser = "This sign-in was finished in a different browser from the one that started it, " +
+	"so it ended and nobody was signed in. Start again, and finish it in the browser where you type the characters."
+
+const oidcOtherBrowserPage = "This sign-in was finished in a different browser from the one that started it, " +
+	"so it ended and nobody was signed in. If you started it yourself, start again in the terminal and finish it " +
+	"in the browser where you type the characters. If someone sent you this link, close this page: it would have " +
+	"signed them in to your account, not you."
 
 // oidcPage reads an attempt by its state for a page.
 func (s *Service) oidcPage(r store.Reader, state string, now time.Time) (OIDCPage, *store.Fact, *openid.Provider, error) {
@@ -578,7 +633,7 @@ func (s *Service) oidcPage(r store.Reader, state string, now time.Time) (OIDCPag
 	if err != nil || f == nil || body.Flow != openid.FlowCode {
 		return page, nil, nil, err
 	}
-	page = OIDCPage{Label: body.Label, Provider: body.Provider, Purpose: body.Purpose, Expires: body.Expires}
+	page = OIDCPage{Provider: body.Provider, Purpose: body.Purpose, Expires: body.Expires}
 	var p *openid.Provider
 	for _, x := range s.providers {
 		if x.Name() == body.Provider {
@@ -588,6 +643,13 @@ func (s *Service) oidcPage(r store.Reader, state string, now time.Time) (OIDCPag
 	switch {
 	case done:
 		page.State = LinkUsed
+		failed, err := r.Count(store.ByTicket, f.Ticket, store.Window{Kinds: []string{KindOIDCFailed}})
+		if err != nil {
+			return page, nil, nil, err
+		}
+		if failed > 0 {
+			page.State = LinkEnded
+		}
 	case !now.Before(body.Expires):
 		page.State = LinkExpired
 	case !s.bus.watching(f.Device):
@@ -600,8 +662,23 @@ func (s *Service) oidcPage(r store.Reader, state string, now time.Time) (OIDCPag
 	return page, f, p, nil
 }
 
-// PeekOIDC describes a code-flow link for its start page, with the
-// provider's authorization URL when the link is live. It changes nothing.
+// authURL is the provider's authorization URL for a live attempt.
+func (s *Service) authURL(p *openid.Provider, state, purpose string) (string, error) {
+	return p.AuthURL(s.CallbackURL(), state, s.oidcNonce(state), s.oidcVerifier(state), purpose == PurposeStepUp)
+}
+
+// originOf is the origin of an http(s) URL, or "" for anything else.
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// PeekOIDC describes a code-flow attempt for its start page, which asks
+// for the check. It changes nothing, and gives nothing that leads on to
+// the provider: only ConfirmOIDCChecked does, for the right check.
 func (s *Service) PeekOIDC(ctx context.Context, state string) (OIDCPage, error) {
 	var page OIDCPage
 	var p *openid.Provider
@@ -613,22 +690,76 @@ func (s *Service) PeekOIDC(ctx context.Context, state string) (OIDCPage, error) 
 	if err != nil || page.State != LinkLive {
 		return page, err
 	}
-	page.AuthURL, err = p.AuthURL(s.CallbackURL(), state, s.oidcNonce(state), s.oidcVerifier(state), page.Purpose == PurposeStepUp)
+	u, err := s.authURL(p, state, page.Purpose)
+	page.AuthOrigin = originOf(u)
 	return page, err
+}
+
+// ConfirmOIDCChecked is the start page's answer. A check without the form
+// of one changes nothing (Mistyped, with a Problem to show). A wrong one
+// ends the attempt (State LinkEnded; its oidc.failed says
+// OIDCCheckRefused, and the waiting terminal hears it), so it cannot be
+// guessed by trying. The right one changes nothing either, and gives the
+// provider's authorization URL and the binding for this browser's cookie:
+// OIDCCallback wants it back.
+func (s *Service) ConfirmOIDCChecked(ctx context.Context, state, check string) (OIDCPage, error) {
+	now := s.clock.Now()
+	var page OIDCPage
+	var p *openid.Provider
+	err := s.ledger.View(func(r store.Reader) error {
+		var err error
+		page, _, p, err = s.oidcPage(r, state, now)
+		return err
+	})
+	if err != nil || page.State != LinkLive {
+		return page, err
+	}
+	u, err := s.authURL(p, state, page.Purpose)
+	if err != nil {
+		return page, err
+	}
+	page.AuthOrigin = originOf(u)
+	given, ok := normalCheck(check)
+	if !ok {
+		page.Mistyped = true
+		return page, problem(ProblemInput, fmt.Sprintf("Type the %d characters that the terminal where you started this sign-in shows, then press the button.", LinkCheckLen))
+	}
+	ticket := s.oidcTicketOf(state)
+	if !hmac.Equal([]byte(given), []byte(s.linkCheckOf(ticket))) {
+		// One attempt: the wrong check ends it, through the same record
+		// as any other end, which pokes the waiting terminal.
+		refusal := problem(ProblemCodeUsed, OIDCCheckRefused)
+		if err := s.failOIDC(ticket, refusal); !errors.Is(err, refusal) {
+			return OIDCPage{}, err
+		}
+		// Read again: an attempt that finished meanwhile is used, not ended.
+		err := s.ledger.View(func(r store.Reader) error {
+			var err error
+			page, _, _, err = s.oidcPage(r, state, now)
+			return err
+		})
+		return page, err
+	}
+	page.AuthURL, page.Binding, page.BindFor = u, s.oidcBindingOf(state), page.Expires.Sub(now)
+	return page, nil
 }
 
 // maxCodeLen bounds the authorization code a callback may carry.
 const maxCodeLen = 2048
 
 // OIDCCallback is the code flow's return: the provider sent the browser
-// back with the state and a code (or an error). A state this server did
-// not mint, one already used, one past its time or one whose terminal has
-// left changes nothing, and the page says which. Otherwise the code is
-// exchanged (with the PKCE verifier), the ID token verified (with the
-// nonce), and the waiting terminal moves on. A refusal (the person said
-// no, tokens that do not verify, an email that is another account's)
-// ends the attempt and comes back as a *Problem the page shows.
-func (s *Service) OIDCCallback(ctx context.Context, state, code, errCode, errDesc string) (OIDCPage, error) {
+// back with the state and a code (or an error), and binding is the
+// browser's cookie ("" when it has none). A state this server did not
+// mint, one already used, one past its time or one whose terminal has
+// left changes nothing, and the page says which. A browser without the
+// binding ConfirmOIDCChecked gave for this state is not the one the check
+// was typed in: the attempt ends (OIDCOtherBrowser) before anything is
+// asked of the provider. Otherwise the code is exchanged (with the PKCE
+// verifier), the ID token verified (with the nonce), and the waiting
+// terminal moves on. A refusal (the person said no, tokens that do not
+// verify, an email that is another account's) ends the attempt and comes
+// back as a *Problem the page shows.
+func (s *Service) OIDCCallback(ctx context.Context, state, binding, code, errCode, errDesc string) (OIDCPage, error) {
 	var page OIDCPage
 	var p *openid.Provider
 	err := s.ledger.View(func(r store.Reader) error {
@@ -640,6 +771,14 @@ func (s *Service) OIDCCallback(ctx context.Context, state, code, errCode, errDes
 		return page, err
 	}
 	ticket := s.oidcTicketOf(state)
+	if !hmac.Equal([]byte(binding), []byte(s.oidcBindingOf(state))) {
+		s.log.Info("provider sign-in came back to another browser", "provider", p.Name(), "cookie", binding != "")
+		refusal := problem(ProblemOIDCRefused, OIDCOtherBrowser)
+		if err := s.failOIDC(ticket, refusal); !errors.Is(err, refusal) {
+			return page, err
+		}
+		return page, problem(ProblemOIDCRefused, oidcOtherBrowserPage)
+	}
 	if errCode != "" {
 		s.log.Info("provider sign-in refused at the provider", "provider", p.Name(), "error", truncate(errCode, 64), "description", truncate(errDesc, 200))
 		if errCode == "access_denied" {

@@ -406,18 +406,20 @@ func TestOIDCUnverifiedEmailIsNotLinkedAndUnlinkKeepsALastWayIn(t *testing.T) {
 func codeFlowState(t *testing.T, st flows.OIDCStart) string {
 	t.Helper()
 	_, state, ok := strings.Cut(st.Link, "/oidc/start/")
-	if !ok || st.Flow != openid.FlowCode || len(st.Label) != 4 {
+	if !ok || st.Flow != openid.FlowCode || len(st.Check) != flows.LinkCheckLen {
 		t.Fatalf("code-flow start %+v", st)
 	}
 	return state
 }
 
-// pressProvider opens the start page's provider link and signs in there,
-// returning the callback's query.
-func pressProvider(t *testing.T, h *harness, state, username, password string, deny bool) (code, errCode string) {
+// pressProvider answers the start page with the check the terminal shows
+// and signs in at the provider it sends the browser on to, returning the
+// state, the callback's code (or error) and the browser's binding.
+func pressProvider(t *testing.T, h *harness, st flows.OIDCStart, username, password string, deny bool) (state, code, errCode, binding string) {
 	t.Helper()
-	page, err := h.svc.PeekOIDC(ctx, state)
-	if err != nil || page.State != flows.LinkLive || page.AuthURL == "" {
+	state = codeFlowState(t, st)
+	page, err := h.svc.ConfirmOIDCChecked(ctx, state, st.Check)
+	if err != nil || page.State != flows.LinkLive || page.AuthURL == "" || page.Binding == "" {
 		t.Fatalf("start page %+v %v", page, err)
 	}
 	back, err := oidctest.NewBrowser(callbackURL).SignIn(page.AuthURL, username, password, deny)
@@ -427,7 +429,7 @@ func pressProvider(t *testing.T, h *harness, state, username, password string, d
 	if back.Query().Get("state") != state {
 		t.Fatalf("callback state %q, want %q", back.Query().Get("state"), state)
 	}
-	return back.Query().Get("code"), back.Query().Get("error")
+	return state, back.Query().Get("code"), back.Query().Get("error"), page.Binding
 }
 
 func TestOIDCCodeFlowCallback(t *testing.T) {
@@ -440,13 +442,12 @@ func TestOIDCCodeFlowCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := codeFlowState(t, st)
-	code, _ := pressProvider(t, h, state, "ada", "pw-ada", false)
+	state, code, _, binding := pressProvider(t, h, st, "ada", "pw-ada", false)
 	if req := op.LastAuthRequest(); req.CodeChallengeMethod != "S256" || req.Nonce == "" || len(req.Prompt) != 0 {
 		t.Fatalf("authorization request %+v", req)
 	}
-	page, err := h.svc.OIDCCallback(ctx, state, code, "", "")
-	if err != nil || page.State != flows.LinkLive || page.Label != st.Label {
+	page, err := h.svc.OIDCCallback(ctx, state, binding, code, "", "")
+	if err != nil || page.State != flows.LinkLive {
 		t.Fatalf("callback %+v %v", page, err)
 	}
 	res, err := h.svc.WaitOIDC(ctx, dev, st)
@@ -456,13 +457,13 @@ func TestOIDCCodeFlowCallback(t *testing.T) {
 
 	// Replayed: the same callback again changes nothing and says so.
 	before := h.head()
-	page, err = h.svc.OIDCCallback(ctx, state, code, "", "")
+	page, err = h.svc.OIDCCallback(ctx, state, binding, code, "", "")
 	if err != nil || page.State != flows.LinkUsed || h.head() != before {
 		t.Fatalf("replay: %+v %v, %d new facts", page, err, h.head()-before)
 	}
 	// Foreign: a state this server never minted, or not a state at all.
 	for _, s := range []string{strings.Repeat("a", 26), "../../etc", strings.Repeat("a", 4000)} {
-		if page, err := h.svc.OIDCCallback(ctx, s, code, "", ""); err != nil || page.State != flows.LinkUnknown {
+		if page, err := h.svc.OIDCCallback(ctx, s, binding, code, "", ""); err != nil || page.State != flows.LinkUnknown {
 			t.Fatalf("foreign state %q: %+v %v", s, page, err)
 		}
 	}
@@ -478,11 +479,10 @@ func TestOIDCCodeFlowCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state = codeFlowState(t, st)
-	code, _ = pressProvider(t, h, state, "ada", "pw-ada", false)
+	state, code, _, binding = pressProvider(t, h, st, "ada", "pw-ada", false)
 	h.clock.Advance(flows.OIDCTTL + time.Second)
 	before = h.head()
-	if page, err := h.svc.OIDCCallback(ctx, state, code, "", ""); err != nil || page.State != flows.LinkExpired || h.head() != before {
+	if page, err := h.svc.OIDCCallback(ctx, state, binding, code, "", ""); err != nil || page.State != flows.LinkExpired || h.head() != before {
 		t.Fatalf("late callback %+v %v", page, err)
 	}
 
@@ -491,9 +491,8 @@ func TestOIDCCodeFlowCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state = codeFlowState(t, st)
-	_, errCode := pressProvider(t, h, state, "ada", "pw-ada", true)
-	_, err = h.svc.OIDCCallback(ctx, state, "", errCode, "the person said no")
+	state, _, errCode, binding := pressProvider(t, h, st, "ada", "pw-ada", true)
+	_, err = h.svc.OIDCCallback(ctx, state, binding, "", errCode, "the person said no")
 	wantProblem(t, err, flows.ProblemOIDCDenied)
 	_, err = h.svc.WaitOIDC(ctx, dev, st)
 	wantProblem(t, err, flows.ProblemOIDCDenied)
@@ -522,9 +521,8 @@ func TestOIDCCodeFlowRefusesAForgedNonceAndAnUnpublishedKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		state := codeFlowState(t, st)
-		code, _ := pressProvider(t, h, state, "ada", "pw-ada", false)
-		_, err = h.svc.OIDCCallback(ctx, state, code, "", "")
+		state, code, _, binding := pressProvider(t, h, st, "ada", "pw-ada", false)
+		_, err = h.svc.OIDCCallback(ctx, state, binding, code, "", "")
 		return err
 	}
 	op.ForgeNonce("not-the-nonce")
@@ -561,9 +559,8 @@ func TestOIDCStepUpNeedsAFreshSignInAtALinkedProvider(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		state := codeFlowState(t, st)
-		code, _ := pressProvider(t, h, state, "ada", "pw-ada", false)
-		if _, err := h.svc.OIDCCallback(ctx, state, code, "", ""); err != nil {
+		state, code, _, binding := pressProvider(t, h, st, "ada", "pw-ada", false)
+		if _, err := h.svc.OIDCCallback(ctx, state, binding, code, "", ""); err != nil {
 			return flows.OIDCResult{}, err
 		}
 		return h.svc.WaitOIDC(ctx, dev, st)
@@ -635,5 +632,167 @@ func TestOIDCSignInWaitsForTheAuthenticator(t *testing.T) {
 	}
 	if !out.Visitor.Account || out.Visitor.User != h.visit(desk).User {
 		t.Fatalf("after the app's code: %+v", out.Visitor)
+	}
+}
+
+// The start link is number-matched as a magic link is: its page changes
+// nothing until it is given the characters only the starting terminal
+// shows; a slip changes nothing, a wrong answer ends the attempt, and the
+// right one sends the browser on, bound to it by a cookie the callback
+// wants back. Nothing of it is stored: not the state, not the check, not
+// the binding.
+func TestOIDCCodeFlowCheckAndBrowserBinding(t *testing.T) {
+	h, op, _ := newOIDCHarness(t, openid.FlowCode)
+	dev := device("mallory")
+	watch := h.svc.Watch(dev.Tag)
+	defer watch.Stop()
+	start := func() (flows.OIDCStart, string) {
+		t.Helper()
+		st, err := h.svc.StartOIDC(ctx, dev, "test", flows.PurposeSignIn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, codeFlowState(t, st)
+	}
+	var secrets []string // states, checks and bindings, none of which the ledger may hold
+
+	// Opening the page: live, nothing that leads on, nothing written.
+	st, state := start()
+	secrets = append(secrets, state, st.Check)
+	before := h.head()
+	page, err := h.svc.PeekOIDC(ctx, state)
+	if err != nil || page.State != flows.LinkLive || page.AuthURL != "" || page.Binding != "" || page.AuthOrigin != op.Issuer {
+		t.Fatalf("peek %+v %v (issuer %s)", page, err, op.Issuer)
+	}
+	// Slips: nothing changes, and the page may ask again.
+	for _, slip := range []string{"", "ab", st.Check[:3], st.Check + "X", "1111", strings.Repeat("A", 65), "<b>AB</b>"} {
+		page, err := h.svc.ConfirmOIDCChecked(ctx, state, slip)
+		if p := wantProblem(t, err, flows.ProblemInput); !page.Mistyped || page.State != flows.LinkLive || page.AuthURL != "" ||
+			!strings.Contains(p.Msg, "Type the 4 characters") {
+			t.Fatalf("slip %q: %+v %v", slip, page, err)
+		}
+	}
+	if h.head() != before {
+		t.Fatal("a slip wrote to the ledger")
+	}
+	// The right check, as a person might type it: the provider's URL and
+	// this browser's binding, for the attempt's remaining life; nothing
+	// written, and it may be given again.
+	h.clock.Advance(time.Minute)
+	typed := strings.ToLower(st.Check[:2]) + "-" + st.Check[2:]
+	for range 2 {
+		page, err = h.svc.ConfirmOIDCChecked(ctx, state, typed)
+		if err != nil || page.State != flows.LinkLive || !strings.HasPrefix(page.AuthURL, op.Issuer) ||
+			!strings.Contains(page.AuthURL, "state="+state) || page.BindFor != flows.OIDCTTL-time.Minute {
+			t.Fatalf("right check: %+v %v", page, err)
+		}
+	}
+	binding := page.Binding
+	if len(binding) < 40 || strings.Contains(binding, state) {
+		t.Fatalf("binding %q", binding)
+	}
+	secrets = append(secrets, binding)
+	if h.head() != before {
+		t.Fatal("a right check wrote to the ledger")
+	}
+
+	// A browser without the cookie (the victim, sent the provider URL the
+	// attacker's check led to) signs in at the provider: the callback
+	// refuses it, ends the attempt, and signs nobody in; its page tells
+	// the victim what happened, the terminal hears it ended.
+	back, err := oidctest.NewBrowser(callbackURL).SignIn(page.AuthURL, "ada", "pw-ada", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := back.Query().Get("code")
+	_, err = h.svc.OIDCCallback(ctx, state, "", code, "", "")
+	if p := wantProblem(t, err, flows.ProblemOIDCRefused); !strings.Contains(p.Msg, "finished in a different browser") ||
+		!strings.Contains(p.Msg, "If someone sent you this link, close this page") {
+		t.Fatalf("callback without the cookie says %q", p.Msg)
+	}
+	_, err = h.svc.WaitOIDC(ctx, dev, st)
+	if p := wantProblem(t, err, flows.ProblemOIDCRefused); p.Msg != flows.OIDCOtherBrowser {
+		t.Fatalf("the terminal hears %q", p.Msg)
+	}
+	// The attacker's own browser comes too late: the attempt has ended.
+	before = h.head()
+	if page, err := h.svc.OIDCCallback(ctx, state, binding, code, "", ""); err != nil || page.State != flows.LinkEnded || h.head() != before {
+		t.Fatalf("callback after the refusal: %+v %v", page, err)
+	}
+	if v := h.visit(dev); v.Account || v.User != "" || len(h.facts(flows.KindOIDCVerified)) != 0 {
+		t.Fatalf("a callback from another browser signed someone in: %+v", v)
+	}
+
+	// A wrong cookie (another attempt's binding) is no better.
+	st1, state1 := start()
+	st2, state2 := start()
+	secrets = append(secrets, state1, state2, st1.Check, st2.Check)
+	_, code1, _, binding1 := pressProvider(t, h, st1, "ada", "pw-ada", false)
+	_, _, _, binding2 := pressProvider(t, h, st2, "ada", "pw-ada", false)
+	secrets = append(secrets, binding1, binding2)
+	if binding1 == binding2 {
+		t.Fatal("two attempts have one binding")
+	}
+	_, err = h.svc.OIDCCallback(ctx, state1, binding2, code1, "", "")
+	if p := wantProblem(t, err, flows.ProblemOIDCRefused); !strings.Contains(p.Msg, "finished in a different browser") {
+		t.Fatalf("callback with another attempt's cookie says %q", p.Msg)
+	}
+	_, err = h.svc.WaitOIDC(ctx, dev, st1)
+	if p := wantProblem(t, err, flows.ProblemOIDCRefused); p.Msg != flows.OIDCOtherBrowser {
+		t.Fatalf("the terminal hears %q", p.Msg)
+	}
+	if v := h.visit(dev); v.Account {
+		t.Fatal("a wrong cookie signed someone in")
+	}
+
+	// A wrong check (the victim guessing) ends the attempt: an
+	// oidc.failed that says so, which the terminal hears; nothing else.
+	wrong := "AAAA"
+	if st2.Check == wrong {
+		wrong = "BBBB"
+	}
+	before = h.head()
+	page, err = h.svc.ConfirmOIDCChecked(ctx, state2, wrong)
+	if err != nil || page.State != flows.LinkEnded || page.AuthURL != "" || page.Binding != "" || h.head() != before+1 {
+		t.Fatalf("wrong check: %+v %v, %d new facts", page, err, h.head()-before)
+	}
+	fs := h.facts(flows.KindOIDCFailed)
+	if last := fs[len(fs)-1]; last.Ticket != st2.Ticket || !strings.Contains(string(last.Body), `"code":"code_used_up"`) ||
+		!strings.Contains(string(last.Body), "A wrong answer on its page ended this sign-in; nobody was signed in.") {
+		t.Fatalf("oidc.failed %+v %s", last, last.Body)
+	}
+	_, err = h.svc.WaitOIDC(ctx, dev, st2)
+	if p := wantProblem(t, err, flows.ProblemCodeUsed); p.Msg != flows.OIDCCheckRefused {
+		t.Fatalf("the terminal hears %q", p.Msg)
+	}
+	// Ended: the right check, the page and the bound callback do nothing.
+	before = h.head()
+	for _, page := range []func() (flows.OIDCPage, error){
+		func() (flows.OIDCPage, error) { return h.svc.PeekOIDC(ctx, state2) },
+		func() (flows.OIDCPage, error) { return h.svc.ConfirmOIDCChecked(ctx, state2, st2.Check) },
+		func() (flows.OIDCPage, error) { return h.svc.OIDCCallback(ctx, state2, binding2, "code", "", "") },
+	} {
+		if p, err := page(); err != nil || p.State != flows.LinkEnded || p.AuthURL != "" {
+			t.Fatalf("ended attempt: %+v %v", p, err)
+		}
+	}
+	if h.head() != before || h.visit(dev).Account {
+		t.Fatal("an ended attempt changed something")
+	}
+
+	// Nothing secret is stored: the starts hold no label and no check,
+	// and no fact anywhere holds a state or a binding.
+	for _, f := range h.facts(flows.KindOIDCStarted, flows.KindOIDCFailed) {
+		for _, c := range []string{st.Check, st1.Check, st2.Check} {
+			if strings.Contains(string(f.Body), `"`+c+`"`) || strings.Contains(string(f.Body), `"label"`) {
+				t.Fatalf("%s holds a check or a label: %s", f.Kind, f.Body)
+			}
+		}
+	}
+	raw := string(h.stored())
+	for _, s := range secrets {
+		if len(s) > flows.LinkCheckLen && strings.Contains(raw, s) {
+			t.Fatalf("the ledger holds %q", s)
+		}
 	}
 }

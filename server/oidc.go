@@ -58,7 +58,8 @@ func DiscoverProviders(ctx context.Context, cfgs []config.OIDCProvider, logger *
 type oidcPages struct{ svc *flows.Service }
 
 func attemptFromFlows(p flows.OIDCPage) httpd.OIDCAttempt {
-	return httpd.OIDCAttempt{Label: p.Label, Provider: p.Provider, Purpose: p.Purpose, AuthURL: p.AuthURL, Expires: p.Expires,
+	return httpd.OIDCAttempt{Provider: p.Provider, Purpose: p.Purpose, CheckLen: flows.LinkCheckLen, AuthOrigin: p.AuthOrigin,
+		Expires: p.Expires, AuthURL: p.AuthURL, Binding: p.Binding, BindFor: p.BindFor, Mistyped: p.Mistyped,
 		State: linkFromFlows(flows.LinkInfo{State: p.State}).State}
 }
 
@@ -67,8 +68,16 @@ func (o oidcPages) Peek(ctx context.Context, state string) (httpd.OIDCAttempt, e
 	return attemptFromFlows(p), err
 }
 
-func (o oidcPages) Callback(ctx context.Context, state, code, errCode, errDesc string) (httpd.OIDCAttempt, error) {
-	p, err := o.svc.OIDCCallback(ctx, state, code, errCode, errDesc)
+func (o oidcPages) Confirm(ctx context.Context, state, check string) (httpd.OIDCAttempt, error) {
+	p, err := o.svc.ConfirmOIDCChecked(ctx, state, check)
+	if pr, ok := flows.AsProblem(err); ok {
+		return attemptFromFlows(p), &httpd.Refusal{Message: pr.Msg}
+	}
+	return attemptFromFlows(p), err
+}
+
+func (o oidcPages) Callback(ctx context.Context, state, binding, code, errCode, errDesc string) (httpd.OIDCAttempt, error) {
+	p, err := o.svc.OIDCCallback(ctx, state, binding, code, errCode, errDesc)
 	if pr, ok := flows.AsProblem(err); ok {
 		return attemptFromFlows(p), &httpd.Refusal{Message: pr.Msg}
 	}

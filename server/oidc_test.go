@@ -3,12 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -16,6 +16,7 @@ import (
 
 	"github.com/attest-dev/attest/internal/oidctest"
 	"github.com/attest-dev/attest/server/config"
+	"github.com/attest-dev/attest/server/httpd"
 )
 
 // A provider that is down at start is listed as unavailable, with the
@@ -101,12 +102,52 @@ func TestCodeFlowPages(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// The start page asks for the characters; nothing on it leads on, and
+	// its CSP lets its form be sent on to the provider.
 	status, page := get(st.Link)
-	m := regexp.MustCompile(`<a id="continue" href="([^"]+)">Continue to WebID</a>`).FindStringSubmatch(page)
-	if status != http.StatusOK || m == nil || !strings.Contains(page, "<strong>"+st.Label+"</strong>") {
+	if status != http.StatusOK || !strings.Contains(page, `name="check"`) || strings.Contains(page, op.Issuer) || strings.Contains(page, st.Check) {
 		t.Fatalf("start page %d:\n%s", status, page)
 	}
-	status, page, last, err := oidctest.NewBrowser("").SignInThrough(html.UnescapeString(m[1]), "ada", "pw", false)
+	head, err := http.Get(st.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if policy := head.Header.Get("Content-Security-Policy"); !strings.Contains(policy, "form-action 'self' "+op.Issuer+";") {
+		t.Fatalf("the start page's CSP %q does not let its form go on to %s", policy, op.Issuer)
+	}
+	// answer posts the check from a browser with a cookie jar, and
+	// returns where it is sent and the cookie it is given.
+	answer := func(b *oidctest.Browser, link, check string) (*http.Response, string) {
+		t.Helper()
+		noFollow := *b.Client
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := noFollow.PostForm(link, url.Values{"check": {check}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	browser := func() *oidctest.Browser {
+		b := oidctest.NewBrowser("")
+		b.Client.Jar, _ = cookiejar.New(nil)
+		return b
+	}
+	ada := browser()
+	resp, _ := answer(ada, st.Link, st.Check)
+	authURL := resp.Header.Get("Location")
+	cookie := resp.Header.Get("Set-Cookie")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(authURL, op.Issuer) {
+		t.Fatalf("the right check: %d, Location %q", resp.StatusCode, authURL)
+	}
+	for _, want := range []string{httpd.OIDCCookie + "=", "Path=/oidc/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(cookie, want) || strings.Contains(cookie, "Secure") {
+			t.Fatalf("cookie %q lacks %s, or is Secure over http", cookie, want)
+		}
+	}
+	status, page, last, err := ada.SignInThrough(authURL, "ada", "pw", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +168,53 @@ func TestCodeFlowPages(t *testing.T) {
 	q.Set("state", "aaaaaaaaaaaaaaaaaaaaaaaaaa")
 	if status, page := get(base + "/oidc/callback?" + q.Encode()); status != http.StatusNotFound || !strings.Contains(page, "nothing changed") {
 		t.Fatalf("foreign callback %d:\n%s", status, page)
+	}
+
+	// Another attempt, whose check is answered in one browser (Mallory's)
+	// and whose provider URL is opened in another (Vic's): Vic signs in
+	// at the provider, comes back without the cookie, and nobody is
+	// signed in; the page and the terminal say why.
+	if err := app.Service.SignOut(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	st, err = app.Service.StartOIDC(ctx, dev, "web", flows.PurposeSignIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = answer(browser(), st.Link, st.Check)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Mallory's check: %d", resp.StatusCode)
+	}
+	status, page, _, err = browser().SignInThrough(resp.Header.Get("Location"), "ada", "pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusConflict || !strings.Contains(page, "finished in a different browser") {
+		t.Fatalf("Vic's callback %d:\n%s", status, page)
+	}
+	if _, err := app.Service.WaitOIDC(ctx, dev, st); err == nil || !strings.Contains(err.Error(), "different browser") {
+		t.Fatalf("the terminal hears %v", err)
+	}
+	if v, err := app.Service.Visit(ctx, dev); err != nil || v.Account {
+		t.Fatalf("signed in from another browser: %+v %v", v, err)
+	}
+
+	// A wrong check ends an attempt; a slip does not.
+	st, err = app.Service.StartOIDC(ctx, dev, "web", flows.PurposeSignIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, page := answer(browser(), st.Link, "A"); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `name="check"`) {
+		t.Fatalf("a slip: %d\n%s", resp.StatusCode, page)
+	}
+	wrong := "AAAA"
+	if st.Check == wrong {
+		wrong = "BBBB"
+	}
+	if resp, page := answer(browser(), st.Link, wrong); resp.StatusCode != http.StatusGone || !strings.Contains(page, "nobody was signed in") {
+		t.Fatalf("a wrong check: %d\n%s", resp.StatusCode, page)
+	}
+	if _, err := app.Service.WaitOIDC(ctx, dev, st); err == nil || !strings.Contains(err.Error(), "A wrong answer on its page ended this sign-in") {
+		t.Fatalf("the terminal hears %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/server/httpd"
@@ -78,10 +79,12 @@ func (s *Server) ready(context.Context) error {
 // sign-in providers' pages, /healthz and /readyz.
 func (s *Server) HTTPHandler() http.Handler {
 	return httpd.New(httpd.Config{
-		Links:  links{svc: s.svc},
-		OIDC:   oidcPages{svc: s.svc},
-		Ready:  s.ready,
-		Logger: s.log,
+		Links: links{svc: s.svc},
+		OIDC:  oidcPages{svc: s.svc},
+		// The binding cookie is Secure whenever the links are https.
+		SecureCookies: strings.HasPrefix(s.svc.CallbackURL(), "https://"),
+		Ready:         s.ready,
+		Logger:        s.log,
 	})
 }
 

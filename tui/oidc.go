@@ -21,8 +21,11 @@ import (
 // providers (ctrl+o); with several, a chooser picks one. The waiting
 // screen starts the attempt and shows what to do: with the device grant,
 // the provider's URL and the code to enter there; with the code flow, a
-// link labelled with this terminal session. Either
-// way the screen moves on by itself once the provider has answered.
+// link and the characters its page asks for, big, as for a magic link:
+// only this screen shows them (flows.ConfirmOIDCChecked), so a start link
+// someone else sends cannot sign that someone in. Either way the screen
+// moves on by itself once the provider has answered, or says why the
+// attempt ended (a wrong answer on the link's page, another browser).
 
 // providerChooser lists the configured providers, numbered.
 type providerChooser struct {
@@ -262,12 +265,10 @@ func (o *oidcWait) View() string {
 		return out + o.deviceText(o.width, false)
 	}
 	f := fields{st: st, width: o.width}
-	{
-		label := inert.String(o.st.Label)
-		out += wrap(fmt.Sprintf("Open this link and continue with %s for terminal session %s:", name, label), o.width) + "\n" +
-			st.key.Render(wrap(inert.String(o.st.Link), o.width)) + "\n\n" + labelBox(st, label) + "\n\n"
-		f.add("Session", label+st.faint.Render(" · the link's page shows the same label"))
-	}
+	check := inert.String(o.st.Check)
+	out += wrap(fmt.Sprintf("Open this link, type these characters on its page and continue with %s:", name), o.width) + "\n" +
+		st.key.Render(wrap(inert.String(o.st.Link), o.width)) + "\n\n" + labelBox(st, check) + "\n\n"
+	f.add("Check", check+st.faint.Render(" · type these on its page, never give them to anyone"))
 	o.expiry(&f, now)
 	out += f.String() + "\n\n"
 	return out + st.faint.Render(wrap("This screen moves on by itself once "+name+" has answered.", o.width))

@@ -93,29 +93,59 @@ func TestSignInWithAProviderByDeviceGrant(t *testing.T) {
 	tr.waitFor("Welcome — your account is ready. ada@example.com is on your account,", "confirmed by TestID.", "via oidc")
 }
 
-func TestSignInWithAProviderByLink(t *testing.T) {
-	e, _, _ := newOIDCEnv(t, openid.FlowCode)
-	tr := e.open(laptop, "")
+// screenCheck is the check on the code flow's waiting screen.
+var screenCheck = regexp.MustCompile(`Check\s+([A-Z2-9]{4}) · type these on its page, never give them to anyone`)
+
+// openLinkScreen starts a code-flow sign-in on a screen and returns the
+// state in its link and the check it shows.
+func openLinkScreen(t *testing.T, tr *term) (state, check string) {
+	t.Helper()
 	tr.typeText("s")
 	tr.waitFor("ctrl+o  sign in with TestID")
 	tr.ctrl('o')
-	screen := tr.waitFor("Open this link and continue with TestID", "the link's page shows the same label")
-	m := regexpLink.FindStringSubmatch(screen)
-	if m == nil {
-		t.Fatalf("no link on the screen:\n%s", screen)
+	screen := tr.waitFor("Open this link, type these characters on its page and continue with TestID", "never give them to anyone")
+	m, c := regexpLink.FindStringSubmatch(screen), screenCheck.FindStringSubmatch(screen)
+	if m == nil || c == nil || !strings.Contains(screen, spaced(c[1])) {
+		t.Fatalf("no link, or no check big and in the fields, on the screen:\n%s", screen)
 	}
-	page, err := e.svc.PeekOIDC(ctx, m[1])
-	if err != nil || page.State != flows.LinkLive || !strings.Contains(screen, spaced(page.Label)) {
-		t.Fatalf("start page %+v %v:\n%s", page, err, screen)
+	return m[1], c[1]
+}
+
+func TestSignInWithAProviderByLink(t *testing.T) {
+	e, _, _ := newOIDCEnv(t, openid.FlowCode)
+	tr := e.open(laptop, "")
+	state, check := openLinkScreen(t, tr)
+	page, err := e.svc.ConfirmOIDCChecked(ctx, state, check)
+	if err != nil || page.State != flows.LinkLive || page.AuthURL == "" {
+		t.Fatalf("the screen's check is not the page's: %+v %v", page, err)
 	}
 	back, err := oidctest.NewBrowser("https://attest.test/").SignIn(page.AuthURL, "ada", "pw", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.OIDCCallback(ctx, back.Query().Get("state"), "", back.Query().Get("error"), ""); err == nil {
+	if _, err := e.svc.OIDCCallback(ctx, back.Query().Get("state"), page.Binding, "", back.Query().Get("error"), ""); err == nil {
 		t.Fatal("a denied sign-in was accepted")
 	}
 	tr.waitFor("You said no at TestID", "ctrl+r starts again")
+}
+
+// A wrong answer on the start page ends the attempt, and the waiting
+// screen says so at once.
+func TestAWrongCheckEndsTheProviderLink(t *testing.T) {
+	e, _, _ := newOIDCEnv(t, openid.FlowCode)
+	tr := e.open(laptop, "")
+	state, check := openLinkScreen(t, tr)
+	wrong := "AAAA"
+	if check == wrong {
+		wrong = "BBBB"
+	}
+	if page, err := e.svc.ConfirmOIDCChecked(ctx, state, wrong); err != nil || page.State != flows.LinkEnded {
+		t.Fatalf("wrong check: %+v %v", page, err)
+	}
+	tr.waitFor("A wrong answer on its page ended this sign-in; nobody was signed in.", "someone else had its link", "ctrl+r starts again")
+	if v, err := e.svc.Visit(ctx, laptop); err != nil || v.Account {
+		t.Fatalf("after a wrong check: %+v %v", v, err)
+	}
 }
 
 // Leaving the waiting screen ends the wait: the provider is asked no more.

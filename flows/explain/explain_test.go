@@ -59,6 +59,12 @@ func TestExplain(t *testing.T) {
 			why: "one use, for 1m30s, until 12:05:01 UTC, for the terminal labelled K7QX",
 		},
 		{
+			name: "a provider sign-in started before start pages asked for a check still reads",
+			f:    fact(flows.KindOIDCStarted, `{"provider":"google","issuer":"https://accounts.google.com","purpose":"signin","flow":"code","label":"K7QX","expires":"2026-11-21T12:13:31Z"}`),
+			what: "provider sign-in started", about: "google",
+			why: "waits until 12:13:31 UTC",
+		},
+		{
 			name: "a wallet challenge, likewise",
 			f:    fact(flows.KindWalletChallenged, `{"purpose":"signin","expires":"2026-11-21T12:04:31Z","kind":"ethereum"}`),
 			what: "wallet challenge issued",

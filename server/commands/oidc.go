@@ -54,14 +54,15 @@ func runProviders(c *call) error {
 // oidcStartJSON is the first line `signin --with NAME --json` prints,
 // before it waits: RFC 8628's names for the device grant, or the link.
 type oidcStartJSON struct {
-	Provider                string     `json:"provider"`
-	Purpose                 string     `json:"purpose"`
-	VerificationURI         string     `json:"verification_uri,omitempty"`
-	VerificationURIComplete string     `json:"verification_uri_complete,omitempty"`
-	UserCode                string     `json:"user_code,omitempty"`
-	Link                    string     `json:"link,omitempty"`
-	Label                   string     `json:"label,omitempty"`
-	ExpiresAt               *time.Time `json:"expires_at"`
+	Provider                string `json:"provider"`
+	Purpose                 string `json:"purpose"`
+	VerificationURI         string `json:"verification_uri,omitempty"`
+	VerificationURIComplete string `json:"verification_uri_complete,omitempty"`
+	UserCode                string `json:"user_code,omitempty"`
+	Link                    string `json:"link,omitempty"`
+	// Check is what the link's page asks for: only this terminal shows it.
+	Check     string     `json:"check,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 // oidcResultJSON is the line printed when the provider has answered.
@@ -89,7 +90,7 @@ func withOIDC(c *call, name, purpose string) error {
 	}
 	if c.JSON {
 		if err := c.Emit(oidcStartJSON{Provider: st.Provider, Purpose: st.Purpose, VerificationURI: st.VerificationURI,
-			VerificationURIComplete: st.VerificationURIComplete, UserCode: st.UserCode, Link: st.Link, Label: st.Label,
+			VerificationURIComplete: st.VerificationURIComplete, UserCode: st.UserCode, Link: st.Link, Check: st.Check,
 			ExpiresAt: cli.Stamp(st.Expires)}); err != nil {
 			return err
 		}
@@ -102,8 +103,8 @@ func withOIDC(c *call, name, purpose string) error {
 			}
 			c.Printf(" to continue with %s. The code works until %s.\n", inert.String(st.DisplayName), when(st.Expires, now))
 		} else {
-			c.Printf("Open %s and continue with %s for the terminal session labelled %s. The link works until %s.\n",
-				st.Link, inert.String(st.DisplayName), st.Label, when(st.Expires, now))
+			c.Printf("Open %s, type %s on its page and continue with %s; the link works until %s. Only this terminal shows %s: never give it to anyone.\n",
+				st.Link, inert.String(st.Check), inert.String(st.DisplayName), when(st.Expires, now), inert.String(st.Check))
 		}
 		c.Printf("Waiting for %s…\n", inert.String(st.DisplayName))
 	}

@@ -219,13 +219,13 @@ func TestSigninWithCodeFlowLinkAndStepUp(t *testing.T) {
 		t.Helper()
 		first := run.line(t)
 		link, _ := first["link"].(string)
-		label, _ := first["label"].(string)
-		if _, ok := first["user_code"]; ok || len(label) != 4 || !strings.Contains(link, "/oidc/start/") {
+		check, _ := first["check"].(string)
+		if _, ok := first["user_code"]; ok || len(check) != flows.LinkCheckLen || !strings.Contains(link, "/oidc/start/") {
 			t.Fatalf("first line %v", first)
 		}
 		state := link[strings.LastIndex(link, "/")+1:]
-		page, err := w.svc.PeekOIDC(context.Background(), state)
-		if err != nil || page.Label != label {
+		page, err := w.svc.ConfirmOIDCChecked(context.Background(), state, check)
+		if err != nil || page.AuthURL == "" || page.Binding == "" {
 			t.Fatalf("start page %+v %v", page, err)
 		}
 		back, err := oidctest.NewBrowser(oidcCallback).SignIn(page.AuthURL, "ada", "pw", false)
@@ -233,7 +233,7 @@ func TestSigninWithCodeFlowLinkAndStepUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		q, _ := url.ParseQuery(back.RawQuery)
-		if _, err := w.svc.OIDCCallback(context.Background(), q.Get("state"), q.Get("code"), "", ""); err != nil {
+		if _, err := w.svc.OIDCCallback(context.Background(), q.Get("state"), page.Binding, q.Get("code"), "", ""); err != nil {
 			t.Fatal(err)
 		}
 		return run.line(t)

@@ -8,6 +8,12 @@
 // a page asking for the characters that session's terminal shows; the
 // sign-in happens when the person types them and presses the page's one
 // button (POST).
+//
+// A sign-in provider's start link (the code flow) works the same way: its
+// page asks for the characters the terminal shows, and the right ones send
+// the browser on to the provider with a cookie binding the attempt to that
+// browser, which the callback requires (oidc.go says what that stops, and
+// what it cannot).
 package httpd
 
 import (
@@ -86,6 +92,9 @@ type Config struct {
 	Links Links
 	// OIDC serves /oidc/start/{state} and /oidc/callback; nil means none.
 	OIDC OIDC
+	// SecureCookies marks OIDCCookie Secure: set it when the links are
+	// https, as they should be anywhere but on loopback.
+	SecureCookies bool
 	// Ready reports whether the server can serve (its ledger answers);
 	// nil means always. /readyz gives it ReadyWithin to answer.
 	Ready       func(ctx context.Context) error
@@ -112,6 +121,7 @@ func New(cfg Config) http.Handler {
 	s.health(mux)
 	if cfg.OIDC != nil {
 		mux.HandleFunc("GET /oidc/start/{state}", s.oidcStart)
+		mux.HandleFunc("POST /oidc/start/{state}", s.oidcConfirm)
 		mux.HandleFunc("GET /oidc/callback", s.oidcCallback)
 	}
 	return s.secure(mux)
@@ -131,7 +141,7 @@ func NewOps(cfg Config, metrics http.Handler) http.Handler {
 }
 
 func newSite(cfg Config) *site {
-	s := &site{links: cfg.Links, oidc: cfg.OIDC, ready: cfg.Ready, readyWithin: cfg.ReadyWithin, log: cfg.Logger}
+	s := &site{links: cfg.Links, oidc: cfg.OIDC, secureCookies: cfg.SecureCookies, ready: cfg.Ready, readyWithin: cfg.ReadyWithin, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -161,10 +171,12 @@ func NewServer(addr string, h http.Handler) *http.Server {
 }
 
 type site struct {
-	links       Links
-	oidc        OIDC
-	ready       func(context.Context) error
-	readyWithin time.Duration
+	links Links
+	oidc  OIDC
+	// secureCookies: OIDCCookie is Secure (the links are https).
+	secureCookies bool
+	ready         func(context.Context) error
+	readyWithin   time.Duration
 	// checks shares one readiness check among the probes that arrive
 	// while it runs, so a stuck ledger holds one goroutine, not one per
 	// probe.
