@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -266,4 +267,36 @@ func TestSigninWithCodeFlowLinkAndStepUp(t *testing.T) {
 	}
 	r = w.ok(dev, "address", "unlink", "--with", "web")
 	mustContain(t, "unlink", r.stdout, "web is unlinked")
+}
+
+// `signin --with NAME` for the code flow prints the link and the
+// characters its page asks for, with the warning; a wrong answer on the
+// page ends the command at once, saying so.
+func TestSigninWithCodeFlowShowsTheCheckAndAWrongAnswerEndsIt(t *testing.T) {
+	w := newOIDCWorld(t)
+	dev := device("mallory")
+	run := w.start(dev, "signin", "--with", "web")
+	var shown string
+	for run.lines.Scan() {
+		if shown = run.lines.Text(); strings.Contains(shown, "/oidc/start/") {
+			break
+		}
+	}
+	m := regexp.MustCompile(`Open (\S+/oidc/start/([a-z2-7]{26})), type ([A-Z2-9]{4}) on its page and continue with WebID; .* Only this terminal shows ([A-Z2-9]{4}): never give it to anyone\.`).FindStringSubmatch(shown)
+	if m == nil || m[3] != m[4] {
+		t.Fatalf("the command shows %q", shown)
+	}
+	wrong := "AAAA"
+	if m[3] == wrong {
+		wrong = "BBBB"
+	}
+	if page, err := w.svc.ConfirmOIDCChecked(context.Background(), m[2], wrong); err != nil || page.State != flows.LinkEnded {
+		t.Fatalf("wrong check: %+v %v", page, err)
+	}
+	if !run.lines.Scan() || !strings.HasPrefix(run.lines.Text(), "Waiting for WebID") {
+		t.Fatalf("after the link: %q", run.lines.Text())
+	}
+	if s := run.status(t); s != 1 || !strings.Contains(run.stderr.String(), "A wrong answer on its page ended this sign-in; nobody was signed in.") {
+		t.Fatalf("status %d, stderr %q", s, run.stderr.String())
+	}
 }

@@ -75,9 +75,11 @@ func init() {
 				"wallet (EIP-4361 for Ethereum), valid 5 minutes; give the signature with `signature`. With\n" +
 				"--json, \"message\" is the exact text to sign.\n" +
 				"With --with NAME, signs in with the provider NAME (see `providers`): it prints a URL and a\n" +
-				"code to enter there, or a link labelled with this terminal session, then waits and exits 0\n" +
-				"once signed in. With --json the first line is that URL and code (verification_uri,\n" +
-				"verification_uri_complete, user_code) or the link (link, label), printed before it waits.",
+				"code to enter there, or a link and the 4 characters its page asks for (only this terminal\n" +
+				"shows them: never give them to anyone; a wrong answer on the page ends the sign-in), then\n" +
+				"waits and exits 0 once signed in. With --json the first line is that URL and code\n" +
+				"(verification_uri, verification_uri_complete, user_code) or the link and its characters\n" +
+				"(link, check), printed before it waits.",
 			Bind: bindSignin,
 		},
 		{

@@ -253,11 +253,16 @@ func (s *site) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	binding := ""
 	if c, err := r.Cookie(OIDCCookie); err == nil {
 		binding = c.Value
-		// It served this attempt, whatever comes of it.
+	}
+	a, err := s.oidc.Callback(r.Context(), state, binding, q.Get("code"), q.Get("error"), q.Get("error_description"))
+	if err == nil && a.State == LinkLive {
+		// The cookie was this attempt's, and has served. Any other
+		// answer leaves it: it may bind another attempt in this browser
+		// (a link from someone else, opened meanwhile, must not undo it),
+		// and it lapses with its attempt anyway.
 		http.SetCookie(w, &http.Cookie{Name: OIDCCookie, Path: "/oidc/", MaxAge: -1, HttpOnly: true,
 			Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
 	}
-	a, err := s.oidc.Callback(r.Context(), state, binding, q.Get("code"), q.Get("error"), q.Get("error_description"))
 	if err != nil {
 		s.oidcFail(w, r, "oidc callback", err)
 		return

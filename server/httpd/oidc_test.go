@@ -222,7 +222,7 @@ func TestOIDCStartPostBoundsAndOrigin(t *testing.T) {
 }
 
 // The callback hands the browser's cookie to Callback ("" without one),
-// clears it, and shows a refusal plainly.
+// clears it once it has served, and shows a refusal plainly.
 func TestOIDCCallbackPassesAndClearsTheCookie(t *testing.T) {
 	h, f := newOIDCHarness(t, false)
 	r := h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookie, Value: bindLive})
@@ -235,10 +235,16 @@ func TestOIDCCallbackPassesAndClearsTheCookie(t *testing.T) {
 	}
 	r = h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil)
 	body = bodyOf(t, r)
-	if r.StatusCode != http.StatusConflict || !strings.Contains(body, "finished in a different browser") || !f.ended {
+	if r.StatusCode != http.StatusConflict || !strings.Contains(body, "finished in a different browser") || !f.ended || len(r.Cookies()) != 0 {
 		t.Fatalf("unbound callback: %d\n%s", r.StatusCode, body)
 	}
-	if got := f.bindings; len(got) != 2 || got[0] != bindLive || got[1] != "" {
+	// A callback that does not sign in leaves the browser's cookie alone:
+	// it may bind another attempt of this browser's.
+	r = h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookie, Value: "another-attempt"})
+	if r.StatusCode != http.StatusGone || len(r.Cookies()) != 0 {
+		t.Fatalf("a callback of an ended attempt: %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+	if got := f.bindings; len(got) != 3 || got[0] != bindLive || got[1] != "" || got[2] != "another-attempt" {
 		t.Fatalf("bindings given to Callback %q", got)
 	}
 }
