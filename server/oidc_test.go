@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 
@@ -142,7 +143,7 @@ func TestCodeFlowPages(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(authURL, op.Issuer) {
 		t.Fatalf("the right check: %d, Location %q", resp.StatusCode, authURL)
 	}
-	for _, want := range []string{httpd.OIDCCookie + "=", "Path=/oidc/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
+	for _, want := range []string{httpd.OIDCCookieName(path.Base(st.Link)) + "=", "Path=/oidc/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
 		if !strings.Contains(cookie, want) || strings.Contains(cookie, "Secure") {
 			t.Fatalf("cookie %q lacks %s, or is Secure over http", cookie, want)
 		}

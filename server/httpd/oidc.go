@@ -27,10 +27,15 @@ import (
 // at the provider's own page. A callback that is late, replayed or not
 // this server's changes nothing, and says so.
 
-// OIDCCookie is the cookie that binds a code-flow attempt to the browser
-// its check was typed in. Its value is a MAC of the state (nothing is
-// stored); the path keeps it to /oidc/.
-const OIDCCookie = "attest_oidc"
+// OIDCCookie begins the name of the cookie that binds a code-flow attempt
+// to the browser its check was typed in (OIDCCookieName). Its value is a
+// MAC of the state (nothing is stored); the path keeps it to /oidc/.
+const OIDCCookie = "attest_oidc_"
+
+// OIDCCookieName is the binding cookie's name for one attempt: the prefix
+// and the state's first 8 characters (40 random bits), so that two
+// sign-ins under way in one browser each keep their own.
+func OIDCCookieName(state string) string { return OIDCCookie + state[:8] }
 
 // OIDCAttempt describes a code-flow attempt for its pages.
 type OIDCAttempt struct {
@@ -227,7 +232,7 @@ func (s *site) oidcConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name:  OIDCCookie,
+		Name:  OIDCCookieName(state),
 		Value: a.Binding,
 		Path:  "/oidc/",
 		// The attempt's remaining life, at least a second (0 would make
@@ -251,16 +256,14 @@ func (s *site) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	binding := ""
-	if c, err := r.Cookie(OIDCCookie); err == nil {
+	if c, err := r.Cookie(OIDCCookieName(state)); err == nil {
 		binding = c.Value
 	}
 	a, err := s.oidc.Callback(r.Context(), state, binding, q.Get("code"), q.Get("error"), q.Get("error_description"))
 	if err == nil && a.State == LinkLive {
 		// The cookie was this attempt's, and has served. Any other
-		// answer leaves it: it may bind another attempt in this browser
-		// (a link from someone else, opened meanwhile, must not undo it),
-		// and it lapses with its attempt anyway.
-		http.SetCookie(w, &http.Cookie{Name: OIDCCookie, Path: "/oidc/", MaxAge: -1, HttpOnly: true,
+		// answer leaves it (it lapses with its attempt anyway).
+		http.SetCookie(w, &http.Cookie{Name: OIDCCookieName(state), Path: "/oidc/", MaxAge: -1, HttpOnly: true,
 			Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
 	}
 	if err != nil {

@@ -156,7 +156,7 @@ func TestOIDCRightCheckSetsTheBindingCookie(t *testing.T) {
 			t.Fatalf("cookies %v", cs)
 		}
 		c := cs[0]
-		if c.Name != OIDCCookie || c.Value != bindLive || c.Path != "/oidc/" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode ||
+		if c.Name != OIDCCookieName(stateLive) || c.Value != bindLive || c.Path != "/oidc/" || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode ||
 			c.MaxAge != 541 || c.Secure != secure || c.Domain != "" {
 			t.Fatalf("secure=%v: cookie %+v (%s)", secure, c, r.Header.Get("Set-Cookie"))
 		}
@@ -225,12 +225,12 @@ func TestOIDCStartPostBoundsAndOrigin(t *testing.T) {
 // clears it once it has served, and shows a refusal plainly.
 func TestOIDCCallbackPassesAndClearsTheCookie(t *testing.T) {
 	h, f := newOIDCHarness(t, false)
-	r := h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookie, Value: bindLive})
+	r := h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookieName(stateLive), Value: bindLive})
 	body := bodyOf(t, r)
 	if r.StatusCode != 200 || !strings.Contains(body, "Signed in") {
 		t.Fatalf("bound callback: %d\n%s", r.StatusCode, body)
 	}
-	if cs := r.Cookies(); len(cs) != 1 || cs[0].Name != OIDCCookie || cs[0].MaxAge >= 0 || cs[0].Path != "/oidc/" {
+	if cs := r.Cookies(); len(cs) != 1 || cs[0].Name != OIDCCookieName(stateLive) || cs[0].MaxAge >= 0 || cs[0].Path != "/oidc/" {
 		t.Fatalf("the cookie is not cleared: %v", cs)
 	}
 	r = h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil)
@@ -240,11 +240,19 @@ func TestOIDCCallbackPassesAndClearsTheCookie(t *testing.T) {
 	}
 	// A callback that does not sign in leaves the browser's cookie alone:
 	// it may bind another attempt of this browser's.
-	r = h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookie, Value: "another-attempt"})
+	r = h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookieName(stateLive), Value: "another-attempt"})
 	if r.StatusCode != http.StatusGone || len(r.Cookies()) != 0 {
 		t.Fatalf("a callback of an ended attempt: %d, cookies %v", r.StatusCode, r.Cookies())
 	}
-	if got := f.bindings; len(got) != 3 || got[0] != bindLive || got[1] != "" || got[2] != "another-attempt" {
+	// Each attempt has its own cookie, so two sign-ins under way in one
+	// browser do not overwrite each other's, and one's never reaches the
+	// other's callback.
+	other := strings.Repeat("b", len(stateLive))
+	if OIDCCookieName(other) == OIDCCookieName(stateLive) {
+		t.Fatal("two attempts share a cookie name")
+	}
+	h.req("GET", "/oidc/callback?state="+stateLive+"&code=c", "", nil, &http.Cookie{Name: OIDCCookieName(other), Value: bindLive})
+	if got := f.bindings; len(got) != 4 || got[0] != bindLive || got[1] != "" || got[2] != "another-attempt" || got[3] != "" {
 		t.Fatalf("bindings given to Callback %q", got)
 	}
 }
