@@ -224,7 +224,7 @@ func TestE2ESecondServerRefused(t *testing.T) {
 	if took >= 2*time.Second {
 		t.Errorf("the second server took %s to give up, want less than 2s", took)
 	}
-	for _, want := range []string{"ledger " + filepath.Join(e.dataDir, "attest.db"), "is in use by another process", "already running"} {
+	for _, want := range []string{"ledger " + filepath.Join(e.dataDir, "attest.db"), "is in use by another process", "already running.\nOperator commands"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the second server's message lacks %q:\n%s", want, out)
 		}

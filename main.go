@@ -63,6 +63,7 @@ var program = &cli.Program[binEnv]{
 	Name:       "attest",
 	Invocation: "attest ",
 	Default:    "serve",
+	ErrorLines: true,
 	Intro: "attest: sign in over ssh.\n\n" +
 		"usage: attest [serve] [flags]     serve (the default)\n" +
 		"       attest COMMAND [flags]     an operator command\n\n" +
@@ -253,13 +254,17 @@ func serve(c *call, cfg config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger.Info("attest is serving", "ssh", cfg.SSH.Listen, "http", cfg.HTTP.Listen, "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
-	host, port := splitHostPort(cfg.SSH.Listen)
+	if exposed := cfg.DemoExposed(); len(exposed) > 0 {
+		// Validate let it through: the operator set ATTEST_DEMO_ON_NETWORK_UNSAFE.
+		logger.Warn("DEMO MODE ON THE NETWORK: anyone who reaches this server reads every code in the demo inbox and can sign in to any account",
+			"listening", strings.Join(exposed, ", "), "because", "ATTEST_DEMO_ON_NETWORK_UNSAFE (delivery.demo_on_network_unsafe) is set")
+	}
 	inbox, metrics := "", ""
 	if metricsLn != nil {
 		metrics = "http://" + cfg.HTTP.MetricsListen + "/metrics"
 	}
 	if cfg.Delivery.Demo() {
-		inbox = fmt.Sprintf("ssh -p %s inbox@%s", port, host)
+		inbox = cfg.InboxHint()
 	}
 	if c.JSON {
 		if err := c.Emit(struct {
@@ -535,18 +540,6 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func splitHostPort(addr string) (string, string) {
-	i := strings.LastIndex(addr, ":")
-	if i < 0 {
-		return addr, "22"
-	}
-	host := strings.Trim(addr[:i], "[]")
-	if host == "127.0.0.1" || host == "::1" {
-		host = "localhost"
-	}
-	return host, addr[i+1:]
 }
 
 // versionString is what ldflags set, or else what the module's build

@@ -188,3 +188,31 @@ func TestLastLine(t *testing.T) {
 		t.Errorf("a long line is kept to %d bytes", len(l.String()))
 	}
 }
+
+// Demo mode on an address other machines reach is refused before
+// anything opens, in lines that say what to do; the loopback interface
+// is not.
+func TestDemoModeOnTheNetworkRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--ssh-listen", "0.0.0.0:0"},
+		{"serve", "--ssh-listen", "[::]:0", "--http-listen", "127.0.0.1:0"},
+		{"--ssh-listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"},
+	} {
+		dir := t.TempDir()
+		status, out, errOut := attestHere(t, dir, args...)
+		if status != 1 || out != "" {
+			t.Errorf("attest %q in demo mode: exit %d, stdout %q, stderr %q", args, status, out, errOut)
+		}
+		for _, want := range []string{"other machines can reach this", "demo mode", "\nConfigure delivery (ATTEST_SMTP_URL", "--ssh-listen 127.0.0.1:23234", "\nFor a container"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("attest %q: stderr lacks %q:\n%s", args, want, errOut)
+			}
+		}
+		if strings.Contains(errOut, `\n`) {
+			t.Errorf("attest %q: a newline printed as \\n:\n%s", args, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "attest.db")); err == nil {
+			t.Errorf("attest %q opened a ledger before refusing", args)
+		}
+	}
+}

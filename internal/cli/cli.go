@@ -81,6 +81,13 @@ type Program[E any] struct {
 	// conversation (ssh command mode), not after "attest COMMAND: " as in
 	// an operator's terminal or log.
 	BareRefusals bool
+	// ErrorLines prints an error of several lines as lines (inert.Lines),
+	// for the operator's own binary, whose long errors ("the ledger is in
+	// use.\nOperator commands ...", one configuration problem a line) are
+	// its own text. Without it a newline is shown escaped, as over ssh,
+	// where an error may quote a stranger's text and must not let it
+	// forge a line of its own.
+	ErrorLines bool
 	// Intro and Outro frame the list of commands `help` prints.
 	Intro, Outro string
 	// Footer, when set, ends that list with what only the environment
@@ -576,7 +583,11 @@ func (c *Call[E]) report(err error) int {
 	if errors.As(err, &fe) {
 		code, prefix = flows.ProblemForbidden, c.prog.Name
 	}
-	fmt.Fprintf(c.Stderr, "%s: %s\n", prefix, inert.String(err.Error()))
+	text := inert.String(err.Error())
+	if c.prog.ErrorLines {
+		text = inert.Lines(err.Error())
+	}
+	fmt.Fprintf(c.Stderr, "%s: %s\n", prefix, text)
 	c.jsonError(code, err.Error())
 	return ExitFailed
 }

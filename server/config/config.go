@@ -126,6 +126,12 @@ type Delivery struct {
 	SMTPURL  string `yaml:"smtp_url"`  // smtp://user:pass@host:587 (STARTTLS) or smtps://...:465
 	SMTPFrom string `yaml:"smtp_from"` // the From address
 	SMSURL   string `yaml:"sms_url"`   // https://SID:TOKEN@api.twilio.com?from=%2B15005550006
+	// DemoOnNetworkUnsafe lets a server in demo mode listen where other
+	// machines reach it, which Validate otherwise refuses: anyone who
+	// connects reads every code in the demo inbox and so can take over
+	// any account. It is for a container whose published port only its
+	// owner reaches; the server logs a warning at start.
+	DemoOnNetworkUnsafe bool `yaml:"demo_on_network_unsafe"`
 }
 
 // Demo reports whether messages go to the built-in inbox.
@@ -265,6 +271,7 @@ var Env = []struct{ Name, Sets string }{
 	{"ATTEST_SMTP_URL", "SMTP delivery, smtp://user:pass@host:587 or smtps://...:465"},
 	{"ATTEST_SMTP_FROM", "From address of emails"},
 	{"ATTEST_SMS_URL", "SMS delivery, https://SID:TOKEN@api.twilio.com?from=%2B1..."},
+	{"ATTEST_DEMO_ON_NETWORK_UNSAFE", "true: serve demo mode (every code readable by anyone) on a non-loopback address"},
 	{"ATTEST_STRICT", "every code 6 digits (true/false)"},
 	{"ATTEST_SESSION_IDLE", "sign a device out after this long unused (default 720h, 24h to 720h)"},
 	{"ATTEST_SESSION_MAX", "sign a device out this long after it signed in (default 8760h, at most 8760h)"},
@@ -319,6 +326,7 @@ func (c *Config) applyEnv(env map[string]string) error {
 	str("ATTEST_SMTP_URL", &c.Delivery.SMTPURL)
 	str("ATTEST_SMTP_FROM", &c.Delivery.SMTPFrom)
 	str("ATTEST_SMS_URL", &c.Delivery.SMSURL)
+	boolean("ATTEST_DEMO_ON_NETWORK_UNSAFE", &c.Delivery.DemoOnNetworkUnsafe)
 	boolean("ATTEST_STRICT", &c.Policy.Strict)
 	str("ATTEST_DEFAULT_REGION", &c.Policy.DefaultRegion)
 	duration("ATTEST_SESSION_IDLE", &c.Policy.SessionIdle)
@@ -374,6 +382,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port", name, addr))
 		}
+	}
+	if err := c.demoExposed(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HTTP.PublicURL != "" {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -494,23 +505,79 @@ func (p Policy) Flows() flows.Policy {
 
 // ConnectHint is the ssh command people use to reach the server, for
 // messages: "ssh -p 23234 localhost", or "ssh attest.example.com".
-func (c *Config) ConnectHint() string {
+func (c *Config) ConnectHint() string { return c.sshCommand("") }
+
+// InboxHint is the ssh command that shows the demo inbox: "ssh -p 23234
+// inbox@localhost".
+func (c *Config) InboxHint() string { return c.sshCommand("inbox@") }
+
+// sshCommand is the ssh command line that reaches the server as user
+// ("" or "inbox@"). A listen address on every interface (0.0.0.0, ::)
+// or the loopback one is reached as localhost from this machine.
+func (c *Config) sshCommand(user string) string {
 	addr := c.SSH.PublicHost
 	if addr == "" {
 		addr = c.SSH.Listen
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "ssh " + addr
+		return "ssh " + user + addr
 	}
 	switch host {
 	case "", "127.0.0.1", "::1", "0.0.0.0", "::":
 		host = "localhost"
 	}
 	if port == "22" {
-		return "ssh " + host
+		return "ssh " + user + host
 	}
-	return "ssh -p " + port + " " + host
+	return "ssh -p " + port + " " + user + host
+}
+
+// Loopback reports whether a listen address takes connections from this
+// machine only: localhost, 127.0.0.0/8 or ::1. Every interface (an empty
+// host, 0.0.0.0, ::), any other address and any other name are not.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// DemoExposed names the listeners that other machines may reach while
+// the server is in demo mode, where whoever connects reads every code.
+func (c *Config) DemoExposed() []string {
+	if !c.Delivery.Demo() {
+		return nil
+	}
+	var out []string
+	for _, l := range []struct{ name, addr string }{{"ssh.listen", c.SSH.Listen}, {"http.listen", c.HTTP.Listen}} {
+		if _, _, err := net.SplitHostPort(l.addr); err == nil && !Loopback(l.addr) {
+			out = append(out, fmt.Sprintf("%s %s", l.name, l.addr))
+		}
+	}
+	return out
+}
+
+// demoExposed refuses demo mode on an address other machines reach
+// (unless the operator said so, loudly): the demo inbox shows every code
+// to whoever connects, who could then sign in to any account.
+func (c *Config) demoExposed() error {
+	exposed := c.DemoExposed()
+	if len(exposed) == 0 || c.Delivery.DemoOnNetworkUnsafe {
+		return nil
+	}
+	return fmt.Errorf("%s: other machines can reach this, and with no delivery configured the server is in demo mode, "+
+		"where anyone who connects reads every code (ssh inbox@HOST) and can sign in to any account.\n"+
+		"Configure delivery (ATTEST_SMTP_URL and ATTEST_SMTP_FROM, or ATTEST_SMS_URL; delivery: in config.yaml), "+
+		"or listen on the loopback interface only: --ssh-listen 127.0.0.1:23234 --http-listen 127.0.0.1:23235 "+
+		"(or [::1]:PORT; ATTEST_SSH_LISTEN, ATTEST_HTTP_LISTEN).\n"+
+		"For a container whose published port only you reach, ATTEST_DEMO_ON_NETWORK_UNSAFE=true serves it anyway",
+		strings.Join(exposed, " and "))
 }
 
 // ValidSupport checks a support contact: an http(s) URL with a host, a

@@ -513,7 +513,7 @@ func TestEnvListed(t *testing.T) {
 	base := load(t, "", "ATTEST_DATA_DIR="+t.TempDir())
 	cfgFile := writeFile(t, t.TempDir(), "c.yaml", "log:\n  level: error\n")
 	values := map[string]string{
-		"ATTEST_CONFIG": cfgFile, "ATTEST_METRICS": "true", "ATTEST_STRICT": "true",
+		"ATTEST_CONFIG": cfgFile, "ATTEST_METRICS": "true", "ATTEST_STRICT": "true", "ATTEST_DEMO_ON_NETWORK_UNSAFE": "true",
 		"ATTEST_DATA_DIR": t.TempDir(), "ATTEST_ADMIN_KEYS": "ssh-ed25519 AAAA x",
 		"ATTEST_SESSION_IDLE": "48h", "ATTEST_SESSION_MAX": "720h", "ATTEST_CHAIN_ID": "11155111",
 	}
@@ -627,5 +627,79 @@ func TestSupportContact(t *testing.T) {
 	c, err = config.Load("", []string{dir, "ATTEST_SUPPORT=ftp://x"})
 	if err == nil && c.Validate() == nil {
 		t.Fatal("a bad support contact was accepted")
+	}
+}
+
+// Demo mode shows every code to whoever connects, so a server in it
+// refuses to listen where other machines reach it, saying what to do,
+// unless the operator says loudly that it should.
+func TestDemoRefusedOnNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		ssh, http string
+		exposed   string // what the error names; "" for none
+	}{
+		{"127.0.0.1:23234", "127.0.0.1:23235", ""},
+		{"[::1]:23234", "localhost:23235", ""},
+		{"127.0.0.2:0", "127.0.0.1:0", ""},
+		{"0.0.0.0:23234", "127.0.0.1:23235", "ssh.listen 0.0.0.0:23234"},
+		{"[::]:23234", "127.0.0.1:23235", "ssh.listen [::]:23234"},
+		{":23234", "127.0.0.1:23235", "ssh.listen :23234"},
+		{"127.0.0.1:23234", "10.0.0.1:23235", "http.listen 10.0.0.1:23235"},
+		{"attest.example.com:22", "0.0.0.0:80", "ssh.listen attest.example.com:22 and http.listen 0.0.0.0:80"},
+	} {
+		c := config.Default()
+		c.SSH.Listen, c.HTTP.Listen = tc.ssh, tc.http
+		err := c.Validate()
+		if tc.exposed == "" {
+			if err != nil || c.DemoExposed() != nil {
+				t.Errorf("ssh %s, http %s: %v, exposed %q; want no error", tc.ssh, tc.http, err, c.DemoExposed())
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("ssh %s, http %s in demo mode: no error", tc.ssh, tc.http)
+			continue
+		}
+		for _, want := range []string{tc.exposed + ": other machines can reach this", "demo mode", "ATTEST_SMTP_URL", "--ssh-listen 127.0.0.1:23234", "ATTEST_DEMO_ON_NETWORK_UNSAFE=true"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("ssh %s, http %s: the error lacks %q:\n%s", tc.ssh, tc.http, want, err)
+			}
+		}
+		// Real delivery: no demo inbox, nothing to refuse.
+		c.Delivery.SMTPURL, c.Delivery.SMTPFrom = "smtp://mail.example.com:587", "attest@example.com"
+		if err := c.Validate(); err != nil || c.DemoExposed() != nil {
+			t.Errorf("ssh %s, http %s with SMTP: %v", tc.ssh, tc.http, err)
+		}
+		// The opt-in, from the environment: it starts (and main warns).
+		d := t.TempDir()
+		c, err = config.Load("", []string{"ATTEST_DATA_DIR=" + d, "ATTEST_SSH_LISTEN=" + tc.ssh, "ATTEST_HTTP_LISTEN=" + tc.http, "ATTEST_DEMO_ON_NETWORK_UNSAFE=true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil || strings.Join(c.DemoExposed(), " and ") != tc.exposed {
+			t.Errorf("ssh %s, http %s with the opt-in: %v, exposed %q", tc.ssh, tc.http, err, c.DemoExposed())
+		}
+	}
+}
+
+// The banner's hints reach a server listening on every interface, or on
+// the loopback one, as localhost.
+func TestConnectAndInboxHints(t *testing.T) {
+	for _, tc := range []struct{ listen, public, connect, inbox string }{
+		{"127.0.0.1:23234", "", "ssh -p 23234 localhost", "ssh -p 23234 inbox@localhost"},
+		{"0.0.0.0:23244", "", "ssh -p 23244 localhost", "ssh -p 23244 inbox@localhost"},
+		{"[::]:23244", "", "ssh -p 23244 localhost", "ssh -p 23244 inbox@localhost"},
+		{"[::1]:2", "", "ssh -p 2 localhost", "ssh -p 2 inbox@localhost"},
+		{"10.0.0.1:22", "", "ssh 10.0.0.1", "ssh inbox@10.0.0.1"},
+		{"0.0.0.0:2222", "attest.example.com:22", "ssh attest.example.com", "ssh inbox@attest.example.com"},
+	} {
+		c := config.Default()
+		c.SSH.Listen, c.SSH.PublicHost = tc.listen, tc.public
+		if got := c.ConnectHint(); got != tc.connect {
+			t.Errorf("ConnectHint for %s (%q) = %q, want %q", tc.listen, tc.public, got, tc.connect)
+		}
+		if got := c.InboxHint(); got != tc.inbox {
+			t.Errorf("InboxHint for %s (%q) = %q, want %q", tc.listen, tc.public, got, tc.inbox)
+		}
 	}
 }
