@@ -165,11 +165,6 @@ func (e *UsageError) Error() string { return e.Msg }
 // Usagef makes a UsageError.
 func Usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
 
-// ForbiddenError refuses an administrators' command to someone else: exit 1.
-type ForbiddenError struct{ Name string }
-
-func (e *ForbiddenError) Error() string { return e.Name + " is for administrators" }
-
 // ExitError ends a command whose output, errors included, is already
 // written (one relayed from a server): exit with Status and print
 // nothing more.
@@ -216,8 +211,15 @@ func (p *Program[E]) Run(ctx context.Context, env E, stdio IO, args []string) (s
 	case strings.HasPrefix(name, "-"):
 		return c.report(Usagef("flags go after the command, as in `whoami --json`, not before it (%s)", Quote(name)))
 	}
-	msg := fmt.Sprintf("unknown command %s; run `%shelp` for the list", Quote(name), p.Invocation)
-	fmt.Fprintf(stdio.Stderr, "%s: %s\n", p.Name, msg)
+	return c.unknown(name)
+}
+
+// unknown answers a command that does not exist, or one this person may
+// not see: an administrators' command gets the same answer, --help and
+// all, so that nobody else learns it exists.
+func (c *Call[E]) unknown(name string) int {
+	msg := fmt.Sprintf("unknown command %s; run `%shelp` for the list", Quote(name), c.prog.Invocation)
+	fmt.Fprintf(c.Stderr, "%s: %s\n", c.prog.Name, msg)
 	c.jsonError(flows.ProblemUnknown, fmt.Sprintf("unknown command %q", name))
 	return ExitUsage
 }
@@ -282,9 +284,12 @@ func (cmd *Command[E]) exec(ctx context.Context, p *Program[E], env E, stdio IO,
 		}
 	}
 	if !cmd.VisibleTo(p.isAdmin(env)) {
-		// Refused before anything else, --help included: `help` does not
-		// list the command for this person either.
-		return newCall().report(&ForbiddenError{name})
+		// Unknown to this person before anything else, --help included:
+		// `help` does not list the command for them either.
+		c := newCall()
+		c.Cmd = nil
+		first, _, _ := strings.Cut(name, " ")
+		return c.unknown(first)
 	}
 	if len(cmd.Subs) > 0 {
 		// A group that takes arguments of its own (`totp CODE`) runs
@@ -579,10 +584,6 @@ func (c *Call[E]) report(err error) int {
 		return ExitFailed
 	}
 	code := flows.ProblemInternal
-	var fe *ForbiddenError
-	if errors.As(err, &fe) {
-		code, prefix = flows.ProblemForbidden, c.prog.Name
-	}
 	text := inert.String(err.Error())
 	if c.prog.ErrorLines {
 		text = inert.Lines(err.Error())

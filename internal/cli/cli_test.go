@@ -138,8 +138,10 @@ func TestContract(t *testing.T) {
 		{args: []string{"echo", "a", "--bogus", "--json"}, status: 2, jsonC: "usage", errOut: "attest echo: flag provided but not defined: -bogus\nusage: attest echo WORD [--at TIME] [--json] [--loud]\nrun `attest echo --help` for more\n"},
 		{args: []string{"group"}, status: 2, errOut: "attest group: needs a sub-command: sub\nusage: attest group sub --name NAME [--json]\nrun `attest group --help` for more\n"},
 		{args: []string{"group", "sub"}, status: 2, errOut: "attest group sub: needs --name NAME\nusage: attest group sub --name NAME [--json]\nrun `attest group sub --help` for more\n"},
-		{args: []string{"secret"}, status: 1, errOut: "attest: secret is for administrators\n"},
-		{args: []string{"secret", "--help", "--json"}, status: 1, jsonC: "forbidden", errOut: "attest: secret is for administrators\n"},
+		// An administrators' command is, to anyone else, an unknown one.
+		{args: []string{"secret"}, status: 2, errOut: "attest: unknown command \"secret\"; run `attest help` for the list\n"},
+		{args: []string{"secret", "--help", "--json"}, status: 2, jsonC: "unknown_command", errOut: "attest: unknown command \"secret\"; run `attest help` for the list\n"},
+		{args: []string{"help", "secret"}, status: 2, errOut: "attest help: there is no command \"secret\"; run `attest help` for the list\nusage: attest help [COMMAND [SUB-COMMAND]] [--json]\nrun `attest help --help` for more\n"},
 		{args: []string{"refuse"}, status: 1, errOut: "attest refuse: Not now.\n"},
 		{args: []string{"refuse", "--json"}, status: 1, out: `{"error":{"code":"throttled","message":"Not now.","retry_at":"2026-11-21T09:02:00Z"}}` + "\n", errOut: "attest refuse: Not now.\n"},
 		{args: []string{"fail", "--json"}, status: 1, jsonC: "internal", errOut: "attest fail: disk on fire\n"},

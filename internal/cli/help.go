@@ -180,7 +180,7 @@ func runHelp[E any](c *Call[E]) error {
 	admin := p.isAdmin(c.Env)
 	if len(c.Args) > 0 {
 		cmd := p.Lookup(c.Args[0])
-		if cmd == nil {
+		if cmd == nil || !cmd.VisibleTo(admin) {
 			return Usagef("there is no command %s; run `%shelp` for the list", Quote(c.Args[0]), p.Invocation)
 		}
 		if len(c.Args) > 1 {
@@ -191,7 +191,8 @@ func runHelp[E any](c *Call[E]) error {
 			cmd = sub
 		}
 		if !cmd.VisibleTo(admin) {
-			return &ForbiddenError{cmd.Path()}
+			// As for a command that does not exist (see Call.unknown).
+			return Usagef("there is no command %s; run `%shelp` for the list", Quote(strings.Join(c.Args, " ")), p.Invocation)
 		}
 		if c.JSON {
 			return c.Emit(cmd.describe(p))
