@@ -84,6 +84,26 @@ func (b *mailbag) Send(_ context.Context, m message.Message) error {
 	return nil
 }
 
+// count is how many messages went out so far.
+func (b *mailbag) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.msgs)
+}
+
+// sentTo is how many messages went to addr so far.
+func (b *mailbag) sentTo(addr string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, m := range b.msgs {
+		if m.To == addr {
+			n++
+		}
+	}
+	return n
+}
+
 // nth waits for the n-th message (from 1) to addr and returns it.
 func (b *mailbag) nth(addr string, n int) message.Message {
 	b.mu.Lock()
@@ -316,9 +336,31 @@ func TestEphemeralDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, "whoami", w.ok(dev, "whoami").stdout, "this connection only (no SSH key)")
-	r := w.run(dev, "signin", "kay@example.com")
-	if r.status != 0 || !strings.Contains(r.stderr, "no SSH key") {
-		t.Errorf("signin without a key: status %d, stderr %q", r.status, r.stderr)
+	// What a later command would finish is refused before anything is
+	// sent or recorded: each connection without a key is a new device.
+	for _, tc := range []struct {
+		args []string
+		lost string
+	}{
+		{[]string{"signin", "kay@example.com"}, "the code it sends could never be entered"},
+		{[]string{"signin", "+14155552671", "--json"}, "the code it sends could never be entered"},
+		{[]string{"signin", "0x52908400098527886E0F7030069857D2E4169EE7"}, "the signature it asks for could never be given"},
+	} {
+		r := w.run(dev, tc.args...)
+		if r.status != 1 || !strings.HasPrefix(r.stderr, "This connection has no SSH key, so "+tc.lost+": each connection without a key is a new device. Nothing was sent.") ||
+			!strings.Contains(r.stderr, "Connect with an SSH key") || !strings.Contains(r.stderr, "open the screens") {
+			t.Errorf("%q without a key: status %d, stdout %q, stderr %q", tc.args, r.status, r.stdout, r.stderr)
+		}
+		if slices.Contains(tc.args, "--json") && !strings.HasPrefix(r.stdout, `{"error":{"code":"bad_input"`) {
+			t.Errorf("%q without a key: stdout %q", tc.args, r.stdout)
+		}
+		if facts := w.ok(dev, "facts").stdout; facts != "" {
+			t.Errorf("%q without a key wrote to the ledger:\n%s", tc.args, facts)
+		}
+	}
+	w.svc.Wait()
+	if n := w.bag.count(); n != 0 {
+		t.Errorf("%d messages went out to connections without a key", n)
 	}
 }
 

@@ -61,11 +61,35 @@ func (w *world) alikeCommand(what string, stdin as, args ...string) {
 	}
 }
 
+// alikeWaiting is alikeCommand for a command that waits: what it prints
+// before it waits, and how it ends when the connection does.
+func (w *world) alikeWaiting(what string, args ...string) {
+	w.t.Helper()
+	var got []string
+	for _, addr := range []string{knownAddr, unknownAddr} {
+		a := slices.Clone(args)
+		for i := range a {
+			a[i] = strings.ReplaceAll(a[i], "ADDRESS", addr)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		run := w.startAs(ctx, as{}, device(what+" to "+addr), a...)
+		if run.stdout.waitFor(regexp.MustCompile(`\n`)) == nil {
+			w.t.Fatalf("%s to %s: %q", what, addr, run.stdout.String())
+		}
+		cancel()
+		status := <-run.status
+		got = append(got, same(result{status: status, stdout: run.stdout.String(), stderr: run.stderr.String()}, addr))
+	}
+	if got[0] != got[1] {
+		w.t.Errorf("%s: an address with an account gets\n%s\nand one without\n%s", what, got[0], got[1])
+	}
+}
+
 func TestCommandsDoNotEnumerate(t *testing.T) {
 	w := enumerationWorld(t)
 	w.alikeCommand("signin", as{}, "signin", "ADDRESS")
 	w.clock.Advance(2 * time.Minute)
-	w.alikeCommand("signin --link --json", as{}, "signin", "--link", "--no-wait", "--json", "ADDRESS")
+	w.alikeWaiting("signin --link --json", "signin", "--link", "--json", "ADDRESS")
 	w.clock.Advance(2 * time.Minute)
 	w.alikeCommand("login", pw(otherPassword), "login", "ADDRESS", "--no-wait")
 	w.clock.Advance(2 * time.Minute)

@@ -676,9 +676,18 @@ func TestSigninLink(t *testing.T) {
 			t.Errorf("%q: status %d, stderr %q", args, r.status, r.stderr)
 		}
 	}
-	// Without waiting, it says the link will sign nothing in on its own.
-	r := w.ok(device("kiosk"), "signin", "--link", "kiosk@example.com", "--no-wait")
-	mustContain(t, "signin --link --no-wait", r.stdout, "did not wait (--no-wait)", "run signin --link kiosk@example.com")
+	// Not waiting is refused before anything goes: the link would find
+	// no session to sign in.
+	r := w.run(device("kiosk"), "signin", "--link", "kiosk@example.com", "--no-wait", "--json")
+	if r.status != 2 || !strings.HasPrefix(r.stdout, `{"error":{"code":"usage"`) ||
+		!strings.HasPrefix(r.stderr, "attest signin: --no-wait does not go with signin: a sign-in link signs in the session that waits for it") ||
+		!strings.Contains(r.stderr, "Leave --no-wait out") || !strings.Contains(r.stderr, "signin ADDRESS, then code CODE") {
+		t.Errorf("signin --link --no-wait: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
+	w.svc.Wait()
+	if n := w.bag.sentTo("kiosk@example.com"); n != 0 {
+		t.Errorf("signin --link --no-wait sent %d messages", n)
+	}
 }
 
 // TestSigninLinkEndedByAWrongCheck: someone presses the link with a

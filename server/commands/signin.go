@@ -37,7 +37,10 @@ func toIssuedJSON(iss flows.Issued, to string) issuedJSON {
 func bindSignin(fs *flag.FlagSet) func(*call) error {
 	key := fs.Bool("key", false, "sign in with the key this connection uses, if it is remembered for an account")
 	link := fs.Bool("link", false, "send a sign-in link to ADDRESS instead of a code, and wait until it is pressed")
-	noWait := fs.Bool("no-wait", false, "with --link: do not wait (the link then signs in only a session of this device that waits)")
+	// --no-wait is refused with --link, saying why, rather than left out
+	// (an unknown flag says nothing of why): a sign-in link signs in only
+	// the session that waits for it, so not waiting would waste it.
+	noWait := fs.Bool("no-wait", false, "refused: a sign-in link works only while this command waits for it")
 	with := fs.String("with", "", "sign in with the provider `NAME` (see `providers`) and wait for it")
 	return func(c *call) error {
 		switch {
@@ -47,8 +50,10 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 			return withOIDC(c, *with, flows.PurposeSignIn)
 		case *key && *link:
 			return usagef("takes --key or --link, not both")
-		case *noWait && !*link:
-			return usagef("--no-wait goes with --link")
+		case *noWait:
+			return usagef("--no-wait does not go with signin: a sign-in link signs in the session that waits for it, " +
+				"so once this command ended its button would only say \"Session ended\". Leave --no-wait out (signin --link " +
+				"waits up to 5 minutes), or send a code instead: signin ADDRESS, then code CODE")
 		case *key && len(c.Args) > 0:
 			return usagef("takes ADDRESS or --key, not both")
 		case *key:
@@ -58,7 +63,7 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 		case len(c.Args) == 0:
 			return usagef("needs ADDRESS, or --key to sign in with the key this connection uses")
 		case *link:
-			return runSigninLink(c, !*noWait)
+			return runSigninLink(c, true)
 		}
 		return runSignin(c)
 	}
@@ -66,23 +71,37 @@ func bindSignin(fs *flag.FlagSet) func(*call) error {
 
 func runSignin(c *call) error {
 	if address.LooksLikeWallet(c.Args[0]) {
+		if err := needsKey(c, "the signature it asks for could never be given"); err != nil {
+			return err
+		}
 		return runWalletSignin(c)
+	}
+	if err := needsKey(c, "the code it sends could never be entered"); err != nil {
+		return err
 	}
 	iss, err := c.Env.Service.RequestSignIn(c.Ctx, c.Env.Device, c.Args[0])
 	if err != nil {
 		return fmt.Errorf("send a sign-in code: %w", err)
-	}
-	if c.Env.Device.Ephemeral {
-		// Each `ssh host code ...` without a key is a new device, which
-		// has no code: say so rather than let the code go to waste.
-		fmt.Fprintln(c.Stderr, "Note: this connection has no SSH key, so another connection cannot enter the code. "+
-			"Connect with a key, or with a terminal (ssh -t) to enter it in the same session.")
 	}
 	if c.JSON {
 		return c.Emit(toIssuedJSON(iss, iss.To))
 	}
 	printIssued(c, iss, "")
 	return nil
+}
+
+// needsKey refuses, before anything is sent or recorded, a command that
+// starts what only a later command of the same device finishes (a code
+// to enter, a message to sign): each connection without an SSH key is a
+// new device, so no later command could finish it. what says what would
+// be lost.
+func needsKey(c *call, what string) error {
+	if !c.Env.Device.Ephemeral {
+		return nil
+	}
+	return &flows.Problem{Code: flows.ProblemInput, Msg: "This connection has no SSH key, so " + what +
+		": each connection without a key is a new device. Nothing was sent. Connect with an SSH key (ssh -i KEY ...), " +
+		"or open the screens, where one session both starts and finishes it: ssh HOST with no command (with -p PORT as here)."}
 }
 
 // printIssued tells a person about a code that went out: "Code B (4

@@ -67,8 +67,10 @@ func init() {
 				"the address has none. The answer is the same whether or not the address has an account.\n" +
 				"With --link, sends a link instead of a code and waits: opening the link, typing on its page\n" +
 				"the 4 characters printed here (only here: never give them to anyone) and pressing its button\n" +
-				"signs this session in; a wrong answer ends the link. The link works once, for 5 minutes, and only while a session of this device waits for it,\n" +
-				"which is why waiting is the default; --no-wait returns at once.\n" +
+				"signs this session in; a wrong answer ends the link. The link works once, for 5 minutes, and only while\n" +
+				"this command waits for it, so it always waits (and --no-wait is refused).\n" +
+				"A connection without an SSH key is a new device each time, so no later command could enter its\n" +
+				"code or give its signature: signin ADDRESS is refused there; connect with a key, or use the screens.\n" +
 				"With --key instead of ADDRESS, signs in at once with the key this connection uses, if it is\n" +
 				"remembered for an account (see `keys remember` and `approve`).\n" +
 				"A wallet address (Ethereum 0x..., or SS58) gets no code: this shows a message to sign with the\n" +

@@ -55,10 +55,6 @@ func printChallenge(c *call, ch flows.Challenge, what string) error {
 	c.Printf("%s\n\n", inert.Lines(ch.Message))
 	c.Printf("Sign it with %s\n", signHow(ch.Kind))
 	c.Printf("For the exact text in a script: signin ADDRESS --json, its \"message\".\n")
-	if c.Env.Device.Ephemeral {
-		fmt.Fprintln(c.Stderr, "Note: this connection has no SSH key, so another connection cannot give the signature. "+
-			"Connect with a key, or with a terminal (ssh -t) to paste it in the same session.")
-	}
 	return nil
 }
 
