@@ -71,6 +71,7 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 		{[]string{"migrate", "--to", "mysql://x"}, "attest migrate: --to takes a postgres:// URL\n"},
 		{[]string{"serve", "now"}, "attest serve: takes no arguments, not \"now\"\n"},
 		{[]string{"--version=maybe"}, "attest serve: invalid boolean value \"maybe\" for -version: parse error\n"},
+		{[]string{"--config", "c.yaml", "backup", "f.db"}, "attest backup: flags go after the command: attest backup --config c.yaml f.db"},
 	} {
 		status, out, errOut := attestHere(t, dir, tc.args...)
 		if status != 2 || out != "" || !strings.HasPrefix(errOut, tc.want) {

@@ -68,8 +68,10 @@ type Program[E any] struct {
 	Invocation string
 	Commands   []*Command[E]
 	// Default is the command an empty command line, or one that starts
-	// with a flag, runs ("serve" for the binary). Without one, an empty
-	// line is `help`, and a flag first is a usage error.
+	// with a flag, runs ("serve" for the binary). Flags go after the
+	// command: flags first followed by another command's name are a usage
+	// error that shows the line to type. Without a Default, an empty line
+	// is `help`, and a flag first is a usage error.
 	Default string
 	// IsAdmin reports whether the environment may run the commands marked
 	// Admin. Without it nobody may.
@@ -207,7 +209,16 @@ func (p *Program[E]) Run(ctx context.Context, env E, stdio IO, args []string) (s
 			return help.exec(ctx, p, env, stdio, "help", args[1:])
 		}
 	case strings.HasPrefix(name, "-") && p.Default != "":
-		return p.Lookup(p.Default).exec(ctx, p, env, stdio, p.Default, args)
+		// Flags first are the default command's (`attest --data-dir D`),
+		// unless a command follows them (`attest --data-dir D backup f`):
+		// flags go after the command, which says so with the line to type.
+		dflt := p.Lookup(p.Default)
+		if i := firstPositional(args, dflt.valueFlags()); i >= 0 && args[i] != p.Default && p.Lookup(args[i]) != nil {
+			fixed := append(append([]string{args[i]}, args[:i]...), args[i+1:]...)
+			c.Name, c.Cmd = args[i], p.Lookup(args[i])
+			return c.report(Usagef("flags go after the command: %s%s", p.Invocation, inert.String(strings.Join(fixed, " "))))
+		}
+		return dflt.exec(ctx, p, env, stdio, p.Default, args)
 	case strings.HasPrefix(name, "-"):
 		return c.report(Usagef("flags go after the command, as in `whoami --json`, not before it (%s)", Quote(name)))
 	}

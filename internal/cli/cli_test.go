@@ -191,6 +191,19 @@ func TestDefault(t *testing.T) {
 	if r := runTest(p, false, "-h"); r.status != 0 || !strings.HasPrefix(r.out, "intro\n") {
 		t.Errorf("-h: %d %q %q", r.status, r.out, r.errOut)
 	}
+	// Flags, then another command: flags go after the command, and the
+	// answer is the line to type, with that command's usage.
+	if r := runTest(p, false, "--at", "noon", "group", "sub", "--name", "x"); r.status != 2 || r.out != "" ||
+		r.errOut != "attest group: flags go after the command: attest group --at noon sub --name x\nusage: attest group sub --name NAME [--json]\nrun `attest group --help` for more\n" {
+		t.Errorf("--at noon group sub: %d %q %q", r.status, r.out, r.errOut)
+	}
+	if r := runTest(p, false, "--loud", "refuse", "--json"); r.status != 2 || !strings.HasPrefix(r.out, `{"error":{"code":"usage","message":"flags go after the command: attest refuse --loud --json"`) {
+		t.Errorf("--loud refuse --json: %d %q %q", r.status, r.out, r.errOut)
+	}
+	// A flag's value that names a command is still the value.
+	if r := runTest(p, false, "--at", "refuse", "x"); r.status != 0 || r.out != "x refuse\n" {
+		t.Errorf("--at refuse x: %d %q %q", r.status, r.out, r.errOut)
+	}
 }
 
 // TestForward: a command forwarded to another program shows the same
