@@ -207,12 +207,12 @@ func serve(c *call, cfg config.Config) error {
 	defer app.Close()
 	sshLn, err := net.Listen("tcp", cfg.SSH.Listen)
 	if err != nil {
-		return explain(cfg, fmt.Errorf("listen for ssh: %w", err))
+		return listenError("ssh", cfg.SSH.Listen, "--ssh-listen ADDR, or ATTEST_SSH_LISTEN=ADDR", err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		sshLn.Close()
-		return explain(cfg, fmt.Errorf("listen for http: %w", err))
+		return listenError("http (the link pages)", cfg.HTTP.Listen, "--http-listen ADDR, or ATTEST_HTTP_LISTEN=ADDR", err)
 	}
 	// Metrics have a listener of their own, on the loopback interface
 	// unless the operator says otherwise.
@@ -221,7 +221,7 @@ func serve(c *call, cfg config.Config) error {
 		if metricsLn, err = net.Listen("tcp", cfg.HTTP.MetricsListen); err != nil {
 			sshLn.Close()
 			httpLn.Close()
-			return explain(cfg, fmt.Errorf("listen for metrics: %w", err))
+			return listenError("metrics", cfg.HTTP.MetricsListen, "ATTEST_METRICS_LISTEN=ADDR", err)
 		}
 		cfg.HTTP.MetricsListen = metricsLn.Addr().String()
 	}
@@ -370,6 +370,18 @@ func explain(cfg config.Config, err error) error {
 			"Operator commands (attest verify, facts, backup) reach a running server through %s", cfg.Ledger(), cfg.SocketPath())
 	}
 	return err
+}
+
+// listenError says what to do when a listener cannot start; a port in
+// use is the usual case (another attest, or the same one started twice
+// with other data directories).
+func listenError(what, addr, how string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen for %s on %s: %w.\n"+
+			"Another program has that port: another attest server, perhaps, with another data directory. "+
+			"Stop it, or listen elsewhere: %s (port 0 picks a free one)", what, addr, err, how)
+	}
+	return fmt.Errorf("listen for %s on %s: %w", what, addr, err)
 }
 
 // withConfig binds a command that runs with the configuration: it takes

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,6 +215,28 @@ func TestDemoModeOnTheNetworkRefused(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "attest.db")); err == nil {
 			t.Errorf("attest %q opened a ledger before refusing", args)
+		}
+	}
+}
+
+// A port in use says what to do: which flag or variable moves it.
+func TestPortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ssh-listen", addr, "--http-listen", "127.0.0.1:0"}, "attest serve: listen for ssh on " + addr + ": listen tcp " + addr + ": bind: address already in use.\nAnother program has that port: another attest server, perhaps, with another data directory. Stop it, or listen elsewhere: --ssh-listen ADDR, or ATTEST_SSH_LISTEN=ADDR (port 0 picks a free one)\n"},
+		{[]string{"--ssh-listen", "127.0.0.1:0", "--http-listen", addr}, "attest serve: listen for http (the link pages) on " + addr + ": listen tcp " + addr + ": bind: address already in use.\nAnother program has that port: another attest server, perhaps, with another data directory. Stop it, or listen elsewhere: --http-listen ADDR, or ATTEST_HTTP_LISTEN=ADDR (port 0 picks a free one)\n"},
+	} {
+		status, out, errOut := attestHere(t, t.TempDir(), tc.args...)
+		if status != 1 || out != "" || errOut != tc.want {
+			t.Errorf("attest %q: exit %d, stdout %q, stderr\n%s\nwant\n%s", tc.args, status, out, errOut, tc.want)
 		}
 	}
 }
