@@ -674,3 +674,29 @@ func TestHelpNamesSupport(t *testing.T) {
 		t.Errorf("supportLine let an escape through: %q", got)
 	}
 }
+
+// A phone number typed with spaces arrives over ssh as several words:
+// they are joined when they are one number, and otherwise the usage
+// error says how to write one.
+func TestPhoneNumberWithSpaces(t *testing.T) {
+	w := newWorld(t)
+	r := w.ok(device("phone"), "signin", "+1", "415", "555", "2671")
+	mustContain(t, "signin +1 415 555 2671", r.stdout, "Code A (", "sent to +1 415-555-2671")
+	if w.code("+14155552671", 1); w.bag.sentTo("+14155552671") != 1 {
+		t.Errorf("the code went to %d messages for +14155552671", w.bag.sentTo("+14155552671"))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"signin", "+1", "415", "555", "26"}, "attest signin: takes only [ADDRESS], not also \"415\". A phone number with spaces reaches the server as several words, and these are not one number: " +
+			"write it without spaces (+14155552671), or quote it twice, as ssh joins its arguments with spaces: ssh HOST signin \"'+1 415 555 2671'\"\n"},
+		{[]string{"address", "add", "ada@example.com", "+1"}, "attest address add: takes only ADDRESS, not also \"+1\"\n"},
+		{[]string{"signin", "ada@example.com", "grace@example.com"}, "attest signin: takes only [ADDRESS], not also \"grace@example.com\"\n"},
+	} {
+		r := w.run(device("x"), tc.args...)
+		if r.status != 2 || !strings.HasPrefix(r.stderr, tc.want) {
+			t.Errorf("%q: status %d, stderr %q; want %q", tc.args, r.status, r.stderr, tc.want)
+		}
+	}
+}

@@ -32,7 +32,7 @@ func init() {
 			Bind: bindFacts,
 		},
 		{
-			Name: "login", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,
+			Name: "login", Args: "ADDRESS", MinArgs: 1, MaxArgs: -1, // spacedAddress checks
 			Summary: "sign in with ADDRESS and its password (read from standard input), or register",
 			About: "One step for both signing in and signing up. The password is read from standard input (its first\n" +
 				"line), never from the command line, where it would stay in shell history and logs:\n\n" +
@@ -46,10 +46,10 @@ func init() {
 				"a sign-in link then finds no waiting session: `resend ADDRESS` sends a new one and waits. A\n" +
 				"link that makes a new account works within its 5 minutes even after login has left: the account\n" +
 				"is confirmed, and this device is signed in when it next connects.",
-			Bind: bindPasswordLink(runLogin),
+			Bind: spacedAddress(bindPasswordLink(runLogin)),
 		},
 		{
-			Name: "resend", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,
+			Name: "resend", Args: "ADDRESS", MinArgs: 1, MaxArgs: -1, // spacedAddress checks
 			Summary: "send the link that confirms a new account again, and wait for it (password on standard input)",
 			About: "For an account made with `login` whose address is not confirmed yet. It takes the password you\n" +
 				"chose, read from standard input, because the link signs in this session:\n\n" +
@@ -58,10 +58,10 @@ func init() {
 				"the same. Like login, it waits until the link's button is pressed or the link expires (5\n" +
 				"minutes); --no-wait returns at once (a confirmation link still works; a sign-in link then\n" +
 				"signs nothing in).",
-			Bind: bindPasswordLink(runResend),
+			Bind: spacedAddress(bindPasswordLink(runResend)),
 		},
 		{
-			Name: "signin", Args: "[ADDRESS]", MaxArgs: 1,
+			Name: "signin", Args: "[ADDRESS]", MaxArgs: -1, // spacedAddress checks
 			Summary: "send a sign-in code to ADDRESS (email or phone), or show a wallet's message to sign; --link, --key, --with NAME",
 			About: "Sends a code to ADDRESS. Entering it (see `code`) signs this device in, creating the account if\n" +
 				"the address has none. The answer is the same whether or not the address has an account.\n" +
@@ -82,7 +82,7 @@ func init() {
 				"waits and exits 0 once signed in. With --json the first line is that URL and code\n" +
 				"(verification_uri, verification_uri_complete, user_code) or the link and its characters\n" +
 				"(link, check), printed before it waits.",
-			Bind: bindSignin,
+			Bind: spacedAddress(bindSignin),
 		},
 		{
 			Name: "providers", Summary: "the sign-in providers (signin --with NAME) and whether each is available",
@@ -152,19 +152,19 @@ func init() {
 				"(see `stepup`). Phone numbers start with + and the country code.",
 			Subs: []*cli.Command[Env]{
 				{
-					Name: "add", Args: "ADDRESS", MaxArgs: 1,
+					Name: "add", Args: "ADDRESS", MaxArgs: -1, // spacedAddress checks
 					Summary: "add an address to your account and send it a code to confirm it; --with NAME links a provider",
 					About: "Adds ADDRESS, unconfirmed, and sends it a code; entering the code (see `code`) confirms it.\n" +
 						"An address already confirmed on another account can be added, but not confirmed: that\n" +
 						"needs support.\n" +
 						"With --with NAME instead, links your account at the sign-in provider NAME: sign in there\n" +
 						"(the command says where) and it signs in to this account from then on.",
-					Bind: bindAddressAdd,
+					Bind: spacedAddress(bindAddressAdd),
 				},
 				{
-					Name: "confirm", Args: "ADDRESS", MinArgs: 1, MaxArgs: 1,
+					Name: "confirm", Args: "ADDRESS", MinArgs: 1, MaxArgs: -1, // spacedAddress checks
 					Summary: "send a fresh code to an unconfirmed address of your account",
-					Bind:    cli.NoFlags(runAddressConfirm),
+					Bind:    spacedAddress(cli.NoFlags(runAddressConfirm)),
 				},
 				{
 					Name: "edit", Args: "OLD NEW", MinArgs: 2, MaxArgs: 2,
@@ -174,13 +174,13 @@ func init() {
 					Bind: cli.NoFlags(runAddressEdit),
 				},
 				{
-					Name: "unlink", Args: "ADDRESS", MaxArgs: 1,
+					Name: "unlink", Args: "ADDRESS", MaxArgs: -1, // spacedAddress checks
 					Summary: "remove an address from your account",
 					About: "Removes ADDRESS. The account's only confirmed address cannot be removed. When a confirmed\n" +
 						"address goes, the account's other addresses, and the address itself, are told. An address\n" +
 						"that is not on the account is not an error: there is nothing left to unlink.\n" +
 						"With --with NAME instead, unlinks the sign-in provider NAME, unless it is the only way in.",
-					Bind: bindAddressUnlink,
+					Bind: spacedAddress(bindAddressUnlink),
 				},
 			},
 		},
