@@ -38,4 +38,14 @@ func TestCommandLineOverSSH(t *testing.T) {
 	if _, errOut, code := runOn(t, c, `--follow '`); code != 2 || !strings.Contains(errOut, "unbalanced quote") {
 		t.Errorf("inbox with a lone quote: exit %d, %q", code, errOut)
 	}
+	// The word follow, as someone writes whose ssh refused --follow,
+	// says how to get it past ssh.
+	c2, err := dial(t, ts.addr, "inbox", gossh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, errOut, code := runOn(t, c2, `follow`); code != 2 || errOut != "attest: inbox takes --follow, not follow; write -- before it, or ssh reads it as its own option: ssh [-p PORT] inbox@HOST -- --follow\n" {
+		t.Errorf("inbox follow: exit %d, %q", code, errOut)
+	}
 }

@@ -145,8 +145,15 @@ func (s *Server) serveInbox(sess ssh.Session, pty bool) {
 		case "-f", "--follow":
 			follow = true
 		case "-h", "--help", "help":
-			fmt.Fprintln(sess, "inbox: the demo inbox. Without a terminal: JSON lines of every message; --follow keeps printing new ones.")
+			fmt.Fprintln(sess, "inbox: the demo inbox. Without a terminal: JSON lines of every message; --follow keeps printing new ones "+
+				"(after --, which keeps ssh from reading it: ssh inbox@HOST -- --follow).")
 			_ = sess.Exit(0)
+			return
+		case "follow":
+			// The OpenSSH client reads a --follow after the host as its
+			// own option unless -- comes first: say how to get it here.
+			fmt.Fprintln(sess.Stderr(), "attest: inbox takes --follow, not follow; write -- before it, or ssh reads it as its own option: ssh [-p PORT] inbox@HOST -- --follow")
+			_ = sess.Exit(2)
 			return
 		default:
 			fmt.Fprintf(sess.Stderr(), "attest: inbox takes only --follow, not %s\n", inertWord(a))
