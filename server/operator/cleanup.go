@@ -16,7 +16,7 @@ import (
 // abandoned.
 func bindCleanup(record bool) func(*flag.FlagSet) func(*call) error {
 	return func(fs *flag.FlagSet) func(*call) error {
-		older := fs.Duration("older-than", 24*time.Hour, "only registrations whose last challenge expired at least this `DURATION` ago")
+		older := cli.Duration(fs, "older-than", 24*time.Hour, "only registrations whose last challenge expired at least this `DURATION` ago (24h, 7d)")
 		return func(c *call) error {
 			if *older < 0 {
 				return cli.Usagef("--older-than must not be negative")
