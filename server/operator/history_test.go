@@ -283,7 +283,6 @@ func TestAddressesAt(t *testing.T) {
 		{"Bob after", h.bob, "2026-11-22T10:00:00Z", phoneLine(h.t3)},
 		{"Carol's claim is unconfirmed", h.carol, "", fmt.Sprintf("email   carol@example.com  confirmed by code, added %s\nphone   %s  unconfirmed, added %s\n",
 			rfc(h.t4), h.phoneShown, rfc(h.t4))},
-		{"a user nobody knows", "u_nobody", "", "no addresses\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"addresses", tc.user}
@@ -295,6 +294,15 @@ func TestAddressesAt(t *testing.T) {
 				t.Fatalf("%q: exit %d, stderr %q, printed\n%q\nwant\n%q", args, code, errOut, out, tc.want)
 			}
 		})
+	}
+
+	// A user nobody knows is an error, not a user without addresses.
+	for _, args := range [][]string{{"addresses", "u_nobody"}, {"addresses", "u_nobody", "--json"}} {
+		code, out, errOut := f.run(args...)
+		if code != 1 || errOut != "attest addresses: there is no user \"u_nobody\" in the ledger (user ids look like u_...: see `attest owner ADDRESS`)\n" ||
+			(len(args) == 3) != strings.HasPrefix(out, `{"error":{"code":"internal"`) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
 	}
 
 	// JSON lines, one per address, oldest first.

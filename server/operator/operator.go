@@ -405,6 +405,20 @@ func runAddresses(c *call, when time.Time) error {
 	if c.Env.Service == nil {
 		return errors.New("addresses needs the server secret to read sealed addresses")
 	}
+	// The operator's own tool says so when the user does not exist (a
+	// typo), rather than answer as for a user with no addresses.
+	known := false
+	if err := c.Env.Ledger.View(func(r store.Reader) error {
+		return r.Entries(store.ByUser, c.Args[0], store.Window{Limit: 1}, func(store.Entry) bool {
+			known = true
+			return false
+		})
+	}); err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("there is no user %s in the ledger (user ids look like u_...: see `attest owner ADDRESS`)", cli.Quote(c.Args[0]))
+	}
 	list, err := c.Env.Service.AddressesAt(c.Ctx, c.Args[0], when)
 	if err != nil {
 		return err
