@@ -254,11 +254,7 @@ func serve(c *call, cfg config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger.Info("attest is serving", "ssh", cfg.SSH.Listen, "http", cfg.HTTP.Listen, "data", cfg.DataDir, "demo", cfg.Delivery.Demo(), "version", versionString())
-	if exposed := cfg.DemoExposed(); len(exposed) > 0 {
-		// Validate let it through: the operator set ATTEST_DEMO_ON_NETWORK_UNSAFE.
-		logger.Warn("DEMO MODE ON THE NETWORK: anyone who reaches this server reads every code in the demo inbox and can sign in to any account",
-			"listening", strings.Join(exposed, ", "), "because", "ATTEST_DEMO_ON_NETWORK_UNSAFE (delivery.demo_on_network_unsafe) is set")
-	}
+	warnDemoExposed(cfg, logger)
 	inbox, metrics := "", ""
 	if metricsLn != nil {
 		metrics = "http://" + cfg.HTTP.MetricsListen + "/metrics"
@@ -300,6 +296,16 @@ func serve(c *call, cfg config.Config) error {
 	err = g.Wait()
 	logger.Info("attest stopped")
 	return err
+}
+
+// warnDemoExposed logs, at every start, that demo mode is served where
+// other machines reach it: Validate let that through only because the
+// operator set ATTEST_DEMO_ON_NETWORK_UNSAFE.
+func warnDemoExposed(cfg config.Config, logger *slog.Logger) {
+	if exposed := cfg.DemoExposed(); len(exposed) > 0 {
+		logger.Warn("DEMO MODE ON THE NETWORK: anyone who reaches this server reads every code in the demo inbox and can sign in to any account",
+			"listening", strings.Join(exposed, ", "), "because", "ATTEST_DEMO_ON_NETWORK_UNSAFE (delivery.demo_on_network_unsafe) is set")
+	}
 }
 
 // bindMigrate copies the data directory's ledger file into an empty

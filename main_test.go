@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/server/config"
 	"github.com/attest-dev/attest/store/bolt"
 )
 
@@ -237,6 +238,33 @@ func TestPortInUse(t *testing.T) {
 		status, out, errOut := attestHere(t, t.TempDir(), tc.args...)
 		if status != 1 || out != "" || errOut != tc.want {
 			t.Errorf("attest %q: exit %d, stdout %q, stderr\n%s\nwant\n%s", tc.args, status, out, errOut, tc.want)
+		}
+	}
+}
+
+// With the opt-in, demo mode on the network starts with a warning in the
+// log; on the loopback interface, or with delivery, there is none.
+func TestDemoOnNetworkWarns(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		warn bool
+	}{
+		{[]string{"ATTEST_SSH_LISTEN=0.0.0.0:23234", "ATTEST_DEMO_ON_NETWORK_UNSAFE=true"}, true},
+		{[]string{"ATTEST_HTTP_LISTEN=[::]:80", "ATTEST_DEMO_ON_NETWORK_UNSAFE=true"}, true},
+		{[]string{"ATTEST_DEMO_ON_NETWORK_UNSAFE=true"}, false},
+		{[]string{"ATTEST_SSH_LISTEN=0.0.0.0:23234", "ATTEST_SMTP_URL=smtp://mail.example.com:587", "ATTEST_SMTP_FROM=a@example.com"}, false},
+	} {
+		cfg, err := config.Load("", append([]string{"ATTEST_DATA_DIR=" + t.TempDir()}, tc.env...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%q: %v", tc.env, err)
+		}
+		var log bytes.Buffer
+		warnDemoExposed(cfg, newLogger(cfg.Log, &log))
+		if got := strings.Contains(log.String(), "level=WARN msg=\"DEMO MODE ON THE NETWORK: anyone who reaches this server reads every code"); got != tc.warn {
+			t.Errorf("%q: warned %t, want %t:\n%s", tc.env, got, tc.warn, log.String())
 		}
 	}
 }
