@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +75,8 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 		{[]string{"serve", "now"}, "attest serve: takes no arguments, not \"now\"\n"},
 		{[]string{"--version=maybe"}, "attest serve: invalid boolean value \"maybe\" for -version: parse error\n"},
 		{[]string{"--config", "c.yaml", "backup", "f.db"}, "attest backup: flags go after the command: attest backup --config c.yaml f.db"},
+		{[]string{"--config", "c.yaml", "serve"}, "attest serve: flags go after the command: attest serve --config c.yaml"},
+		{[]string{"--config", "c.yaml", "bakup", "f.db"}, "attest: unknown command \"bakup\"; run `attest help` for the list\n"},
 	} {
 		status, out, errOut := attestHere(t, dir, tc.args...)
 		if status != 2 || out != "" || !strings.HasPrefix(errOut, tc.want) {
@@ -93,7 +96,7 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &e); status != 2 || err != nil || strings.Count(errOut, strings.TrimSuffix(tc.want, "\n")) != 1 {
 			t.Errorf("attest %q --json: exit %d, stdout %q (%v), stderr %q", tc.args, status, out, err, errOut)
 		}
-		if want := flows.ProblemUsage; tc.args[0] == "bogus" {
+		if want := flows.ProblemUsage; slices.Contains(tc.args, "bogus") || slices.Contains(tc.args, "bakup") {
 			if e.Error.Code != flows.ProblemUnknown {
 				t.Errorf("attest bogus --json: code %q", e.Error.Code)
 			}

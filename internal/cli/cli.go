@@ -213,10 +213,16 @@ func (p *Program[E]) Run(ctx context.Context, env E, stdio IO, args []string) (s
 		// unless a command follows them (`attest --data-dir D backup f`):
 		// flags go after the command, which says so with the line to type.
 		dflt := p.Lookup(p.Default)
-		if i := firstPositional(args, dflt.valueFlags()); i >= 0 && args[i] != p.Default && p.Lookup(args[i]) != nil {
-			fixed := append(append([]string{args[i]}, args[:i]...), args[i+1:]...)
-			c.Name, c.Cmd = args[i], p.Lookup(args[i])
-			return c.report(Usagef("flags go after the command: %s%s", p.Invocation, inert.String(strings.Join(fixed, " "))))
+		if i := firstPositional(args, dflt.valueFlags()); i >= 0 {
+			if p.Lookup(args[i]) != nil {
+				fixed := append(append([]string{args[i]}, args[:i]...), args[i+1:]...)
+				c.Name, c.Cmd = args[i], p.Lookup(args[i])
+				return c.report(Usagef("flags go after the command: %s%s", p.Invocation, inert.String(strings.Join(fixed, " "))))
+			}
+			if dflt.MaxArgs == 0 {
+				// Not an argument of the default command: a mistyped command.
+				return c.unknown(args[i])
+			}
 		}
 		return dflt.exec(ctx, p, env, stdio, p.Default, args)
 	case strings.HasPrefix(name, "-"):
