@@ -49,9 +49,39 @@ func scrubText(s string, rs ...redaction) string {
 			continue
 		}
 		re := regexp.MustCompile("(?i)" + regexp.QuoteMeta(r.value))
-		s = re.ReplaceAllLiteralString(s, r.placeholder)
+		if len(r.value) >= wholeWordBelow {
+			s = re.ReplaceAllLiteralString(s, r.placeholder)
+			continue
+		}
+		// A value of 1 to 3 characters (a password "p") is everywhere inside
+		// words: replacing each would mask the whole message
+		// ("smt[redacted]"). It is replaced where it stands alone.
+		var b strings.Builder
+		last := 0
+		for _, m := range re.FindAllStringIndex(s, -1) {
+			if m[0] < last || wordByte(s, m[0]-1) || wordByte(s, m[1]) {
+				continue
+			}
+			b.WriteString(s[last:m[0]])
+			b.WriteString(r.placeholder)
+			last = m[1]
+		}
+		s = b.String() + s[last:]
 	}
 	return s
+}
+
+// wholeWordBelow is the length under which a value is redacted only where
+// it is not part of a longer word.
+const wholeWordBelow = 4
+
+// wordByte reports whether s[i] is a letter or digit (false outside s).
+func wordByte(s string, i int) bool {
+	if i < 0 || i >= len(s) {
+		return false
+	}
+	c := s[i]
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 // bodyRedactions covers the message text: whole, line by line, and every

@@ -29,3 +29,15 @@ func TestScrub(t *testing.T) {
 		t.Errorf("long error not truncated: %d bytes", len(long.Error()))
 	}
 }
+
+// A password of a character or two is masked where it stands alone, not
+// inside every word that holds that letter; four characters and more (a
+// code, a token) are masked wherever they are.
+func TestScrubShortSecret(t *testing.T) {
+	rs := []redaction{{"p", "[redacted]"}, {"4829", "[code]"}}
+	got := scrubText("smtp: dial tcp: AUTH user:p refused (p) code4829 P", rs...)
+	want := "smtp: dial tcp: AUTH user:[redacted] refused ([redacted]) code[code] [redacted]"
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
