@@ -47,6 +47,11 @@ func TestTOTPCommands(t *testing.T) {
 		t.Fatalf("recovery_codes %v", conf)
 	}
 	mustContain(t, "whoami", w.ok(desk, "whoami").stdout, "totp:       yes, 10 recovery codes left")
+	// Messages go out on their own goroutines: wait for the enrolment's
+	// notice, so that the sign-in code below is surely the third.
+	if m := w.bag.nth("ada@example.com", 2); codeRE.MatchString(m.Text) {
+		t.Fatalf("the enrolment's notice carries a code: %q", m.Text)
+	}
 	w.clock.Advance(time.Minute)
 
 	// A code signs the phone in only as far as the wait.
