@@ -39,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -124,6 +125,9 @@ func serveRole(role, dir string) error {
 // screens are open and idle); the function it returns stops the CPU
 // profile.
 func profile(base string) (end func(), err error) {
+	// Every allocation of 4 KiB is sampled, not one in 512 KiB: a screen
+	// holds a few hundred KiB, and its small parts would not show.
+	runtime.MemProfileRate = 4 << 10
 	cpu, err := os.Create(base + ".cpu")
 	if err != nil {
 		return nil, err
@@ -135,6 +139,9 @@ func profile(base string) (end func(), err error) {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	go func() {
 		for range usr1 {
+			// The heap profile is of the last collection: one now makes
+			// it the open screens', not those of a moment while opening.
+			runtime.GC()
 			for name, debug := range map[string]int{"heap": 0, "goroutine": 1} {
 				if f, err := os.Create(base + "." + name); err == nil {
 					pprof.Lookup(name).WriteTo(f, debug)
