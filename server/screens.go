@@ -35,15 +35,26 @@ import (
 // at all, so it builds no second decoder (a key table of about 70 KB and
 // two goroutines a screen); the keyboard modes it would then leave alone
 // are set by keyboardModes instead.
+//
+// The same loop that hands over the input also hands over the window
+// changes (taken from the terminal's pump, see takeWindows) and the
+// flows' pokes of this device (the screens' watch, which they would
+// otherwise wait on with a goroutine of their own): an idle screen holds
+// as few goroutines, each with its stack, as a Bubble Tea program over
+// Wish does.
 func (s *Server) serveScreens(sess *terminalSession) {
-	pty, winch, _ := sess.Pty()
+	pty, _, _ := sess.Pty()
 	// ctx ends when the program has returned, or earlier when the
 	// connection does.
 	ctx, cancel := context.WithCancel(sess.Context())
 	defer cancel()
 
-	p := s.buildProgram(ctx, sess)
+	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
+	watch := s.svc.Watch(dev.Tag)
+	defer watch.Stop() // the screens stop it too as they end; once is enough
+	p := s.buildProgram(ctx, sess, watch)
 	defer s.forget(p)
+	winch, resized := sess.takeWindows()
 
 	events := make(chan uv.Event)
 	go func() {
@@ -55,13 +66,17 @@ func (s *Server) serveScreens(sess *terminalSession) {
 			s.log.Debug("screen input ended", "err", err)
 		}
 	}()
-	// One goroutine hands the program its input and window changes, and
-	// quits it when the connection ends or the client closes the
-	// session; then it drains what is still decoded, until the reader
-	// has ended.
+	// One goroutine hands the program its input, window changes and
+	// pokes, and quits it when the connection ends or the client closes
+	// the session; then it drains what is still decoded, until the
+	// reader has ended, and the window changes, until the library's
+	// channel of them has closed.
 	go func() {
-		in, done, gone := events, ctx.Done(), sess.Gone()
-		for in != nil || done != nil {
+		if resized { // since the program was built
+			p.Send(tea.WindowSizeMsg{Width: 1, Height: 1}) // the filter makes it the latest size
+		}
+		in, done, pokes := events, ctx.Done(), watch.C
+		for in != nil || done != nil || winch != nil {
 			select {
 			case ev, ok := <-in:
 				if !ok {
@@ -71,12 +86,17 @@ func (s *Server) serveScreens(sess *terminalSession) {
 				p.Send(ev) // a no-op once the program has ended: this drains
 			case <-done:
 				p.Quit() // the connection ended (or the program did: a no-op)
-				done, gone, winch = nil, nil, nil
-			case <-gone:
-				p.Quit() // the client closed this session but kept the connection
-				done, gone, winch = nil, nil, nil
-			case w := <-winch:
+				done, pokes = nil, nil
+			case w, ok := <-winch:
+				if !ok { // the client closed this session but kept the connection
+					p.Quit()
+					done, pokes, winch = nil, nil, nil
+					continue
+				}
+				w = sess.resized(w)
 				p.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			case <-pokes:
+				p.Send(tui.Poke())
 			}
 		}
 	}()
@@ -94,7 +114,7 @@ func (s *Server) serveScreens(sess *terminalSession) {
 // goroutine, which runs Bubble Tea's event loop next, it would stay for as
 // long as the session lasts. A panic there is raised again here, where
 // the session's own recovery (recoverPanics) handles it.
-func (s *Server) buildProgram(ctx context.Context, sess *terminalSession) *tea.Program {
+func (s *Server) buildProgram(ctx context.Context, sess *terminalSession, watch *flows.Watcher) *tea.Program {
 	type built struct {
 		p        *tea.Program
 		panicked any
@@ -109,7 +129,7 @@ func (s *Server) buildProgram(ctx context.Context, sess *terminalSession) *tea.P
 			}
 			done <- b
 		}()
-		b.p = s.newProgram(ctx, sess)
+		b.p = s.newProgram(ctx, sess, watch)
 	}()
 	b := <-done
 	if b.panicked != nil {
@@ -118,16 +138,17 @@ func (s *Server) buildProgram(ctx context.Context, sess *terminalSession) *tea.P
 	return b.p
 }
 
-// newProgram builds the screens for one session, without input (the
-// caller sends it). The screens' own work (their watch on the flows,
-// calls in flight) ends with ctx.
-func (s *Server) newProgram(ctx context.Context, sess *terminalSession) *tea.Program {
+// newProgram builds the screens for one session, without input, window
+// changes or the pokes of watch, its watch on the flows (the caller sends
+// them). The screens' own work (the watch, calls in flight) ends with
+// ctx.
+func (s *Server) newProgram(ctx context.Context, sess *terminalSession, watch *flows.Watcher) *tea.Program {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 	// The colour profile Wish's options give Bubble Tea, from the
 	// session's environment and terminal: the first frame is drawn in it.
 	pty, _, _ := sess.Pty()
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
-	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr()), Profile: profile})
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr()), Profile: profile, Watcher: watch})
 	// A screen is one session inside the server: it must not install its
 	// own SIGINT handler, which would race the server's graceful shutdown.
 	// The input and output options come after MakeOptions' own, which

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/attest-dev/attest/flows"
 	"github.com/attest-dev/attest/flows/clock"
 	"github.com/attest-dev/attest/server/config"
 )
@@ -275,6 +277,35 @@ func TestWindowChangesBeforeTheShell(t *testing.T) {
 	})
 	defer sc.vanish()
 	sc.await(0, "have 200x12")
+}
+
+// An idle screen has no goroutine of its own waiting for the flows'
+// pokes or pumping its window changes: the loop that hands it its input
+// hands it those too. A star added to its device elsewhere (as another
+// session of the same key would) shows with no key pressed.
+func TestIdleScreenWaitsInItsInputLoop(t *testing.T) {
+	ts := startServer(t, nil)
+	key := newKey(t)
+	sc := openScreen(t, ts.addr, key, 80, 24)
+	defer sc.vanish()
+	sc.await(0, "0 of 10 starred")
+
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, waiter := range []string{"tui.(*live).wait", "(*terminalSession).pump"} {
+		if strings.Contains(stacks, waiter) {
+			t.Errorf("a goroutine waits in %s:\n%s", waiter, summarizeStacks(stacks))
+		}
+	}
+
+	dev := flows.KeyDevice(gossh.FingerprintSHA256(key.PublicKey()))
+	from := sc.mark()
+	if _, err := ts.app.Service.Star(context.Background(), dev, "vega"); err != nil {
+		t.Fatal(err)
+	}
+	sc.awaitOutput(from) // nothing else draws on an idle home
+	// A repaint shows the whole frame, not only the cells that changed.
+	sc.resizeTo(100, 30, "1 of 10 starred")
 }
 
 // goroutinesSettle waits until the number of goroutines is at most want,

@@ -50,11 +50,16 @@ var initialWindow = ssh.Window{Width: defaultColumns, Height: defaultRows}
 type terminalSession struct {
 	ssh.Session
 	pty   ssh.Pty
+	raw   <-chan ssh.Window // the SSH library's window changes
 	winch chan ssh.Window
 	// gone is closed when the SSH library stops delivering window changes,
 	// which it does only when the channel has closed: the client hung up
-	// the session, or the connection died.
+	// the session, or the connection died (unless the pump was stopped,
+	// see takeWindows).
 	gone chan struct{}
+	// claim, when closed, stops the pump; pumped is closed once it has
+	// returned.
+	claim, pumped chan struct{}
 
 	mu     sync.Mutex
 	window ssh.Window // the latest bounded size
@@ -109,32 +114,68 @@ func (s *Server) boundTerminal(next ssh.Handler) ssh.Handler {
 func newTerminalSession(sess ssh.Session, pty ssh.Pty, raw <-chan ssh.Window, gone func()) *terminalSession {
 	pty.Window = boundWindow(pty.Window, initialWindow)
 	ts := &terminalSession{
-		Session: sess, pty: pty, window: pty.Window,
+		Session: sess, pty: pty, window: pty.Window, raw: raw,
 		winch: make(chan ssh.Window, 1), gone: make(chan struct{}),
+		claim: make(chan struct{}), pumped: make(chan struct{}),
 	}
-	go ts.pump(raw, gone)
+	go ts.pump(gone)
 	return ts
 }
 
 // pump bounds each window change and keeps only the latest for whoever
 // reads the session's window channel: a reader that falls behind sees
-// the current size, never a queue of stale ones.
-func (ts *terminalSession) pump(raw <-chan ssh.Window, gone func()) {
-	defer close(ts.gone)
-	if gone != nil {
-		defer gone()
-	}
-	for w := range raw {
-		ts.mu.Lock()
-		ts.window = boundWindow(w, ts.window)
-		w = ts.window
-		ts.mu.Unlock()
+// the current size, never a queue of stale ones. It runs until the
+// library's channel closes, or until takeWindows claims the changes.
+func (ts *terminalSession) pump(gone func()) {
+	defer close(ts.pumped)
+	for {
 		select {
-		case <-ts.winch: // drop the stale size nobody read
-		default:
+		case w, ok := <-ts.raw:
+			if !ok {
+				close(ts.gone)
+				if gone != nil {
+					gone()
+				}
+				return
+			}
+			w = ts.resized(w)
+			select {
+			case <-ts.winch: // drop the stale size nobody read
+			default:
+			}
+			ts.winch <- w // cannot block: this is the only sender, and it just made room
+		case <-ts.claim:
+			return
 		}
-		ts.winch <- w // cannot block: this is the only sender, and it just made room
 	}
+}
+
+// resized bounds a window change and makes it the terminal's size.
+func (ts *terminalSession) resized(w ssh.Window) ssh.Window {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.window = boundWindow(w, ts.window)
+	return ts.window
+}
+
+// takeWindows stops the pump, for a caller that runs a loop of its own
+// for as long as the session lasts (the screens' input loop) and reads
+// the window changes there, saving a goroutine and its stack a session.
+// From then on the caller must receive from raw until it closes (the
+// library's request loop blocks on a change nobody takes), and pass each
+// change through resized; Gone is no longer closed, raw's closing says
+// the same (a raw that closed before is returned closed). changed reports a change the pump took that nobody read.
+// Called once, from the session's handler (by then boundTerminal has
+// dropped the session from the server's terminals).
+func (ts *terminalSession) takeWindows() (raw <-chan ssh.Window, changed bool) {
+	close(ts.claim)
+	<-ts.pumped
+	select {
+	case <-ts.winch:
+		changed = true
+	default:
+	}
+	return ts.raw, changed // closed already if the pump saw it close
 }
 
 // Pty reports the bounded terminal and the bounded window changes. The

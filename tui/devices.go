@@ -86,7 +86,7 @@ func signOutEverywhere(c *common, forget bool) tea.Cmd {
 }
 
 // confirmKeys is the help of a y/N question.
-func confirmKeys(k keyMap) []key.Binding {
+func confirmKeys(k *keyMap) []key.Binding {
 	return []key.Binding{k.Yes, key.NewBinding(key.WithKeys("n"), key.WithHelp("any other key", "no"))}
 }
 

@@ -20,7 +20,6 @@ func (r *root) tooSmall() bool { return r.width < minWidth || r.height < minHeig
 // gives every screen the size of the body that leaves.
 func (r *root) layout() {
 	r.drawn = false
-	r.help.SetWidth(max(r.width-2*margin, 1))
 	r.helpBar = r.helpView()
 	w, h := r.bodySize()
 	for _, s := range r.stack {
@@ -47,7 +46,7 @@ func (r *root) bodySize() (width, height int) {
 // message, and the root draws it at the end of its Update (see plan).
 func (r *root) View() tea.View {
 	if !r.drawn {
-		r.draw()
+		onFreshStack(r.draw)
 	}
 	v := tea.NewView(r.frame)
 	v.AltScreen = true

@@ -3,7 +3,6 @@ package tui
 import (
 	"strings"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/lipgloss/v2"
 )
@@ -12,7 +11,7 @@ import (
 func (r *root) sharedKeys() []key.Binding {
 	k := r.c.keys
 	if r.top().Focused() {
-		if r.help.ShowAll {
+		if r.showAll {
 			return []key.Binding{with(k.Ledger, "ctrl+g", "ledger"), k.ForceQuit}
 		}
 		return []key.Binding{k.ForceQuit}
@@ -22,12 +21,12 @@ func (r *root) sharedKeys() []key.Binding {
 		shared = append(shared, k.Back)
 	}
 	h := k.Help
-	if r.help.ShowAll {
+	if r.showAll {
 		h = with(h, "?", "less")
 	}
 	// L works everywhere; the short bar leaves it to ? and to home's
 	// line about it, so every screen's own keys keep their room.
-	if _, open := r.top().(*ledger); !open && r.help.ShowAll {
+	if _, open := r.top().(*ledger); !open && r.showAll {
 		shared = append(shared, k.Ledger)
 	}
 	return append(shared, h, k.Quit)
@@ -38,27 +37,35 @@ func (r *root) sharedKeys() []key.Binding {
 // first, and ? shows them all).
 func (r *root) helpView() string {
 	own, shared := r.top().Keys(), r.sharedKeys()
-	if r.help.ShowAll {
-		return r.help.FullHelpView(append(own.full[:len(own.full):len(own.full)], shared))
+	width := max(r.width-2*margin, 1)
+	if r.showAll {
+		// The look's model, at this window's width: a copy, made only
+		// while the full help shows (a help.Model is 4.6 KB, too much to
+		// keep one in every session).
+		h := r.c.st.help
+		h.SetWidth(width)
+		return h.FullHelpView(append(own.full[:len(own.full):len(own.full)], shared))
 	}
-	tail := shortHelp(r.c.st, r.help, shared, r.help.Width())
+	tail := shortHelp(r.c.st, shared, width)
 	if !anyEnabled(own.short) {
 		return tail
 	}
-	sep, sepW := helpSep(r.c.st, r.help)
-	return shortHelp(r.c.st, r.help, own.short, r.help.Width()-lipgloss.Width(tail)-sepW) + sep + tail
+	sep, sepW := helpSep(r.c.st)
+	return shortHelp(r.c.st, own.short, width-lipgloss.Width(tail)-sepW) + sep + tail
 }
 
-func helpSep(st *styles, h help.Model) (string, int) {
+func helpSep(st *styles) (string, int) {
+	h := &st.help
 	return st.drawnW("help-sep", func() string { return h.Styles.ShortSeparator.Render(h.ShortSeparator) })
 }
 
 // shortHelp is a one-line help of as many bindings as fit in width, with
 // … when some did not. (help.Model's own line overflows when the … itself
 // does not fit.) Each item is drawn once per look (see styles.drawn).
-func shortHelp(looks *styles, h help.Model, bindings []key.Binding, width int) string {
-	st := h.Styles
-	sep, sepW := helpSep(looks, h)
+func shortHelp(looks *styles, bindings []key.Binding, width int) string {
+	h := &looks.help
+	st := &h.Styles
+	sep, sepW := helpSep(looks)
 	more, moreW := looks.drawnW("help-more", func() string { return " " + st.Ellipsis.Render(h.Ellipsis) })
 	var shown []key.Binding
 	for _, kb := range bindings {

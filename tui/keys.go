@@ -52,8 +52,14 @@ type keyMap struct {
 	ForceQuit key.Binding
 }
 
-func newKeyMap() keyMap {
-	return keyMap{
+// allKeys is the one key map, shared by every session: it is never changed
+// (a screen that hides a key changes its own copy of the binding), and a
+// copy in each session would cost a few KB of heap a screen, and as much
+// stack in every function that took it by value.
+var allKeys = newKeyMap()
+
+func newKeyMap() *keyMap {
+	return &keyMap{
 		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		Star:       key.NewBinding(key.WithKeys("space", "enter"), key.WithHelp("space", "star")),

@@ -18,14 +18,32 @@ import (
 // the server ends with the session however it ends (the client
 // disconnects, the server shuts down), even when Bubble Tea quits without
 // telling the model. Either way the command waiting on the bus returns.
+//
+// When the caller relays the watch (Session.Watcher), the screens do not
+// wait on it: the caller sends each poke.
 type live struct {
-	w    *flows.Watcher
-	done chan struct{}
-	once sync.Once
+	w       *flows.Watcher
+	relayed bool
+	done    chan struct{}
+	once    sync.Once
 }
 
-func watch(svc *flows.Service, device string) *live {
+// watch watches device, or takes over relayed, a watch of it the caller
+// relays (nil: none).
+func watch(svc *flows.Service, device string, relayed *flows.Watcher) *live {
+	if relayed != nil {
+		return &live{w: relayed, relayed: true, done: make(chan struct{})}
+	}
 	return &live{w: svc.Watch(device), done: make(chan struct{})}
+}
+
+// next is the command that starts waiting for the next poke: none when
+// the caller relays them.
+func (l *live) next() tea.Cmd {
+	if l.relayed {
+		return nil
+	}
+	return rewatch
 }
 
 // setUser follows the user the device acts as, so that changes to that

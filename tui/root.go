@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -39,9 +38,10 @@ type root struct {
 	c      *common
 	cancel context.CancelFunc
 	live   *live
-	help   help.Model
-	stack  []screen
-	notice string // news shown above the screen until the next move
+	// showAll: the help bar shows every key (? toggles it).
+	showAll bool
+	stack   []screen
+	notice  string // news shown above the screen until the next move
 	// noticeOut: the notice is news of a sign-out, which a sign-in
 	// since makes wrong.
 	noticeOut bool
@@ -84,7 +84,7 @@ type continuation struct {
 func (r *root) Init() tea.Cmd {
 	return tea.Batch(
 		tea.RequestBackgroundColor,
-		rewatch,
+		r.live.next(),
 		r.resumeProbe(),
 		r.top().Init(),
 		r.plan(),
@@ -161,12 +161,19 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if r.changesNothing(msg) {
 		return r, nil
 	}
+	var cmd tea.Cmd
+	onFreshStack(func() { cmd = r.update(msg) })
+	return r, cmd
+}
+
+// update is Update for a message that may change what the screens show.
+func (r *root) update(msg tea.Msg) tea.Cmd {
 	r.drawn = false
 	var cmds []tea.Cmd
 	ledger, handled := r.watchLedger(msg) // outage.go
 	if handled {
 		r.layout()
-		return r, ledger
+		return ledger
 	}
 	cmds = append(cmds, ledger)
 	switch msg := msg.(type) {
@@ -181,7 +188,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		cmds = append(cmds, r.key(msg))
 	case pokeMsg:
-		cmds = append(cmds, rewatch, r.c.read(), r.top().Update(refreshMsg{}))
+		cmds = append(cmds, r.live.next(), r.c.read(), r.top().Update(refreshMsg{}))
 	case checkMsg:
 		if msg.n == r.checkN {
 			r.checkAt = time.Time{}
@@ -203,12 +210,12 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, r.top().Update(msg))
 	}
 	if r.quitting {
-		return r, tea.Quit
+		return tea.Quit
 	}
 	cmds = append(cmds, r.route())
 	r.layout()
 	cmds = append(cmds, r.plan())
-	return r, tea.Batch(cmds...)
+	return tea.Batch(cmds...)
 }
 
 // changesNothing reports a message that no screen acts on, or that says
@@ -265,7 +272,7 @@ func (r *root) key(msg tea.KeyPressMsg) tea.Cmd {
 		r.quit()
 		return nil
 	case key.Matches(msg, k.Help):
-		r.help.ShowAll = !r.help.ShowAll
+		r.showAll = !r.showAll
 		return nil
 	case key.Matches(msg, k.Back) && len(r.stack) > 1:
 		r.c.back()
@@ -288,11 +295,12 @@ func (r *root) openLedger() {
 	}
 }
 
-// watch starts the live watch. It stops when the session's context ends
+// watch starts the live watch, or takes over the one the caller relays
+// (nil: none). It stops when the session's context ends
 // (the server ends it with the session, however that ends) or when the
 // person quits.
-func (r *root) watch() *live {
-	l := watch(r.c.svc, r.c.dev.Tag)
+func (r *root) watch(relayed *flows.Watcher) *live {
+	l := watch(r.c.svc, r.c.dev.Tag, relayed)
 	context.AfterFunc(r.c.ctx, l.stop)
 	return l
 }
@@ -537,7 +545,6 @@ func (r *root) route() tea.Cmd {
 
 func (r *root) restyle() {
 	r.c.st = lookFor(r.dark, r.profile)
-	r.help.Styles = r.c.st.help
 	for _, s := range r.stack {
 		if rs, ok := s.(interface{ restyle() }); ok {
 			rs.restyle()

@@ -61,7 +61,7 @@ func TestLayoutsHold(t *testing.T) {
 		for _, s := range screens {
 			r.stack = []screen{s}
 			r.notice = "You were signed out from another device."
-			r.help.ShowAll = size[0] == minWidth // the tallest help, in the smallest window
+			r.showAll = size[0] == minWidth // the tallest help, in the smallest window
 			r.layout()
 			ls := strings.Split(plain(r.View().Content), "\n")
 			if len(ls) != size[1] {
@@ -146,7 +146,7 @@ func TestWatchPokes(t *testing.T) {
 	e := newEnv(t)
 	twoDevices(e)
 	v, _ := e.svc.Visit(ctx, laptop)
-	l := watch(e.svc, laptop.Tag)
+	l := watch(e.svc, laptop.Tag, nil)
 	defer l.stop()
 	l.setUser(v.User)
 	e.stepUp(phone) // before the watch, whose pokes it would cause

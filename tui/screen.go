@@ -37,8 +37,8 @@ type common struct {
 	svc     *flows.Service
 	dev     flows.Device
 	sshUser string
-	inbox   string // how to watch the demo inbox; "" without one
-	keys    keyMap
+	inbox   string  // how to watch the demo inbox; "" without one
+	keys    *keyMap // the shared keys
 	st      *styles
 
 	// visitor is what the device is, as last read or written.

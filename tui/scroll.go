@@ -19,13 +19,13 @@ type scroll struct {
 }
 
 // scrollKeys are the keys a scrolling list answers to, for the help bar.
-func scrollKeys(k keyMap) []key.Binding {
+func scrollKeys(k *keyMap) []key.Binding {
 	return []key.Binding{with(k.Up, "↑/k", "scroll up"), with(k.Down, "↓/j", "scroll down")}
 }
 
 // key moves the list for up, down, page up, page down, home and end, and
 // reports whether msg was one of them. view keeps the offset in range.
-func (s *scroll) key(msg tea.KeyPressMsg, k keyMap) bool {
+func (s *scroll) key(msg tea.KeyPressMsg, k *keyMap) bool {
 	switch {
 	case key.Matches(msg, k.Up):
 		s.offset = max(s.offset-1, 0)

@@ -42,7 +42,9 @@ type styles struct {
 	qr      lipgloss.Style
 	qrLight bool
 
-	help  help.Styles
+	// help draws the help bars: its styles, separators and ellipsis (its
+	// width is each call's, see helpBar).
+	help  help.Model
 	input textinput.Styles
 
 	memo sync.Map // string → drawing, see drawnW
@@ -142,7 +144,8 @@ func newStyles(dark bool, profile colorprofile.Profile) *styles {
 		s.qr, s.qrLight = plain.Foreground(lipgloss.Color("#FFFFFF")).Background(lipgloss.Color("#000000")), true
 	}
 
-	s.help = help.Styles{
+	s.help = help.New()
+	s.help.Styles = help.Styles{
 		ShortKey:       plain.Foreground(mid),
 		ShortDesc:      plain.Foreground(dim),
 		ShortSeparator: plain.Foreground(dim),

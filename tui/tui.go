@@ -8,7 +8,6 @@ package tui
 import (
 	"context"
 
-	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
@@ -32,7 +31,18 @@ type Session struct {
 	// knows it already (Unknown: true colour until it does), so that the
 	// first frame is drawn in it and not drawn again when it is reported.
 	Profile colorprofile.Profile
+	// Watcher, if not nil, is the session's watch on the flows' bus
+	// (Service.Watch of the device), which the caller relays: it receives
+	// from Watcher.C in a loop it runs anyway and sends the model Poke()
+	// for each, so that the screens keep no goroutine waiting on it (a
+	// goroutine and its stack a screen). The screens follow the user with
+	// it and stop it when they end. Nil: the screens watch by themselves.
+	Watcher *flows.Watcher
 }
+
+// Poke is the message a caller that relays the session's Watcher sends
+// the model for each value it receives.
+func Poke() tea.Msg { return pokeMsg{} }
 
 // New returns the root model for one session. Run it with tea.NewProgram
 // and the session's input, output, environment and window size; the model
@@ -53,9 +63,8 @@ func New(s Session) tea.Model {
 		profile: profile,
 		width:   80,
 		height:  24,
-		help:    help.New(),
 	}
-	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, inbox: s.Inbox, keys: newKeyMap(),
+	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, inbox: s.Inbox, keys: allKeys,
 		confirming: map[string]*code{}}
 	r.c.onTop = r.top
 	r.restyle()
@@ -67,7 +76,7 @@ func New(s Session) tea.Model {
 		v = flows.Visitor{Device: s.Device}
 	}
 	r.c.visitor = v
-	r.live = r.watch()
+	r.live = r.watch(s.Watcher)
 	r.live.setUser(v.User)
 	r.stack = []screen{newHome(r.c)}
 	if v.Waiting != nil { // a sign-in from an earlier connection waits for its second factor
