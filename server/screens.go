@@ -29,12 +29,13 @@ import (
 // session that ends while keys are still queued (a paste, a client that
 // types and vanishes) leaves that reader blocked forever, with its
 // buffers. So the server decodes the input itself, with the same decoder
-// (ultraviolet's TerminalReader), and hands each event over with
-// Program.Send, which returns once the program has ended; whatever is
-// decoded after that is drained and dropped. Bubble Tea is given no input
-// at all, so it builds no second decoder (a key table of about 70 KB and
-// two goroutines a screen); the keyboard modes it would then leave alone
-// are set by keyboardModes instead.
+// (ultraviolet's TerminalReader, with the key table all screens share:
+// see newInputReader), and hands each event over with Program.Send,
+// which returns once the program has ended; whatever is decoded after
+// that is drained and dropped. Bubble Tea is given no input at all, so it
+// builds no second decoder (a key table of its own and two goroutines a
+// screen); the keyboard modes it would then leave alone are set by
+// keyboardModes instead.
 //
 // The same loop that hands over the input also hands over the window
 // changes (taken from the terminal's pump, see takeWindows) and the
@@ -62,7 +63,7 @@ func (s *Server) serveScreens(sess *terminalSession) {
 		// It returns once ctx has ended and the session's channel has
 		// closed (the read in flight returns only then), or at the
 		// client's end of input.
-		if err := uv.NewTerminalReader(sess, pty.Term).StreamEvents(ctx, events); err != nil {
+		if err := newInputReader(sess, pty.Term).StreamEvents(ctx, events); err != nil {
 			s.log.Debug("screen input ended", "err", err)
 		}
 	}()
