@@ -149,7 +149,8 @@ func (s *Server) newProgram(ctx context.Context, sess *terminalSession, watch *f
 	// session's environment and terminal: the first frame is drawn in it.
 	pty, _, _ := sess.Pty()
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
-	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr()), Profile: profile, Watcher: watch})
+	m := tui.New(tui.Session{Service: s.svc, Device: dev, User: sess.User(), Context: ctx, Inbox: s.inboxHint(sess.LocalAddr()), Profile: profile, Watcher: watch,
+		Width: pty.Window.Width, Height: pty.Window.Height})
 	// A screen is one session inside the server: it must not install its
 	// own SIGINT handler, which would race the server's graceful shutdown.
 	// The input and output options come after MakeOptions' own, which

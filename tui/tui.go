@@ -31,6 +31,10 @@ type Session struct {
 	// knows it already (Unknown: true colour until it does), so that the
 	// first frame is drawn in it and not drawn again when it is reported.
 	Profile colorprofile.Profile
+	// Width and Height are the terminal's size, if the caller knows it
+	// already (0: 80x24 until Bubble Tea reports it), so that the first
+	// frame is laid out for it and not laid out again when it is reported.
+	Width, Height int
 	// Watcher, if not nil, is the session's watch on the flows' bus
 	// (Service.Watch of the device), which the caller relays: it receives
 	// from Watcher.C in a loop it runs anyway and sends the model Poke()
@@ -63,6 +67,9 @@ func New(s Session) tea.Model {
 		profile: profile,
 		width:   80,
 		height:  24,
+	}
+	if s.Width > 0 && s.Height > 0 {
+		r.width, r.height = s.Width, s.Height
 	}
 	r.c = &common{ctx: ctx, svc: s.Service, dev: s.Device, sshUser: s.User, inbox: s.Inbox, keys: allKeys,
 		confirming: map[string]*code{}}
