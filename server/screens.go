@@ -73,8 +73,9 @@ func (s *Server) serveScreens(sess *terminalSession) {
 	// reader has ended, and the window changes, until the library's
 	// channel of them has closed.
 	go func() {
-		if resized { // since the program was built
-			p.Send(tea.WindowSizeMsg{Width: 1, Height: 1}) // the filter makes it the latest size
+		if resized { // perhaps since the program was built
+			pty, _, _ := sess.Pty()
+			p.Send(tea.WindowSizeMsg{Width: pty.Window.Width, Height: pty.Window.Height})
 		}
 		in, done, pokes := events, ctx.Done(), watch.C
 		for in != nil || done != nil || winch != nil {

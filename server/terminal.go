@@ -164,9 +164,10 @@ func (ts *terminalSession) resized(w ssh.Window) ssh.Window {
 // From then on the caller must receive from raw until it closes (the
 // library's request loop blocks on a change nobody takes), and pass each
 // change through resized; Gone is no longer closed, raw's closing says
-// the same (a raw that closed before is returned closed). changed reports a change the pump took that nobody read.
-// Called once, from the session's handler (by then boundTerminal has
-// dropped the session from the server's terminals).
+// the same (a raw that closed before is returned closed). changed
+// reports a change the pump took that nobody read. Called once, from
+// the session's handler (by then boundTerminal has dropped the session
+// from the server's terminals).
 func (ts *terminalSession) takeWindows() (raw <-chan ssh.Window, changed bool) {
 	close(ts.claim)
 	<-ts.pumped
