@@ -386,6 +386,9 @@ func (c *Config) Validate() error {
 	if err := c.demoExposed(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.linksUnreachable(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.HTTP.PublicURL != "" {
 		if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("http.public_url %q: want an http or https URL", c.HTTP.PublicURL))
@@ -578,6 +581,23 @@ func (c *Config) demoExposed() error {
 		"(or [::1]:PORT; ATTEST_SSH_LISTEN, ATTEST_HTTP_LISTEN).\n"+
 		"For a container whose published port only you reach, ATTEST_DEMO_ON_NETWORK_UNSAFE=true serves it anyway",
 		strings.Join(exposed, " and "))
+}
+
+// linksUnreachable refuses real delivery whose links would name an
+// unspecified address: with http.listen on every interface (0.0.0.0, ::)
+// and no public_url, every link in a message would point at
+// http://0.0.0.0:PORT, which no reader can open. (Demo mode keeps that
+// fallback: its links are read on this machine.)
+func (c *Config) linksUnreachable() error {
+	if c.Delivery.Demo() || c.HTTP.PublicURL != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.HTTP.Listen)
+	if err != nil || (host != "" && !net.ParseIP(host).IsUnspecified()) {
+		return nil
+	}
+	return fmt.Errorf("http.listen %s with no http.public_url: links in messages would point at %s, which nobody can open; "+
+		"set http.public_url (ATTEST_PUBLIC_URL) to the address people open, such as https://attest.example.com", c.HTTP.Listen, c.PublicURL())
 }
 
 // ValidSupport checks a support contact: an http(s) URL with a host, a

@@ -665,8 +665,10 @@ func TestDemoRefusedOnNetwork(t *testing.T) {
 				t.Errorf("ssh %s, http %s: the error lacks %q:\n%s", tc.ssh, tc.http, want, err)
 			}
 		}
-		// Real delivery: no demo inbox, nothing to refuse.
+		// Real delivery: no demo inbox, nothing to refuse (with links
+		// that name where people open them: TestLinksNeedAnAddress).
 		c.Delivery.SMTPURL, c.Delivery.SMTPFrom = "smtp://mail.example.com:587", "attest@example.com"
+		c.HTTP.PublicURL = "https://attest.example.com"
 		if err := c.Validate(); err != nil || c.DemoExposed() != nil {
 			t.Errorf("ssh %s, http %s with SMTP: %v", tc.ssh, tc.http, err)
 		}
@@ -678,6 +680,37 @@ func TestDemoRefusedOnNetwork(t *testing.T) {
 		}
 		if err := c.Validate(); err != nil || strings.Join(c.DemoExposed(), " and ") != tc.exposed {
 			t.Errorf("ssh %s, http %s with the opt-in: %v, exposed %q", tc.ssh, tc.http, err, c.DemoExposed())
+		}
+	}
+}
+
+// With real delivery, an HTTP listener on every interface needs a public
+// URL: else each link in a message would point at http://0.0.0.0:PORT.
+func TestLinksNeedAnAddress(t *testing.T) {
+	for _, tc := range []struct {
+		listen, public string
+		refused        bool
+	}{
+		{"0.0.0.0:23235", "", true},
+		{"[::]:23235", "", true},
+		{":23235", "", true},
+		{"0.0.0.0:23235", "https://attest.example.com", false},
+		{"10.0.0.1:23235", "", false},
+		{"127.0.0.1:23235", "", false},
+	} {
+		c := config.Default()
+		c.Delivery.SMTPURL, c.Delivery.SMTPFrom = "smtp://mail.example.com:587", "attest@example.com"
+		c.HTTP.Listen, c.HTTP.PublicURL = tc.listen, tc.public
+		err := c.Validate()
+		if !tc.refused {
+			if err != nil {
+				t.Errorf("listen %s, public_url %q: %v", tc.listen, tc.public, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "http.listen "+tc.listen+" with no http.public_url") ||
+			!strings.Contains(err.Error(), "ATTEST_PUBLIC_URL") {
+			t.Errorf("listen %s with no public_url: %v", tc.listen, err)
 		}
 	}
 }
