@@ -121,13 +121,14 @@ func (s *Service) sendCode(what string, dev Device, addr address.Address, purpos
 // *Problem (throttled) with nothing appended.
 func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued, *message.Message, error) {
 	ch := channelOf(req.addr)
-	next, rule, err := s.govern(tx, now, req.hash, req.dev.Tag, ch, false)
+	a := ask{hash: req.hash, device: req.dev.Tag, source: s.sourceID(req.dev.Source), ch: ch, stepUp: req.purpose == PurposeStepUp}
+	next, rule, err := s.govern(tx, now, a, false)
 	if err != nil {
 		return Issued{}, nil, err
 	}
 	if next.After(now) {
-		noteHeld(tx, "code", ch)
-		return Issued{}, nil, s.held(s.throttled(now, next, "code"), messageHeldBody{
+		noteHeld(tx, "code", ch, rule)
+		return Issued{}, nil, s.held(s.throttled(now, next, "code", rule, ch), messageHeldBody{
 			What: "code", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
 		}, req.user, req.dev.Tag, req.hash)
 	}
@@ -183,7 +184,10 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 	// The fact says when the governor lets the next message go, counting
 	// this one (so the ledger can say why the code went and what follows).
 	var nextRule string
-	if iss.NextAt, nextRule, err = s.govern(tx, now, req.hash, req.dev.Tag, ch, true); err != nil {
+	if iss.NextAt, nextRule, err = s.govern(tx, now, a, true); err != nil {
+		return Issued{}, nil, err
+	}
+	if err := noteSource(tx, now, a.source, req.ticket); err != nil {
 		return Issued{}, nil, err
 	}
 	_, err = tx.Append(store.Fact{

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attest-dev/attest/flows/address"
 	"github.com/attest-dev/attest/flows/message"
 	"github.com/attest-dev/attest/store"
 )
@@ -28,15 +29,38 @@ const (
 	RuleAddressHour = "address_per_hour" // so many an hour to one address
 	RuleAddressDay  = "address_per_day"  // so many a day to one address
 	RuleDeviceHour  = "device_per_hour"  // so many an hour caused by one device
+	RuleSourceHour  = "source_per_hour"  // so many an hour asked from one source network
 	RuleChannelHour = "channel_per_hour" // the global cap of a channel
 )
 
-// govern returns the earliest time a message may go to the address hash,
-// caused by device, over ch (a time not after now means "now"), and the
-// rule that set it ("" when nothing holds a message back). With sending,
-// it answers as if one more message went now: when the one after it may
-// go, which the fact of the message records before it is appended.
-func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch message.Channel, sending bool) (time.Time, string, error) {
+// ask is one message the governor is asked about.
+type ask struct {
+	hash   string // the address's keyed hash
+	device string // the device that asks
+	// source is sourceID of the network the request came from; "" when
+	// unknown (in-process callers), which no per-source limit counts.
+	source string
+	ch     message.Channel
+	// stepUp is a signed-in device's step-up code to its own account's
+	// address: the server-wide cap spares it (see govern).
+	stepUp bool
+}
+
+// sourceID names a source network in the ledger: its keyed hash, so the
+// ledger can count a network's messages without holding the network.
+func (s *Service) sourceID(source string) string {
+	if source == "" {
+		return ""
+	}
+	return "net:" + s.hasher.Hash(address.Address{Kind: "net", Value: source})
+}
+
+// govern returns the earliest time the message a may go (a time not after
+// now means "now"), and the rule that set it ("" when nothing holds a
+// message back). With sending, it answers as if one more message went now:
+// when the one after it may go, which the fact of the message records
+// before it is appended.
+func (s *Service) govern(r store.Reader, now time.Time, a ask, sending bool) (time.Time, string, error) {
 	g := s.policy.Governor
 	next, rule := now, ""
 	later := func(t time.Time, why string) {
@@ -47,7 +71,7 @@ func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch 
 
 	// Newest first, over the longest window any address rule looks at.
 	var times []time.Time
-	err := r.Entries(store.ByAddress, hash, store.Window{Since: now.Add(-24 * time.Hour), Kinds: governedKinds, Reverse: true},
+	err := r.Entries(store.ByAddress, a.hash, store.Window{Since: now.Add(-24 * time.Hour), Kinds: governedKinds, Reverse: true},
 		func(e store.Entry) bool { times = append(times, e.Time); return true })
 	if err != nil {
 		return time.Time{}, "", fmt.Errorf("governor: read address: %w", err)
@@ -74,32 +98,49 @@ func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch 
 		later(times[n-1].Add(24*time.Hour), RuleAddressDay)
 	}
 
-	if n := g.DevicePerHour; n > 0 {
-		t, err := now, error(nil)
+	// The device's and the source network's hourly counts: the n-th
+	// newest of their messages must leave the hour before another fits.
+	hourly := func(n int, ix store.Index, id string, kinds []string, why string) error {
+		if n <= 0 || id == "" {
+			return nil
+		}
+		t := now // with one allowed, the message being sent fills the hour
 		if !sending || n > 1 {
 			m := n
 			if sending {
 				m-- // the message being sent is the newest
 			}
-			t, err = nthNewest(r, store.ByDevice, device, governedKinds, now.Add(-time.Hour), m)
-		}
-		if err != nil {
-			return time.Time{}, "", fmt.Errorf("governor: read device: %w", err)
+			var err error
+			if t, err = nthNewest(r, ix, id, kinds, now.Add(-time.Hour), m); err != nil {
+				return err
+			}
 		}
 		if !t.IsZero() {
-			later(t.Add(time.Hour), RuleDeviceHour)
+			later(t.Add(time.Hour), why)
 		}
+		return nil
+	}
+	if err := hourly(g.DevicePerHour, store.ByDevice, a.device, governedKinds, RuleDeviceHour); err != nil {
+		return time.Time{}, "", fmt.Errorf("governor: read device: %w", err)
+	}
+	if err := hourly(g.SourcePerHour, store.ByAddress, a.source, sourceKinds, RuleSourceHour); err != nil {
+		return time.Time{}, "", fmt.Errorf("governor: read source: %w", err)
 	}
 
 	limit := g.EmailPerHour
-	if ch == message.SMS {
+	if a.ch == message.SMS {
 		limit = g.SMSPerHour
 	}
-	if limit > 0 {
+	// A signed-in device's step-up code goes to its own account's
+	// confirmed address and answers no stranger's question; the cap that
+	// a stranger can fill must not lock an account's owner out of its own
+	// protected changes. Step-ups still count toward the cap, and every
+	// other limit above holds them.
+	if limit > 0 && !a.stepUp {
 		// The global cap reads the kind index; each channel's kinds are
 		// scanned separately and their newest entries merged.
 		var all []time.Time
-		for _, k := range channelKinds[ch] {
+		for _, k := range channelKinds[a.ch] {
 			err := r.Entries(store.ByKind, k, store.Window{Since: now.Add(-time.Hour), Reverse: true, Limit: limit},
 				func(e store.Entry) bool { all = append(all, e.Time); return true })
 			if err != nil {
@@ -115,6 +156,42 @@ func (s *Service) govern(r store.Reader, now time.Time, hash, device string, ch 
 		}
 	}
 	return next, rule, nil
+}
+
+// warnCapReached logs at WARN that a channel's server-wide hourly cap
+// held a message back: once per clock hour and channel, not per request,
+// so an attacker filling the cap cannot fill the log too.
+func (s *Service) warnCapReached(ch message.Channel) {
+	now := s.clock.Now()
+	window := now.Truncate(time.Hour)
+	s.capMu.Lock()
+	if s.capWarned == nil {
+		s.capWarned = map[message.Channel]time.Time{}
+	}
+	first := !s.capWarned[ch].Equal(window)
+	s.capWarned[ch] = window
+	s.capMu.Unlock()
+	if first {
+		limit := s.policy.Governor.EmailPerHour
+		if ch == message.SMS {
+			limit = s.policy.Governor.SMSPerHour
+		}
+		s.log.Warn("the server-wide hourly cap is reached: messages are held back for everyone (logged once an hour)",
+			"channel", ch, "cap_per_hour", limit)
+	}
+}
+
+// sourceKinds are the facts the per-source limit counts.
+var sourceKinds = []string{KindMessageSource}
+
+// noteSource records that a governed message went out at the request of
+// a source network, for the per-source limit.
+func noteSource(tx store.Tx, now time.Time, source, ticket string) error {
+	if source == "" {
+		return nil
+	}
+	_, err := tx.Append(store.Fact{Time: now, Kind: KindMessageSource, Address: source, Ticket: ticket})
+	return err
 }
 
 // nthNewest returns the time of the n-th newest entry of id since since,
@@ -142,26 +219,39 @@ func sortNewestFirst(ts []time.Time) {
 }
 
 // throttled is the governor's answer to someone who asked too soon. It is
-// the same for every address, known or not, and says when to come back.
-// what names the message held back: "code" or "link".
-func (s *Service) throttled(now, next time.Time, what string) *Problem {
+// the same for every address, known or not, and says when to come back and
+// which limit holds: the rules about one address, one device and one
+// network, or the server's hourly cap for everyone. what names the message
+// held back: "code" or "link".
+func (s *Service) throttled(now, next time.Time, what, rule string, ch message.Channel) *Problem {
 	g := s.policy.Governor
-	var per []string
-	if g.AddressGap > 0 {
-		per = append(per, "one "+what+" every "+shortDuration(g.AddressGap))
-	}
-	if g.AddressPerHour > 0 {
-		per = append(per, fmt.Sprintf("%d an hour", g.AddressPerHour))
-	}
-	if g.AddressPerDay > 0 {
-		per = append(per, fmt.Sprintf("%d a day", g.AddressPerDay))
-	}
 	msg := fmt.Sprintf("Next %s at %s.", what, When(next, now))
-	if len(per) > 0 {
-		msg += " To keep inboxes quiet, one address gets at most " + strings.Join(per, ", ") + "."
-	}
-	if g.DevicePerHour > 0 {
-		msg += fmt.Sprintf(" One device asks for at most %d messages an hour.", g.DevicePerHour)
+	switch rule {
+	case RuleChannelHour:
+		limit, noun := g.EmailPerHour, "emails"
+		if ch == message.SMS {
+			limit, noun = g.SMSPerHour, "text messages"
+		}
+		msg += fmt.Sprintf(" This server's hourly limit is reached: it sends at most %d %s an hour to everyone together.", limit, noun)
+	case RuleSourceHour:
+		msg += fmt.Sprintf(" Requests from one network get at most %d messages an hour.", g.SourcePerHour)
+	default:
+		var per []string
+		if g.AddressGap > 0 {
+			per = append(per, "one "+what+" every "+shortDuration(g.AddressGap))
+		}
+		if g.AddressPerHour > 0 {
+			per = append(per, fmt.Sprintf("%d an hour", g.AddressPerHour))
+		}
+		if g.AddressPerDay > 0 {
+			per = append(per, fmt.Sprintf("%d a day", g.AddressPerDay))
+		}
+		if len(per) > 0 {
+			msg += " To keep inboxes quiet, one address gets at most " + strings.Join(per, ", ") + "."
+		}
+		if g.DevicePerHour > 0 {
+			msg += fmt.Sprintf(" One device asks for at most %d messages an hour.", g.DevicePerHour)
+		}
 	}
 	return &Problem{Code: ProblemThrottled, RetryAt: next, Msg: msg}
 }

@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -228,10 +229,10 @@ type heldBacks struct {
 	seen []string
 }
 
-func (o *heldBacks) HeldBack(what string, ch message.Channel) {
+func (o *heldBacks) HeldBack(what string, ch message.Channel, rule string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.seen = append(o.seen, what+" by "+string(ch))
+	o.seen = append(o.seen, what+" by "+string(ch)+" ("+rule+")")
 }
 
 func (o *heldBacks) list() []string {
@@ -265,11 +266,132 @@ func TestGovernorTellsTheObserverWhatItHeldBack(t *testing.T) {
 	if _, err := h.svc.LoginOrRegister(ctx, dev, "grace@example.com", "correct horse battery staple"); err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	want := []string{"code by email", "code by sms", "link by email", "link by email"}
+	want := []string{"code by email (address_gap)", "code by sms (address_gap)", "link by email (address_gap)", "link by email (address_gap)"}
 	if got := obs.list(); !slices.Equal(got, want) {
 		t.Fatalf("held back %q, want %q", got, want)
 	}
 	if n := len(h.facts(flows.KindCodeEmailed, flows.KindCodeTexted, flows.KindLinkEmailed, flows.KindLinkTexted)); n != 2 {
 		t.Fatalf("%d messages in the ledger, want the 2 that went (head %d to %d)", n, before, h.head())
 	}
+}
+
+// from is a fresh device (a keyless connection, or a new key) from one
+// source network: what an attacker can make as many of as it likes.
+func from(source string, n int) flows.Device {
+	// Named so that the device tag does not spell the network.
+	d := device(fmt.Sprintf("conn-%s-%d", strings.ReplaceAll(source, ".", "_"), n))
+	d.Source = source
+	return d
+}
+
+// One network's requests cannot spend the whole server's messages: with
+// a fresh device per request, its 31st message is held back by the
+// per-source limit, and another network is not held back at all.
+func TestGovernorSourceLimitSparesOtherSources(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	for i := range 30 {
+		h.request(from("198.51.100.7", i), fmt.Sprintf("victim%d@example.org", i))
+	}
+	p := throttledAt(t, h, from("198.51.100.7", 30), "victim30@example.org")
+	if !p.RetryAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("the source limit lifts at %s, want %s", p.RetryAt, start.Add(time.Hour))
+	}
+	if !strings.Contains(p.Msg, "Requests from one network get at most 30 messages an hour.") {
+		t.Fatalf("refusal %q does not name the network's limit", p.Msg)
+	}
+	// A phone number from the same network: the limit counts every
+	// channel together.
+	throttledAt(t, h, from("198.51.100.7", 31), "+14155550100")
+	// Another network, and the same network once the hour has passed.
+	h.request(from("203.0.113.9", 0), "victim30@example.org")
+	h.clock.Set(start.Add(time.Hour))
+	h.request(from("198.51.100.7", 32), "victim31@example.org")
+
+	// What the ledger holds of the network is a keyed hash, never the
+	// network itself.
+	facts := h.facts(flows.KindMessageSource)
+	if len(facts) != 32 {
+		t.Fatalf("%d message.source facts, want 32", len(facts))
+	}
+	if raw := string(h.stored()); strings.Contains(raw, "198.51.100.7") || strings.Contains(raw, "203.0.113.9") {
+		t.Fatal("the ledger holds a source address in plaintext")
+	}
+}
+
+// The server-wide cap is counted from the ledger, so a restart does not
+// reset it; its refusal names the server-wide limit in the same words for
+// an address with an account and one without; it is logged at WARN once
+// an hour, not once a request.
+func TestGovernorServerCapHoldsAcrossRestartAndSaysSo(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, flows.Policy{})
+	h.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	policy := flows.Policy{Governor: flows.Governor{EmailPerHour: 3}}
+	h.restart(policy)
+	h.signIn(device("owner"), "owner@example.com") // 1 of 3
+	h.clock.Set(start.Add(2 * time.Minute))
+	for i := range 2 {
+		h.request(from(fmt.Sprint("192.0.2.", i), 0), fmt.Sprintf("u%d@example.com", i))
+	}
+	h.restart(policy)
+	h.clock.Advance(time.Minute)
+	known := throttledAt(t, h, from("192.0.2.10", 0), "owner@example.com")
+	unknown := throttledAt(t, h, from("192.0.2.11", 0), "nobody@example.com")
+	if known.Msg != unknown.Msg || !known.RetryAt.Equal(unknown.RetryAt) {
+		t.Fatalf("the refusals differ:\n%q\n%q", known.Msg, unknown.Msg)
+	}
+	want := "Next code at 10:00:00 UTC (in 57m). This server's hourly limit is reached: it sends at most 3 emails an hour to everyone together."
+	if known.Msg != want {
+		t.Fatalf("refusal %q, want %q", known.Msg, want)
+	}
+	// SMS has its own cap: a text still goes.
+	h.request(from("192.0.2.12", 0), "+14155550100")
+	if n := strings.Count(logs.String(), "server-wide hourly cap is reached"); n != 1 {
+		t.Fatalf("%d warnings in the hour, want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("not a warning:\n%s", logs.String())
+	}
+	// The next hour window warns again when the cap is reached again.
+	h.clock.Set(start.Add(time.Hour + 5*time.Minute))
+	for i := range 3 {
+		h.request(from(fmt.Sprint("192.0.2.", 20+i), 0), fmt.Sprintf("w%d@example.com", i))
+	}
+	throttledAt(t, h, from("192.0.2.30", 0), "nobody@example.com")
+	if n := strings.Count(logs.String(), "server-wide hourly cap is reached"); n != 2 {
+		t.Fatalf("%d warnings over two hours, want 2:\n%s", n, logs.String())
+	}
+}
+
+// A signed-in device's step-up code to its own account is not held back
+// by the server-wide cap a stranger can fill; a sign-in code to the same
+// address is.
+func TestGovernorServerCapSparesStepUp(t *testing.T) {
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{EmailPerHour: 2}})
+	dev := device("owner")
+	h.signIn(dev, "owner@example.com")
+	h.clock.Set(start.Add(2 * time.Hour)) // the sign-up's own step-up is over
+	for i := range 2 {
+		h.request(from(fmt.Sprint("192.0.2.", i), 0), fmt.Sprintf("u%d@example.com", i))
+	}
+	throttledAt(t, h, device("other"), "owner@example.com")
+	h.stepUp(dev)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -52,6 +53,8 @@ type harness struct {
 	observer flows.Observer
 	// support goes into every Service the harness opens.
 	support string
+	// logger goes into every Service the harness opens (nil: discard).
+	logger *slog.Logger
 	// passwords, when set, is the hasher of the Services opened from then
 	// on (nil: cheapPasswords).
 	passwords *password.Hasher
@@ -173,6 +176,7 @@ func (h *harness) open(policy flows.Policy) {
 		PollWait:  h.pollWait,
 		Observer:  h.observer,
 		Support:   h.support,
+		Logger:    h.logger,
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)

@@ -84,6 +84,11 @@ const (
 	// The governor held a message back: Device, Address (User when known).
 	// One per device, address and next time, however often it is asked.
 	KindMessageHeld = "message.held"
+	// A governed message went out at the request of a source network:
+	// Address is "net:" and the network's keyed hash (never the network
+	// itself), Ticket the message's. The governor's per-source limit
+	// counts these, so it holds across restarts and servers.
+	KindMessageSource = "message.source"
 )
 
 // Why a code has the digits it has (codeIssuedBody.Why).

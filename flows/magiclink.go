@@ -186,13 +186,14 @@ func (s *Service) RequestMagicLink(ctx context.Context, dev Device, input string
 // lets it go, and returns the message to send after the commit.
 func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSent, *message.Message, error) {
 	ch := channelOf(req.addr)
-	next, rule, err := s.govern(tx, now, req.hash, req.dev.Tag, ch, false)
+	a := ask{hash: req.hash, device: req.dev.Tag, source: s.sourceID(req.dev.Source), ch: ch}
+	next, rule, err := s.govern(tx, now, a, false)
 	if err != nil {
 		return LinkSent{}, nil, err
 	}
 	if next.After(now) {
-		noteHeld(tx, "link", ch)
-		return LinkSent{}, nil, s.held(s.throttled(now, next, "link"), messageHeldBody{
+		noteHeld(tx, "link", ch, rule)
+		return LinkSent{}, nil, s.held(s.throttled(now, next, "link", rule, ch), messageHeldBody{
 			What: "link", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
 		}, req.user, req.dev.Tag, req.hash)
 	}
@@ -202,7 +203,10 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 		kind = KindLinkTexted
 	}
 	var nextRule string
-	if sent.NextAt, nextRule, err = s.govern(tx, now, req.hash, req.dev.Tag, ch, true); err != nil {
+	if sent.NextAt, nextRule, err = s.govern(tx, now, a, true); err != nil {
+		return LinkSent{}, nil, err
+	}
+	if err := noteSource(tx, now, a.source, sent.Ticket); err != nil {
 		return LinkSent{}, nil, err
 	}
 	if _, err := tx.Append(store.Fact{Time: now, Kind: kind, User: req.user, Device: req.dev.Tag, Address: req.hash,

@@ -15,18 +15,20 @@ import (
 // call the Service.
 type Observer interface {
 	// HeldBack says the governor held a message back: what is "code" or
-	// "link", ch the channel it would have gone by.
-	HeldBack(what string, ch message.Channel)
+	// "link", ch the channel it would have gone by, rule the limit that
+	// held it (a Rule* value).
+	HeldBack(what string, ch message.Channel, rule string)
 }
 
 type noObserver struct{}
 
-func (noObserver) HeldBack(string, message.Channel) {}
+func (noObserver) HeldBack(string, message.Channel, string) {}
 
 // heldBack is one message the governor held back during an update.
 type heldBack struct {
 	what string
 	ch   message.Channel
+	rule string
 }
 
 // notingTx is the transaction s.update hands its function: it gathers
@@ -58,8 +60,8 @@ func (n *notingTx) Append(f store.Fact) (store.Fact, error) {
 // noteHeld records, for the observer, that the governor held a message
 // back inside tx. A transaction s.update did not open has no notes (none
 // does today: every flow that sends goes through s.update).
-func noteHeld(tx store.Tx, what string, ch message.Channel) {
+func noteHeld(tx store.Tx, what string, ch message.Channel, rule string) {
 	if n, ok := tx.(*notingTx); ok {
-		n.held = append(n.held, heldBack{what: what, ch: ch})
+		n.held = append(n.held, heldBack{what: what, ch: ch, rule: rule})
 	}
 }

@@ -58,8 +58,13 @@ type Governor struct {
 	AddressPerHour int           // (5)
 	AddressPerDay  int           // (10)
 	DevicePerHour  int           // messages one device may cause (10)
-	EmailPerHour   int           // all emails, the whole server (1000)
-	SMSPerHour     int           // all SMS, the whole server (200): each costs money
+	// SourcePerHour is how many messages requests from one source network
+	// (an IPv4 address, an IPv6 /64) may cause in an hour (30). Every
+	// connection without a key, and every fresh key, is a new device, so
+	// without it one machine could spend the whole server's caps below.
+	SourcePerHour int
+	EmailPerHour  int // all emails, the whole server (1000)
+	SMSPerHour    int // all SMS, the whole server (200): each costs money
 }
 
 // PasswordTries bounds the password work (the strength estimate, one
@@ -100,6 +105,7 @@ var DefaultPolicy = Policy{
 		AddressPerHour: 5,
 		AddressPerDay:  10,
 		DevicePerHour:  10,
+		SourcePerHour:  30,
 		EmailPerHour:   1000,
 		SMSPerHour:     200,
 	},
@@ -138,6 +144,7 @@ func (p Policy) withDefaults() Policy {
 	num(&g.AddressPerHour, dg.AddressPerHour)
 	num(&g.AddressPerDay, dg.AddressPerDay)
 	num(&g.DevicePerHour, dg.DevicePerHour)
+	num(&g.SourcePerHour, dg.SourcePerHour)
 	num(&g.EmailPerHour, dg.EmailPerHour)
 	num(&g.SMSPerHour, dg.SMSPerHour)
 	return p

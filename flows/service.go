@@ -109,6 +109,10 @@ type Service struct {
 	// sendSlots bounds concurrent sends so a burst of sign-ins cannot open
 	// a thousand SMTP connections at once.
 	sendSlots chan struct{}
+	// capWarned is the hour window (its start) in which the server-wide
+	// cap of each channel was last logged as reached.
+	capMu     sync.Mutex
+	capWarned map[message.Channel]time.Time
 
 	bus *bus
 
@@ -322,7 +326,10 @@ func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 		// The governor's answer stands whatever the flow made of it; an
 		// update the ledger failed answered nobody.
 		for _, h := range held {
-			s.observer.HeldBack(h.what, h.ch)
+			s.observer.HeldBack(h.what, h.ch, h.rule)
+			if h.rule == RuleChannelHour {
+				s.warnCapReached(h.ch)
+			}
 		}
 	}
 	if err == nil {

@@ -121,9 +121,9 @@ func TestMetricsMoveWithRealFlows(t *testing.T) {
 				labels []string
 			}{
 				{"attest_codes_issued_total", []string{"channel", "email"}},
-				{"attest_codes_held_back_total", []string{"channel", "email"}},
+				{"attest_codes_held_back_total", []string{"channel", "email", "rule", "address_gap"}},
 				{"attest_codes_issued_total", []string{"channel", "sms"}},
-				{"attest_links_held_back_total", []string{"channel", "sms"}},
+				{"attest_links_held_back_total", []string{"channel", "sms", "rule", "channel_per_hour"}},
 				{"attest_deliveries_total", []string{"channel", "email", "outcome", "sent"}},
 				{"attest_deliveries_total", []string{"channel", "sms", "outcome", "failed"}},
 				{"attest_signins_total", []string{"method", "code"}},
@@ -173,7 +173,7 @@ func TestMetricsMoveWithRealFlows(t *testing.T) {
 				want   float64
 			}{
 				{"attest_codes_issued_total", []string{"channel", "email"}, 1},
-				{"attest_codes_held_back_total", []string{"channel", "email"}, 1},
+				{"attest_codes_held_back_total", []string{"channel", "email", "rule", "address_gap"}, 1},
 				{"attest_codes_issued_total", []string{"channel", "sms"}, 0},
 				// The code, and the notice that a key was added.
 				{"attest_deliveries_total", []string{"channel", "email", "outcome", "sent"}, 2},

@@ -289,6 +289,8 @@ func Fact(f store.Fact, masked Masks) Line {
 		l.What, l.Why = "provider sign-in failed", b.Reason
 	case flows.KindMessageSent:
 		l.What = "message delivered"
+	case flows.KindMessageSource:
+		l.What, l.Why = "governor: a message asked from a network", "counted toward that network's hourly limit; only a keyed hash of the network is kept"
 	case flows.KindMessageFailed:
 		l.What, l.Why = "message failed", b.Reason
 	default:
@@ -471,7 +473,8 @@ func ruleWords(rule string) string {
 		flows.RuleAddressHour: "at most 5 an hour to an address",
 		flows.RuleAddressDay:  "at most 10 a day to an address",
 		flows.RuleDeviceHour:  "at most 10 an hour asked by one device",
-		flows.RuleChannelHour: "the channel's cap for everyone",
+		flows.RuleSourceHour:  "at most 30 an hour asked from one network",
+		flows.RuleChannelHour: "the server's hourly cap for everyone is reached",
 	}[rule]
 }
 

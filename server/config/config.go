@@ -147,6 +147,7 @@ type Policy struct {
 	AddressPerHour int           `yaml:"governor_address_per_hour"`
 	AddressPerDay  int           `yaml:"governor_address_per_day"`
 	DevicePerHour  int           `yaml:"governor_device_per_hour"`
+	SourcePerHour  int           `yaml:"governor_source_per_hour"`
 	EmailPerHour   int           `yaml:"governor_email_per_hour"`
 	SMSPerHour     int           `yaml:"governor_sms_per_hour"`
 
@@ -500,6 +501,7 @@ func (p Policy) Flows() flows.Policy {
 			AddressPerHour: p.AddressPerHour,
 			AddressPerDay:  p.AddressPerDay,
 			DevicePerHour:  p.DevicePerHour,
+			SourcePerHour:  p.SourcePerHour,
 			EmailPerHour:   p.EmailPerHour,
 			SMSPerHour:     p.SMSPerHour,
 		},

@@ -462,6 +462,7 @@ func TestPolicyFlows(t *testing.T) {
 		AddressPerHour: 3,
 		AddressPerDay:  8,
 		DevicePerHour:  -1,
+		SourcePerHour:  25,
 		EmailPerHour:   500,
 		SMSPerHour:     50,
 	}
@@ -473,6 +474,7 @@ func TestPolicyFlows(t *testing.T) {
 			AddressPerHour: 3,
 			AddressPerDay:  8,
 			DevicePerHour:  -1,
+			SourcePerHour:  25,
 			EmailPerHour:   500,
 			SMSPerHour:     50,
 		},
@@ -490,11 +492,12 @@ func TestPolicyFlows(t *testing.T) {
   governor_address_per_hour: 4
   governor_address_per_day: 9
   governor_device_per_hour: 11
+  governor_source_per_hour: 20
   governor_email_per_hour: 100
   governor_sms_per_hour: -1
 `)
 	g := load(t, "", "ATTEST_DATA_DIR="+dir).Policy.Flows().Governor
-	if want := (flows.Governor{AddressGap: 30 * time.Second, AddressPerHour: 4, AddressPerDay: 9, DevicePerHour: 11, EmailPerHour: 100, SMSPerHour: -1}); g != want {
+	if want := (flows.Governor{AddressGap: 30 * time.Second, AddressPerHour: 4, AddressPerDay: 9, DevicePerHour: 11, SourcePerHour: 20, EmailPerHour: 100, SMSPerHour: -1}); g != want {
 		t.Errorf("governor from YAML %+v, want %+v", g, want)
 	}
 }

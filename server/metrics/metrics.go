@@ -32,15 +32,15 @@ import (
 type Set struct {
 	reg *prometheus.Registry
 
-	codesIssued, codesHeld *prometheus.CounterVec // by channel
-	linksIssued, linksHeld *prometheus.CounterVec // by channel
-	deliveries             *prometheus.CounterVec // by channel, outcome
-	signIns, signInsHeld   *prometheus.CounterVec // by method
-	secondFactors          *prometheus.CounterVec // by factor, purpose
-	stepUps                *prometheus.CounterVec // by factor
-	sessions               *prometheus.CounterVec // by kind
-	refused                *prometheus.CounterVec // by reason
-	updateSeconds          prometheus.Histogram
+	codesIssued, linksIssued *prometheus.CounterVec // by channel
+	codesHeld, linksHeld     *prometheus.CounterVec // by channel, rule
+	deliveries               *prometheus.CounterVec // by channel, outcome
+	signIns, signInsHeld     *prometheus.CounterVec // by method
+	secondFactors            *prometheus.CounterVec // by factor, purpose
+	stepUps                  *prometheus.CounterVec // by factor
+	sessions                 *prometheus.CounterVec // by kind
+	refused                  *prometheus.CounterVec // by reason
+	updateSeconds            prometheus.Histogram
 }
 
 // New returns a Set with every series it knows at zero, so a dashboard
@@ -52,9 +52,9 @@ func New() *Set {
 	s := &Set{
 		reg:           prometheus.NewRegistry(),
 		codesIssued:   counter("attest_codes_issued_total", "One-time codes issued (committed to the ledger), by channel.", "channel"),
-		codesHeld:     counter("attest_codes_held_back_total", "One-time codes the governor held back, by channel.", "channel"),
+		codesHeld:     counter("attest_codes_held_back_total", "One-time codes the governor held back, by channel and the limit that held them.", "channel", "rule"),
 		linksIssued:   counter("attest_links_issued_total", "Magic links issued, by channel.", "channel"),
-		linksHeld:     counter("attest_links_held_back_total", "Magic links the governor held back, by channel.", "channel"),
+		linksHeld:     counter("attest_links_held_back_total", "Magic links the governor held back, by channel and the limit that held them.", "channel", "rule"),
 		deliveries:    counter("attest_deliveries_total", "Messages handed to delivery (SMTP, SMS, the demo inbox), by channel and outcome (sent, failed).", "channel", "outcome"),
 		signIns:       counter("attest_signins_total", "Devices signed in to an account, by the first factor's method.", "method"),
 		signInsHeld:   counter("attest_signins_held_total", "Sign-ins held for the account's second factor, by the first factor's method.", "method"),
@@ -75,9 +75,11 @@ func New() *Set {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, ch := range channels {
 		s.codesIssued.WithLabelValues(ch)
-		s.codesHeld.WithLabelValues(ch)
 		s.linksIssued.WithLabelValues(ch)
-		s.linksHeld.WithLabelValues(ch)
+		for _, r := range rules {
+			s.codesHeld.WithLabelValues(ch, r)
+			s.linksHeld.WithLabelValues(ch, r)
+		}
 		for _, o := range []string{"sent", "failed"} {
 			s.deliveries.WithLabelValues(ch, o)
 		}
@@ -121,6 +123,10 @@ func (s *Set) Counter(name, help string, read func() float64) {
 // The label values each label may take; anything else is "other".
 var (
 	channels = []string{string(message.Email), string(message.SMS)}
+	// rules are the governor's limits; channel_per_hour is the server-wide
+	// cap, which a dashboard should alert on.
+	rules = []string{flows.RuleAddressGap, flows.RuleAddressHour, flows.RuleAddressDay, flows.RuleDeviceHour,
+		flows.RuleSourceHour, flows.RuleChannelHour}
 	// methods are how a device proved it may sign in: a device.signed_in
 	// fact's method, with "ssh" (a remembered key) called "key".
 	methods = []string{"code", "link", "password", "key", "device_link", "wallet", "oidc"}
@@ -149,13 +155,13 @@ func method(m string) string {
 }
 
 // HeldBack implements flows.Observer.
-func (s *Set) HeldBack(what string, ch message.Channel) {
-	c := known(string(ch), channels)
+func (s *Set) HeldBack(what string, ch message.Channel, rule string) {
+	c, r := known(string(ch), channels), known(rule, rules)
 	switch what {
 	case "code":
-		s.codesHeld.WithLabelValues(c).Inc()
+		s.codesHeld.WithLabelValues(c, r).Inc()
 	case "link":
-		s.linksHeld.WithLabelValues(c).Inc()
+		s.linksHeld.WithLabelValues(c, r).Inc()
 	}
 }
 

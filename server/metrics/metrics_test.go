@@ -96,7 +96,7 @@ func TestLabelsAreBounded(t *testing.T) {
 		{Time: now, Kind: flows.KindTOTPUsed, Body: []byte(`{"purpose":"signin"}`)},
 		{Time: now, Kind: flows.KindRecoveryUsed, Body: []byte(`not json`)},
 	})
-	s.HeldBack("code", message.Channel("pigeon"))
+	s.HeldBack("code", message.Channel("pigeon"), "whim")
 	for name, c := range map[string]struct{ got, want float64 }{
 		"key":                {value(t, s.signIns.WithLabelValues("key")), 1},
 		"device link":        {value(t, s.signIns.WithLabelValues("device_link")), 1},
@@ -104,7 +104,7 @@ func TestLabelsAreBounded(t *testing.T) {
 		"an unknown factor":  {value(t, s.stepUps.WithLabelValues("other")), 1},
 		"totp at sign-in":    {value(t, s.secondFactors.WithLabelValues("totp", "signin")), 1},
 		"an unreadable body": {value(t, s.secondFactors.WithLabelValues("recovery", "other")), 1},
-		"an unknown channel": {value(t, s.codesHeld.WithLabelValues("other")), 1},
+		"an unknown channel": {value(t, s.codesHeld.WithLabelValues("other", "other")), 1},
 		"series of sign-ins": {float64(count(t, s.signIns)), float64(len(methods) + 1)},
 	} {
 		if c.got != c.want {
