@@ -55,6 +55,8 @@ type harness struct {
 	support string
 	// logger goes into every Service the harness opens (nil: discard).
 	logger *slog.Logger
+	// channels goes into every Service the harness opens (nil: all).
+	channels []message.Channel
 	// passwords, when set, is the hasher of the Services opened from then
 	// on (nil: cheapPasswords).
 	passwords *password.Hasher
@@ -177,6 +179,7 @@ func (h *harness) open(policy flows.Policy) {
 		Observer:  h.observer,
 		Support:   h.support,
 		Logger:    h.logger,
+		Channels:  h.channels,
 	})
 	if err != nil {
 		h.t.Fatalf("new service: %v", err)

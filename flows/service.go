@@ -43,8 +43,12 @@ type Config struct {
 	Clock  clock.Clock    // default: the system clock
 	Rand   io.Reader      // default: crypto/rand
 	Sender message.Sender // default: a sender that fails every message
-	Policy Policy         // zero fields take DefaultPolicy's values
-	Logger *slog.Logger   // default: discard
+	// Channels are the channels Sender delivers (server/delivery's
+	// Router.Channels); nil means every channel. An address of another
+	// channel is refused before anything is recorded or counted.
+	Channels []message.Channel
+	Policy   Policy       // zero fields take DefaultPolicy's values
+	Logger   *slog.Logger // default: discard
 	// Catalogue is what visitors can star; default: DefaultCatalogue.
 	Catalogue []Item
 	// ConnectHint tells people in messages how to reach the server, such as
@@ -109,6 +113,8 @@ type Service struct {
 	// sendSlots bounds concurrent sends so a burst of sign-ins cannot open
 	// a thousand SMTP connections at once.
 	sendSlots chan struct{}
+	// channels are Config.Channels: nil for every channel.
+	channels []message.Channel
 	// capWarned is the hour window (its start) in which the server-wide
 	// cap of each channel was last logged as reached.
 	capMu     sync.Mutex
@@ -134,6 +140,7 @@ func New(cfg Config) (*Service, error) {
 		clock:       cfg.Clock,
 		rand:        cfg.Rand,
 		sender:      cfg.Sender,
+		channels:    cfg.Channels,
 		policy:      cfg.Policy.withDefaults(),
 		log:         cfg.Logger,
 		catalogue:   cfg.Catalogue,

@@ -122,6 +122,9 @@ func (s *Service) RequestStepUp(ctx context.Context, dev Device) (Issued, error)
 		}
 		candidates = map[string]codeRequest{}
 		for _, a := range addrs {
+			if !s.delivers(channelOf(a.addr)) {
+				continue // this server cannot send to it
+			}
 			req, err := s.prepareCode(dev, b.User, a.addr, PurposeStepUp, 6)
 			if err != nil {
 				return err
@@ -157,6 +160,9 @@ func (s *Service) RequestStepUp(ctx context.Context, dev Device) (Issued, error)
 			if pick == nil || (pick.hash == signedInWith && addrs[i].hash != signedInWith) {
 				pick = &addrs[i]
 			}
+		}
+		if pick == nil && len(addrs) > 0 {
+			return problem(ProblemInput, "This server cannot send a message to any of this account's addresses (it has no delivery for their kind): step up another way (stepup --password, --totp or --wallet).")
 		}
 		if pick == nil {
 			if ways, err := waysIn(tx, b.User); err != nil {

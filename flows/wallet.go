@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,7 +159,35 @@ func (s *Service) parseInbox(input string) (address.Address, error) {
 		return address.Address{}, problem(ProblemInput, fmt.Sprintf("%s is a wallet address: it gets no code or link. "+
 			"Ask for a challenge to sign instead (signin ADDRESS).", a.Display()))
 	}
+	if err == nil && !s.delivers(channelOf(a)) {
+		// The same words for every address of the channel: the answer
+		// depends on the server's configuration alone.
+		if channelOf(a) == message.SMS {
+			return address.Address{}, problem(ProblemInput, "This server sends no text messages; use an email address.")
+		}
+		return address.Address{}, problem(ProblemInput, "This server sends no email; use a phone number.")
+	}
 	return a, err
+}
+
+// Deliveries says in words what this server delivers ("real email and
+// SMS", "real email only, no SMS"), for whoever asks for a demo inbox it
+// does not have.
+func (s *Service) Deliveries() string {
+	switch email, sms := s.delivers(message.Email), s.delivers(message.SMS); {
+	case email && sms:
+		return "real email and SMS"
+	case email:
+		return "real email only, no SMS"
+	case sms:
+		return "real SMS only, no email"
+	}
+	return "no messages at all"
+}
+
+// delivers reports whether the server has a delivery for ch.
+func (s *Service) delivers(ch message.Channel) bool {
+	return s.channels == nil || slices.Contains(s.channels, ch)
 }
 
 // walletRequest is what a challenge needs, minted before the transaction.

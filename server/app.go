@@ -171,6 +171,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 	if err != nil {
 		return err
 	}
+	channels := delivery.ChannelsOf(sender)
 	var relay flows.Relay
 	pg, shared := a.Ledger.(*postgres.Ledger)
 	var pokes *pokeRelay
@@ -186,6 +187,7 @@ func (a *App) Build(cfg config.Config, clk clock.Clock, logger *slog.Logger) err
 		Secret:      secret,
 		Clock:       clk,
 		Sender:      a.Metrics.Sender(sender),
+		Channels:    channels,
 		Observer:    a.Metrics,
 		Policy:      cfg.Policy.Flows(),
 		Logger:      logger,

@@ -129,7 +129,7 @@ func (s *Server) route(next ssh.Handler) ssh.Handler {
 // --follow keeps printing new ones); with one it shows messages live.
 func (s *Server) serveInbox(sess ssh.Session, pty bool) {
 	if s.inbox == nil {
-		fmt.Fprintln(sess.Stderr(), "attest: there is no demo inbox: this server delivers real email and SMS")
+		fmt.Fprintln(sess.Stderr(), "attest: there is no demo inbox: this server delivers "+s.svc.Deliveries())
 		_ = sess.Exit(1)
 		return
 	}

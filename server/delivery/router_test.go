@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/attest-dev/attest/flows/message"
@@ -50,5 +51,29 @@ func TestDemo(t *testing.T) {
 	r.Send(context.Background(), message.Message{ID: "2", Channel: message.SMS})
 	if ids(in.List()) != "1,2" {
 		t.Errorf("inbox has %s", ids(in.List()))
+	}
+}
+
+// A router tells the flows which channels it has a sender for; a typed
+// nil sender is none.
+func TestRouterChannels(t *testing.T) {
+	send := message.SenderFunc(func(context.Context, message.Message) error { return nil })
+	var sms *SMS
+	for _, c := range []struct {
+		r    *Router
+		want string
+	}{
+		{&Router{Email: send, SMS: send}, "[email sms]"},
+		{&Router{Email: send}, "[email]"},
+		{&Router{Email: send, SMS: sms}, "[email]"},
+		{&Router{SMS: send}, "[sms]"},
+		{&Router{}, "[]"},
+	} {
+		if got := fmt.Sprint(ChannelsOf(c.r)); got != c.want {
+			t.Errorf("%+v delivers %s, want %s", c.r, got, c.want)
+		}
+	}
+	if got := fmt.Sprint(ChannelsOf(NewInbox(1))); got != "[email sms]" {
+		t.Errorf("the demo inbox delivers %s", got)
 	}
 }
