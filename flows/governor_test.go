@@ -395,3 +395,40 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// "Eve asked 3 times for Ada's address within the gap": the next code to
+// Ada says 3 requests were held back before it, not 1; from HeldRecords on,
+// asking more records nothing more and the count says "or more".
+func TestGovernorCountsEveryHeldRequest(t *testing.T) {
+	h := newHarness(t, flows.Policy{})
+	ada, eve := "ada@example.com", device("eve")
+	h.request(device("ada"), ada)
+	for range 3 {
+		h.clock.Advance(10 * time.Second)
+		throttledAt(t, h, eve, ada)
+	}
+	h.clock.Set(start.Add(time.Minute))
+	iss, _ := h.request(device("ada"), ada)
+	g, ok, err := h.svc.GovernedBy(ctx, iss.Ticket)
+	if err != nil || !ok {
+		t.Fatalf("governed: %v %v", ok, err)
+	}
+	if g.HeldBefore != 3 || g.Held() != "3 requests held back" {
+		t.Fatalf("held before: %d (%q), want 3", g.HeldBefore, g.Held())
+	}
+
+	// Many more asks from many devices: the ledger keeps HeldRecords.
+	before := len(h.facts(flows.KindMessageHeld))
+	for i := range flows.HeldRecords + 15 {
+		throttledAt(t, h, device(fmt.Sprint("eve", i%3)), ada)
+	}
+	if n := len(h.facts(flows.KindMessageHeld)) - before; n != flows.HeldRecords {
+		t.Fatalf("%d held requests recorded, want %d", n, flows.HeldRecords)
+	}
+	h.clock.Set(start.Add(2 * time.Minute))
+	iss, _ = h.request(device("ada"), ada)
+	g, _, err = h.svc.GovernedBy(ctx, iss.Ticket)
+	if err != nil || g.Held() != fmt.Sprintf("%d or more requests held back", flows.HeldRecords) {
+		t.Fatalf("held before: %d (%q), %v", g.HeldBefore, g.Held(), err)
+	}
+}

@@ -82,7 +82,8 @@ const (
 	KindMessageSent   = "message.sent"   // Ticket
 	KindMessageFailed = "message.failed" // Ticket; body.reason
 	// The governor held a message back: Device, Address (User when known).
-	// One per device, address and next time, however often it is asked.
+	// One per request, up to HeldRecords for an address between two
+	// messages to it.
 	KindMessageHeld = "message.held"
 	// A governed message went out at the request of a source network:
 	// Address is "net:" and the network's keyed hash (never the network

@@ -9,7 +9,8 @@ import (
 
 // Observer hears what the flows decide that leaves no fact in the ledger
 // as it is decided, for metrics (a held-back message is recorded after its
-// refusal, once per device, address and next time: not a count). Everything else (codes and links issued, sign-ins,
+// refusal, and only up to HeldRecords for an address: not a count).
+// Everything else (codes and links issued, sign-ins,
 // step-ups) is a fact, and whoever wants to count it can watch the
 // facts that commit. An Observer's methods must be quick and must not
 // call the Service.

@@ -118,9 +118,24 @@ type Governed struct {
 	NextAt time.Time // when the next message to the address may go
 	Rule   string    // the limit that set NextAt (a Rule* value; "" for none)
 	// HeldBefore is how many requests the governor held back for the
-	// address since the message before this one (each recorded once per
-	// device and time, see recordHeld).
+	// address since the message before this one (within a day), counted
+	// up to HeldRecords (see recordHeld).
 	HeldBefore int
+}
+
+// Held says HeldBefore in words: "" for none, "1 request held back",
+// "3 requests held back", "20 or more requests held back".
+func (g Governed) Held() string {
+	switch n := g.HeldBefore; {
+	case n <= 0:
+		return ""
+	case n == 1:
+		return "1 request held back"
+	case n >= HeldRecords:
+		return fmt.Sprintf("%d or more requests held back", HeldRecords)
+	default:
+		return fmt.Sprintf("%d requests held back", n)
+	}
 }
 
 // GovernedBy reads what the governor decided about the message of a

@@ -363,27 +363,29 @@ func (s *Service) held(p *Problem, b messageHeldBody, user, device, hash string)
 	return p
 }
 
+// HeldRecords is how many held-back requests are recorded for one address
+// between two messages to it (and within a day): each request up to it
+// is a message.held fact, so the inbox can say how many there were,
+// and asking more often than that costs the ledger nothing more.
+const HeldRecords = 20
+
 // recordHeld records the governor's refusal after the transaction that
 // decided it (which a refusal drops). The refusal is the answer whether or
-// not this record lands, so a failure is only logged. A device asking
-// again and again for the same address is held until the same time: that
-// is recorded once, so asking costs the ledger nothing more.
+// not this record lands, so a failure is only logged. Every request held
+// back is recorded, up to HeldRecords for an address since the last
+// message to it.
 func (s *Service) recordHeld(f store.Fact) {
-	var b messageHeldBody
-	if err := f.Decode(&b); err != nil {
-		s.log.Error("record a held message", "err", err)
-		return
-	}
 	wrote := false
 	err := s.ledger.Update(func(tx store.Tx) error {
 		wrote = false
-		same := false
-		err := tx.Facts(store.ByDevice, f.Device, store.Window{Kinds: []string{KindMessageHeld}, Reverse: true, Limit: 1}, func(g store.Fact) bool {
-			var gb messageHeldBody
-			same = g.Address == f.Address && g.Decode(&gb) == nil && gb.Next.Equal(b.Next)
-			return false
-		})
-		if err != nil || same {
+		since := f.Time.Add(-24 * time.Hour)
+		err := tx.Entries(store.ByAddress, f.Address, store.Window{Since: since, Kinds: governedKinds, Reverse: true, Limit: 1},
+			func(e store.Entry) bool { since = e.Time; return false })
+		if err != nil {
+			return err
+		}
+		n, err := tx.Count(store.ByAddress, f.Address, store.Window{Since: since, Kinds: []string{KindMessageHeld}})
+		if err != nil || n >= HeldRecords {
 			return err
 		}
 		wrote = true

@@ -462,7 +462,7 @@ func TestInboxShowsTheGovernor(t *testing.T) {
 	}
 	inbox.await(0, "governor: sent; the next to this address can go at 09:01:00 UTC (one message a minute to an address)")
 	at := inbox.mark()
-	for range 2 { // held back, recorded once
+	for range 2 { // held back, each recorded
 		if _, _, code := run(t, ts.addr, asker, "signin ada@example.com"); code == 0 {
 			t.Fatal("a second code went out within the minute")
 		}
@@ -471,7 +471,7 @@ func TestInboxShowsTheGovernor(t *testing.T) {
 	if _, errOut, code := run(t, ts.addr, newKey(t), "signin ada@example.com"); code != 0 {
 		t.Fatalf("signin after the minute: %s", errOut)
 	}
-	inbox.await(at, "the next to this address can go at 09:02:00 UTC (one message a minute to an address); 1 request held back before it")
+	inbox.await(at, "the next to this address can go at 09:02:00 UTC (one message a minute to an address); 2 requests held back before it")
 }
 
 // A screen asks the terminal for the keyboard enhancements Bubble Tea

@@ -276,12 +276,8 @@ func (s *Server) governorNote(ctx context.Context, m message.Message) string {
 	if r := explain.Rule(g.Rule); r != "" {
 		note += " (" + r + ")"
 	}
-	switch g.HeldBefore {
-	case 0:
-	case 1:
-		note += "; 1 request held back before it"
-	default:
-		note += fmt.Sprintf("; %d requests held back before it", g.HeldBefore)
+	if held := g.Held(); held != "" {
+		note += "; " + held + " before it"
 	}
 	return note
 }
