@@ -544,7 +544,7 @@ func (a *account) profile(short bool) string {
 	}
 	f.add("This device", device)
 	if a.c.sshUser != "" {
-		f.add("SSH user", inert.String(a.c.sshUser)+st.faint.Render(" · the name your ssh client sent, a hint and not an identity"))
+		f.add("SSH user", inert.String(a.c.sshUser)+st.faint.Render(" · from your ssh client, a hint, not an identity"))
 	}
 	if stepUpLeft(a.c) > 0 {
 		f.add("Step-up", st.ok.Render("until "+flows.When(v.StepUpUntil, now))+st.faint.Render(" · this device only"))

@@ -37,7 +37,7 @@ func TestUserNameRendersInert(t *testing.T) {
 	r.stack = []screen{newAccount(r.c)}
 	r.layout()
 	raw := r.View().Content
-	if !strings.Contains(raw, "the name your ssh client") {
+	if !strings.Contains(raw, "from your ssh client") {
 		t.Fatalf("the account screen does not show the SSH user name:\n%s", raw)
 	}
 	for _, bad := range []string{"\x1b]52", "\x1b[2J", "\x07", "\u202e"} {
