@@ -130,7 +130,7 @@ func (s *Service) issueCode(tx store.Tx, now time.Time, req codeRequest) (Issued
 		noteHeld(tx, "code", ch, rule)
 		return Issued{}, nil, s.held(s.throttled(now, next, "code", rule, ch), messageHeldBody{
 			What: "code", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
-		}, req.user, req.dev.Tag, req.hash)
+		}, req.user, req.dev.Tag, req.hash, req.dev.Source)
 	}
 
 	day := store.Window{Since: now.Add(-24 * time.Hour), Kinds: codeKinds}

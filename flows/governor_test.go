@@ -432,3 +432,38 @@ func TestGovernorCountsEveryHeldRequest(t *testing.T) {
 		t.Fatalf("held before: %d (%q), %v", g.HeldBefore, g.Held(), err)
 	}
 }
+
+// A network the governor holds back, asking with a fresh device and a
+// fresh address each time, records at most HeldPerSourceHour of its
+// requests in an hour: the answers stay the same, the ledger stops
+// growing, and another network's held requests are still recorded.
+func TestGovernorBoundsHeldRecordsPerSource(t *testing.T) {
+	h := newHarness(t, flows.Policy{Governor: flows.Governor{SourcePerHour: 1}})
+	h.request(from("192.0.2.1", 0), "first@example.com")
+	before := len(h.facts(flows.KindMessageHeld))
+	var first string
+	for i := range flows.HeldPerSourceHour + 20 {
+		h.clock.Advance(time.Second)
+		p := throttledAt(t, h, from("192.0.2.1", i+1), fmt.Sprintf("fresh%d@example.com", i))
+		if i == 0 {
+			first = p.Msg[strings.Index(p.Msg, "."):]
+		} else if got := p.Msg[strings.Index(p.Msg, "."):]; got != first {
+			t.Fatalf("request %d was answered %q, the first %q", i, got, first)
+		}
+	}
+	if n := len(h.facts(flows.KindMessageHeld)) - before; n != flows.HeldPerSourceHour {
+		t.Fatalf("%d held requests recorded for one network, want %d", n, flows.HeldPerSourceHour)
+	}
+	h.request(from("198.51.100.1", 0), "other@example.com")
+	throttledAt(t, h, from("198.51.100.1", 1), "another@example.com")
+	if n := len(h.facts(flows.KindMessageHeld)) - before; n != flows.HeldPerSourceHour+1 {
+		t.Fatalf("another network's held request: %d recorded, want %d", n, flows.HeldPerSourceHour+1)
+	}
+	// An hour on, the network's requests are recorded again.
+	h.clock.Advance(time.Hour)
+	h.request(from("192.0.2.1", 500), "later@example.com")
+	throttledAt(t, h, from("192.0.2.1", 501), "later2@example.com")
+	if n := len(h.facts(flows.KindMessageHeld)) - before; n != flows.HeldPerSourceHour+2 {
+		t.Fatalf("an hour later: %d recorded, want %d", n, flows.HeldPerSourceHour+2)
+	}
+}

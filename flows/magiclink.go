@@ -195,7 +195,7 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 		noteHeld(tx, "link", ch, rule)
 		return LinkSent{}, nil, s.held(s.throttled(now, next, "link", rule, ch), messageHeldBody{
 			What: "link", Purpose: req.purpose, Kind: string(req.addr.Kind), Masked: req.addr.Masked(), Next: next, Rule: rule,
-		}, req.user, req.dev.Tag, req.hash)
+		}, req.user, req.dev.Tag, req.hash, req.dev.Source)
 	}
 	sent := LinkSent{Ticket: s.linkTicketOf(req.token), Check: s.linkCheckOf(s.linkTicketOf(req.token)), Purpose: req.purpose, Channel: ch, To: req.addr.Display(), Expires: now.Add(LinkTTL)}
 	kind := KindLinkEmailed

@@ -357,11 +357,20 @@ func (s *Service) update(what string, fn func(tx store.Tx) error) error {
 	return nil
 }
 
-// held attaches to a governor's refusal the fact that records it.
-func (s *Service) held(p *Problem, b messageHeldBody, user, device, hash string) *Problem {
-	p.held = &store.Fact{Time: s.clock.Now(), Kind: KindMessageHeld, User: user, Device: device, Address: hash, Body: mustJSON(b)}
+// held attaches to a governor's refusal the fact that records it. Its
+// ticket is the source network's id (sourceID), when known, so that the
+// records one network causes can be counted (HeldPerSourceHour).
+func (s *Service) held(p *Problem, b messageHeldBody, user, device, hash, source string) *Problem {
+	p.held = &store.Fact{Time: s.clock.Now(), Kind: KindMessageHeld, User: user, Device: device, Address: hash,
+		Ticket: s.sourceID(source), Body: mustJSON(b)}
 	return p
 }
+
+// HeldPerSourceHour is how many held-back requests one source network's
+// requests have recorded in an hour before more are answered the same but
+// not recorded: with a fresh key and a fresh address each time, someone
+// whom the governor holds back could otherwise write a fact per request.
+const HeldPerSourceHour = 100
 
 // HeldRecords is how many held-back requests are recorded for one address
 // between two messages to it (and within a day): each request up to it
@@ -373,7 +382,7 @@ const HeldRecords = 20
 // decided it (which a refusal drops). The refusal is the answer whether or
 // not this record lands, so a failure is only logged. Every request held
 // back is recorded, up to HeldRecords for an address since the last
-// message to it.
+// message to it, and HeldPerSourceHour for a source network in an hour.
 func (s *Service) recordHeld(f store.Fact) {
 	wrote := false
 	err := s.ledger.Update(func(tx store.Tx) error {
@@ -387,6 +396,12 @@ func (s *Service) recordHeld(f store.Fact) {
 		n, err := tx.Count(store.ByAddress, f.Address, store.Window{Since: since, Kinds: []string{KindMessageHeld}})
 		if err != nil || n >= HeldRecords {
 			return err
+		}
+		if f.Ticket != "" {
+			n, err := tx.Count(store.ByTicket, f.Ticket, store.Window{Since: f.Time.Add(-time.Hour), Kinds: []string{KindMessageHeld}})
+			if err != nil || n >= HeldPerSourceHour {
+				return err
+			}
 		}
 		wrote = true
 		_, err = tx.Append(f)
