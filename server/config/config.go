@@ -562,7 +562,7 @@ func (c *Config) DemoExposed() []string {
 	var out []string
 	for _, l := range []struct{ name, addr string }{{"ssh.listen", c.SSH.Listen}, {"http.listen", c.HTTP.Listen}} {
 		if _, _, err := net.SplitHostPort(l.addr); err == nil && !Loopback(l.addr) {
-			out = append(out, fmt.Sprintf("%s %s", l.name, l.addr))
+			out = append(out, l.name+" "+inert.String(l.addr))
 		}
 	}
 	return out
@@ -599,7 +599,7 @@ func (c *Config) linksUnreachable() error {
 		return nil
 	}
 	return fmt.Errorf("http.listen %s with no http.public_url: links in messages would point at %s, which nobody can open; "+
-		"set http.public_url (ATTEST_PUBLIC_URL) to the address people open, such as https://attest.example.com", c.HTTP.Listen, c.PublicURL())
+		"set http.public_url (ATTEST_PUBLIC_URL) to the address people open, such as https://attest.example.com", inert.String(c.HTTP.Listen), inert.String(c.PublicURL()))
 }
 
 // ValidSupport checks a support contact: an http(s) URL with a host, a
