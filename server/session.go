@@ -243,16 +243,23 @@ func writeInboxBlock(w io.Writer, m message.Message, note string, width int) err
 	if m.Subject != "" {
 		head += "  · " + inert.String(m.Subject)
 	}
-	if note != "" {
-		note = "\x1b[2m" + inert.String(note) + "\x1b[0m\r\n" + inboxIndent
-	}
-	lines := strings.Split(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n")
-	if room := width - len(inboxIndent); room >= 20 {
-		var wrapped []string
-		for _, l := range lines {
-			wrapped = append(wrapped, strings.Split(ansi.Wordwrap(l, room, ""), "\n")...)
+	room := width - len(inboxIndent)
+	wrap := func(l string) []string {
+		if room < 20 {
+			return []string{l}
 		}
-		lines = wrapped
+		return strings.Split(ansi.Wordwrap(l, room, ""), "\n")
+	}
+	if note != "" { // dim, wrapped as the text is, each line under the indent
+		var dim []string
+		for _, l := range wrap(inert.String(note)) {
+			dim = append(dim, "\x1b[2m"+l+"\x1b[0m")
+		}
+		note = strings.Join(dim, "\r\n"+inboxIndent) + "\r\n" + inboxIndent
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(inert.Lines(m.Text), "\n"), "\n") {
+		lines = append(lines, wrap(l)...)
 	}
 	body := strings.Join(lines, "\r\n"+inboxIndent)
 	_, err := fmt.Fprintf(w, "\x1b[1m%s\x1b[0m\r\n%s%s%s\r\n\r\n", head, inboxIndent, note, body)

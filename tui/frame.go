@@ -223,5 +223,9 @@ func (r *root) tooSmallView() string {
 	msg := fmt.Sprintf("window too small (need at least %dx%d, have %dx%d)", minWidth, minHeight, r.width, r.height)
 	w := max(r.width, 1)
 	text := st.warn.Render(wrap(msg, w)) + "\n\n" + st.faint.Render(wrap("make it larger, or press q to quit", w))
+	if lipgloss.Height(text) > r.height {
+		// A very small window keeps the way out in view.
+		text = st.warn.Render(wrap(fmt.Sprintf("too small (need %dx%d)", minWidth, minHeight), w)) + "\n" + st.faint.Render(wrap("q quits", w))
+	}
 	return lipgloss.Place(w, max(r.height, 1), lipgloss.Center, lipgloss.Center, text)
 }

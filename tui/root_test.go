@@ -22,6 +22,10 @@ func TestWindowTooSmallAndBack(t *testing.T) {
 	screen := tr.waitFor("window too small (need at least 50x15,", "have 40x10)")
 	tr.golden("small", screen)
 
+	// A very small window still shows the way out.
+	tr.send(tea.WindowSizeMsg{Width: 20, Height: 5})
+	tr.waitFor("too small (need", "q quits")
+
 	// Keys do nothing there but quit.
 	tr.typeText("s")
 	tr.send(tea.WindowSizeMsg{Width: 50, Height: 15})

@@ -144,7 +144,7 @@ func runWhoami(c *call) error {
 	case v.User != "":
 		line("account:", "no, an anonymous visitor")
 	default:
-		line("account:", "no, an anonymous visitor (nothing stored yet)")
+		line("account:", "no, an anonymous visitor (no nickname or stars yet)")
 	}
 	line("nickname:", orNone(inert.String(v.Nickname), "(none)"))
 	line("stars:", orNone(starNames(c.Env.Service, v.Stars), "(none)"))
