@@ -200,17 +200,9 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 		s.renderState(w, r, Link{State: LinkUnknown})
 		return
 	}
-	// The only field is the link's check: the body is bounded to
-	// what it needs, and a longer check is refused as it stands.
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
-	if err := r.ParseForm(); err != nil {
-		s.render(w, r, http.StatusBadRequest, pageData{Title: "Not confirmed", Text: "The form could not be read. Open the link again and retry."})
-		return
-	}
-	check := r.PostForm.Get("check")
-	if len(check) > checkMax {
-		s.render(w, r, http.StatusBadRequest, pageData{Title: "Not confirmed",
-			Text: "That is longer than the characters the terminal shows. Go back and type just those."})
+	check, bad := formCheck(w, r)
+	if bad != "" {
+		s.render(w, r, http.StatusBadRequest, pageData{Title: "Not confirmed", Text: bad})
 		return
 	}
 	l, err := s.links.Confirm(r.Context(), token, check)
@@ -240,6 +232,21 @@ func (s *site) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 var crossOrigin = http.NewCrossOriginProtection()
+
+// formCheck reads the one field a check's form has. The body is bounded
+// to what it needs, and a check longer than checkMax is refused as it
+// stands; bad says why, for the page, when it cannot be used.
+func formCheck(w http.ResponseWriter, r *http.Request) (check, bad string) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		return "", "The form could not be read. Open the link again and retry."
+	}
+	check = r.PostForm.Get("check")
+	if len(check) > checkMax {
+		return "", "That is longer than the characters the terminal shows. Go back and type just those."
+	}
+	return check, ""
+}
 
 // sameOrigin refuses a POST that a browser sent from another site's page.
 // net/http's CrossOriginProtection judges Sec-Fetch-Site (and Origin when

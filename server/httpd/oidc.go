@@ -204,16 +204,9 @@ func (s *site) oidcConfirm(w http.ResponseWriter, r *http.Request) {
 		s.oidcNotValid(w, r)
 		return
 	}
-	// The only field is the check: the body is bounded to what it needs.
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
-	if err := r.ParseForm(); err != nil {
-		s.renderOIDC(w, r, http.StatusBadRequest, oidcPageData{Title: "Not signed in", Text: "The form could not be read. Open the link again and retry."})
-		return
-	}
-	check := r.PostForm.Get("check")
-	if len(check) > checkMax {
-		s.renderOIDC(w, r, http.StatusBadRequest, oidcPageData{Title: "Not signed in",
-			Text: "That is longer than the characters the terminal shows. Go back and type just those."})
+	check, bad := formCheck(w, r)
+	if bad != "" {
+		s.renderOIDC(w, r, http.StatusBadRequest, oidcPageData{Title: "Not signed in", Text: bad})
 		return
 	}
 	a, err := s.oidc.Confirm(r.Context(), state, check)
