@@ -362,6 +362,12 @@ func TestEphemeralDevice(t *testing.T) {
 	if n := w.bag.count(); n != 0 {
 		t.Errorf("%d messages went out to connections without a key", n)
 	}
+	// A registration's link works without the connection; the words say
+	// what happens then for a connection that nothing signs in later.
+	r := w.runAs(pw(goodPassword), dev, "login", "kay@example.com", "--no-wait")
+	if r.status != 0 || !strings.Contains(r.stdout, linkWorksKeyless) || strings.Contains(r.stdout, "when it next connects") {
+		t.Errorf("login --no-wait without a key: status %d, stdout %q, stderr %q", r.status, r.stdout, r.stderr)
+	}
 }
 
 func TestSignUpThenSignIn(t *testing.T) {

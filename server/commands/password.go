@@ -337,6 +337,19 @@ func runLogin(c *call, pw string, lw *linkWaiter) error {
 const linkWorks = "A link that signs in works only while a command of this device waits for it; one that makes your " +
 	"account works even after you close this (keep its characters, or send it again), and this device is signed in when it next connects."
 
+// linkWorksKeyless is linkWorks for a connection without a key, which is
+// a device for this connection only: nothing signs it in later.
+const linkWorksKeyless = "A link that signs in works only while this command waits for it; one that makes your " +
+	"account works even after you close this (keep its characters, or send it again), and you then sign in with the password."
+
+// linkWorksFor is linkWorks or linkWorksKeyless, for the device of c.
+func linkWorksFor(c *call) string {
+	if c.Env.Device.Ephemeral {
+		return linkWorksKeyless
+	}
+	return linkWorks
+}
+
 // pendingLink tells a person to follow the link that a one-stage login
 // sent, and waits for it unless lw is nil. link is the link this command
 // sent, or nil when the governor held it back.
@@ -358,11 +371,11 @@ func pendingLink(c *call, lw *linkWaiter, to string, link *flows.LinkSent, input
 		}
 	} else if lw != nil {
 		c.Printf("Not signed in with that password. %s Nothing happens until you open it, type those characters and press its button, "+
-			"within %s. %s Send it again with: %s.\n", sent, linkTTLWords(), linkWorks, again)
+			"within %s. %s Send it again with: %s.\n", sent, linkTTLWords(), linkWorksFor(c), again)
 		c.Printf("Waiting for the link…\n")
 	} else {
 		c.Printf("Not signed in with that password. %s Nothing happens until you open it, type those characters and press its button, "+
-			"within %s. %s\n", sent, linkTTLWords(), linkWorks)
+			"within %s. %s\n", sent, linkTTLWords(), linkWorksFor(c))
 		c.Printf("This command did not wait (--no-wait): a sign-in link will find no waiting session. "+
 			"To sign in that way, run %s (it sends a new link and waits).\n", again)
 	}
