@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -43,6 +44,7 @@ var (
 	appendCount = flag.Int("appends", 50_000, "updates per side in each append pair")
 	pairs       = flag.Int("pairs", 5, "interleaved pairs per measurement")
 	keep        = flag.String("keep", "", "build the fixtures in this directory, reuse them if there, and keep them")
+	cold        = flag.Bool("cold", false, "empty the page cache of both ledger files before the lookups instead of reading them through")
 )
 
 // t0 is the fixture's first fact's time.
@@ -342,6 +344,33 @@ func readThrough(b *testing.B, path string) string {
 	return fmt.Sprintf("%s %.1f%% in the page cache, %.1f%% after reading it through", filepath.Base(path), 100*before, 100*after)
 }
 
+// dropCache empties the page cache of path's pages (posix_fadvise
+// DONTNEED; the file is clean, and nothing maps it yet), as a reboot or
+// the machine's reclaim leaves it, and says how much of it was there
+// before and after.
+func dropCache(b *testing.B, path string) string {
+	before, err := cached(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	if err := errors.Join(err, f.Close()); err != nil {
+		b.Fatalf("drop %s from the page cache: %v", path, err)
+	}
+	after, err := cached(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if after > 0.01 {
+		b.Fatalf("%s: %.1f%% still in the page cache after dropping it", path, 100*after)
+	}
+	return fmt.Sprintf("%s %.1f%% in the page cache, %.1f%% after dropping it", filepath.Base(path), 100*before, 100*after)
+}
+
 // interleave runs bolt and SQLite in *pairs pairs, alternating which
 // goes first, logs each pair, and reports the median ratios bolt ÷ SQLite
 // of wall and CPU time (below 1: bolt took less). It returns each side's
@@ -419,20 +448,20 @@ func BenchmarkVsSQLite(b *testing.B) {
 // measure lookups, not reads from the disk (a machine may drop pages of an
 // idle file from the cache with memory to spare: the VM this was measured
 // on pages out memory idle for a minute, DAMON's reclaim, so each run
-// found the fixtures partly evicted). The warm-up round alone does not
-// leave the two alike: from a cold cache, SQLite's faults on its mapping
-// read ahead, and after its warm-up round all of its file (400 MB) was in
-// the cache; bbolt maps its file with MADV_RANDOM, so a fault reads one
-// page, and 190 of bolt's 940 MB were. The first question of each index,
-// which asks about ids the warm-up round did not, then read 80 to 210
-// pages from disk in 5,000 bolt lookups (about 175 µs each: 4 to 7 µs a
-// lookup, wall and CPU) and none in SQLite's, and the later questions of
-// that index, which ask about the same ids, none: 0.60 and 0.54 of
-// SQLite's wall time, against 0.20 and 0.15 read through. Each pair's line
+// found the fixtures partly evicted). With -cold both files are emptied
+// from the page cache instead, as a reboot leaves them, and the log gives
+// what the warm-up round cost each side: before the ledger undid bbolt's
+// MADV_RANDOM (see store/bolt's advise), a fault on bolt's mapping read
+// one page and SQLite's read ahead, and the first question of each index
+// then measured 0.45 and 0.40 of SQLite's wall time. Each pair's line
 // gives each side's reads from disk (major page faults).
 func benchLookups(b *testing.B) {
 	fx := sharedFixture(b)
-	cache := readThrough(b, fx.bolt) + "; " + readThrough(b, fx.sqlite)
+	prepare := readThrough
+	if *cold {
+		prepare = dropCache
+	}
+	cache := prepare(b, fx.bolt) + "; " + prepare(b, fx.sqlite)
 	bl, err := bolt.Open(fx.bolt, bolt.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -497,13 +526,26 @@ func benchLookups(b *testing.B) {
 			sqlite: side{name: "sqlite", run: measure(func(id string) (int, error) { return q.ask(sl.Reader(), id, w) })},
 		})
 	}
+	// The warm-up round's times say what a cold cache costs.
+	var warm []string
 	for _, s := range shapes {
 		for _, sd := range []side{s.bolt, s.sqlite} {
-			if _, err := sd.run(-1); err != nil {
+			r, err := sd.run(-1)
+			if err != nil {
 				b.Fatalf("%s %s: warm up: %v", s.q.name, sd.name, err)
 			}
+			warm = append(warm, fmt.Sprintf("%s %s %s%s", s.q.name, sd.name, r.wall, r.note))
 		}
 	}
+	bc, err := cached(fx.bolt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := cached(fx.sqlite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache += fmt.Sprintf("; after the warm-up round bolt's %.1f%% and SQLite's %.1f%% (warm-up per question: %s)", 100*bc, 100*sc, strings.Join(warm, "; "))
 	for _, s := range shapes {
 		b.Run(s.q.name, func(b *testing.B) {
 			b.Log(cache)
