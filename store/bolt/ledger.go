@@ -109,6 +109,8 @@ type Ledger struct {
 	latest atomic.Pointer[snapshot]
 
 	commits, updates, appended, merges atomic.Uint64
+
+	advised advised
 }
 
 // snapshot is the head and marks as of one bbolt transaction: what a
@@ -167,6 +169,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	l.advise()
 	l.loaded = make(chan struct{})
 	if least := l.marks.least(); !l.tail.ready() {
 		go l.load(least, l.head.seq)
@@ -544,6 +547,8 @@ func (l *Ledger) commit(batch []*request) []*request {
 	}
 	l.publish(tx.ID())
 	l.commits.Add(1)
+	// A commit that grew the file may have remapped it, as random again.
+	l.advise()
 	l.count(batch, l.head.seq-start.seq)
 	return batch
 }

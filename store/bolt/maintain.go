@@ -321,6 +321,7 @@ func (l *Ledger) Reindex() error {
 	if err != nil {
 		return fmt.Errorf("reindex %s: %w", l.path, err)
 	}
+	l.advise()
 	return nil
 }
 
