@@ -241,11 +241,20 @@ func (s *Service) issueLink(tx store.Tx, now time.Time, req linkRequest) (LinkSe
 // so the ledger holds nothing new: the server works it out again when a
 // screen shows it or a page is answered, and a reader of the ledger
 // without the key cannot.
-func (s *Service) linkCheckOf(ticket string) string {
+func (s *Service) linkCheckOf(ticket string) string { return s.checkOf("link-check", ticket) }
+
+// oidcCheckOf is the check an OpenID code-flow attempt's start page asks
+// for: as linkCheckOf, in a domain of its own, so that the two could never
+// agree on a ticket whatever form tickets take.
+func (s *Service) oidcCheckOf(ticket string) string { return s.checkOf("oidc-check", ticket) }
+
+// checkOf is LinkCheckLen characters of linkAlphabet from the MAC of
+// ticket in domain.
+func (s *Service) checkOf(domain, ticket string) string {
 	out := make([]byte, 0, LinkCheckLen)
 	for block := byte(0); len(out) < LinkCheckLen; block++ {
 		m := hmac.New(sha256.New, s.codeKey)
-		m.Write([]byte("link-check\x00"))
+		m.Write([]byte(domain + "\x00"))
 		m.Write([]byte{block})
 		m.Write([]byte(ticket))
 		for _, b := range m.Sum(nil) {

@@ -39,7 +39,7 @@ import (
 // The code flow's start link signs in the terminal that asked for it,
 // so, as with a magic link, whoever opens it must be the person at that
 // terminal: its page asks for the LinkCheckLen characters that terminal
-// shows (a MAC of the attempt's ticket, worked out again when needed,
+// shows (a MAC of the attempt's ticket, oidcCheckOf, worked out again when needed,
 // never stored), and a wrong answer ends the attempt. Otherwise an
 // attacker could start a sign-in in their own terminal, send the victim
 // the start link, and be signed in to the victim's account by the
@@ -270,7 +270,7 @@ func (s *Service) StartOIDC(ctx context.Context, dev Device, name, purpose strin
 		}
 		state := b32.EncodeToString(raw)
 		st.Ticket, st.Link, st.Expires = s.oidcTicketOf(state), s.linkBase+"/oidc/start/"+state, now.Add(OIDCTTL)
-		st.Check = s.linkCheckOf(st.Ticket)
+		st.Check = s.oidcCheckOf(st.Ticket)
 	}
 	err = s.update("start provider sign-in", func(tx store.Tx) error {
 		user, err := s.oidcPrecheck(tx, dev, p, purpose, now)
@@ -725,7 +725,7 @@ func (s *Service) ConfirmOIDCChecked(ctx context.Context, state, check string) (
 		return page, problem(ProblemInput, fmt.Sprintf("Type the %d characters that the terminal where you started this sign-in shows, then press the button.", LinkCheckLen))
 	}
 	ticket := s.oidcTicketOf(state)
-	if !hmac.Equal([]byte(given), []byte(s.linkCheckOf(ticket))) {
+	if !hmac.Equal([]byte(given), []byte(s.oidcCheckOf(ticket))) {
 		// One attempt: the wrong check ends it, through the same record
 		// as any other end, which pokes the waiting terminal.
 		refusal := problem(ProblemCodeUsed, OIDCCheckRefused)
