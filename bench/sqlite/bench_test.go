@@ -325,23 +325,10 @@ func cached(path string) (float64, error) {
 // cache when memory allows, and says how much of it was there before and
 // after.
 func readThrough(b *testing.B, path string) string {
-	before, err := cached(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, err = io.Copy(io.Discard, f)
-	if err := errors.Join(err, f.Close()); err != nil {
-		b.Fatalf("read %s: %v", path, err)
-	}
-	after, err := cached(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return fmt.Sprintf("%s %.1f%% in the page cache, %.1f%% after reading it through", filepath.Base(path), 100*before, 100*after)
+	return withCache(b, path, "reading it through", func(f *os.File) error {
+		_, err := io.Copy(io.Discard, f)
+		return err
+	})
 }
 
 // dropCache empties the page cache of path's pages (posix_fadvise
@@ -349,6 +336,18 @@ func readThrough(b *testing.B, path string) string {
 // the machine's reclaim leaves it, and says how much of it was there
 // before and after.
 func dropCache(b *testing.B, path string) string {
+	msg := withCache(b, path, "dropping it", func(f *os.File) error {
+		return unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	})
+	if after, err := cached(path); err != nil || after > 0.01 {
+		b.Fatalf("%s: still in the page cache after dropping it (%s; %v)", path, msg, err)
+	}
+	return msg
+}
+
+// withCache does act to the open file at path, and says how much of the
+// file was in the page cache before and after (done: what act did).
+func withCache(b *testing.B, path, done string, act func(*os.File) error) string {
 	before, err := cached(path)
 	if err != nil {
 		b.Fatal(err)
@@ -357,18 +356,15 @@ func dropCache(b *testing.B, path string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+	err = act(f)
 	if err := errors.Join(err, f.Close()); err != nil {
-		b.Fatalf("drop %s from the page cache: %v", path, err)
+		b.Fatalf("%s, %s: %v", path, done, err)
 	}
 	after, err := cached(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if after > 0.01 {
-		b.Fatalf("%s: %.1f%% still in the page cache after dropping it", path, 100*after)
-	}
-	return fmt.Sprintf("%s %.1f%% in the page cache, %.1f%% after dropping it", filepath.Base(path), 100*before, 100*after)
+	return fmt.Sprintf("%s %.1f%% in the page cache, %.1f%% after %s", filepath.Base(path), 100*before, 100*after, done)
 }
 
 // interleave runs bolt and SQLite in *pairs pairs, alternating which
