@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"strconv"
 
 	tea "charm.land/bubbletea/v2"
@@ -17,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/freshstack"
 	"github.com/attest-dev/attest/tui"
 )
 
@@ -53,7 +52,11 @@ func (s *Server) serveScreens(sess *terminalSession) {
 	dev, _ := sess.Context().Value(ctxDevice).(flows.Device)
 	watch := s.svc.Watch(dev.Tag)
 	defer watch.Stop() // the screens stop it too as they end; once is enough
-	p := s.buildProgram(ctx, sess, watch)
+	// Built on a goroutine that ends (freshstack): building the screens
+	// grows a stack by tens of KB, which the session's goroutine, running
+	// Bubble Tea's event loop next, would keep as long as the session.
+	var p *tea.Program
+	freshstack.Run(func() { p = s.newProgram(ctx, sess, watch) })
 	defer s.forget(p)
 	winch, resized := sess.takeWindows()
 
@@ -107,37 +110,6 @@ func (s *Server) serveScreens(sess *terminalSession) {
 		s.log.Warn("screen ended with an error", "err", err)
 	}
 	p.Kill() // restores the terminal if the program did not end cleanly
-}
-
-// buildProgram is newProgram on a goroutine of its own, which ends with
-// it. Building the screens (reading the visitor, drawing the first frame)
-// grows a goroutine's stack by tens of KB, and a stack does not shrink
-// until a garbage collection finds it mostly unused: on the session's
-// goroutine, which runs Bubble Tea's event loop next, it would stay for as
-// long as the session lasts. A panic there is raised again here, where
-// the session's own recovery (recoverPanics) handles it.
-func (s *Server) buildProgram(ctx context.Context, sess *terminalSession, watch *flows.Watcher) *tea.Program {
-	type built struct {
-		p        *tea.Program
-		panicked any
-		stack    []byte
-	}
-	done := make(chan built, 1)
-	go func() {
-		var b built
-		defer func() {
-			if v := recover(); v != nil {
-				b.panicked, b.stack = v, debug.Stack()
-			}
-			done <- b
-		}()
-		b.p = s.newProgram(ctx, sess, watch)
-	}()
-	b := <-done
-	if b.panicked != nil {
-		panic(fmt.Sprintf("%v, building the screens at\n%s", b.panicked, b.stack))
-	}
-	return b.p
 }
 
 // newProgram builds the screens for one session, without input, window

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"github.com/attest-dev/attest/internal/freshstack"
 	"github.com/attest-dev/attest/internal/inert"
 )
 
@@ -46,7 +47,7 @@ func (r *root) bodySize() (width, height int) {
 // message, and the root draws it at the end of its Update (see plan).
 func (r *root) View() tea.View {
 	if !r.drawn {
-		onFreshStack(r.draw)
+		freshstack.Run(r.draw)
 	}
 	v := tea.NewView(r.frame)
 	v.AltScreen = true

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/attest-dev/attest/flows"
+	"github.com/attest-dev/attest/internal/freshstack"
 )
 
 const (
@@ -162,7 +163,7 @@ func (r *root) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return r, nil
 	}
 	var cmd tea.Cmd
-	onFreshStack(func() { cmd = r.update(msg) })
+	freshstack.Run(func() { cmd = r.update(msg) })
 	return r, cmd
 }
 
